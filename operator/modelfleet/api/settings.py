@@ -1,0 +1,62 @@
+"""The operator's own configuration (Helm values) and the GPU pools it sizes for.
+
+A ``GPUPool`` is the same shape wherever it comes from: discovered from node
+labels, declared in the operator's settings (node groups that scale from zero
+have no nodes to discover), or read from ``modelfleet plan --pools POOLS.yaml``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .base import ApiModel
+from .spec import DNS_LABEL_PATTERN
+
+DEFAULT_POOL_LABEL_KEY = "modelfleet.io/pool"
+
+
+class GPUPool(ApiModel):
+    name: str = Field(description="Pool name, as spec.gpu.pools refers to it.", pattern=DNS_LABEL_PATTERN, max_length=63)
+    gpu_product: str = Field(
+        description="GPU model as GPU Feature Discovery names it (nvidia.com/gpu.product), e.g. NVIDIA-H100-80GB-HBM3.",
+        min_length=1,
+    )
+    gpus_per_node: int = Field(description="GPUs on each node of the pool (nvidia.com/gpu.count).", ge=1, le=64)
+    gpu_memory_mi_b: int | None = Field(
+        None,
+        description="Memory of one GPU in MiB (nvidia.com/gpu.memory). Default: the GPU catalog's value.",
+        ge=1,
+    )
+    price_per_gpu_hour: float | None = Field(
+        None, description="Price of one GPU for an hour. Default: the GPU catalog's list price.", ge=0
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels that select the pool's nodes. Default: the pool label key set to the pool name.",
+    )
+    nodes: int | None = Field(None, description="Nodes in the pool now (None when unknown or scaling from zero).", ge=0)
+
+    def selector(self, pool_label_key: str = DEFAULT_POOL_LABEL_KEY) -> dict[str, str]:
+        return dict(self.node_selector) or {pool_label_key: self.name}
+
+
+class OperatorSettings(ApiModel):
+    pool_label_key: str = Field(
+        DEFAULT_POOL_LABEL_KEY, description="Node label whose value names a node's GPU pool."
+    )
+    declared_pools: list[GPUPool] = Field(
+        default_factory=list, description="Pools to size for even when they have no nodes (scale from zero)."
+    )
+    gpu_prices: dict[str, float] = Field(
+        default_factory=dict, description="Price per GPU-hour by GPU product, overriding the catalog's list prices."
+    )
+    engine_images: dict[str, str] = Field(
+        default_factory=dict, description="Default engine image by engine kind (vllm, tgi), overriding the pinned ones."
+    )
+    runtime_image: str = Field(
+        "ghcr.io/modelfleet/runtime:0.1.0",
+        description="Image with the modelfleet command, for the pre-pull init container and the warm-up sidecar.",
+    )
+    node_cache_path: str = Field(
+        "/var/lib/modelfleet/cache", description="Directory on GPU nodes that holds weights in nodeLocal cache mode."
+    )

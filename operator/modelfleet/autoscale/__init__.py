@@ -1,0 +1,1 @@
+"""Engine metric scraping and the scaling policy (the policy is pure)."""

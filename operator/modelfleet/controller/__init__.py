@@ -1,0 +1,1 @@
+"""kopf handlers, reconcile, status and server-side apply: the only code that talks to Kubernetes."""

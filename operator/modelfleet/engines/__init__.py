@@ -1,0 +1,1 @@
+"""Per-engine facts (vLLM, TGI): arguments, ports, probes, metric names."""

@@ -1,0 +1,1 @@
+"""Pure functions from an LLMDeployment and its Plan to Kubernetes objects."""

@@ -1,0 +1,1 @@
+"""Programs that run inside the engine pods: pre-pull and warm-up."""

@@ -1,0 +1,1 @@
+"""The memory model, the parallelism rules and the Plan: pure functions."""
