@@ -94,11 +94,15 @@ def openapi_schema() -> dict[str, Any]:
             "apiVersion": {"type": "string", "description": f"{API_VERSION}."},
             "kind": {"type": "string", "description": f"{KIND}."},
             "metadata": {"type": "object"},
-            "spec": model_schema(LLMDeploymentSpec),
-            "status": model_schema(LLMDeploymentStatus),
+            "spec": _described(model_schema(LLMDeploymentSpec), "spec"),
+            "status": _described(model_schema(LLMDeploymentStatus), "status"),
         },
         "x-kubernetes-validations": _cel_rules(LLMDeployment, with_field_path=False),
     }
+
+
+def _described(schema: dict[str, Any], field: str) -> dict[str, Any]:
+    return {**schema, "description": LLMDeployment.model_fields[field].description}
 
 
 def model_schema(model: type[ApiModel]) -> dict[str, Any]:
@@ -113,11 +117,11 @@ def _structural(node: Any, defs: dict, models: dict[str, type[ApiModel]], owner:
         return [_structural(item, defs, models, None) for item in node]
     if not isinstance(node, dict):
         return node
+    node = _collapse_nullable(node)
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
         resolved = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
         return _structural(resolved, defs, models, models.get(name))
-    node = _collapse_nullable(node)
     if node.get("x-kubernetes-int-or-string"):
         return _keep(node, "description", "x-kubernetes-int-or-string")
     if node.get("x-kubernetes-preserve-unknown-fields"):

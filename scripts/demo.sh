@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job of modelfleet, shown step by step. Run through `make demo`,
+# which builds the virtualenv first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MF=.venv/bin/modelfleet
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. The LLMDeployment API: a generated CRD (first lines)"
+$MF crd | sed -n '1,12p'
+echo "   ... (crds/modelfleet.io_llmdeployments.yaml, $($MF crd | wc -l) lines)"
+
+step "2. The examples validate offline with the API server's rules"
+$MF validate -f examples/
+
+step "3. A mistake is named by its field"
+printf 'apiVersion: modelfleet.io/v1alpha1\nkind: LLMDeployment\nmetadata: {name: typo}\nspec:\n  model: {id: mistralai/Mixtral-8x7B-v0.1, quantization: int3}\n  gpu: {tensorParallelSize: 3}\n  autoscaling: {minReplicas: 5, maxReplicas: 2}\n' \
+  | $MF validate -f - || true
