@@ -1,0 +1,35 @@
+"""How the operator process is configured: one place, read once at start.
+
+Environment variables (the Helm chart sets them):
+  MODELFLEET_SETTINGS        path of a YAML file of OperatorSettings (pools, prices, images)
+  MODELFLEET_RESYNC_SECONDS  how often every LLMDeployment is re-checked (default 60)
+  MODELFLEET_WATCH_TIMEOUT   server-side watch timeout, seconds (default 300)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from modelfleet.api import OperatorSettings
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    settings: OperatorSettings
+    resync_seconds: float
+    watch_timeout_seconds: int
+
+
+def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
+    env = os.environ if environ is None else environ
+    path = env.get("MODELFLEET_SETTINGS")
+    raw = yaml.safe_load(Path(path).read_text()) if path else {}
+    return ProcessConfig(
+        settings=OperatorSettings.model_validate(raw or {}),
+        resync_seconds=float(env.get("MODELFLEET_RESYNC_SECONDS", "60")),
+        watch_timeout_seconds=int(env.get("MODELFLEET_WATCH_TIMEOUT", "300")),
+    )

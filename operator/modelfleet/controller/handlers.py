@@ -1,0 +1,130 @@
+"""kopf handlers: thin entry points that call ``reconcile``.
+
+Only watching handlers are used (no change handlers, timers or deletion
+handlers), so kopf writes nothing to LLMDeployments: no finalizer that could
+block a deletion while the operator is down, no last-handled annotation for
+GitOps tools to see. Children carry owner references and are garbage-collected
+by Kubernetes. A periodic resync (one loop over all objects, started at
+startup) catches anything a watch missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.dynamic.exceptions import NotFoundError
+
+from modelfleet.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+from . import metrics
+from .children import CHILD_KINDS, OWNER_LABEL
+from .config import ProcessConfig, load_process_config
+from .kube import Kube, connect
+from .reconcile import Outcome, reconcile
+
+PREFIX = "modelfleet.io"
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> Any:
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Every kopf setting in one place."""
+    config = load_process_config()
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = config.watch_timeout_seconds
+    settings.watching.client_timeout = config.watch_timeout_seconds + 30
+    settings.watching.connect_timeout = 30
+    settings.posting.level = logging.INFO
+    settings.execution.max_workers = 8
+    memo.config = config
+    memo.kube = connect()
+    memo.resync = asyncio.create_task(_resync_forever(memo.kube, config, logger))
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    if getattr(memo, "resync", None):
+        memo.resync.cancel()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def llmdeployment_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
+        metrics.forget(body.metadata["namespace"], body.metadata["name"])
+        return
+    _reconcile_and_report(memo.kube, memo.config, dict(body))
+
+
+def _child_handler(api_version: str, kind: str) -> None:
+    group, _, version = api_version.rpartition("/")
+
+    @kopf.on.event(group, version, kind.lower() + "s", labels={OWNER_LABEL: kopf.PRESENT}, id=f"child-{kind}")
+    def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        """A child changed or vanished: bring its owner back to the desired state."""
+        owner = _get_owner(memo.kube, body.metadata["namespace"], body.metadata["labels"][OWNER_LABEL])
+        if owner is not None and not owner["metadata"].get("deletionTimestamp"):
+            _reconcile_and_report(memo.kube, memo.config, owner)
+
+
+for _api_version, _kind in CHILD_KINDS:
+    _child_handler(_api_version, _kind)
+
+
+async def _resync_forever(kube: Kube, config: ProcessConfig, logger: logging.Logger) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(config.resync_seconds)
+        try:
+            await loop.run_in_executor(None, _resync_all, kube, config)
+        except Exception:  # the loop must outlive any one failure; the next round retries
+            logger.exception("resync failed")
+
+
+def _resync_all(kube: Kube, config: ProcessConfig) -> None:
+    for item in kube.resource(API_VERSION, KIND).get().to_dict()["items"]:
+        if not item["metadata"].get("deletionTimestamp"):
+            _reconcile_and_report(kube, config, item)
+
+
+def _reconcile_and_report(kube: Kube, config: ProcessConfig, body: dict[str, Any]) -> None:
+    outcome = reconcile(kube, config, body, now=_now())
+    _write_status(kube, body, outcome)
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _write_status(kube: Kube, body: dict[str, Any], outcome: Outcome) -> None:
+    if not outcome.status_patch:
+        return
+    try:
+        kube.resource(API_VERSION, KIND).status.patch(
+            body={"status": outcome.status_patch},
+            name=body["metadata"]["name"],
+            namespace=body["metadata"]["namespace"],
+            content_type="application/merge-patch+json",
+        )
+    except NotFoundError:
+        pass  # deleted meanwhile: nothing to report on
+
+
+def _get_owner(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return kube.resource(API_VERSION, KIND).get(name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,35 @@
+"""The operator's Prometheus metrics (served by prometheus-client)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RECONCILES = Counter(
+    "modelfleet_reconcile_total", "Reconciles of LLMDeployments, by outcome.", ["outcome"]
+)
+RECONCILE_SECONDS = Histogram(
+    "modelfleet_reconcile_duration_seconds", "Time one reconcile takes.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WRITES = Counter(
+    "modelfleet_child_writes_total", "Children applied or deleted, by kind and action.", ["kind", "action"]
+)
+READY_REPLICAS = Gauge(
+    "modelfleet_llmdeployment_ready_replicas", "Ready (warmed-up) replicas.", ["namespace", "name"]
+)
+DESIRED_REPLICAS = Gauge(
+    "modelfleet_llmdeployment_desired_replicas", "Replicas the operator asks for.", ["namespace", "name"]
+)
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:
+    start_http_server(port, addr=address)
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop the per-LLMDeployment series of a deleted object."""
+    for gauge in (READY_REPLICAS, DESIRED_REPLICAS):
+        try:
+            gauge.remove(namespace, name)
+        except KeyError:
+            pass

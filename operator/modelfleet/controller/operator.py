@@ -1,0 +1,22 @@
+"""Running the operator process: metrics, liveness, and kopf's loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import kopf
+
+from . import handlers, metrics
+
+
+def run_operator(namespaces: Sequence[str], liveness_port: int, metrics_port: int, verbose: bool) -> None:
+    """Blocks until the process is told to stop (SIGTERM/SIGINT)."""
+    assert handlers  # importing it registers the handlers with kopf
+    metrics.serve(metrics_port)
+    kopf.configure(verbose=verbose, log_prefix=False)
+    kopf.run(
+        standalone=True,  # one replica (Recreate): no peering objects to need RBAC for
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz",
+    )

@@ -1,0 +1,123 @@
+"""Status of an LLMDeployment from what reconcile saw (pure).
+
+Conditions follow Kubernetes conventions: ``Ready`` (every desired replica is
+ready, warm-up included), ``Progressing`` (a rollout or scale-up is under
+way), ``Degraded`` (something needs a person: the spec cannot be served, or
+the rollout is stuck). ``lastTransitionTime`` moves only when a condition's
+status changes, so an unchanged world gives an unchanged status and the
+controller writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelfleet.api import Plan
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why the spec cannot be served as asked; ``reason`` is one CamelCase word."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one reconcile saw and decided."""
+
+    generation: int
+    problem: Problem | None = None
+    plan: Plan | None = None
+    desired_replicas: int | None = None
+    deployment: dict[str, Any] | None = None  # the live engine Deployment, if any
+    selector: str | None = None
+    endpoint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields other loops own (queueDepth, lastScaleTime)
+
+
+def derive_status(seen: Observation, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """The whole status object, in wire (camelCase) form."""
+    previous = previous or {}
+    replicas, ready = _replica_counts(seen.deployment)
+    plan = seen.plan.to_wire() if seen.plan else previous.get("plan")
+    conditions = [
+        _condition("Ready", *_ready(seen, ready), seen.generation),
+        _condition("Progressing", *_progressing(seen, ready), seen.generation),
+        _condition("Degraded", *_degraded(seen), seen.generation),
+    ]
+    status = {
+        **{k: v for k, v in previous.items() if k in ("queueDepth", "lastScaleTime")},
+        **seen.extra,
+        "observedGeneration": seen.generation,
+        "conditions": _keep_transition_times(conditions, previous.get("conditions") or [], now),
+        "plan": plan,
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "desiredReplicas": seen.desired_replicas if seen.desired_replicas is not None else previous.get("desiredReplicas"),
+        "selector": seen.selector or previous.get("selector"),
+        "endpoint": seen.endpoint or previous.get("endpoint"),
+    }
+    return {k: v for k, v in status.items() if v is not None}
+
+
+def status_changes(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """The top-level status fields that differ (a merge patch; empty when nothing changed)."""
+    old = old or {}
+    return {k: v for k, v in new.items() if old.get(k) != v}
+
+
+def _replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
+    status = (deployment or {}).get("status") or {}
+    return status.get("replicas", 0), status.get("readyReplicas", 0)
+
+
+def _ready(seen: Observation, ready: int) -> tuple[str, str, str]:
+    desired = seen.desired_replicas
+    if seen.deployment is None:
+        return "False", "NotDeployed", "No engine Deployment exists yet."
+    if desired == 0:
+        return "False", "ScaledToZero", "spec.replicas is 0: no replica serves requests."
+    if desired is not None and ready >= desired:
+        return "True", "AllReplicasReady", f"{ready}/{desired} replicas are ready and warmed up."
+    return "False", "ReplicasNotReady", f"{ready}/{desired} replicas are ready; the others are loading or warming up."
+
+
+def _progressing(seen: Observation, ready: int) -> tuple[str, str, str]:
+    if seen.deployment is None:
+        return "False", "NotDeployed", "Nothing to roll out."
+    status = seen.deployment.get("status") or {}
+    desired = seen.desired_replicas or 0
+    deployment_generation = seen.deployment.get("metadata", {}).get("generation", 0)
+    if status.get("observedGeneration", 0) < deployment_generation or status.get("updatedReplicas", 0) < desired:
+        return "True", "RollingOut", f"{status.get('updatedReplicas', 0)}/{desired} replicas run the current spec."
+    if ready < desired:
+        return "True", "ReplicasStarting", f"{desired - ready} replica(s) are starting."
+    return "False", "Complete", "Every replica runs the current spec."
+
+
+def _degraded(seen: Observation) -> tuple[str, str, str]:
+    if seen.problem:
+        return "True", seen.problem.reason, seen.problem.message
+    for condition in ((seen.deployment or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            return "True", "RolloutStalled", condition.get("message", "The rollout made no progress.")
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return "True", "ReplicaFailure", condition.get("message", "Pods could not be created.")
+    return "False", "AsExpected", "The spec is served as asked."
+
+
+def _condition(kind: str, status: str, reason: str, message: str, generation: int) -> dict[str, Any]:
+    return {"type": kind, "status": status, "reason": reason, "message": message, "observedGeneration": generation}
+
+
+def _keep_transition_times(new: list[dict], old: list[dict], now: str) -> list[dict]:
+    before = {c.get("type"): c for c in old}
+    out = []
+    for condition in new:
+        prior = before.get(condition["type"])
+        same = prior is not None and prior.get("status") == condition["status"] and prior.get("lastTransitionTime")
+        out.append({**condition, "lastTransitionTime": prior["lastTransitionTime"] if same else now})
+    return out

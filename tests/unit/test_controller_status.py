@@ -1,0 +1,79 @@
+"""Status derivation: conditions a person can act on, stable when nothing changes."""
+
+from __future__ import annotations
+
+from modelfleet.controller.status import Observation, Problem, derive_status, status_changes
+
+T0, T1 = "2026-11-23T06:00:00Z", "2026-11-23T06:05:00Z"
+
+
+def deployment(ready, updated=None, replicas=None, generation=1, observed=1, conditions=()):
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "replicas": replicas if replicas is not None else ready,
+            "readyReplicas": ready,
+            "updatedReplicas": updated if updated is not None else ready,
+            "observedGeneration": observed,
+            "conditions": list(conditions),
+        },
+    }
+
+
+def conditions(status):
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_a_spec_that_fits_nowhere_is_degraded_and_not_deployed():
+    seen = Observation(generation=2, problem=Problem("NoFit", "needs 93.4 GiB per GPU; NVIDIA-L4 has 21.6"))
+    status = derive_status(seen, None, T0)
+    assert conditions(status) == {
+        "Ready": ("False", "NotDeployed"),
+        "Progressing": ("False", "NotDeployed"),
+        "Degraded": ("True", "NoFit"),
+    }
+    assert status["observedGeneration"] == 2
+    assert "93.4 GiB" in next(c["message"] for c in status["conditions"] if c["type"] == "Degraded")
+    assert all(c["observedGeneration"] == 2 for c in status["conditions"])
+
+
+def test_all_replicas_ready():
+    seen = Observation(generation=1, desired_replicas=2, deployment=deployment(2), selector="a=b", endpoint="http://m:8000")
+    status = derive_status(seen, None, T0)
+    assert conditions(status)["Ready"] == ("True", "AllReplicasReady")
+    assert conditions(status)["Progressing"] == ("False", "Complete")
+    assert (status["replicas"], status["readyReplicas"], status["desiredReplicas"]) == (2, 2, 2)
+    assert status["selector"] == "a=b" and status["endpoint"] == "http://m:8000"
+
+
+def test_a_rollout_is_progressing_and_still_ready_replicas_are_counted():
+    seen = Observation(generation=3, desired_replicas=2, deployment=deployment(2, updated=1, replicas=3))
+    status = derive_status(seen, None, T0)
+    assert conditions(status)["Progressing"] == ("True", "RollingOut")
+    assert conditions(status)["Ready"] == ("True", "AllReplicasReady")
+
+
+def test_a_stalled_rollout_is_degraded():
+    stalled = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "took too long"}
+    seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1, conditions=[stalled]))
+    assert conditions(derive_status(seen, None, T0))["Degraded"] == ("True", "RolloutStalled")
+
+
+def test_unchanged_world_gives_unchanged_status():
+    seen = Observation(generation=1, desired_replicas=1, deployment=deployment(1))
+    first = derive_status(seen, None, T0)
+    second = derive_status(seen, first, T1)
+    assert status_changes(second, first) == {}
+
+
+def test_transition_time_moves_only_with_the_status():
+    starting = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(0)), None, T0)
+    ready = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(1)), starting, T1)
+    times = {c["type"]: c["lastTransitionTime"] for c in ready["conditions"]}
+    assert times == {"Ready": T1, "Progressing": T1, "Degraded": T0}
+
+
+def test_fields_other_loops_own_survive():
+    previous = {"queueDepth": 3.5, "lastScaleTime": T0}
+    status = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(1)), previous, T1)
+    assert status["queueDepth"] == 3.5 and status["lastScaleTime"] == T0
