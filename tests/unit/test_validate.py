@@ -2,77 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
 from modelfleet.api import InvalidSpec, parse_llmdeployment, validate_llmdeployment
+from support.specs import INVALID, VALID, with_change
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-
-VALID = {
-    "apiVersion": "modelfleet.io/v1alpha1",
-    "kind": "LLMDeployment",
-    "metadata": {"name": "mixtral", "namespace": "llm"},
-    "spec": {
-        "model": {"id": "mistralai/Mixtral-8x7B-Instruct-v0.1"},
-        "serving": {"maxModelLen": 32768, "maxConcurrency": 32},
-        "gpu": {"pools": ["h100"], "tensorParallelSize": "auto"},
-        "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 8},
-    },
-}
-
-
-def with_change(path: str, value) -> dict:
-    """VALID with one field set (value=DELETE removes it)."""
-    doc = copy.deepcopy(VALID)
-    *parents, last = path.split(".")
-    node = doc
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is DELETE:
-        del node[last]
-    else:
-        node[last] = value
-    return doc
-
-
-DELETE = object()
-
-# (change, the field path the error must name, a word the message must contain)
-INVALID = [
-    (("spec.model.quantization", "int3"), "spec.model.quantization", "fp8"),
-    (("spec.model.kvCacheDtype", "fp16"), "spec.model.kvCacheDtype", "auto"),
-    (("spec.engine.kind", "triton"), "spec.engine.kind", "vllm"),
-    (("spec.cache.mode", "s3"), "spec.cache.mode", "nodeLocal"),
-    (("spec.serving.maxModelLen", -1), "spec.serving.maxModelLen", "greater"),
-    (("spec.serving.maxConcurrency", 0), "spec.serving.maxConcurrency", "greater"),
-    (("spec.replicas", -2), "spec.replicas", "greater"),
-    (("spec.autoscaling.minReplicas", 9), "spec.autoscaling.minReplicas", "maxReplicas"),
-    (("spec.autoscaling.targetQueueDepth", 0), "spec.autoscaling.targetQueueDepth", "greater"),
-    (("spec.model.id", DELETE), "spec.model.id", "required"),
-    (("spec.model.id", "not a repo id!"), "spec.model.id", "pattern"),
-    (("spec.gpu.tensorParallelSize", 3), "spec.gpu.tensorParallelSize", "power of two"),
-    (("spec.gpu.tensorParallelSize", "many"), "spec.gpu.tensorParallelSize", "auto"),
-    (("spec.gpu.tensorParallelSize", 32), "spec.gpu.tensorParallelSize", "power of two"),
-    (("spec.gpu.memoryUtilization", 1.5), "spec.gpu.memoryUtilization", "less"),
-    (("spec.gpu.pools", ["H100_pool"]), "spec.gpu.pools[0]", "pattern"),
-    (("spec.serving.maxTokens", 100), "spec.serving.maxTokens", "allowed here: maxConcurrency, maxModelLen"),
-    (("spec.modle", {"id": "x"}), "spec.modle", "unknown field"),
-    (("spec.cache.storageClassName", "fast"), "spec.cache.storageClassName", "pvc"),
-    (("spec.cache.size", "lots"), "spec.cache.size", "pattern"),
-    (("spec.warmup.enabled", "sometimes"), "spec.warmup.enabled", "auto"),
-    (("spec.warmup.enabled", True), "spec.warmup.enabled", "auto"),
-    (("spec.autoscaling.enabled", "yes"), "spec.autoscaling.enabled", "boolean"),
-    (("spec.model.tokenSecretRef", {"key": "token"}), "spec.model.tokenSecretRef.name", "required"),
-    (("spec.engine.env", [{"name": "1BAD", "value": "x"}]), "spec.engine.env[0].name", "pattern"),
-    (("metadata.name", "Mixtral_8x7B"), "metadata.name", "lower-case"),
-    (("kind", "Deployment"), "kind", "LLMDeployment"),
-    (("spec", DELETE), "spec", "required"),
-]
-
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_examples_are_valid(example):

@@ -93,11 +93,12 @@ def openapi_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": f"{API_VERSION}."},
             "kind": {"type": "string", "description": f"{KIND}."},
-            "metadata": {"type": "object"},
+            # Declared so the name rule below can point at it (fieldPath).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": _described(model_schema(LLMDeploymentSpec), "spec"),
             "status": _described(model_schema(LLMDeploymentStatus), "status"),
         },
-        "x-kubernetes-validations": _cel_rules(LLMDeployment, with_field_path=False),
+        "x-kubernetes-validations": _cel_rules(LLMDeployment),
     }
 
 
@@ -137,7 +138,7 @@ def _structural(node: Any, defs: dict, models: dict[str, type[ApiModel]], owner:
         else:
             out[key] = _structural(value, defs, models, None)
     if owner is not None and getattr(owner, "__rules__", ()):
-        out["x-kubernetes-validations"] = _cel_rules(owner, with_field_path=True)
+        out["x-kubernetes-validations"] = _cel_rules(owner)
     return out
 
 
@@ -161,14 +162,8 @@ def _keep(node: dict, *keys: str) -> dict:
     return {k: node[k] for k in keys if k in node}
 
 
-def _cel_rules(model: type[ApiModel], with_field_path: bool) -> list[dict[str, str]]:
-    rules = []
-    for rule in model.__rules__:
-        entry = {"rule": rule.cel, "message": rule.message}
-        if with_field_path:
-            entry["fieldPath"] = f".{rule.field}"
-        rules.append(entry)
-    return rules
+def _cel_rules(model: type[ApiModel]) -> list[dict[str, str]]:
+    return [{"rule": r.cel, "message": r.message, "fieldPath": f".{r.field}"} for r in model.__rules__]
 
 
 def _models_under(model: type[BaseModel]) -> set[type[ApiModel]]:

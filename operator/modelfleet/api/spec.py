@@ -215,7 +215,7 @@ class CacheSpec(ApiModel):
     __rules__ = (
         Rule(
             field="storageClassName",
-            cel="!has(self.storageClassName) || self.mode == 'pvc'",
+            cel="!has(self.storageClassName) || (has(self.mode) && self.mode == 'pvc')",
             check=lambda c: c.storage_class_name is None or c.mode == "pvc",
             message="storageClassName is only used with mode pvc",
         ),
