@@ -6,7 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds venv clean
+.PHONY: demo test unit lint crds venv engine-venv clean
+
+# The local control plane (real kube-apiserver, controller-manager, scheduler,
+# kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
+include e2e/local/cluster.mk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +24,24 @@ venv: $(STAMP)
 demo: $(STAMP)
 	@bash scripts/demo.sh
 
-## Every test tier (unit, schema, layers, control plane, engine).
-test: $(STAMP) lint
-	$(BIN)/pytest
+## Every test tier (unit, schema, layers, control plane, engine). Builds or
+## reuses what the tiers need: the control plane's binaries and the vLLM CPU
+## virtualenv (both cached outside the repo, so only the first run is slow).
+test: $(STAMP) lint cluster-binaries engine-venv
+	MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" $(BIN)/pytest
+
+## The virtualenv with a real vLLM (CPU build), ~6 GB, outside the repo.
+engine-venv:
+	bash e2e/engine/venv.sh
 
 ## Layer contracts (DESIGN.md) and the committed CRD.
 lint: $(STAMP)
 	$(BIN)/lint-imports --config .importlinter
 
-## Regenerate crds/ from the pydantic models.
+## Regenerate crds/ (and the chart's copy) from the pydantic models.
 crds: $(STAMP)
 	$(BIN)/modelfleet crd > crds/modelfleet.io_llmdeployments.yaml
+	cp crds/modelfleet.io_llmdeployments.yaml charts/modelfleet/files/llmdeployments.modelfleet.io.yaml
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

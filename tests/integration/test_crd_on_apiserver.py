@@ -1,4 +1,4 @@
-"""The generated CRD on a real API server: accepted, and its rules match ours.
+"""The generated CRD on a real API server (installed by the chart): accepted, and its rules match ours.
 
 The offline validator (pydantic + the models' rules) and the API server (the
 generated schema + CEL) must refuse the same documents and name the same
@@ -15,20 +15,18 @@ import yaml
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from support.operator_process import chart_release  # noqa: F401  (a fixture)
 from support.specs import INVALID, VALID, with_change
 
 pytestmark = pytest.mark.controlplane
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "modelfleet.io_llmdeployments.yaml"
 # Cases the server cannot judge as an LLMDeployment: the document is another kind.
 NOT_FOR_THE_SERVER = {"kind"}
 
 
 @pytest.fixture(scope="module")
-def llmdeployments(cluster):
-    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/llmdeployments.modelfleet.io")
+def llmdeployments(cluster, chart_release):
     return DynamicClient(cluster.api).resources.get(api_version="modelfleet.io/v1alpha1", kind="LLMDeployment")
 
 

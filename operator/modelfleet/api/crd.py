@@ -33,7 +33,8 @@ from .status import LLMDeploymentStatus
 
 PRINTER_COLUMNS = [
     {"name": "Model", "type": "string", "jsonPath": ".spec.model.id"},
-    {"name": "Engine", "type": "string", "jsonPath": ".spec.engine.kind"},
+    # From the plan, not the spec: defaults are not stored, so .spec.engine.kind may be absent.
+    {"name": "Engine", "type": "string", "jsonPath": ".status.plan.engine"},
     {"name": "GPU", "type": "string", "jsonPath": ".status.plan.gpuProduct"},
     {"name": "TP", "type": "integer", "jsonPath": ".status.plan.tensorParallelSize"},
     {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import ApiModel
+from .spec import EngineKind
 
 ConditionType = Literal["Ready", "Progressing", "Degraded"]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -36,6 +37,7 @@ class Condition(ApiModel):
 class Plan(ApiModel):
     """A sized deployment: which GPUs, how many per replica, and the arithmetic."""
 
+    engine: EngineKind = Field(description="Inference server the plan was sized for (vllm or tgi).")
     pool: str = Field(description="GPU node pool the replicas run on.")
     gpu_product: str = Field(description="GPU model, as GPU Feature Discovery names it (nvidia.com/gpu.product).")
     gpu_memory_gi_b: float = Field(description="Memory of one GPU, in GiB.")

@@ -3,9 +3,9 @@
 One field manager applies every child, with an owner reference to the
 LLMDeployment so the garbage collector deletes them with it. A child is
 applied only when it drifted from what was rendered (see ``drift``), so a
-reconcile of an unchanged world issues no write. Children that carry our
-label but are no longer rendered (say, the pre-pull DaemonSet after a switch
-from ``nodeLocal`` to ``pvc``) are deleted.
+reconcile of an unchanged world issues no write. Children the spec no longer
+renders (say, the pre-pull DaemonSet after a switch from ``nodeLocal`` to
+``pvc``) are deleted, if they are ours.
 """
 
 from __future__ import annotations
@@ -15,20 +15,13 @@ from typing import Any
 
 from kubernetes.dynamic.exceptions import NotFoundError
 
+from modelfleet.render import POD_SPEC_HASH_ANNOTATION, ChildRef, child_refs, ref_of
+
 from .drift import differs
 from .kube import FIELD_MANAGER, Kube
 
-OWNER_LABEL = "modelfleet.io/llmdeployment"
-POD_SPEC_HASH = "modelfleet.io/pod-spec-hash"  # the renderer's hash of the pod template
-
-# Every kind the renderer may produce, so pruning finds all of them.
-CHILD_KINDS = (
-    ("apps/v1", "Deployment"),
-    ("v1", "Service"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("v1", "PersistentVolumeClaim"),
-    ("apps/v1", "DaemonSet"),
-)
+# The kinds of child an LLMDeployment may have (names do not matter here).
+CHILD_KINDS = sorted({(ref.api_version, ref.kind) for ref in child_refs("any")})
 
 
 @dataclass
@@ -59,7 +52,6 @@ def sync_children(kube: Kube, owner: dict[str, Any], rendered: list[dict[str, An
     """Apply what drifted, delete what is no longer rendered."""
     report = ApplyReport()
     namespace = owner["metadata"]["namespace"]
-    wanted = {_key(obj) for obj in rendered}
     for obj in rendered:
         desired = with_owner(obj, owner)
         resource = kube.resource(obj["apiVersion"], obj["kind"])
@@ -72,28 +64,25 @@ def sync_children(kube: Kube, owner: dict[str, Any], rendered: list[dict[str, An
             ).to_dict()
             report.applied.append(_key(obj))
         report.live[_key(obj)] = live
-    for key in _owned_children(kube, owner) - wanted:
-        kind, name = key.split("/", 1)
-        api_version = dict((k, v) for v, k in CHILD_KINDS)[kind]
-        try:
-            kube.resource(api_version, kind).delete(name=name, namespace=namespace, propagation_policy="Background")
-            report.deleted.append(key)
-        except NotFoundError:
-            pass
+    rendered_refs = {ref_of(obj) for obj in rendered}
+    for ref in child_refs(owner["metadata"]["name"]):
+        if ref not in rendered_refs and _delete_if_owned(kube, ref, owner):
+            report.deleted.append(f"{ref.kind}/{ref.name}")
     return report
 
 
-def _owned_children(kube: Kube, owner: dict[str, Any]) -> set[str]:
-    uid = owner["metadata"]["uid"]
-    selector = f"{OWNER_LABEL}={owner['metadata']['name']}"
-    found = set()
-    for api_version, kind in CHILD_KINDS:
-        items = kube.resource(api_version, kind).get(namespace=owner["metadata"]["namespace"], label_selector=selector)
-        for item in items.items:
-            refs = item.metadata.ownerReferences or []
-            if any(ref.uid == uid for ref in refs):
-                found.add(f"{kind}/{item.metadata.name}")
-    return found
+def _delete_if_owned(kube: Kube, ref: ChildRef, owner: dict[str, Any]) -> bool:
+    """Delete a child the spec no longer renders; never touch an object someone else owns."""
+    resource = kube.resource(ref.api_version, ref.kind)
+    live = _get(resource, ref.name, owner["metadata"]["namespace"])
+    owners = (live or {}).get("metadata", {}).get("ownerReferences") or []
+    if not any(o.get("uid") == owner["metadata"]["uid"] for o in owners):
+        return False
+    try:
+        resource.delete(name=ref.name, namespace=owner["metadata"]["namespace"], propagation_policy="Background")
+    except NotFoundError:
+        return False
+    return True
 
 
 def _get(resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
@@ -105,7 +94,9 @@ def _get(resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
 
 def _pod_template(obj: dict[str, Any]) -> Any:
     """The pod template's hash: it changes exactly when a rollout starts."""
-    return (obj.get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations", {}).get(POD_SPEC_HASH)
+    return (obj.get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations", {}).get(
+        POD_SPEC_HASH_ANNOTATION
+    )
 
 
 def _key(obj: dict[str, Any]) -> str:

@@ -21,7 +21,9 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from modelfleet.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 from . import metrics
-from .children import CHILD_KINDS, OWNER_LABEL
+from modelfleet.render import LLMDEPLOYMENT_LABEL
+
+from .children import CHILD_KINDS
 from .config import ProcessConfig, load_process_config
 from .kube import Kube, connect
 from .reconcile import Outcome, reconcile
@@ -70,10 +72,10 @@ def llmdeployment_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Mem
 def _child_handler(api_version: str, kind: str) -> None:
     group, _, version = api_version.rpartition("/")
 
-    @kopf.on.event(group, version, kind.lower() + "s", labels={OWNER_LABEL: kopf.PRESENT}, id=f"child-{kind}")
+    @kopf.on.event(group, version, kind.lower() + "s", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT}, id=f"child-{kind}")
     def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         """A child changed or vanished: bring its owner back to the desired state."""
-        owner = _get_owner(memo.kube, body.metadata["namespace"], body.metadata["labels"][OWNER_LABEL])
+        owner = _get_owner(memo.kube, body.metadata["namespace"], body.metadata["labels"][LLMDEPLOYMENT_LABEL])
         if owner is not None and not owner["metadata"].get("deletionTimestamp"):
             _reconcile_and_report(memo.kube, memo.config, owner)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from modelfleet.api import GPUPool, InvalidSpec, LLMDeployment, parse_llmdeployment
 from modelfleet.catalog import ModelUnavailable, load_model_config
-from modelfleet.render import pod_selector, render_all, service_endpoint
+from modelfleet.render import LLMDEPLOYMENT_LABEL, UnsupportedSpec, endpoint, render_all, selector_string
 from modelfleet.sizing import SizingError, plan_deployment
 
 from . import metrics
-from .children import OWNER_LABEL, sync_children
+from .children import sync_children
 from .config import ProcessConfig
 from .kube import Kube
 from .pools import pools_from_nodes
@@ -65,15 +65,17 @@ def _reconcile(kube: Kube, config: ProcessConfig, body: dict[str, Any], now: str
         resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
     except InvalidSpec as exc:
         return _problem(kube, body, Problem("InvalidSpec", str(exc)), previous, now)
+    replicas = desired_replicas(resource, previous)
     try:
         plan = _plan(kube, config, resource)
+        rendered = render_all(resource, plan, config.settings, replicas=replicas)
     except (ModelUnavailable, SizingError) as exc:
         return _problem(kube, body, Problem(getattr(exc, "reason", type(exc).__name__), str(exc)), previous, now)
+    except UnsupportedSpec as exc:
+        return _problem(kube, body, Problem("UnsupportedSpec", str(exc)), previous, now)
     if plan.to_wire() != previous.get("plan"):
         events.append(Event("Normal", "PlanChosen", plan.reason or _plan_summary(plan)))
 
-    replicas = desired_replicas(resource, previous)
-    rendered = render_all(resource, plan, config.settings, replicas=replicas)
     report = sync_children(kube, body, rendered)
     for key in report.applied:
         metrics.WRITES.labels(key.split("/")[0], "apply").inc()
@@ -90,8 +92,8 @@ def _reconcile(kube: Kube, config: ProcessConfig, body: dict[str, Any], now: str
         plan=plan,
         desired_replicas=replicas,
         deployment=deployment,
-        selector=",".join(f"{k}={v}" for k, v in sorted(pod_selector(resource).items())),
-        endpoint=service_endpoint(resource),
+        selector=selector_string(name),
+        endpoint=endpoint(resource),
     )
     status = derive_status(seen, previous, now)
     _record_gauges(resource, status)
@@ -135,7 +137,7 @@ def _problem(kube: Kube, body: dict[str, Any], problem: Problem, previous: dict[
 
 
 def _live_deployment(kube: Kube, body: dict[str, Any]) -> dict[str, Any] | None:
-    selector = f"{OWNER_LABEL}={body['metadata']['name']}"
+    selector = f"{LLMDEPLOYMENT_LABEL}={body['metadata']['name']}"
     items = kube.resource("apps/v1", "Deployment").get(
         namespace=body["metadata"]["namespace"], label_selector=selector
     ).to_dict()["items"]

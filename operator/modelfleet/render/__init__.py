@@ -1,1 +1,31 @@
-"""Pure functions from an LLMDeployment and its Plan to Kubernetes objects."""
+"""Pure functions from an LLMDeployment and its Plan to Kubernetes objects.
+
+What the controller calls:
+
+- ``render_all(resource, plan, settings, replicas=None)``: the objects to apply.
+- ``unsupported(spec, plan)``: why the engine cannot serve the spec (before rendering).
+- ``selector_labels(name)`` / ``selector_string(name)``: the engine pods' selector (``status.selector``).
+- ``child_refs(name)``: every child the operator may create, to delete the ones no longer rendered.
+- ``endpoint(resource)``: the in-cluster URL of the OpenAI API (``status.endpoint``).
+"""
+
+from .fleet import UnsupportedSpec, render_all, unsupported
+from .labels import LLMDEPLOYMENT_LABEL, POD_SPEC_HASH_ANNOTATION, selector_labels, selector_string
+from .manifest import to_yaml
+from .names import ChildRef, child_refs, ref_of
+from .service import endpoint
+
+__all__ = [
+    "LLMDEPLOYMENT_LABEL",
+    "POD_SPEC_HASH_ANNOTATION",
+    "ChildRef",
+    "UnsupportedSpec",
+    "child_refs",
+    "endpoint",
+    "ref_of",
+    "render_all",
+    "selector_labels",
+    "selector_string",
+    "to_yaml",
+    "unsupported",
+]

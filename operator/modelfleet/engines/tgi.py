@@ -1,0 +1,96 @@
+"""Hugging Face Text Generation Inference, as the pinned TGI image runs it.
+
+Checked against TGI 3.3 (``text-generation-launcher --help``, the launcher
+reference in its docs):
+
+- No command is set: the image's entrypoint script prepares the environment
+  and then runs ``text-generation-launcher`` with our arguments.
+- ``--hostname 0.0.0.0`` is explicit because the launcher reads the
+  ``HOSTNAME`` variable, which Kubernetes sets to the pod name: TGI would
+  listen on the pod IP only and the warm-up sidecar could not reach it on
+  localhost.
+- Context: ``--max-total-tokens`` is maxModelLen (prompt plus output) and
+  ``--max-input-tokens`` maxModelLen - 1, TGI's own default split: a prompt
+  may use the whole context as long as one token is left to generate.
+- ``--max-concurrent-requests`` counts queued requests too, and TGI refuses
+  (HTTP 429) beyond it. It is QUEUE_ALLOWANCE × maxConcurrency so that a queue
+  can form (``tgi_queue_size``, which the autoscaler scales on) while a
+  replica still pushes back before it drowns; the running batch is bounded by
+  the KV memory TGI measures at warm-up.
+- ``--cuda-memory-fraction`` is gpu.memoryUtilization, the budget the plan
+  was sized under.
+- Quantization: our names map to ``--quantize`` values; for awq/gptq TGI
+  still picks its Marlin kernels where the GPU has them.
+- ``--kv-cache-dtype fp8_e4m3fn`` for kvCacheDtype fp8: the same E4M3 format
+  vLLM's ``fp8`` uses (scales from the checkpoint, else 1.0). TGI also offers
+  ``fp8_e5m2``; E4M3 keeps the two engines numerically alike.
+- TGI has no expert-parallel switch: its mixture-of-experts layers shard
+  every expert across the tensor-parallel ranks, the same memory per GPU.
+- The image runs as root (weights cache default ``/data``, shard sockets in
+  ``/tmp``); it cannot run with ``runAsNonRoot``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from modelfleet.api import LLMDeploymentSpec, Plan
+
+from . import cache_layout
+from .base import Engine
+from .flags import repeated_flags
+
+QUANTIZE = {
+    "fp8": "fp8",
+    "awq": "awq",
+    "gptq": "gptq",
+    "bitsandbytes-8bit": "bitsandbytes",
+    "bitsandbytes-4bit": "bitsandbytes-nf4",
+}
+
+QUEUE_ALLOWANCE = 4
+
+ALIASES = {"-p": "--port"}
+
+
+class TGI(Engine):
+    kind: ClassVar = "tgi"
+    default_image: ClassVar[str] = "ghcr.io/huggingface/text-generation-inference:3.3.4"
+
+    def command(self) -> list[str]:
+        return []
+
+    def args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+        return self._operator_args(spec, plan) + list(spec.engine.extra_args)
+
+    def env(self) -> list[tuple[str, str]]:
+        # The launcher and the router look for weights and tokenizer here.
+        return super().env() + [("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE)]
+
+    def problems(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+        repeated = repeated_flags(self._operator_args(spec, plan), list(spec.engine.extra_args), ALIASES)
+        if not repeated:
+            return []
+        return [
+            f"extraArgs repeat flags the operator sets from the spec: {', '.join(repeated)} "
+            "(TGI refuses a flag given twice); set the spec's fields instead"
+        ]
+
+    def _operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+        model = spec.model
+        args = [
+            "--model-id", model.id,
+            "--revision", model.revision,
+            "--hostname", "0.0.0.0",
+            "--port", str(self.port),
+            "--num-shard", str(plan.tensor_parallel_size),
+            "--max-input-tokens", str(plan.max_model_len - 1),
+            "--max-total-tokens", str(plan.max_model_len),
+            "--max-concurrent-requests", str(spec.serving.max_concurrency * QUEUE_ALLOWANCE),
+            "--cuda-memory-fraction", f"{spec.gpu.memory_utilization:g}",
+        ]
+        if model.quantization in QUANTIZE:
+            args += ["--quantize", QUANTIZE[model.quantization]]
+        if model.kv_cache_dtype == "fp8":
+            args += ["--kv-cache-dtype", "fp8_e4m3fn"]
+        return args

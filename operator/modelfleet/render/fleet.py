@@ -1,0 +1,50 @@
+"""Every Kubernetes object of one LLMDeployment, from its spec and plan."""
+
+from __future__ import annotations
+
+from modelfleet.api import LLMDeployment, LLMDeploymentSpec, OperatorSettings, Plan
+from modelfleet.engines import engine_for
+
+from .cache import cache_claim
+from .deployment import deployment
+from .disruption import disruption_budget
+from .prepull import prepull_daemonset
+from .service import service
+
+
+class UnsupportedSpec(ValueError):
+    """The engine cannot serve the spec as asked; ``problems`` says why, for a person."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def unsupported(spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+    """Why the spec's engine cannot serve it with this plan; empty when it can."""
+    return engine_for(spec.engine.kind).problems(spec, plan)
+
+
+def render_all(
+    resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None
+) -> list[dict]:
+    """The objects to apply, in apply order (volumes before the pods that mount them).
+
+    ``replicas`` is the Deployment's replica count: the autoscaler's decision
+    when autoscaling is on, else ``spec.replicas`` (the default). Objects
+    carry labels, not owner references (the controller adds those). Raises
+    ``UnsupportedSpec`` when the engine cannot serve the spec.
+    """
+    spec = resource.spec
+    problems = unsupported(spec, plan)
+    if problems:
+        raise UnsupportedSpec(problems)
+    objects: list[dict] = []
+    if spec.cache.mode == "pvc":
+        objects.append(cache_claim(resource, plan))
+    if spec.cache.mode == "nodeLocal":
+        objects.append(prepull_daemonset(resource, plan, settings))
+    objects.append(deployment(resource, plan, settings, spec.replicas if replicas is None else replicas))
+    objects.append(service(resource))
+    objects.append(disruption_budget(resource))
+    return objects

@@ -1,0 +1,10 @@
+"""Rendered objects as a YAML stream, the way ``modelfleet render`` prints them."""
+
+from __future__ import annotations
+
+import yaml
+
+
+def to_yaml(objects: list[dict]) -> str:
+    """One document per object, each opened by ``---``; keys keep the renderer's order."""
+    return yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True, width=120)

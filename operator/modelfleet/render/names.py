@@ -1,0 +1,56 @@
+"""The name of every child an LLMDeployment can have.
+
+``child_refs`` lists all of them whatever the spec, so the controller can
+delete the ones a new spec no longer renders (say the PVC after the cache
+mode changed from pvc to nodeLocal). Names derive from the LLMDeployment's
+name only; ``MAX_NAME_LENGTH`` in ``api.resource`` leaves room for the longest
+suffix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class ChildRef:
+    api_version: str
+    kind: str
+    name: str
+
+
+def deployment_name(name: str) -> str:
+    return name
+
+
+def service_name(name: str) -> str:
+    return name
+
+
+def disruption_budget_name(name: str) -> str:
+    return name
+
+
+def cache_claim_name(name: str) -> str:
+    return f"{name}-cache"
+
+
+def prepull_daemonset_name(name: str) -> str:
+    return f"{name}-prepull"
+
+
+def child_refs(name: str) -> list[ChildRef]:
+    """Every child the operator may create for the LLMDeployment ``name``, in apply order."""
+    return [
+        ChildRef("v1", "PersistentVolumeClaim", cache_claim_name(name)),
+        ChildRef("apps/v1", "DaemonSet", prepull_daemonset_name(name)),
+        ChildRef("apps/v1", "Deployment", deployment_name(name)),
+        ChildRef("v1", "Service", service_name(name)),
+        ChildRef("policy/v1", "PodDisruptionBudget", disruption_budget_name(name)),
+    ]
+
+
+def ref_of(obj: dict[str, Any]) -> ChildRef:
+    """The reference of a rendered (or live) object."""
+    return ChildRef(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])

@@ -1,0 +1,65 @@
+"""CPU, host memory and shared memory of an engine pod, sized from the plan.
+
+Host memory (request):
+
+    SERVER_MEMORY_GIB + per GPU rank (RANK_RUNTIME_MEMORY_GIB + min(SHARD_STAGING_GIB, weights per GPU))
+
+- ``SERVER_MEMORY_GIB`` = 4: the HTTP server, tokenizer and scheduler
+  process (vLLM's API server and engine core, TGI's router and launcher).
+- ``RANK_RUNTIME_MEMORY_GIB`` = 3: each GPU worker process holds a CUDA
+  context, PyTorch and NCCL buffers in host memory.
+- ``SHARD_STAGING_GIB`` = 5: a rank reads its weights one safetensors file at
+  a time through host memory on its way to the GPU; Hugging Face repos split
+  weights into files of at most 5 GB. The page cache the reads fill is
+  reclaimable, so it needs no room of its own.
+
+The memory limit is the request plus the ``/dev/shm`` volume: a memory-backed
+emptyDir is charged to the pod, and NCCL (tensor parallelism) and vLLM's
+worker message queues live there, ``SHM_GIB_PER_GPU`` per GPU. A limit at all
+keeps a leak from taking the node.
+
+CPU: ``SERVER_CPUS`` + ``RANK_CPUS`` per GPU, requested and not limited: the
+scheduler loop and the workers busy-poll, and a CFS quota would throttle
+them mid-batch, which shows up as latency spikes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from modelfleet.api import Plan
+
+SERVER_MEMORY_GIB = 4
+RANK_RUNTIME_MEMORY_GIB = 3
+SHARD_STAGING_GIB = 5
+SHM_GIB_PER_GPU = 1
+SERVER_CPUS = 2
+RANK_CPUS = 2
+
+
+def memory_request_gib(plan: Plan) -> int:
+    per_rank = RANK_RUNTIME_MEMORY_GIB + min(SHARD_STAGING_GIB, plan.weights_gi_b_per_gpu)
+    return math.ceil(SERVER_MEMORY_GIB + plan.tensor_parallel_size * per_rank)
+
+
+def shm_gib(plan: Plan) -> int:
+    return SHM_GIB_PER_GPU * plan.gpus_per_replica
+
+
+def engine_resources(plan: Plan, ephemeral_storage: str | None) -> dict:
+    """Requests and limits of the engine container.
+
+    ``ephemeral_storage`` is the emptyDir cache's size when the cache lives on
+    the node's disk (mode none), so the scheduler only picks nodes with room.
+    """
+    gpus = str(plan.gpus_per_replica)
+    memory = memory_request_gib(plan)
+    requests = {
+        "cpu": str(SERVER_CPUS + RANK_CPUS * plan.tensor_parallel_size),
+        "memory": f"{memory}Gi",
+        "nvidia.com/gpu": gpus,
+    }
+    if ephemeral_storage is not None:
+        requests["ephemeral-storage"] = ephemeral_storage
+    limits = {"memory": f"{memory + shm_gib(plan)}Gi", "nvidia.com/gpu": gpus}
+    return {"requests": requests, "limits": limits}

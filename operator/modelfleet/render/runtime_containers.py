@@ -1,0 +1,156 @@
+"""The modelfleet runtime's containers in an engine pod, and their contract.
+
+This module is the one place that says how the pods call the runtime
+programs; the runtime (``modelfleet prepull``, ``modelfleet warmup``)
+implements exactly this.
+
+The runtime image (``settings.runtime_image``)
+    Has the ``modelfleet`` console script and ``chown``. Runs as uid/gid
+    65532 on a read-only root filesystem; ``/tmp`` is a writable emptyDir.
+
+``modelfleet prepull --model-id ID --revision REV --cache-dir DIR --include PATTERN [--include PATTERN ...]``
+    Downloads the files of the Hugging Face repo ID at REV (branch, tag or
+    commit) that match any PATTERN into the hub cache DIR, in the layout
+    ``huggingface_hub.snapshot_download(cache_dir=DIR)`` makes, so that an
+    engine with ``HF_HUB_OFFLINE=1`` resolves REV there (``refs/<branch>``
+    included). Idempotent: complete files are not fetched again. Safe to run
+    at the same time from several pods on one cache (the hub's file locks).
+    Environment: ``HF_TOKEN`` (optional; gated and private repos),
+    ``HF_HOME`` (the cache's, so the Xet chunk cache lands on the volume).
+    Exit 0 when every file is in place; non-zero, with a message naming the
+    repo, the revision and the cause, otherwise (the kubelet retries).
+
+``modelfleet warmup --engine-url URL --engine KIND --served-model-name NAME --max-model-len N --max-concurrency C --timeout-seconds T --port P``
+    Serves ``GET /ready`` on ``0.0.0.0:P``: 503 until warm, then 200 for the
+    rest of its life. Waits for the engine's health endpoint (``URL`` +
+    the KIND engine's health path), then sends the warm-up set to the
+    OpenAI API at ``URL/v1`` as model NAME: prompts that span the experts'
+    specialities (code, several natural languages, math, long context up to
+    N tokens) at the batch shapes the engine compiles, up to C requests at
+    once. Warm when the set is done, or T seconds after the engine first
+    answered healthy, whichever comes first (it then logs that the replica
+    turns Ready unwarmed). Keeps running; exits non-zero only on a fault of
+    its own (the kubelet restarts it, and it warms again).
+
+How the pod uses them
+    Init containers run in order: ``cache-permissions`` (nodeLocal only),
+    ``prepull``, then ``warmup`` as a native sidecar (``restartPolicy:
+    Always``). The kubelet starts the engine as soon as the sidecar has
+    started, so the sidecar has no startup probe (one would hold the engine
+    back forever). A pod is Ready only when every container is, the sidecar
+    included: its readiness probe is what keeps a cold replica out of the
+    Service. Warm-up is on for mixture-of-experts models unless
+    ``spec.warmup.enabled`` says otherwise; off means no sidecar.
+"""
+
+from __future__ import annotations
+
+from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
+from modelfleet.engines import Engine, cache_layout, served_model_name
+
+from . import security
+from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME
+
+WARMUP_PORT = 8090
+WARMUP_PORT_NAME = "warmup"
+WARMUP_READY_PATH = "/ready"
+
+
+def warmup_enabled(spec: LLMDeploymentSpec, plan: Plan) -> bool:
+    if spec.warmup.enabled == "auto":
+        return plan.mixture_of_experts
+    return spec.warmup.enabled == "true"
+
+
+def prepull_args(spec: LLMDeploymentSpec, engine: Engine) -> list[str]:
+    args = ["prepull", "--model-id", spec.model.id, "--revision", spec.model.revision]
+    args += ["--cache-dir", cache_layout.HUB_CACHE]
+    for pattern in engine.files:
+        args += ["--include", pattern]
+    return args
+
+
+def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: OperatorSettings) -> dict:
+    env: list[dict] = [{"name": "HF_HOME", "value": cache_layout.HF_HOME}]
+    if spec.model.token_secret_ref is not None:
+        ref = spec.model.token_secret_ref
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    return {
+        "name": "prepull",
+        "image": settings.runtime_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["modelfleet"],
+        "args": prepull_args(spec, engine),
+        "env": env,
+        # Downloads stream to disk; the Xet client buffers chunks in memory.
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        "securityContext": security.restricted(),
+        "volumeMounts": [
+            {"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH},
+            {"name": RUNTIME_TMP_VOLUME, "mountPath": "/tmp"},
+        ],
+    }
+
+
+def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: Engine) -> list[str]:
+    return [
+        "warmup",
+        "--engine-url", f"http://127.0.0.1:{engine.port}",
+        "--engine", engine.kind,
+        "--served-model-name", served_model_name(spec),
+        "--max-model-len", str(plan.max_model_len),
+        "--max-concurrency", str(spec.serving.max_concurrency),
+        "--timeout-seconds", str(spec.warmup.timeout_seconds),
+        "--port", str(WARMUP_PORT),
+    ]
+
+
+def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings) -> dict:
+    return {
+        "name": "warmup",
+        "image": settings.runtime_image,
+        "imagePullPolicy": "IfNotPresent",
+        "restartPolicy": "Always",
+        "command": ["modelfleet"],
+        "args": warmup_args(spec, plan, engine),
+        "ports": [{"name": WARMUP_PORT_NAME, "containerPort": WARMUP_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": WARMUP_READY_PATH, "port": WARMUP_PORT_NAME},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": security.restricted(),
+        "volumeMounts": [{"name": RUNTIME_TMP_VOLUME, "mountPath": "/tmp"}],
+    }
+
+
+def cache_permissions_container(settings: OperatorSettings) -> dict:
+    """Hands the node's cache directory to the runtime user (nodeLocal).
+
+    The kubelet creates a missing hostPath directory owned by root, mode
+    0755; the non-root pre-pull could not write to it. Not recursive: what
+    is below was written by the runtime user already.
+    """
+    owner = f"{security.RUNTIME_UID}:{security.RUNTIME_UID}"
+    return {
+        "name": "cache-permissions",
+        "image": settings.runtime_image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["chown", owner, cache_layout.MOUNT_PATH],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": security.chown_only(),
+        "volumeMounts": [{"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH}],
+    }
+
+
+def init_containers(
+    spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings
+) -> list[dict]:
+    """The engine pod's init containers, in the order the kubelet runs them."""
+    containers = [cache_permissions_container(settings)] if spec.cache.mode == "nodeLocal" else []
+    containers.append(prepull_container(spec, engine, settings))
+    if warmup_enabled(spec, plan):
+        containers.append(warmup_sidecar(spec, plan, engine, settings))
+    return containers

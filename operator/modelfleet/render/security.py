@@ -1,0 +1,63 @@
+"""Security contexts, per container, as tight as each image allows.
+
+- The modelfleet runtime containers (pre-pull, warm-up) and the DaemonSet's
+  idle container run under the "restricted" Pod Security Standard: a fixed
+  non-root user, no privilege escalation, no capabilities, the runtime's
+  default seccomp profile and a read-only root filesystem.
+- The engine containers run as root, because the vLLM and TGI images do
+  (they write JIT-compiled kernels under ``/root`` and TGI its shard sockets
+  under ``/tmp``), but with no capabilities at all (the engine port is
+  unprivileged), no privilege escalation and the default seccomp profile.
+- ``cache-permissions`` (nodeLocal only) is the one container with a
+  capability: root with CHOWN alone, to hand the node's cache directory,
+  which the kubelet creates owned by root, to the runtime user.
+"""
+
+from __future__ import annotations
+
+# The runtime image's user (distroless "nonroot"); it owns what it writes to the cache.
+RUNTIME_UID = 65532
+
+RUNTIME_DEFAULT_SECCOMP = {"type": "RuntimeDefault"}
+
+
+def pod_security_context() -> dict:
+    # fsGroup makes emptyDir and (where the CSI driver supports it) PVC caches
+    # writable by the runtime user; OnRootMismatch skips the recursive chown
+    # of a large, already-filled volume on every start.
+    return {
+        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
+        "fsGroup": RUNTIME_UID,
+        "fsGroupChangePolicy": "OnRootMismatch",
+    }
+
+
+def restricted() -> dict:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUNTIME_UID,
+        "runAsGroup": RUNTIME_UID,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
+    }
+
+
+def engine() -> dict:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
+    }
+
+
+def chown_only() -> dict:
+    return {
+        "runAsUser": 0,
+        "runAsNonRoot": False,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+        "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
+    }

@@ -1,0 +1,32 @@
+"""The Service in front of the engine pods: the OpenAI-compatible API."""
+
+from __future__ import annotations
+
+from modelfleet.api import LLMDeployment
+from modelfleet.engines import engine_for
+
+from .labels import ENGINE, metadata, selector_labels
+from .names import service_name
+from .probes import PORT_NAME
+
+
+def service(resource: LLMDeployment) -> dict:
+    name = resource.metadata["name"]
+    port = engine_for(resource.spec.engine.kind).port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(resource, service_name(name), ENGINE),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(name),
+            "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP", "appProtocol": "http"}],
+        },
+    }
+
+
+def endpoint(resource: LLMDeployment) -> str:
+    """The in-cluster base URL of the OpenAI API (``status.endpoint``)."""
+    name = resource.metadata["name"]
+    port = engine_for(resource.spec.engine.kind).port
+    return f"http://{service_name(name)}.{resource.metadata['namespace']}.svc:{port}/v1"
