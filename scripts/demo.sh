@@ -17,3 +17,11 @@ $MF validate -f examples/
 step "3. A mistake is named by its field"
 printf 'apiVersion: modelfleet.io/v1alpha1\nkind: LLMDeployment\nmetadata: {name: typo}\nspec:\n  model: {id: mistralai/Mixtral-8x7B-v0.1, quantization: int3}\n  gpu: {tensorParallelSize: 3}\n  autoscaling: {minReplicas: 5, maxReplicas: 2}\n' \
   | $MF validate -f - || true
+
+step "4. The local control plane: real kube-apiserver, controller-manager, scheduler; kwok GPU nodes"
+make --no-print-directory cluster-up
+"${KUBECTL:-$(PYTHONPATH=e2e/local .venv/bin/python -c 'from localcluster import settings; print(settings.binary("kubectl"))')}" \
+  --kubeconfig "$(PYTHONPATH=e2e/local .venv/bin/python -m localcluster kubeconfig)" \
+  get nodes -L modelfleet.io/pool,nvidia.com/gpu.product,nvidia.com/gpu.count
+
+PYTHONPATH=e2e/local .venv/bin/python scripts/demo_cluster.py

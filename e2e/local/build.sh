@@ -13,17 +13,17 @@ CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}"
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
 GOBUILD=(go build -trimpath)
 
-# Build packages of the module in build/<dir> into bin/<key>; a temp dir is
+# Build packages of the module in gomod/<dir> into bin/<key>; a temp dir is
 # renamed into place only when everything built, so a killed build is redone.
 build() {
   local dir="$1" key="$2" ldflags="$3"; shift 3
   local out="$CACHE/bin/$key"
   if [[ -d "$out" ]]; then echo "build: $key cached in $out"; return; fi
   mkdir -p "$CACHE/bin"
-  local tmp; tmp="$(mktemp -d "$CACHE/bin/.$key.XXXX")"
+  local tmp; tmp="$(mktemp -d "$CACHE/bin/.$key.XXXX")"; chmod 755 "$tmp"
   local start=$SECONDS
   echo "build: $key ($*) ..."
-  (cd "$HERE/build/$dir" && "${GOBUILD[@]}" -ldflags="-s -w $ldflags" -o "$tmp/" "$@")
+  (cd "$HERE/gomod/$dir" && "${GOBUILD[@]}" -ldflags="-s -w $ldflags" -o "$tmp/" "$@")
   mv "$tmp" "$out"
   echo "build: $key done in $((SECONDS - start))s -> $out"
 }
@@ -59,7 +59,7 @@ build_kwok() {
   local stages="$CACHE/bin/kwok-$KWOK_VERSION/stages"
   if [[ ! -d "$stages" ]]; then
     local src tmp
-    src="$(cd "$HERE/build/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+    src="$(cd "$HERE/gomod/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
     tmp="$(mktemp -d "$stages.XXXX")"
     cp "$src"/pod/fast/pod-{ready,complete,delete}.yaml "$src"/node/fast/node-initialize.yaml \
       "$src"/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml "$tmp/"

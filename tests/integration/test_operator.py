@@ -141,6 +141,35 @@ def test_create_deploys_on_the_planned_pool_and_turns_ready(cluster, namespace, 
     assert "PlanChosen" in events
 
 
+def test_the_operator_writes_only_status_and_leaves_no_finalizer(cluster, namespace, operator):
+    apply(cluster, namespace, MISTRAL)
+    wait_for("mistral Ready", lambda: ready(cluster, namespace, "mistral"), READY_TIMEOUT)
+    obj = json.loads(kubectl(cluster, "get", "llmd", "mistral", "-n", namespace, "-o", "json",
+                             "--show-managed-fields").stdout)
+    assert not obj["metadata"].get("finalizers")
+    assert not [a for a in obj["metadata"].get("annotations", {}) if "kopf" in a or a.startswith("modelfleet.io/")]
+    managers = {(m["manager"], m.get("subresource", "")) for m in obj["metadata"]["managedFields"]}
+    assert {sub for manager, sub in managers if not manager.startswith("kubectl")} == {"status"}, managers
+
+
+def test_metrics_report_reconciles_and_replicas(cluster, namespace, operator):
+    apply(cluster, namespace, MISTRAL)
+    wait_for("mistral Ready", lambda: ready(cluster, namespace, "mistral"), READY_TIMEOUT)
+    text = operator.metrics()
+    assert f'modelfleet_llmdeployment_ready_replicas{{name="mistral",namespace="{namespace}"}} 2.0' in text
+    assert f'modelfleet_llmdeployment_desired_replicas{{name="mistral",namespace="{namespace}"}} 2.0' in text
+    assert _reconcile_count(operator) > 0
+    assert "modelfleet_reconcile_duration_seconds_bucket" in text
+
+
+def test_a_cache_volume_nobody_provisions_is_named_in_the_status(cluster, namespace, operator):
+    apply(cluster, namespace, with_spec(MISTRAL, cache={"mode": "pvc", "storageClassName": "no-such-class"}))
+    obj = wait_for("Progressing names the claim",
+                   lambda: "mistral-cache is Pending" in condition(o := llmd(cluster, namespace, "mistral"),
+                                                                    "Progressing").get("message", "") and o, 30)
+    assert condition(obj, "Ready")["status"] == "False"
+
+
 def test_a_spec_change_rolls_out_without_a_moment_of_zero_ready(cluster, namespace, operator):
     apply(cluster, namespace, MISTRAL)
     wait_for("mistral Ready", lambda: ready(cluster, namespace, "mistral"), READY_TIMEOUT)

@@ -77,3 +77,11 @@ def test_fields_other_loops_own_survive():
     previous = {"queueDepth": 3.5, "lastScaleTime": T0}
     status = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(1)), previous, T1)
     assert status["queueDepth"] == 3.5 and status["lastScaleTime"] == T0
+
+
+def test_a_child_that_holds_replicas_back_is_named():
+    seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1),
+                       blockers=("PersistentVolumeClaim/m-cache is Pending: no volume is bound.",))
+    progressing = next(c for c in derive_status(seen, None, T0)["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "ReplicasStarting"
+    assert "PersistentVolumeClaim/m-cache is Pending" in progressing["message"]

@@ -20,6 +20,10 @@ CLIENTS = {
     # The built-in RBAC roles bind these user names.
     "kube-controller-manager": ("/CN=system:kube-controller-manager", "clientAuth"),
     "kube-scheduler": ("/CN=system:kube-scheduler", "clientAuth"),
+    # The API server's identity towards aggregated API servers; also makes
+    # the requestheader CA bundle exist, which every delegating component
+    # (controller-manager, scheduler, aggregated APIs) loads.
+    "front-proxy-client": ("/CN=front-proxy-client", "clientAuth"),
 }
 SERVER_SANS = ",".join([
     "IP:127.0.0.1", "DNS:localhost", "IP:10.96.0.1", "DNS:kubernetes", "DNS:kubernetes.default",

@@ -60,7 +60,7 @@ def render(layout: dict) -> list[dict]:
     """The Node objects of a layout, with labels as GPU Feature Discovery sets them."""
     defaults = layout.get("defaults", {})
     nodes = []
-    for p in layout["pools"]:
+    for pool_index, p in enumerate(layout["pools"]):
         gpu = p.get("gpu")
         resources = {"cpu": str(p["cpu"]), "memory": str(p["memory"]),
                      "pods": str(p.get("pods", defaults.get("pods", "110"))),
@@ -99,7 +99,11 @@ def render(layout: dict) -> list[dict]:
                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
                 },
                 "spec": {"taints": copy.deepcopy(taints)},
-                "status": {"capacity": dict(resources), "allocatable": dict(resources)},
+                # A distinct InternalIP per node (kwok would give all the same
+                # --node-ip); data only, nothing is ever sent there.
+                "status": {"capacity": dict(resources), "allocatable": dict(resources),
+                           "addresses": [{"type": "InternalIP", "address": f"10.1.{pool_index}.{i + 1}"},
+                                         {"type": "Hostname", "address": name}]},
             })
     return nodes
 

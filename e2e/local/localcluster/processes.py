@@ -13,6 +13,12 @@ import subprocess
 import time
 
 
+# Popen objects of the processes this Python process started: kept so they
+# are not garbage-collected while running (ResourceWarning) and so stop() can
+# reap them.
+_children: dict[int, subprocess.Popen] = {}
+
+
 def _pidfile(state: pathlib.Path, name: str) -> pathlib.Path:
     return state / "run" / f"{name}.pid"
 
@@ -21,13 +27,16 @@ def pid_of(state: pathlib.Path, name: str, binary: str) -> int | None:
     """The pid of our running `name`, or None."""
     try:
         pid = int(_pidfile(state, name).read_text())
-        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        argv0 = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    if not cmdline or cmdline[0].decode() != binary:
+    comm, state_letter = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()[0]
+    if state_letter == "Z":  # a zombie is as good as gone
         return None
-    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie is as good as gone
+    # Right after exec the kernel may show an empty cmdline: then trust comm
+    # (the binary's name cut to 15 characters).
+    if argv0 != binary and not (argv0 == "" and comm == pathlib.Path(binary).name[:15]):
         return None
     return pid
 
@@ -42,6 +51,7 @@ def start(state: pathlib.Path, name: str, argv: list[str]) -> int:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, close_fds=True)
     _pidfile(state, name).write_text(str(proc.pid))
+    _children[proc.pid] = proc
     return proc.pid
 
 
@@ -51,24 +61,31 @@ def stop(state: pathlib.Path, name: str, binary: str, timeout: float = 15.0) -> 
     if pid is None:
         _pidfile(state, name).unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
+    _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while pid_of(state, name, binary) is not None:
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
             deadline = time.monotonic() + timeout
         time.sleep(0.1)
         _reap(pid)
+    _reap(pid)
     _pidfile(state, name).unlink(missing_ok=True)
     return True
 
 
-def _reap(pid: int) -> None:
-    # When we started the process ourselves (same Python process), collect it.
+def _signal(pid: int, sig: int) -> None:
     try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
+        os.kill(pid, sig)
+    except ProcessLookupError:  # exited meanwhile
         pass
+
+
+def _reap(pid: int) -> None:
+    # When this Python process started it, collect its exit status.
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _children[pid]
 
 
 def listening_addresses(pid: int) -> set[tuple[str, int]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import threading
+from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -25,6 +27,7 @@ from modelfleet.render import LLMDEPLOYMENT_LABEL
 
 from .children import CHILD_KINDS
 from .config import ProcessConfig, load_process_config
+from .events import post_event
 from .kube import Kube, connect
 from .reconcile import Outcome, reconcile
 
@@ -48,7 +51,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.watching.server_timeout = config.watch_timeout_seconds
     settings.watching.client_timeout = config.watch_timeout_seconds + 30
     settings.watching.connect_timeout = 30
-    settings.posting.level = logging.INFO
+    settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
     settings.execution.max_workers = 8
     memo.config = config
     memo.kube = connect()
@@ -66,7 +69,7 @@ def llmdeployment_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Mem
     if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
         metrics.forget(body.metadata["namespace"], body.metadata["name"])
         return
-    _reconcile_and_report(memo.kube, memo.config, dict(body))
+    reconcile_named(memo.kube, memo.config, body.metadata["namespace"], body.metadata["name"])
 
 
 def _child_handler(api_version: str, kind: str) -> None:
@@ -75,9 +78,7 @@ def _child_handler(api_version: str, kind: str) -> None:
     @kopf.on.event(group, version, kind.lower() + "s", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT}, id=f"child-{kind}")
     def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         """A child changed or vanished: bring its owner back to the desired state."""
-        owner = _get_owner(memo.kube, body.metadata["namespace"], body.metadata["labels"][LLMDEPLOYMENT_LABEL])
-        if owner is not None and not owner["metadata"].get("deletionTimestamp"):
-            _reconcile_and_report(memo.kube, memo.config, owner)
+        reconcile_named(memo.kube, memo.config, body.metadata["namespace"], body.metadata["labels"][LLMDEPLOYMENT_LABEL])
 
 
 for _api_version, _kind in CHILD_KINDS:
@@ -96,15 +97,25 @@ async def _resync_forever(kube: Kube, config: ProcessConfig, logger: logging.Log
 
 def _resync_all(kube: Kube, config: ProcessConfig) -> None:
     for item in kube.resource(API_VERSION, KIND).get().to_dict()["items"]:
-        if not item["metadata"].get("deletionTimestamp"):
-            _reconcile_and_report(kube, config, item)
+        reconcile_named(kube, config, item["metadata"]["namespace"], item["metadata"]["name"])
 
 
-def _reconcile_and_report(kube: Kube, config: ProcessConfig, body: dict[str, Any]) -> None:
-    outcome = reconcile(kube, config, body, now=_now())
-    _write_status(kube, body, outcome)
-    for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+# The LLMDeployment's own events, its children's and the resync loop may ask
+# for the same object at once (kopf's thread pool): one at a time, each on a
+# fresh read, so the second never acts on the status the first just replaced.
+_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+
+
+def reconcile_named(kube: Kube, config: ProcessConfig, namespace: str, name: str) -> None:
+    with _locks[(namespace, name)]:
+        body = _get_owner(kube, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        now = _now()
+        outcome = reconcile(kube, config, body, now=now)
+        _write_status(kube, body, outcome)
+        for event in outcome.events:
+            post_event(kube, body, event.type, event.reason, event.message, now)
 
 
 def _write_status(kube: Kube, body: dict[str, Any], outcome: Outcome) -> None:

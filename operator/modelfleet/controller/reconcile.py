@@ -8,8 +8,6 @@ children, and status fields whose value moved.
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +37,9 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
 
 
-# Handlers for the LLMDeployment, its children and the resync timer may run at
-# once in kopf's thread pool; one reconcile per object at a time.
-_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
-
-
 def reconcile(kube: Kube, config: ProcessConfig, body: dict[str, Any], now: str) -> Outcome:
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    with _locks[key], metrics.RECONCILE_SECONDS.time():
+    """What to write for ``body`` (the object as last read): a status patch and events."""
+    with metrics.RECONCILE_SECONDS.time():
         try:
             outcome = _reconcile(kube, config, body, now)
         except Exception:
@@ -94,10 +87,23 @@ def _reconcile(kube: Kube, config: ProcessConfig, body: dict[str, Any], now: str
         deployment=deployment,
         selector=selector_string(name),
         endpoint=endpoint(resource),
+        blockers=_blockers(report.live),
     )
     status = derive_status(seen, previous, now)
     _record_gauges(resource, status)
     return Outcome(status_patch=status_changes(status, previous), events=events)
+
+
+def _blockers(live: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """Children that keep replicas from starting, with what to change."""
+    found = []
+    for key, obj in live.items():
+        if key.startswith("PersistentVolumeClaim/") and (obj.get("status") or {}).get("phase") == "Pending":
+            found.append(
+                f"{key} is Pending: no volume is bound. Does a StorageClass provision ReadWriteMany volumes? "
+                "Set spec.cache.storageClassName, or use cache mode nodeLocal."
+            )
+    return tuple(found)
 
 
 def desired_replicas(resource: LLMDeployment, previous_status: dict[str, Any]) -> int:

@@ -35,6 +35,7 @@ class Observation:
     deployment: dict[str, Any] | None = None  # the live engine Deployment, if any
     selector: str | None = None
     endpoint: str | None = None
+    blockers: tuple[str, ...] = ()  # children that hold replicas back, said for a person
     extra: dict[str, Any] = field(default_factory=dict)  # fields other loops own (queueDepth, lastScaleTime)
 
 
@@ -92,10 +93,12 @@ def _progressing(seen: Observation, ready: int) -> tuple[str, str, str]:
     desired = seen.desired_replicas or 0
     deployment_generation = seen.deployment.get("metadata", {}).get("generation", 0)
     if status.get("observedGeneration", 0) < deployment_generation or status.get("updatedReplicas", 0) < desired:
-        return "True", "RollingOut", f"{status.get('updatedReplicas', 0)}/{desired} replicas run the current spec."
-    if ready < desired:
-        return "True", "ReplicasStarting", f"{desired - ready} replica(s) are starting."
-    return "False", "Complete", "Every replica runs the current spec."
+        reason, message = "RollingOut", f"{status.get('updatedReplicas', 0)}/{desired} replicas run the current spec."
+    elif ready < desired:
+        reason, message = "ReplicasStarting", f"{desired - ready} replica(s) are starting."
+    else:
+        return "False", "Complete", "Every replica runs the current spec."
+    return "True", reason, " ".join((message, *seen.blockers))
 
 
 def _degraded(seen: Observation) -> tuple[str, str, str]:

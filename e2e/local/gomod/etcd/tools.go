@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package tools pins the commands we build, so `go mod tidy` keeps their
+// dependencies in go.sum. Never compiled (build tag).
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "go.etcd.io/etcd/etcdctl/v3"
+)

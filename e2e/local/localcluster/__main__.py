@@ -1,0 +1,39 @@
+"""python -m localcluster {up,down,status,kubeconfig,sync-nodes} (PYTHONPATH=e2e/local)."""
+import argparse
+import sys
+
+from . import cluster, nodes, settings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="localcluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start (idempotent) and wait until usable")
+    up.add_argument("--layout", default=str(nodes.DEFAULT_LAYOUT), help="node layout YAML")
+    up.add_argument("--timeout", type=float, default=180.0)
+    down = sub.add_parser("down", help="stop; drop etcd data unless --keep-data")
+    down.add_argument("--keep-data", action="store_true")
+    sub.add_parser("status", help="components, health, nodes; exit 1 unless all up")
+    sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
+    sync = sub.add_parser("sync-nodes", help="make the fake nodes match a layout")
+    sync.add_argument("--layout", default=str(nodes.DEFAULT_LAYOUT))
+    args = parser.parse_args()
+    try:
+        if args.command == "up":
+            cluster.up(nodes.load_layout(args.layout), timeout=args.timeout)
+        elif args.command == "down":
+            cluster.down(wipe=not args.keep_data)
+        elif args.command == "status":
+            return cluster.status()
+        elif args.command == "kubeconfig":
+            print(settings.kubeconfig_path())
+        elif args.command == "sync-nodes":
+            print("\n".join(nodes.sync(nodes.load_layout(args.layout))))
+    except cluster.ClusterError as e:
+        print(f"local-cluster: ERROR: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""modelfleet on the local control plane: the chart installed, the operator running as its ServiceAccount.
+
+The local control plane's pods are kwok fakes that run nothing, so the
+operator runs here as a process (`modelfleet run`), authenticated with a token
+of the chart's ServiceAccount: every request it makes passes the chart's RBAC,
+exactly as it would in a pod.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "charts" / "modelfleet"
+RELEASE = "modelfleet"
+OPERATOR_NAMESPACE = "modelfleet-system"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def install_chart(helm: Path, kubeconfig: Path, *extra: str) -> None:
+    subprocess.run(
+        [str(helm), "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE,
+         "--create-namespace", "--kubeconfig", str(kubeconfig), "--wait", "--timeout", "120s", *extra],
+        check=True, capture_output=True, text=True,
+    )
+
+
+def service_account_kubeconfig(kubectl: Path, admin_kubeconfig: Path, out: Path) -> Path:
+    """A kubeconfig for the chart's ServiceAccount (same context name, so the guards accept it)."""
+    token = subprocess.run(
+        [str(kubectl), f"--kubeconfig={admin_kubeconfig}", "-n", OPERATOR_NAMESPACE, "create", "token",
+         RELEASE, "--duration=6h"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    config = yaml.safe_load(admin_kubeconfig.read_text())
+    user = config["contexts"][0]["context"]["user"]
+    config["users"] = [{"name": user, "user": {"token": token}}]
+    out.write_text(yaml.safe_dump(config))
+    return out
+
+
+@dataclass
+class OperatorProcess:
+    """`modelfleet run` in a subprocess; its log is kept for failure reports."""
+
+    kubeconfig: Path
+    log: Path
+    resync_seconds: float = 2.0
+    command: str = str(Path(sys.executable).parent / "modelfleet")
+    process: subprocess.Popen | None = None
+    metrics_port: int = 0
+    liveness_port: int = 0
+
+    def start(self) -> "OperatorProcess":
+        self.metrics_port, self.liveness_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "MODELFLEET_RESYNC_SECONDS": str(self.resync_seconds),
+            "HF_HUB_OFFLINE": "1",  # bundled model configs only: no network in tests
+        }
+        env.pop("MODELFLEET_SETTINGS", None)
+        command = [
+            self.command, "run", "--verbose",
+            f"--metrics-port={self.metrics_port}", f"--liveness-port={self.liveness_port}",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        self._wait_alive()
+        return self
+
+    def _wait_alive(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{self.tail()}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"the operator was not alive after {timeout}s:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a restart must recover from."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def metrics(self) -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+
+    def tail(self, lines: int = 80) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
