@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds venv engine-venv clean
+.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -42,6 +42,14 @@ lint: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/modelfleet crd > crds/modelfleet.io_llmdeployments.yaml
 	cp crds/modelfleet.io_llmdeployments.yaml charts/modelfleet/files/llmdeployments.modelfleet.io.yaml
+
+## Rewrite the rendering golden files; review the diff like code.
+golden: $(STAMP)
+	UPDATE_GOLDEN=1 $(BIN)/pytest tests/unit/test_render_golden.py -q
+
+## Sizing table: the plan's TP vs the memory bound and vs TP = every GPU of the node.
+bench-sizing: $(STAMP)
+	$(BIN)/python benchmarks/sizing/sizing_table.py > benchmarks/sizing/results.md
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -18,7 +18,14 @@ step "3. A mistake is named by its field"
 printf 'apiVersion: modelfleet.io/v1alpha1\nkind: LLMDeployment\nmetadata: {name: typo}\nspec:\n  model: {id: mistralai/Mixtral-8x7B-v0.1, quantization: int3}\n  gpu: {tensorParallelSize: 3}\n  autoscaling: {minReplicas: 5, maxReplicas: 2}\n' \
   | $MF validate -f - || true
 
-step "4. The local control plane: real kube-apiserver, controller-manager, scheduler; kwok GPU nodes"
+step "4. Size it: how many GPUs of which kind, and the arithmetic (no cluster needed)"
+$MF plan -f examples/mixtral-8x7b-vllm.yaml --pools examples/pools/local-cluster.yaml
+
+step "5. Render it: the objects the operator will apply (the engine container's arguments)"
+$MF render -f examples/mixtral-8x7b-vllm.yaml --pools examples/pools/local-cluster.yaml \
+  | awk '/^kind: Deployment/{d=1} d && /name: engine$/{e=1} e && /args:/{a=1} a{print} a && /enable-expert-parallel/{exit}'
+
+step "6. The local control plane: real kube-apiserver, controller-manager, scheduler; kwok GPU nodes"
 make --no-print-directory cluster-up
 "${KUBECTL:-$(PYTHONPATH=e2e/local .venv/bin/python -c 'from localcluster import settings; print(settings.binary("kubectl"))')}" \
   --kubeconfig "$(PYTHONPATH=e2e/local .venv/bin/python -m localcluster kubeconfig)" \

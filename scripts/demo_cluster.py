@@ -34,11 +34,11 @@ def step(title: str) -> None:
 def main() -> int:
     state = settings.state_dir() / "demo"
     state.mkdir(parents=True, exist_ok=True)
-    step("5. Install the chart: CRD, ServiceAccount, least-privilege RBAC, settings")
+    step("7. Install the chart: CRD, ServiceAccount, least-privilege RBAC, settings")
     install_chart(settings.binary("helm"), settings.kubeconfig_path())
     print(kubectl("get", "crd,clusterrole,serviceaccount", "-A", "-l", "app.kubernetes.io/name=modelfleet"))
 
-    step("6. Run the operator as the chart's ServiceAccount")
+    step("8. Run the operator as the chart's ServiceAccount")
     operator = OperatorProcess(
         kubeconfig=service_account_kubeconfig(settings.binary("kubectl"), settings.kubeconfig_path(),
                                               state / "operator-kubeconfig"),
@@ -76,7 +76,7 @@ def provide_shared_volume() -> None:
 
 
 def show_examples() -> int:
-    step(f"7. Apply the examples in namespace {NAMESPACE}")
+    step(f"9. Apply the examples in namespace {NAMESPACE}")
     provide_shared_volume()
     kubectl("create", "namespace", NAMESPACE, check=False)
     # The 8x22B example reads a gated repo's token from this Secret (kwok pods never use it).
@@ -84,16 +84,16 @@ def show_examples() -> int:
             check=False)
     print(kubectl("apply", "-n", NAMESPACE, "-f", str(ROOT / "examples")))
 
-    step("8. Wait until every LLMDeployment is Ready")
+    step("10. Wait until every LLMDeployment is Ready")
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and not all_ready():
         time.sleep(2)
     print(kubectl("get", "llmd", "-A"))
 
-    step("9. Where the engine pods landed")
+    step("11. Where the engine pods landed")
     print(pod_placement())
 
-    step("10. The plan and conditions of one of them (kubectl describe)")
+    step("12. The plan and conditions of one of them (kubectl describe)")
     describe = kubectl("describe", "llmd", "mixtral-8x7b", "-n", NAMESPACE)
     print(describe[describe.find("Status:"):])
     return 0 if all_ready() else 1

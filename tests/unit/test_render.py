@@ -101,8 +101,8 @@ def test_the_deployment_carries_the_pod_templates_hash():
 
 def test_one_replica_is_one_pod_with_the_plans_gpus():
     engine = container(pod(), "engine")
-    assert engine["resources"]["requests"]["nvidia.com/gpu"] == "4"
-    assert engine["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert engine["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert engine["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "cpu" not in engine["resources"]["limits"]  # no CFS throttling of the busy-polling workers
 
 
@@ -110,10 +110,10 @@ def test_host_memory_grows_with_the_gpus_and_covers_shared_memory():
     small = container(pod(MISTRAL, MISTRAL_PLAN), "engine")["resources"]
     large = container(pod(), "engine")["resources"]
     assert small["requests"]["memory"] == "12Gi"  # 4 + 1 × (3 + 5)
-    assert large["requests"]["memory"] == "36Gi"  # 4 + 4 × (3 + 5)
-    assert large["limits"]["memory"] == "40Gi"  # plus 4 × 1 GiB of /dev/shm
+    assert large["requests"]["memory"] == "20Gi"  # 4 + 2 × (3 + 5)
+    assert large["limits"]["memory"] == "22Gi"  # plus 2 × 1 GiB of /dev/shm
     shm = next(v for v in pod()["volumes"] if v["name"] == "shm")
-    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "4Gi"}
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "2Gi"}
     assert {"name": "shm", "mountPath": "/dev/shm"} in container(pod(), "engine")["volumeMounts"]
 
 
@@ -224,7 +224,7 @@ def test_the_warmup_sidecar_gates_readiness_without_holding_the_engine_back():
     args = warmup["args"]
     assert args[args.index("--engine-url") + 1] == "http://127.0.0.1:8000"
     assert args[args.index("--max-model-len") + 1] == "32768"
-    assert args[args.index("--max-concurrency") + 1] == "32"
+    assert args[args.index("--max-concurrency") + 1] == "12"
     assert args[args.index("--served-model-name") + 1] == "mistralai/Mixtral-8x7B-Instruct-v0.1"
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+from pydantic import ValidationError
+
+from modelfleet.api import KIND, GPUPool
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,10 @@ class Document:
 
 class UnreadableInput(ValueError):
     """A file that does not exist or is not YAML; the message says which."""
+
+
+class BadInput(ValueError):
+    """Input the command cannot use; the message names the file and what is wrong."""
 
 
 def read_documents(paths: list[str]) -> list[Document]:
@@ -50,3 +57,36 @@ def _read_file(file: str) -> list[Document]:
     if len(bodies) == 1:
         return [Document(file, bodies[0])]
     return [Document(f"{file}#{i + 1}", body) for i, body in enumerate(bodies)]
+
+
+def llmdeployment_documents(paths: list[str]) -> list[Document]:
+    """The documents that are (or claim no kind and may be) LLMDeployments; Secrets and the like are skipped."""
+    return [
+        doc for doc in read_documents(paths)
+        if not isinstance(doc.body, dict) or doc.body.get("kind") in (None, KIND)
+    ]
+
+
+def read_pools(filename: str) -> list[GPUPool]:
+    try:
+        entries = yaml.safe_load(Path(filename).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise BadInput(f"{filename}: cannot read pools: {exc}") from exc
+    if not isinstance(entries, list) or not entries:
+        raise BadInput(f"{filename}: must be a non-empty YAML list of pools ({{name, gpuProduct, gpusPerNode}})")
+    pools = [_parse_pool(filename, index, entry) for index, entry in enumerate(entries)]
+    names = [pool.name for pool in pools]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise BadInput(f"{filename}: pool names must be unique; repeated: {', '.join(duplicates)}")
+    return pools
+
+
+def _parse_pool(filename: str, index: int, entry: Any) -> GPUPool:
+    try:
+        return GPUPool.model_validate(entry)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(pool)'}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise BadInput(f"{filename}[{index}]: {problems}") from exc

@@ -18,8 +18,7 @@ from modelfleet.catalog import ModelUnavailable, default_pools, load_model_confi
 from modelfleet.render import UnsupportedSpec, render_all, to_yaml
 from modelfleet.sizing import SizingError, plan_deployment
 
-from .documents import UnreadableInput, read_documents
-from .plan_cmd import BadInput, _read_pools
+from .documents import BadInput, UnreadableInput, llmdeployment_documents, read_pools
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         resources = _read_deployments(args.filename)
-        pools = _read_pools(args.pools) if args.pools else default_pools()
+        pools = read_pools(args.pools) if args.pools else default_pools()
         objects = [obj for resource in resources for obj in _render(resource, pools)]
     except (BadInput, UnreadableInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -49,10 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _read_deployments(filenames: list[str]) -> list[LLMDeployment]:
     """Every LLMDeployment in the input; other kinds (Secrets, Namespaces) may share the files."""
-    bodies = [
-        doc for doc in read_documents(filenames)
-        if not isinstance(doc.body, dict) or doc.body.get("kind") in (None, KIND)
-    ]
+    bodies = llmdeployment_documents(filenames)
     if not bodies:
         raise BadInput("no LLMDeployment found in the input")
     resources = []

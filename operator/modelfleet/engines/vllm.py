@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from modelfleet.api import LLMDeploymentSpec, Plan
+from modelfleet.sizing import prefill_tokens
 
 from . import cache_layout
 from .base import Engine, served_model_name
@@ -74,6 +75,8 @@ class VLLM(Engine):
             "--tensor-parallel-size", str(plan.tensor_parallel_size),
             "--max-model-len", str(plan.max_model_len),
             "--max-num-seqs", str(spec.serving.max_concurrency),
+            # Sizing reserves activations for this many tokens; vLLM's own default depends on the GPU.
+            "--max-num-batched-tokens", str(prefill_tokens("vllm", plan.max_model_len)),
             "--gpu-memory-utilization", f"{spec.gpu.memory_utilization:g}",
         ]
         if model.quantization in QUANTIZATION:

@@ -1,1 +1,30 @@
-"""The memory model, the parallelism rules and the Plan: pure functions."""
+"""The memory model, the parallelism rules and the Plan: pure functions.
+
+The entry point is ``plan_deployment(spec, model, pools, gpu_prices)``; the
+model comes from ``modelfleet.catalog.load_model_config``.
+"""
+
+from .errors import (
+    ContextTooLong,
+    InvalidTensorParallel,
+    NoPlanFits,
+    NoPools,
+    SizingError,
+    UnknownPool,
+    UnservableQuantization,
+    UnsupportedArchitecture,
+)
+from .memory import VLLM_PREFILL_TOKENS, MemoryNeed, Workload, kv_bytes_per_token, memory_need, prefill_tokens
+from .parameters import ParameterCount, TensorGroup, count_parameters, model_tensors
+from .planner import Candidate, ModelSummary, SizingResult, plan_deployment
+from .quantization import tensor_bytes
+from .rules import gpu_problems, quantization_problems, tensor_parallel_problems
+
+__all__ = [
+    "plan_deployment", "SizingResult", "Candidate", "ModelSummary",
+    "SizingError", "ContextTooLong", "InvalidTensorParallel", "NoPlanFits", "NoPools", "UnknownPool",
+    "UnservableQuantization", "UnsupportedArchitecture",
+    "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
+    "MemoryNeed", "Workload", "memory_need", "kv_bytes_per_token", "prefill_tokens", "VLLM_PREFILL_TOKENS",
+    "tensor_parallel_problems", "quantization_problems", "gpu_problems",
+]

@@ -1,0 +1,134 @@
+"""Fetching a model's ``config.json`` from the Hugging Face Hub, with errors a person can act on.
+
+huggingface-hub reads ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` once, when it is
+imported; ``HubAccess.from_environment`` reads them (and ``HF_TOKEN``,
+``HF_HUB_CACHE``) at call time and passes them explicitly, so the process
+environment at the moment of the call is what counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import httpx2
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from .errors import (
+    GatedModel,
+    HubUnreachable,
+    InvalidModelConfig,
+    ModelNotCached,
+    ModelNotFound,
+    ModelUnavailable,
+    RevisionNotFound,
+)
+from .model_config import ModelConfig, parse_config
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """How to reach the Hub: endpoint, token, cache directory, and whether to go online at all."""
+
+    endpoint: str = DEFAULT_ENDPOINT
+    token: str | None = None  # None: huggingface-hub's own lookup (HF_TOKEN, then `hf auth login`'s file)
+    cache_dir: str | None = None  # None: huggingface-hub's default (~/.cache/huggingface/hub)
+    offline: bool = False
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None, token: str | None = None) -> HubAccess:
+        """Settings from HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE and HF_HUB_OFFLINE; ``token`` overrides HF_TOKEN."""
+        env = os.environ if env is None else env
+        return cls(
+            endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
+            token=token or env.get("HF_TOKEN") or None,
+            cache_dir=env.get("HF_HUB_CACHE") or None,
+            offline=env.get("HF_HUB_OFFLINE", "").upper() in _TRUE,
+        )
+
+
+def fetch_config(model_id: str, revision: str, hub: HubAccess) -> ModelConfig:
+    """Download (or, offline, read from the cache) the repo's config.json and parse it."""
+    path = _download_config(model_id, revision, hub)
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidModelConfig(f"{model_id}@{revision}: config.json is not readable JSON: {exc}") from exc
+    return parse_config(model_id, data, "hub")
+
+
+def _download_config(model_id: str, revision: str, hub: HubAccess) -> str:
+    try:
+        return hf_hub_download(
+            model_id,
+            "config.json",
+            revision=revision,
+            token=hub.token,
+            cache_dir=hub.cache_dir,
+            endpoint=hub.endpoint,
+            local_files_only=hub.offline,
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, httpx2.HTTPError, OSError) as exc:
+        raise _unavailable(model_id, revision, hub, exc) from exc
+
+
+def _unavailable(model_id: str, revision: str, hub: HubAccess, exc: Exception) -> ModelUnavailable:
+    """The huggingface-hub error, said in terms of what to change. Subclasses before their bases."""
+    where = f"{model_id}@{revision}"
+    if isinstance(exc, LocalEntryNotFoundError) and hub.offline:
+        return ModelNotCached(
+            f"{model_id} is not a bundled model and HF_HUB_OFFLINE is set, and its config.json for revision "
+            f"{revision} is not in the Hugging Face cache ({hub.cache_dir or 'the default cache'}): "
+            "unset HF_HUB_OFFLINE, or fetch it once with network access"
+        )
+    if isinstance(exc, GatedRepoError):
+        return GatedModel(
+            f"{model_id} is gated: the Hub refused config.json (HTTP {_status(exc)}) "
+            f"{'with the token given' if hub.token else 'without a token'}; accept the model's terms at "
+            f"{DEFAULT_ENDPOINT}/{model_id} and set HF_TOKEN (or spec.model.tokenSecretRef) to that account's token"
+        )
+    if isinstance(exc, RevisionNotFoundError):
+        return RevisionNotFound(f"{model_id} has no revision {revision!r} on {hub.endpoint}: use a branch, tag or commit it has")
+    if isinstance(exc, RemoteEntryNotFoundError):
+        return InvalidModelConfig(f"{where} has no config.json: it is not a transformers model repository")
+    if isinstance(exc, (RepositoryNotFoundError, HFValidationError)):
+        return ModelNotFound(
+            f"no model repository {model_id} on {hub.endpoint} (or it is private and the token cannot see it): "
+            "check spec.model.id"
+        )
+    return HubUnreachable(
+        f"cannot fetch {where}/config.json from {hub.endpoint}: {_first_line(_root_cause(exc))}; check the "
+        "network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only bundled models and the local cache"
+    )
+
+
+def _status(exc: HfHubHTTPError) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.status_code) if response is not None else "error"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first error in the chain (a DNS or connection failure), not huggingface-hub's summary of it."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
