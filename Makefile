@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing
+.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing e2e-kind
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -42,6 +42,7 @@ lint: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/modelfleet crd > crds/modelfleet.io_llmdeployments.yaml
 	cp crds/modelfleet.io_llmdeployments.yaml charts/modelfleet/files/llmdeployments.modelfleet.io.yaml
+	$(BIN)/python charts/values_schema.py > charts/modelfleet/values.schema.json
 
 ## Rewrite the rendering golden files; review the diff like code.
 golden: $(STAMP)
@@ -51,8 +52,13 @@ golden: $(STAMP)
 bench-sizing: $(STAMP)
 	$(BIN)/python benchmarks/sizing/sizing_table.py > benchmarks/sizing/results.md
 
-unit: $(STAMP)
+## The unit tier alone (the chart's tests use the pinned helm).
+unit: $(STAMP) cluster-binaries
 	$(BIN)/pytest tests/unit
+
+## The e2e suite on kind (needs docker, kind, kubectl, helm: not on this machine).
+e2e-kind: $(STAMP)
+	bash e2e/kind/run.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -18,3 +18,10 @@ app.kubernetes.io/name: modelfleet
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
+
+{{- /* The metrics Service's own labels, which the ServiceMonitor selects. */}}
+{{- define "modelfleet.metricsSelectorLabels" -}}
+app.kubernetes.io/name: modelfleet
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: metrics
+{{- end }}

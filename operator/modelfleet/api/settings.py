@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from .base import ApiModel
-from .spec import DNS_LABEL_PATTERN
+from .spec import DNS_LABEL_PATTERN, EngineKind
 
 DEFAULT_POOL_LABEL_KEY = "modelfleet.io/pool"
 
@@ -50,7 +50,7 @@ class OperatorSettings(ApiModel):
     gpu_prices: dict[str, float] = Field(
         default_factory=dict, description="Price per GPU-hour by GPU product, overriding the catalog's list prices."
     )
-    engine_images: dict[str, str] = Field(
+    engine_images: dict[EngineKind, str] = Field(
         default_factory=dict, description="Default engine image by engine kind (vllm, tgi), overriding the pinned ones."
     )
     runtime_image: str = Field(

@@ -1,0 +1,164 @@
+"""Where the e2e suite runs: one suite, two kinds of cluster, chosen by environment.
+
+  MODELFLEET_E2E_KUBECONFIG    the target's kubeconfig. Default: the local control plane
+                               (e2e/local), started if it is down and stopped again after.
+  MODELFLEET_E2E_OPERATOR      process (default): `modelfleet run` here, with a token of the
+                               chart's ServiceAccount (kwok pods run nothing, so the operator
+                               cannot run in the cluster); in-cluster: the chart's Deployment
+                               runs it from its image (kind, e2e/kind/run.sh).
+  MODELFLEET_E2E_ENGINE_IMAGE  spec.engine.image of the test model (kind: e2e/kind/fake-engine).
+  MODELFLEET_E2E_VALUES        a values file, used only when the suite installs the chart itself.
+
+The suite refuses any kube context but the two test clusters' (modelfleet-local and
+kind-modelfleet-e2e) and any API server not on loopback: it creates and deletes
+namespaces and may install the chart, and must never do that to a real cluster.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "e2e" / "local"))
+import localcluster  # noqa: E402  (e2e/local is not an installed package)
+from support.operator_process import (  # noqa: E402  (needs e2e/local on the path)
+    OPERATOR_NAMESPACE,
+    RELEASE,
+    OperatorProcess,
+    install_chart,
+    service_account_kubeconfig,
+)
+
+LOCAL_CONTEXT = localcluster.CONTEXT
+KIND_CONTEXT = "kind-modelfleet-e2e"  # e2e/kind/run.sh names its cluster modelfleet-e2e
+OPERATOR_MODES = ("process", "in-cluster")
+CRD = "customresourcedefinitions.apiextensions.k8s.io/llmdeployments.modelfleet.io"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: the cluster-agnostic end-to-end suite (e2e/suite)")
+
+
+@dataclass(frozen=True)
+class Target:
+    kubeconfig: Path
+    context: str
+    operator: str  # one of OPERATOR_MODES
+    engine_image: str | None
+
+    @property
+    def pods_run(self) -> bool:
+        """Containers really run (kind), so the engine can be reached; kwok only pretends."""
+        return self.operator == "in-cluster"
+
+    def binary(self, name: str) -> Path:
+        if self.context == LOCAL_CONTEXT:
+            return localcluster.binary(name)  # the versions e2e/local pins
+        found = shutil.which(name)
+        if not found:
+            raise RuntimeError(f"{name} is not on PATH")
+        return Path(found)
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.binary("kubectl")), f"--kubeconfig={self.kubeconfig}",
+                               f"--context={self.context}", *args],
+                              input=input, capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def guard(kubeconfig: Path) -> str:
+    """The kubeconfig's context, if it is a test cluster's on loopback; otherwise refuse."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    name = config.get("current-context")
+    if name not in (LOCAL_CONTEXT, KIND_CONTEXT):
+        raise RuntimeError(f"refusing kube context {name!r} in {kubeconfig}: the e2e suite runs only against "
+                           f"{LOCAL_CONTEXT!r} (e2e/local) or {KIND_CONTEXT!r} (e2e/kind)")
+    context = next(c["context"] for c in config["contexts"] if c["name"] == name)
+    server = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == context["cluster"])
+    host = urllib.parse.urlsplit(server).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise RuntimeError(f"refusing API server {server}: not on loopback")
+    return name
+
+
+@pytest.fixture(scope="session")
+def target():
+    operator = os.environ.get("MODELFLEET_E2E_OPERATOR", "process")
+    if operator not in OPERATOR_MODES:
+        pytest.fail(f"MODELFLEET_E2E_OPERATOR={operator!r}: expected one of {OPERATOR_MODES}", pytrace=False)
+    custom = os.environ.get("MODELFLEET_E2E_KUBECONFIG")
+    kubeconfig = Path(custom) if custom else localcluster.kubeconfig_path()
+    started = False
+    try:
+        if not custom and not localcluster.is_up():
+            localcluster.up()
+            started = True
+        context = guard(kubeconfig)
+    except Exception as e:  # noqa: BLE001 - no usable cluster is a failure, never a skip
+        pytest.fail(f"e2e target unavailable: {type(e).__name__}: {e}", pytrace=False)
+    yield Target(kubeconfig=kubeconfig, context=context, operator=operator,
+                 engine_image=os.environ.get("MODELFLEET_E2E_ENGINE_IMAGE") or None)
+    if started and not os.environ.get("MODELFLEET_KEEP_CLUSTER"):
+        localcluster.down()
+
+
+@pytest.fixture(scope="session")
+def chart(target):
+    """The chart: used as installed (e2e/kind/run.sh installs it with its values), else installed here."""
+    helm = target.binary("helm")
+    status = subprocess.run([str(helm), "status", RELEASE, "--namespace", OPERATOR_NAMESPACE,
+                             "--kubeconfig", str(target.kubeconfig), "--kube-context", target.context],
+                            capture_output=True, text=True, timeout=60)
+    if status.returncode != 0:
+        values = os.environ.get("MODELFLEET_E2E_VALUES")
+        install_chart(helm, target.kubeconfig, "--kube-context", target.context, *(["-f", values] if values else []))
+    target.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
+    if target.operator == "in-cluster":
+        target.kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", OPERATOR_NAMESPACE, "--timeout=180s",
+                       timeout=200)
+
+
+@pytest.fixture(scope="module")
+def operator(target, chart, tmp_path_factory):
+    """The operator at work: a local process (kwok), or the chart's Deployment already running (kind)."""
+    if target.operator == "in-cluster":
+        yield None
+        return
+    tmp = tmp_path_factory.mktemp("operator")
+    kubeconfig = service_account_kubeconfig(target.binary("kubectl"), target.kubeconfig, tmp / "kubeconfig")
+    process = OperatorProcess(kubeconfig=kubeconfig, log=tmp / "operator.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def namespace(target, request):
+    """A fresh namespace (labelled for e2e/kind's admission policy), deleted after the test."""
+    slug = "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())[:40].strip("-")
+    name = f"e2e-{slug}-{uuid.uuid4().hex[:6]}"
+    target.kubectl("create", "namespace", name)
+    target.kubectl("label", "namespace", name, "modelfleet.io/e2e=true")
+    deadline = time.monotonic() + 30
+    # Pods need the namespace's default ServiceAccount (ServiceAccount admission).
+    while target.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no default ServiceAccount in {name} after 30s")
+        time.sleep(0.5)
+    yield name
+    target.kubectl("delete", "namespace", name, "--wait=false")

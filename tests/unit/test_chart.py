@@ -1,0 +1,268 @@
+"""The Helm chart, rendered by real Helm (the version e2e/local pins), without a cluster.
+
+Installing, upgrading and uninstalling on a real API server:
+tests/integration/test_chart_lifecycle.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelfleet.api import OperatorSettings
+from modelfleet.cli.crd_cmd import crd_yaml
+from modelfleet.controller.config import load_process_config
+from support.render_cases import assert_acceptable
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "modelfleet"
+NAMESPACE = "modelfleet-system"
+sys.path.insert(0, str(ROOT / "e2e" / "local"))
+from localcluster import settings as cluster_settings  # noqa: E402  (e2e/local is not an installed package)
+
+# Rendered kinds with no schema in kubernetes-validate: the ServiceMonitor is
+# prometheus-operator's custom resource, not part of the Kubernetes API.
+NO_KUBERNETES_SCHEMA = {"ServiceMonitor"}
+
+EVERY_SETTING = {
+    "poolLabelKey": "example.com/gpu-pool",
+    "declaredPools": [
+        {"name": "h100-spot", "gpuProduct": "NVIDIA-H100-80GB-HBM3", "gpusPerNode": 8, "pricePerGpuHour": 1.9,
+         "nodeSelector": {"example.com/gpu-pool": "h100-spot"}},
+        {"name": "l4", "gpuProduct": "NVIDIA-L4", "gpusPerNode": 1, "gpuMemoryMiB": 23034},
+    ],
+    "gpuPrices": {"NVIDIA-H100-80GB-HBM3": 2.49, "NVIDIA-L4": 1},
+    "engineImages": {"vllm": "registry.example.com/vllm:v0.11.0", "tgi": "registry.example.com/tgi:3.3.0"},
+    "runtimeImage": "registry.example.com/modelfleet-runtime:0.1.0",
+    "nodeCachePath": "/mnt/models",
+}
+EVERYTHING_ON = {
+    **EVERY_SETTING,
+    "resyncSeconds": 15,
+    "watchNamespaces": ["llm", "llm-staging"],
+    "hubTokenSecretRef": {"name": "hf-token"},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+}
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    path = cluster_settings.binary("helm")
+    if not path.exists():
+        pytest.fail(f"no helm at {path}: `make cluster-binaries` builds it", pytrace=False)
+    return path
+
+
+def run_helm(helm: Path, *args: str, values: dict | None = None, tmp_path: Path | None = None):
+    extra = []
+    if values is not None:
+        values_file = tmp_path / "values.yaml"
+        values_file.write_text(yaml.safe_dump(values))
+        extra = ["-f", str(values_file)]
+    return subprocess.run([str(helm), *args, *extra], capture_output=True, text=True, timeout=60)
+
+
+def render(helm: Path, tmp_path: Path, values: dict | None = None, *args: str) -> list[dict]:
+    done = run_helm(helm, "template", "modelfleet", str(CHART), "--namespace", NAMESPACE, *args,
+                    values=values, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def by_kind(objects: list[dict], kind: str) -> dict:
+    (found,) = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+def operator_container(objects: list[dict]) -> dict:
+    (container,) = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+# --- lint, schemas ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [None, EVERYTHING_ON], ids=["defaults", "everything-on"])
+@pytest.mark.parametrize("strict", [False, True], ids=["lint", "lint-strict"])
+def test_helm_lint_is_clean(helm, tmp_path, values, strict):
+    done = run_helm(helm, "lint", str(CHART), *(["--strict"] if strict else []), values=values, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("values", [None, EVERYTHING_ON], ids=["defaults", "everything-on"])
+def test_every_rendered_object_validates_against_kubernetes_1_34(helm, tmp_path, values):
+    objects = render(helm, tmp_path, values)
+    checked = [o for o in objects if o["kind"] not in NO_KUBERNETES_SCHEMA]
+    for obj in checked:
+        assert_acceptable(obj)
+    kinds = {o["kind"] for o in checked}
+    assert {"CustomResourceDefinition", "Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+            "ConfigMap", "Service"} <= kinds
+
+
+def test_committed_values_schema_is_the_generated_one():
+    spec = importlib.util.spec_from_file_location("values_schema", ROOT / "charts" / "values_schema.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves the models' annotations through it
+    spec.loader.exec_module(module)
+    assert (CHART / "values.schema.json").read_text() == module.schema_json(), (
+        "values.schema.json is stale: python charts/values_schema.py > charts/modelfleet/values.schema.json")
+
+
+def test_the_chart_crd_is_the_generated_crd():
+    assert (CHART / "files" / "llmdeployments.modelfleet.io.yaml").read_text() == crd_yaml(), (
+        "the chart's CRD is stale: run `make crds`")
+
+
+@pytest.mark.parametrize(("values", "args", "named"), [
+    ({"resyncSecond": 5}, (), "additional properties 'resyncSecond' not allowed"),
+    (None, ("--set", "operatr.x=1"), "additional properties 'operatr' not allowed"),
+    ({"engineImages": {"vlm": "my/vllm:1"}}, (), "at '/engineImages': additional properties 'vlm' not allowed"),
+    ({"declaredPools": [{"name": "a", "gpuProduct": "NVIDIA-L4", "gpusPerNod": 1}]}, (),
+     "at '/declaredPools/0': additional properties 'gpusPerNod' not allowed"),
+    ({"serviceMonitor": {"enable": True}}, (), "at '/serviceMonitor': additional properties 'enable' not allowed"),
+    ({"resources": {"request": {"cpu": "1"}}}, (), "at '/resources': additional properties 'request' not allowed"),
+], ids=["top-level-file", "top-level-set", "engine-kind", "declared-pool", "service-monitor", "kubernetes-type"])
+def test_a_mistyped_value_is_refused_and_named(helm, tmp_path, values, args, named):
+    for command in ("template", "lint"):
+        target = ("modelfleet", str(CHART)) if command == "template" else (str(CHART),)
+        done = run_helm(helm, command, *target, *args, values=values, tmp_path=tmp_path)
+        assert done.returncode != 0
+        assert named in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+# --- the settings the operator reads ----------------------------------------------------------------
+
+def operator_config(objects: list[dict], tmp_path: Path):
+    """What `modelfleet run` reads in the pod: the mounted settings file and the container's env."""
+    config_map = by_kind(objects, "ConfigMap")
+    container = operator_container(objects)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "settings")
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    settings_path = Path(env["MODELFLEET_SETTINGS"])
+    assert settings_path.parent == Path(mount["mountPath"])
+    local = tmp_path / settings_path.name
+    local.write_text(config_map["data"][settings_path.name])
+    return load_process_config({**env, "MODELFLEET_SETTINGS": str(local)})
+
+
+def test_settings_values_reach_the_operator_as_given(helm, tmp_path):
+    config = operator_config(render(helm, tmp_path, {**EVERY_SETTING, "resyncSeconds": 15}), tmp_path)
+    assert config.settings == OperatorSettings.model_validate(EVERY_SETTING)
+    assert config.resync_seconds == 15
+
+
+def test_default_values_give_the_operator_its_own_defaults(helm, tmp_path):
+    config = operator_config(render(helm, tmp_path), tmp_path)
+    assert config.settings == OperatorSettings()
+    assert config.resync_seconds == 60
+
+
+def test_values_yaml_holds_exactly_the_settings_and_the_chart_keys():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    settings_keys = {f.alias for f in OperatorSettings.model_fields.values()}
+    assert settings_keys <= values.keys()
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    assert values.keys() == schema["properties"].keys()
+
+
+def test_a_settings_change_restarts_the_operator(helm, tmp_path):
+    def checksum(values):
+        deployment = by_kind(render(helm, tmp_path, values), "Deployment")
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/settings"]
+
+    assert checksum(None) == checksum({"resyncSeconds": 30})  # not a setting: the env changes instead
+    assert checksum(None) != checksum({"gpuPrices": {"NVIDIA-L4": 0.5}})
+
+
+def test_namespaces_and_the_hub_token_reach_the_container(helm, tmp_path):
+    container = operator_container(render(helm, tmp_path, EVERYTHING_ON))
+    assert "--namespace=llm" in container["args"] and "--namespace=llm-staging" in container["args"]
+    hf_token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
+    assert hf_token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token"}
+    defaults = operator_container(render(helm, tmp_path))
+    assert not any(a.startswith("--namespace") for a in defaults["args"])
+    assert "HF_TOKEN" not in {e["name"] for e in defaults["env"]}
+
+
+# --- the objects ----------------------------------------------------------------------------------------
+
+def test_the_operator_runs_once_restricted_and_watched(helm, tmp_path):
+    objects = render(helm, tmp_path)
+    deployment = by_kind(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two operators at once
+    pod = deployment["spec"]["template"]["spec"]
+    container = operator_container(objects)
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    # Pod Security Standard "restricted".
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["serviceAccountName"] == by_kind(objects, "ServiceAccount")["metadata"]["name"]
+
+
+def test_the_crd_survives_helm_uninstall_and_argo_cd_pruning(helm, tmp_path):
+    annotations = by_kind(render(helm, tmp_path), "CustomResourceDefinition")["metadata"]["annotations"]
+    assert annotations["helm.sh/resource-policy"] == "keep"
+    assert set(annotations["argocd.argoproj.io/sync-options"].split(",")) == {"Prune=false", "Delete=false"}
+    assert not [o for o in render(helm, tmp_path, {"crds": {"enabled": False}}) if o["kind"] == "CustomResourceDefinition"]
+
+
+def test_rbac_grants_no_wildcards_and_never_writes_the_users_spec(helm, tmp_path):
+    rules = by_kind(render(helm, tmp_path), "ClusterRole")["rules"]
+    for rule in rules:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+    llmd_verbs = {v for r in rules if "llmdeployments" in r["resources"] for v in r["verbs"]}
+    assert llmd_verbs == {"get", "list", "watch"}
+    assert {"update", "create", "delete"}.isdisjoint(
+        {v for r in rules if "llmdeployments/status" in r["resources"] for v in r["verbs"]})
+    binding = by_kind(render(helm, tmp_path), "ClusterRoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelfleet", "namespace": NAMESPACE}]
+
+
+def test_every_rbac_rule_says_why():
+    lines = (CHART / "templates" / "rbac.yaml").read_text().splitlines()
+    rules = [i for i, line in enumerate(lines) if line.strip().startswith("- apiGroups:")]
+    assert rules
+    for i in rules:
+        above = lines[i - 1].strip()
+        # A rule is explained by the comment above it, or continues the group above it.
+        assert above.startswith("#") or above.startswith("verbs:"), lines[i]
+
+
+def test_the_service_monitor_is_optional_and_scrapes_the_metrics_service(helm, tmp_path):
+    assert "ServiceMonitor" not in {o["kind"] for o in render(helm, tmp_path)}
+    objects = render(helm, tmp_path, EVERYTHING_ON)
+    monitor = by_kind(objects, "ServiceMonitor")
+    service = by_kind(objects, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    pod_labels = by_kind(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    container_ports = {p["name"] for p in operator_container(objects)["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= container_ports
+
+
+
+def test_docs_list_every_value():
+    table = (ROOT / "docs" / "install.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert [key for key in values if f"`{key}" not in table] == []
