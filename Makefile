@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing e2e-kind
+.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-controlplane e2e-kind
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -53,6 +53,17 @@ bench-sizing: $(STAMP)
 	$(BIN)/python benchmarks/sizing/sizing_table.py > benchmarks/sizing/results.md
 
 ## The unit tier alone (the chart's tests use the pinned helm).
+FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
+## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md and PNGs (~15 s).
+bench-fleet:
+	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
+	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
+	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python run.py
+
+## 200 LLMDeployments at once on the local control plane: benchmarks/controlplane/results.md.
+bench-controlplane: $(STAMP) cluster-up
+	PYTHONPATH=e2e/local $(BIN)/python benchmarks/controlplane/run.py --count 200 --out benchmarks/controlplane/results.md
+
 unit: $(STAMP) cluster-binaries
 	$(BIN)/pytest tests/unit
 

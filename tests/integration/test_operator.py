@@ -22,7 +22,7 @@ from support.operator_process import (  # noqa: F401  (chart_release is a fixtur
     RELEASE,
     OperatorProcess,
     chart_release,
-    service_account_kubeconfig,
+    start_operator,
 )
 from support.waiting import wait_for
 
@@ -49,9 +49,7 @@ MISTRAL = {
 
 @pytest.fixture(scope="module")
 def operator(cluster, chart_release, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("operator")
-    kubeconfig = service_account_kubeconfig(cluster.binary("kubectl"), cluster.kubeconfig, tmp / "kubeconfig")
-    process = OperatorProcess(kubeconfig=kubeconfig, log=tmp / "operator.log").start()
+    process = start_operator(cluster, tmp_path_factory.mktemp("operator"))
     yield process
     process.stop()
 

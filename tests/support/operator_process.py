@@ -17,3 +17,9 @@ def chart_release(cluster) -> None:
     """The chart installed (CRD included): the way users get the CRD and the RBAC."""
     install_chart(cluster.binary("helm"), cluster.kubeconfig)
     cluster.kubectl("wait", "--for=condition=Established", "crd/llmdeployments.modelfleet.io")
+
+
+def start_operator(cluster, directory, **env: str) -> OperatorProcess:
+    """The operator as the chart's ServiceAccount, logging to ``directory``; stop it when done."""
+    kubeconfig = service_account_kubeconfig(cluster.binary("kubectl"), cluster.kubeconfig, directory / "kubeconfig")
+    return OperatorProcess(kubeconfig=kubeconfig, log=directory / "operator.log", extra_env=env).start()

@@ -100,9 +100,9 @@ def render(layout: dict) -> list[dict]:
                 },
                 "spec": {"taints": copy.deepcopy(taints)},
                 # A distinct InternalIP per node (kwok would give all the same
-                # --node-ip); data only, nothing is ever sent there.
+                # --node-ip), on loopback like the pods' (settings.KWOK_CIDR).
                 "status": {"capacity": dict(resources), "allocatable": dict(resources),
-                           "addresses": [{"type": "InternalIP", "address": f"10.1.{pool_index}.{i + 1}"},
+                           "addresses": [{"type": "InternalIP", "address": f"127.2.{pool_index}.{i + 1}"},
                                          {"type": "Hostname", "address": name}]},
             })
     return nodes

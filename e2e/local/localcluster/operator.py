@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -62,6 +62,7 @@ class OperatorProcess:
     log: Path
     resync_seconds: float = 2.0
     command: str = str(Path(sys.executable).parent / "modelfleet")
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     metrics_port: int = 0
     liveness_port: int = 0
@@ -73,6 +74,7 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "MODELFLEET_RESYNC_SECONDS": str(self.resync_seconds),
             "HF_HUB_OFFLINE": "1",  # bundled model configs only: no network in tests
+            **self.extra_env,
         }
         env.pop("MODELFLEET_SETTINGS", None)
         command = [

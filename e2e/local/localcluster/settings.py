@@ -19,9 +19,11 @@ PORTS = {
     "kube-scheduler": 16259,
 }
 SERVICE_CIDR = "10.96.0.0/16"
-# kwok hands out these IPs as node/pod addresses: data in the API only, no
-# traffic ever goes there.
-KWOK_CIDR = "10.0.0.1/24"
+# kwok hands out pod IPs from this range. Loopback on purpose: whatever
+# connects to a pod (the operator's autoscaler scraping /metrics) stays on
+# this machine, and a test can serve an engine's /metrics on a pod's address
+# (Linux routes all of 127.0.0.0/8 to lo, no configuration needed).
+KWOK_CIDR = "127.1.0.1/16"
 
 
 def versions() -> dict[str, str]:

@@ -4,6 +4,7 @@ Environment variables (the Helm chart sets them):
   MODELFLEET_SETTINGS        path of a YAML file of OperatorSettings (pools, prices, images)
   MODELFLEET_RESYNC_SECONDS  how often every LLMDeployment is re-checked (default 60)
   MODELFLEET_WATCH_TIMEOUT   server-side watch timeout, seconds (default 300)
+  MODELFLEET_AUTOSCALE_SECONDS  how often autoscaled fleets are scraped and decided on (default 15)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class ProcessConfig:
     settings: OperatorSettings
     resync_seconds: float
     watch_timeout_seconds: int
+    autoscale_seconds: float
 
 
 def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
@@ -32,4 +34,5 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
         settings=OperatorSettings.model_validate(raw or {}),
         resync_seconds=float(env.get("MODELFLEET_RESYNC_SECONDS", "60")),
         watch_timeout_seconds=int(env.get("MODELFLEET_WATCH_TIMEOUT", "300")),
+        autoscale_seconds=float(env.get("MODELFLEET_AUTOSCALE_SECONDS", "15")),
     )

@@ -17,12 +17,16 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+import aiohttp
 import kopf
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from modelfleet.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
+from modelfleet.autoscale.policy import Decision
+
 from . import metrics
+from .autoscaler import Autoscaler, decision_status, record_metrics
 from modelfleet.render import LLMDEPLOYMENT_LABEL
 
 from .children import CHILD_KINDS
@@ -55,13 +59,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.execution.max_workers = 8
     memo.config = config
     memo.kube = connect()
-    memo.resync = asyncio.create_task(_resync_forever(memo.kube, config, logger))
+    memo.loops = [
+        asyncio.create_task(_resync_forever(memo.kube, config, logger)),
+        asyncio.create_task(_autoscale_forever(Autoscaler(memo.kube), config, logger)),
+    ]
 
 
 @kopf.on.cleanup()
-async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
-    if getattr(memo, "resync", None):
-        memo.resync.cancel()
+async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
+    for task in getattr(memo, "loops", []):
+        task.cancel()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -95,8 +102,26 @@ async def _resync_forever(kube: Kube, config: ProcessConfig, logger: logging.Log
             logger.exception("resync failed")
 
 
+async def _autoscale_forever(autoscaler: Autoscaler, config: ProcessConfig, logger: logging.Logger) -> None:
+    async with aiohttp.ClientSession() as session:
+        while True:
+            await asyncio.sleep(config.autoscale_seconds)
+            items = await asyncio.to_thread(_list_llmdeployments, autoscaler.kube)
+            for body in items:
+                try:
+                    decision = await autoscaler.decide(body, session)
+                    if decision is not None:
+                        await asyncio.to_thread(record_decision, autoscaler.kube, body, decision)
+                except Exception:  # one fleet's failure must not stop the others' scaling
+                    logger.exception("autoscaling %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+def _list_llmdeployments(kube: Kube) -> list[dict[str, Any]]:
+    return kube.resource(API_VERSION, KIND).get().to_dict()["items"]
+
+
 def _resync_all(kube: Kube, config: ProcessConfig) -> None:
-    for item in kube.resource(API_VERSION, KIND).get().to_dict()["items"]:
+    for item in _list_llmdeployments(kube):
         reconcile_named(kube, config, item["metadata"]["namespace"], item["metadata"]["name"])
 
 
@@ -116,6 +141,20 @@ def reconcile_named(kube: Kube, config: ProcessConfig, namespace: str, name: str
         _write_status(kube, body, outcome)
         for event in outcome.events:
             post_event(kube, body, event.type, event.reason, event.message, now)
+
+
+def record_decision(kube: Kube, body: dict[str, Any], decision: Decision) -> None:
+    """Write an autoscaling decision; the status change makes the reconcile resize the Deployment."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with _locks[(namespace, name)]:
+        current = _get_owner(kube, namespace, name)
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            return
+        now = _now()
+        _write_status(kube, current, Outcome(status_patch=decision_status(decision, current.get("status") or {}, now)))
+        if decision.changed:
+            post_event(kube, current, "Normal", decision.reason, decision.message, now)
+        record_metrics(current, decision)
 
 
 def _write_status(kube: Kube, body: dict[str, Any], outcome: Outcome) -> None:

@@ -21,6 +21,17 @@ DESIRED_REPLICAS = Gauge(
     "modelfleet_llmdeployment_desired_replicas", "Replicas the operator asks for.", ["namespace", "name"]
 )
 
+QUEUE_DEPTH = Gauge(
+    "modelfleet_llmdeployment_queue_depth", "Requests waiting per ready replica, last scraped.", ["namespace", "name"]
+)
+LAST_SCALE = Gauge(
+    "modelfleet_llmdeployment_last_scale_timestamp_seconds", "When the autoscaler last changed the replicas.",
+    ["namespace", "name"],
+)
+SCALINGS = Counter(
+    "modelfleet_autoscaler_scalings_total", "Replica changes made by the autoscaler.", ["namespace", "name", "direction"]
+)
+
 
 def serve(port: int, address: str = "0.0.0.0") -> None:
     start_http_server(port, addr=address)
@@ -28,7 +39,7 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
 
 def forget(namespace: str, name: str) -> None:
     """Drop the per-LLMDeployment series of a deleted object."""
-    for gauge in (READY_REPLICAS, DESIRED_REPLICAS):
+    for gauge in (READY_REPLICAS, DESIRED_REPLICAS, QUEUE_DEPTH, LAST_SCALE):
         try:
             gauge.remove(namespace, name)
         except KeyError:

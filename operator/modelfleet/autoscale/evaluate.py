@@ -1,0 +1,39 @@
+"""One autoscaling step, as the operator's timer runs it: scrape the ready replicas, then decide.
+
+The timer (in ``controller``, not written yet) owns the clock, the Kubernetes
+calls and a ``PolicyState`` per LLMDeployment kept in memory; this module owns
+neither, so it runs the same against a test server as against a cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import aiohttp
+
+from modelfleet.api.spec import EngineKind
+
+from .policy import Decision, FleetSnapshot, PolicySettings, PolicyState, decide
+from .scrape import DEFAULT_TIMEOUT_S, ScrapeTarget, scrape_fleet
+
+
+async def evaluate(
+    kind: EngineKind,
+    settings: PolicySettings,
+    *,
+    replicas: int,
+    ready: Sequence[ScrapeTarget],
+    state: PolicyState,
+    now: float,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    session: aiohttp.ClientSession | None = None,
+) -> Decision:
+    """Scrape every ready replica at once and decide the replica count.
+
+    ``replicas``: the count asked for now (ready or starting); ``ready``: one
+    target per Ready pod; ``now``: a monotonic clock in seconds. Store the
+    returned ``decision.state`` and pass it to the next call.
+    """
+    observations = await scrape_fleet(kind, ready, timeout_s=timeout_s, session=session)
+    snapshot = FleetSnapshot(replicas=replicas, ready=len(ready), observations=observations)
+    return decide(settings, snapshot, state, now)

@@ -1,0 +1,286 @@
+"""The scaling policy's promises, as properties over generated fleets and histories."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelfleet.api.spec import AutoscalingSpec
+from modelfleet.autoscale.policy import (
+    MIN_UP_STEP,
+    Decision,
+    FleetSnapshot,
+    PolicySettings,
+    PolicyState,
+    decide,
+    limit_step,
+)
+from modelfleet.autoscale.observations import EngineLoad, Observation
+
+BATCH = 8
+
+
+def make_settings(min_replicas=1, max_replicas=10, target=4.0, up=0, down=300, occupancy=1.0) -> PolicySettings:
+    """Full occupancy by default, to keep the arithmetic in the tests plain."""
+    return PolicySettings.from_spec(
+        AutoscalingSpec(min_replicas=min_replicas, max_replicas=max_replicas, target_queue_depth=target,
+                        scale_up_stabilization_seconds=up, scale_down_stabilization_seconds=down),
+        batch_limit=BATCH,
+        target_occupancy=occupancy,
+    )
+
+
+def fleet(replicas: int, ready: int, waiting: float, running: float, completed: float = 0.0,
+          missing: int = 0) -> FleetSnapshot:
+    """``ready`` replicas sharing the load evenly; the last ``missing`` of them gave no metrics."""
+    observations = tuple(
+        Observation(f"r{i}", error="connection refused") if i >= ready - missing
+        else Observation(f"r{i}", EngineLoad(waiting=waiting / ready, running=running / ready,
+                                             completed=completed / ready))
+        for i in range(ready)
+    )
+    return FleetSnapshot(replicas=replicas, ready=ready, observations=observations)
+
+
+@dataclass
+class Run:
+    """Feeds snapshots through the policy as the operator's timer would, applying each decision."""
+
+    settings: PolicySettings
+    replicas: int
+    state: PolicyState = PolicyState()
+
+    def step(self, now: float, **load) -> Decision:
+        decision = decide(self.settings, fleet(self.replicas, **load), self.state, now)
+        self.state, self.replicas = decision.state, decision.replicas
+        return decision
+
+
+# ---- examples: what a person would check first ------------------------------------------------
+
+
+def test_a_queue_above_target_scales_up_at_once():
+    decision = decide(make_settings(), fleet(2, 2, waiting=40, running=16), PolicyState(), now=0)
+    assert decision.replicas > 2
+    assert decision.reason == "ScaleUp"
+    assert decision.queue_depth == 20
+    assert "40 waiting" in decision.message
+
+
+def test_an_idle_fleet_scales_down_only_after_the_window():
+    run = Run(make_settings(down=300), replicas=4)
+    decisions = [run.step(t, ready=4, waiting=0, running=0) for t in range(0, 301, 15)]
+    assert [d.replicas for d in decisions[:-1]] == [4] * (len(decisions) - 1)
+    assert decisions[-2].reason == "StabilizingScaleDown"
+    assert decisions[-1].replicas < 4 and decisions[-1].reason == "ScaleDown"
+
+
+def test_a_failed_scrape_holds_the_size_and_says_why():
+    decision = decide(make_settings(down=0), fleet(4, 4, waiting=0, running=0, missing=1), PolicyState(), now=0)
+    assert decision.replicas == 4
+    assert decision.reason == "MetricsMissing"
+    assert "connection refused" in decision.message
+
+
+def test_replicas_the_timer_could_not_scrape_count_as_missing():
+    snapshot = fleet(3, 3, waiting=0, running=0)
+    fewer = FleetSnapshot(replicas=3, ready=3, observations=snapshot.observations[:2])
+    decision = decide(make_settings(down=0), fewer, PolicyState(), now=0)
+    assert decision.replicas == 3 and decision.reason == "MetricsMissing"
+
+
+def test_the_answering_replicas_can_still_prove_a_scale_up():
+    decision = decide(make_settings(), fleet(2, 2, waiting=200, running=16, missing=1), PolicyState(), now=0)
+    assert decision.replicas > 2 and decision.reason == "MetricsMissing"
+
+
+def test_no_ready_replica_holds():
+    decision = decide(make_settings(down=0), FleetSnapshot(replicas=3, ready=0, observations=()), PolicyState(), 0)
+    assert decision.replicas == 3 and decision.reason == "NoReadyReplicas"
+
+
+def test_starting_replicas_count_as_capacity_on_the_way():
+    """The queue keeps growing while new replicas start (3 minutes): the arrival rate, not the
+    backlog, sizes the fleet, so the replicas already asked for are not asked for again."""
+    run = Run(make_settings(), replicas=2)
+    first = run.step(0, ready=2, waiting=40, running=16, completed=0)
+    # 2 ready replicas finish 1 req/s each; 3 req/s arrive: the queue grows by 1 req/s.
+    later = [run.step(t, ready=2, waiting=40 + t, running=16, completed=2 * t) for t in range(15, 181, 15)]
+    backlog_sized = (16 + (40 + 180) - 4 * 2) / BATCH  # what counting the queue as work would ask: 29
+    assert first.replicas == 6
+    assert max(d.replicas for d in later) <= 7 < backlog_sized / 4
+    assert later[0].reason == "StabilizingScaleDown"  # 3 keep up + the drain: fewer than the 6 asked for
+
+
+def test_a_faster_growing_queue_asks_for_more_while_replicas_start():
+    run = Run(make_settings(), replicas=2)
+    run.step(0, ready=2, waiting=40, running=16, completed=0)
+    run.step(15, ready=2, waiting=40, running=16, completed=30)
+    asked = run.replicas
+    run.step(30, ready=2, waiting=40 + 15 * 10, running=16, completed=60)  # 12 req/s arrive, 2 finish
+    assert run.replicas > asked
+
+
+def test_spare_batch_slots_are_kept_for_bursts():
+    """24 running requests fill 3 replicas of 8 slots; at 75 % occupancy that takes 4."""
+    decision = decide(make_settings(occupancy=0.75, down=0), fleet(3, 3, waiting=0, running=24), PolicyState(), 0)
+    assert decision.recommendation == 4 and decision.replicas == 4
+    assert "at 75% batch occupancy" in decision.message
+
+
+def test_the_step_per_decision_is_limited():
+    assert limit_step(2, 100) == 2 + MIN_UP_STEP
+    assert limit_step(10, 100) == 20
+    assert limit_step(10, 1) == 5
+    assert limit_step(1, 0) == 0  # bounds, applied after, keep minReplicas
+
+
+def test_bounds_changed_by_the_user_win_over_missing_data():
+    decision = decide(make_settings(max_replicas=3), fleet(5, 5, 0, 0, missing=2), PolicyState(), now=0)
+    assert decision.replicas == 3
+
+
+def test_from_spec_reads_the_api_fields():
+    spec = AutoscalingSpec.model_validate({"minReplicas": 2, "maxReplicas": 7, "targetQueueDepth": 3,
+                                           "scaleUpStabilizationSeconds": 30, "scaleDownStabilizationSeconds": 60})
+    assert PolicySettings.from_spec(spec, batch_limit=BATCH) == PolicySettings(
+        min_replicas=2, max_replicas=7, target_queue_depth=3.0, scale_up_window_s=30, scale_down_window_s=60,
+        batch_limit=BATCH, target_occupancy=0.75)
+
+
+# ---- properties ----------------------------------------------------------------------------------
+
+bounds = st.tuples(st.integers(1, 20), st.integers(0, 20)).map(lambda b: (b[0], b[0] + b[1]))
+loads = st.fixed_dictionaries({
+    "waiting": st.floats(0, 500),
+    "running": st.floats(0, 200),
+    "completed": st.floats(0, 1e5),
+    "missing": st.integers(0, 3),
+})
+
+
+@st.composite
+def scenarios(draw):
+    low, high = draw(bounds)
+    policy = make_settings(low, high, draw(st.sampled_from([0.5, 1.0, 4.0, 20.0])),
+                           up=draw(st.sampled_from([0, 15, 60])), down=draw(st.sampled_from([0, 30, 300])),
+                           occupancy=draw(st.sampled_from([0.5, 0.75, 1.0])))
+    start = draw(st.integers(low, high))
+    gaps = draw(st.lists(st.sampled_from([1.0, 5.0, 15.0, 60.0]), min_size=1, max_size=25))
+    steps = draw(st.lists(loads, min_size=len(gaps), max_size=len(gaps)))
+    starting = draw(st.lists(st.integers(0, 3), min_size=len(gaps), max_size=len(gaps)))
+    return policy, start, gaps, steps, starting
+
+
+def replay(policy, start, gaps, steps, starting):
+    """Yield (snapshot, decision, state before) for a generated history."""
+    state, replicas, now = PolicyState(), start, 0.0
+    for gap, load, still_starting in zip(gaps, steps, starting):
+        now += gap
+        ready = max(1, replicas - still_starting)
+        snapshot = fleet(replicas, ready, load["waiting"], load["running"], load["completed"],
+                         min(load["missing"], ready))
+        decision = decide(policy, snapshot, state, now)
+        yield snapshot, decision, state, now
+        state, replicas = decision.state, decision.replicas
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_never_outside_bounds(scenario):
+    policy = scenario[0]
+    for _, decision, _, _ in replay(*scenario):
+        assert policy.min_replicas <= decision.replicas <= policy.max_replicas
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_never_down_on_missing_data(scenario):
+    policy = scenario[0]
+    for snapshot, decision, _, _ in replay(*scenario):
+        if not snapshot.complete:
+            assert decision.replicas >= min(snapshot.replicas, policy.max_replicas)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_down_only_after_the_window_of_lower_recommendations(scenario):
+    policy = scenario[0]
+    history: list[tuple[float, int]] = []
+    for snapshot, decision, before, now in replay(*scenario):
+        history.append((now, decision.recommendation))
+        if decision.replicas < snapshot.replicas and snapshot.replicas <= policy.max_replicas:
+            window = [r for t, r in history if t >= now - policy.scale_down_window_s]
+            assert max(window) < snapshot.replicas
+            assert now - (before.since if before.since is not None else now) >= policy.scale_down_window_s
+            assert snapshot.complete
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_up_only_after_the_window_of_higher_recommendations(scenario):
+    policy = scenario[0]
+    history: list[tuple[float, int]] = []
+    for snapshot, decision, before, now in replay(*scenario):
+        history.append((now, decision.recommendation))
+        if decision.replicas > snapshot.replicas and snapshot.replicas >= policy.min_replicas:
+            window = [r for t, r in history if t >= now - policy.scale_up_window_s]
+            assert min(window) > snapshot.replicas
+            assert now - (before.since if before.since is not None else now) >= policy.scale_up_window_s
+
+
+def constant_load(limits, target, arrivals, service_s, occupancy, start, steps=80) -> list[int]:
+    """Replica counts under a constant offered load, in a fluid model of the fleet.
+
+    Every 15 s: the fleet finishes up to replicas x BATCH / service_s req/s; the excess
+    queues up and a surplus drains it; running follows Little's law below saturation.
+    Replicas are ready at once (cold starts belong to the fleet simulator).
+    """
+    low, high = limits
+    run = Run(make_settings(low, high, target, up=0, down=60, occupancy=occupancy),
+              replicas=max(low, min(high, start)))
+    queue = completed = 0.0
+    sizes = []
+    for i in range(steps):
+        capacity = run.replicas * BATCH / service_s
+        saturated = queue > 0 or arrivals >= capacity
+        finished = capacity if saturated else arrivals
+        running = run.replicas * BATCH if saturated else arrivals * service_s
+        queue = max(0.0, queue + (arrivals - capacity) * 15.0)
+        completed += finished * 15.0
+        run.step(15.0 * i, ready=run.replicas, waiting=queue, running=running, completed=completed)
+        sizes.append(run.replicas)
+    return sizes
+
+
+def reversals(sizes: list[int]) -> int:
+    moves = [b - a for a, b in zip(sizes, sizes[1:]) if b != a]
+    return sum((a > 0) != (b > 0) for a, b in zip(moves, moves[1:]))
+
+
+constant_loads = st.tuples(bounds, st.sampled_from([1.0, 4.0, 16.0]), st.integers(1, 40), st.floats(2, 30),
+                           st.sampled_from([0.75, 1.0]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(constant_loads)
+def test_constant_load_from_enough_replicas_only_scales_down_and_settles(load):
+    """No backlog to drain: the fleet moves one way (down to what the load needs) and holds."""
+    limits, target, arrivals, service_s, occupancy = load
+    needed = arrivals * service_s / BATCH / occupancy
+    sizes = constant_load(limits, target, arrivals, service_s, occupancy, start=math.ceil(needed) + 3)
+    assert all(b <= a for a, b in zip(sizes, sizes[1:])), sizes
+    assert len(set(sizes[-30:])) == 1, sizes
+
+
+@settings(max_examples=100, deadline=None)
+@given(constant_loads, st.integers(1, 20))
+def test_constant_load_from_too_few_replicas_turns_at_most_once_and_settles(load, start):
+    """Too few replicas build a backlog; the policy may overshoot once to drain it, then it settles."""
+    limits, target, arrivals, service_s, occupancy = load
+    sizes = constant_load(limits, target, arrivals, service_s, occupancy, start=start)
+    assert reversals(sizes) <= 1, sizes
+    assert len(set(sizes[-30:])) == 1, sizes
