@@ -24,25 +24,14 @@ from support.operator_process import (
     install_chart,
     service_account_kubeconfig,
 )
+from support.specs import small_mistral
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 
 CRD = "customresourcedefinitions.apiextensions.k8s.io/llmdeployments.modelfleet.io"
 READY_TIMEOUT = 90
-MISTRAL = {
-    "apiVersion": "modelfleet.io/v1alpha1",
-    "kind": "LLMDeployment",
-    "metadata": {"name": "mistral"},
-    "spec": {
-        "model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
-        "serving": {"maxModelLen": 4096, "maxConcurrency": 4},
-        "gpu": {"pools": ["h100"]},
-        "replicas": 1,
-        "cache": {"mode": "none"},
-        "warmup": {"enabled": "false"},
-    },
-}
+MISTRAL = small_mistral(replicas=1)
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ audited; nothing listens beyond loopback."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from kubernetes import client
+
+from support.waiting import wait_for
 
 import localcluster
 from localcluster import nodes as node_layout
@@ -19,18 +20,6 @@ pytestmark = pytest.mark.controlplane
 H100 = {"modelfleet.io/pool": "h100"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: kwok runs no containers
-
-
-def wait_for(what: str, check, timeout: float = 60.0, interval: float = 0.5):
-    """Poll `check` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def deployment(name: str, gpus: int | None = None, node_selector: dict | None = None,

@@ -24,6 +24,7 @@ from support.operator_process import (  # noqa: F401  (chart_release is a fixtur
     chart_release,
     start_operator,
 )
+from support.specs import small_mistral
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -32,19 +33,7 @@ OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{RELEASE}"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 READY_TIMEOUT = 90
 
-MISTRAL = {
-    "apiVersion": "modelfleet.io/v1alpha1",
-    "kind": "LLMDeployment",
-    "metadata": {"name": "mistral"},
-    "spec": {
-        "model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
-        "serving": {"maxModelLen": 4096, "maxConcurrency": 4},
-        "gpu": {"pools": ["h100"]},
-        "replicas": 2,
-        "cache": {"mode": "none"},
-        "warmup": {"enabled": "false"},
-    },
-}
+MISTRAL = small_mistral(replicas=2)
 
 
 @pytest.fixture(scope="module")

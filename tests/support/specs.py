@@ -68,3 +68,20 @@ INVALID = [
     (("kind", "Deployment"), "kind", "LLMDeployment"),
     (("spec", DELETE), "spec", "required"),
 ]
+
+
+def small_mistral(name: str = "mistral", replicas: int = 2) -> dict:
+    """A Mistral 7B that fits one H100 (TP 1), without cache or warm-up: quick to become Ready on kwok."""
+    return {
+        "apiVersion": "modelfleet.io/v1alpha1",
+        "kind": "LLMDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
+            "serving": {"maxModelLen": 4096, "maxConcurrency": 4},
+            "gpu": {"pools": ["h100"]},
+            "replicas": replicas,
+            "cache": {"mode": "none"},
+            "warmup": {"enabled": "false"},
+        },
+    }

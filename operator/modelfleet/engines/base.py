@@ -14,6 +14,7 @@ from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.api.spec import EngineKind
 
 from . import cache_layout
+from .flags import repeated_flags
 
 # Both engines listen on the same port, so the Service, the warm-up sidecar's
 # URL and every client stay the same when a deployment switches engines.
@@ -37,6 +38,10 @@ class Engine(ABC):
     health_path: ClassVar[str] = "/health"
     # Glob patterns of repo files the pre-pull program downloads for this engine.
     files: ClassVar[tuple[str, ...]] = HF_FILES
+    # Short spellings of flags the operator sets, so extraArgs cannot repeat them unseen.
+    flag_aliases: ClassVar[dict[str, str]] = {}
+    # What the engine does with a flag given twice, for the refusal's message.
+    repeated_flag_effect: ClassVar[str]
 
     def image(self, spec: LLMDeploymentSpec, settings: OperatorSettings) -> str:
         """The user's image, else the operator's configured one, else the pinned one."""
@@ -46,9 +51,13 @@ class Engine(ABC):
     def command(self) -> list[str]:
         """The container command; empty keeps the image's entrypoint."""
 
-    @abstractmethod
     def args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
         """The engine's command-line arguments, ``spec.engine.extraArgs`` last."""
+        return self.operator_args(spec, plan) + list(spec.engine.extra_args)
+
+    @abstractmethod
+    def operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+        """The arguments the operator sets from the spec and the plan."""
 
     def env(self) -> list[tuple[str, str]]:
         """Environment the engine needs to read the pre-pulled cache offline.
@@ -59,9 +68,15 @@ class Engine(ABC):
         """
         return [("HF_HOME", cache_layout.HF_HOME), ("HF_HUB_OFFLINE", "1")]
 
-    @abstractmethod
     def problems(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
         """Why this engine cannot serve the spec with the plan as asked; empty when it can."""
+        repeated = repeated_flags(self.operator_args(spec, plan), list(spec.engine.extra_args), self.flag_aliases)
+        if not repeated:
+            return []
+        return [
+            f"extraArgs repeat flags the operator sets from the spec: {', '.join(repeated)} "
+            f"({self.repeated_flag_effect}); set the spec's fields instead"
+        ]
 
 
 def served_model_name(spec: LLMDeploymentSpec) -> str:

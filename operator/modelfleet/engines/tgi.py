@@ -38,7 +38,6 @@ from modelfleet.api import LLMDeploymentSpec, Plan
 
 from . import cache_layout
 from .base import Engine
-from .flags import repeated_flags
 
 QUANTIZE = {
     "fp8": "fp8",
@@ -54,29 +53,19 @@ ALIASES = {"-p": "--port"}
 
 
 class TGI(Engine):
+    flag_aliases = ALIASES
+    repeated_flag_effect = "TGI refuses a flag given twice"
     kind: ClassVar = "tgi"
     default_image: ClassVar[str] = "ghcr.io/huggingface/text-generation-inference:3.3.4"
 
     def command(self) -> list[str]:
         return []
 
-    def args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
-        return self._operator_args(spec, plan) + list(spec.engine.extra_args)
-
     def env(self) -> list[tuple[str, str]]:
         # The launcher and the router look for weights and tokenizer here.
         return super().env() + [("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE)]
 
-    def problems(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
-        repeated = repeated_flags(self._operator_args(spec, plan), list(spec.engine.extra_args), ALIASES)
-        if not repeated:
-            return []
-        return [
-            f"extraArgs repeat flags the operator sets from the spec: {', '.join(repeated)} "
-            "(TGI refuses a flag given twice); set the spec's fields instead"
-        ]
-
-    def _operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+    def operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
         model = spec.model
         args = [
             "--model-id", model.id,

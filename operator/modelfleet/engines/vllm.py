@@ -32,7 +32,6 @@ from modelfleet.sizing import prefill_tokens
 
 from . import cache_layout
 from .base import Engine, served_model_name
-from .flags import repeated_flags
 
 QUANTIZATION = {"fp8": "fp8", "bitsandbytes-8bit": "bitsandbytes", "bitsandbytes-4bit": "bitsandbytes"}
 
@@ -41,28 +40,18 @@ ALIASES = {"-tp": "--tensor-parallel-size", "-q": "--quantization"}
 
 
 class VLLM(Engine):
+    flag_aliases = ALIASES
+    repeated_flag_effect = "vLLM would take the last one"
     kind: ClassVar = "vllm"
     default_image: ClassVar[str] = "vllm/vllm-openai:v0.11.2"
 
     def command(self) -> list[str]:
         return ["python3", "-m", "vllm.entrypoints.openai.api_server"]
 
-    def args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
-        return self._operator_args(spec, plan) + list(spec.engine.extra_args)
-
     def env(self) -> list[tuple[str, str]]:
         return super().env() + [("VLLM_CACHE_ROOT", cache_layout.VLLM_CACHE_ROOT)]
 
-    def problems(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
-        repeated = repeated_flags(self._operator_args(spec, plan), list(spec.engine.extra_args), ALIASES)
-        if not repeated:
-            return []
-        return [
-            f"extraArgs repeat flags the operator sets from the spec: {', '.join(repeated)} "
-            "(vLLM would take the last one); set the spec's fields instead"
-        ]
-
-    def _operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+    def operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
         model = spec.model
         args = [
             "--model", model.id,
