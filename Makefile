@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-controlplane e2e-kind
+.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-controlplane bench-warmup e2e-kind
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -63,6 +63,10 @@ bench-fleet:
 ## 200 LLMDeployments at once on the local control plane: benchmarks/controlplane/results.md.
 bench-controlplane: $(STAMP) cluster-up
 	PYTHONPATH=e2e/local $(BIN)/python benchmarks/controlplane/run.py --count 200 --out benchmarks/controlplane/results.md
+
+## First-request latency after Ready with and without the warm-up sidecar (benchmarks/warmup/results.md).
+bench-warmup: $(STAMP) engine-venv
+	$(BIN)/python benchmarks/warmup/bench.py --repetitions 5
 
 unit: $(STAMP) cluster-binaries
 	$(BIN)/pytest tests/unit

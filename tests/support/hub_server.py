@@ -410,9 +410,12 @@ class Faults:
         """Matching responses wait ``delay_s`` before the status line and send their body at ``bytes_per_s``."""
         self._arm(match, count, lambda response: replace(response, delay_s=delay_s, bytes_per_s=bytes_per_s))
 
-    def cut(self, after_bytes: int, count: int = 1, match: Match = file_downloads()) -> None:
-        """The next ``count`` matching bodies stop after ``after_bytes`` and the connection closes."""
-        self._arm(match, count, lambda response: replace(response, cut_after=after_bytes))
+    def cut(self, after_bytes: int, count: int = 1, match: Match | None = None) -> None:
+        """The next ``count`` matching file bodies stop after ``after_bytes``; the connection closes.
+
+        Without ``match``, any file download matches.
+        """
+        self._arm(match or file_downloads(), count, lambda response: replace(response, cut_after=after_bytes))
 
     def clear(self) -> None:
         with self._lock:

@@ -13,16 +13,27 @@ The runtime image (``settings.runtime_image``)
     commit) that match any PATTERN into the hub cache DIR, in the layout
     ``huggingface_hub.snapshot_download(cache_dir=DIR)`` makes, so that an
     engine with ``HF_HUB_OFFLINE=1`` resolves REV there (``refs/<branch>``
-    included). Idempotent: complete files are not fetched again. Safe to run
-    at the same time from several pods on one cache (the hub's file locks).
-    Environment: ``HF_TOKEN`` (optional; gated and private repos),
-    ``HF_HOME`` (the cache's, so the Xet chunk cache lands on the volume).
-    Exit 0 when every file is in place; non-zero, with a message naming the
-    repo, the revision and the cause, otherwise (the kubelet retries).
+    included, written last). Among the matching weights it keeps the ones
+    the engine loads: one format (safetensors over .bin) and one layout (the
+    shards the weight index names, not a ``consolidated`` copy). Idempotent:
+    complete files are not fetched again, partial ones are resumed. Safe to
+    run at the same time from several pods on one cache (a lock per repo on
+    the volume: one downloads, the others wait). Environment: ``HF_TOKEN``
+    (optional; gated and private repos), ``HF_HOME`` (the cache's, so the Hub
+    client's own files land on the volume), ``HF_ENDPOINT`` (another Hub).
+    Exit 0 when every file is in place; otherwise one ``error:`` line naming
+    the repo, the revision and the cause, and an exit code per cause (77
+    access, 66 repo or revision missing, 65 no loadable weights, 76 size
+    mismatch, 73 volume full, 69 Hub unreachable after retries; see
+    ``modelfleet.runtime.errors``); the kubelet retries. Optional flags the
+    renderer leaves at their defaults: ``--attempts``, ``--backoff-seconds``,
+    ``--progress-seconds``, ``--workers``.
 
 ``modelfleet warmup --engine-url URL --engine KIND --served-model-name NAME --max-model-len N --max-concurrency C --timeout-seconds T --port P``
-    Serves ``GET /ready`` on ``0.0.0.0:P``: 503 until warm, then 200 for the
-    rest of its life. Waits for the engine's health endpoint (``URL`` +
+    Serves ``GET /ready`` (and ``GET /metrics``) on ``0.0.0.0:P``: 503 until
+    warm, then 200 until the engine stops answering its health checks (a
+    restarted engine is cold again: 503 until it is warmed again). Waits
+    for the engine's health endpoint (``URL`` +
     the KIND engine's health path), then sends the warm-up set to the
     OpenAI API at ``URL/v1`` as model NAME: prompts that span the experts'
     specialities (code, several natural languages, math, long context up to
@@ -30,7 +41,10 @@ The runtime image (``settings.runtime_image``)
     once. Warm when the set is done, or T seconds after the engine first
     answered healthy, whichever comes first (it then logs that the replica
     turns Ready unwarmed). Keeps running; exits non-zero only on a fault of
-    its own (the kubelet restarts it, and it warms again).
+    its own (the kubelet restarts it, and it warms again). Optional flags the
+    renderer does not pass: ``--host`` (default 0.0.0.0) and
+    ``--num-experts`` (with vLLM's ``--enable-return-routed-experts``, warm
+    until every expert of every layer was hit).
 
 How the pod uses them
     Init containers run in order: ``cache-permissions`` (nodeLocal only),

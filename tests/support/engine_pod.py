@@ -1,0 +1,149 @@
+"""An engine pod's containers as the renderer makes them, run as local processes (there is no kubelet here).
+
+``render_pod`` renders a real LLMDeployment for the tiny Mixtral (served by
+the local Hub as ``acme/tiny-mixtral``) and keeps the three containers that
+matter here, with their arguments and environment exactly as rendered;
+``on_this_machine`` then maps the pod to this machine and nothing else: the
+``/cache`` volume becomes a directory, ``0.0.0.0`` becomes ``127.0.0.1``,
+the fixed ports become free ones, and ``--gpu-memory-utilization`` goes (the
+CPU build sizes its KV cache from ``VLLM_CPU_KVCACHE_SPACE`` instead).
+
+The Hub's copy of the tiny model carries two decoys a real Mistral repo has:
+the same weights again as ``consolidated.safetensors`` and an old
+``pytorch_model.bin``. The pre-pull must leave both out, and vLLM, offline,
+must start from what it fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.hub_server import HubRepos
+from support.render_cases import example, example_plan, with_spec
+
+from modelfleet.api import OperatorSettings
+from modelfleet.engines import cache_layout
+from modelfleet.render import render_all
+
+TINY_REPO = "acme/tiny-mixtral"
+MODELFLEET = Path(sys.executable).parent / "modelfleet"
+# Flags of the rendered engine that have no meaning on the CPU build.
+GPU_ONLY_FLAGS = ("--gpu-memory-utilization",)
+# Flags the test server (support.vllm_server.VllmServer) sets itself: model, address.
+SERVER_FLAGS = ("--model", "--host", "--port")
+
+
+def tiny_model_repos(model_dir: Path) -> HubRepos:
+    files = {path.name: path.read_bytes() for path in model_dir.iterdir() if path.is_file()}
+    files["consolidated.safetensors"] = files["model.safetensors"]
+    files["pytorch_model.bin"] = b"an old PyTorch copy of the weights" * 1000
+    files["README.md"] = "# tiny Mixtral\n"
+    repos = HubRepos()
+    repos.add(TINY_REPO, files)
+    return repos
+
+
+@dataclass(frozen=True)
+class PodContainers:
+    prepull_args: list[str]
+    prepull_env: dict[str, str]
+    engine_args: list[str]
+    engine_env: dict[str, str]
+    warmup_args: list[str]
+
+
+def render_pod(max_model_len: int, max_concurrency: int, timeout_s: int = 600) -> PodContainers:
+    resource = with_spec(example("mixtral-8x7b-vllm"), **{
+        "model.id": TINY_REPO, "serving.maxModelLen": max_model_len, "serving.maxConcurrency": max_concurrency,
+        "warmup.timeoutSeconds": timeout_s,
+    })
+    plan = example_plan("mixtral-8x7b-vllm").model_copy(
+        update={"max_model_len": max_model_len, "tensor_parallel_size": 1, "expert_parallel": False})
+    deployment = next(o for o in render_all(resource, plan, OperatorSettings()) if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["initContainers"] + pod["containers"]}
+    return PodContainers(
+        prepull_args=containers["prepull"]["args"],
+        prepull_env=_plain_env(containers["prepull"]),
+        engine_args=containers["engine"]["args"],
+        engine_env=_plain_env(containers["engine"]),
+        warmup_args=containers["warmup"]["args"],
+    )
+
+
+def _plain_env(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+@dataclass(frozen=True)
+class LocalPod:
+    """The pod's containers with paths and ports of this machine."""
+
+    prepull_args: list[str]
+    prepull_env: dict[str, str]
+    engine_args: list[str]  # for VllmServer: without --model, --host, --port
+    engine_env: dict[str, str]
+    warmup_args: list[str]
+    cache_root: Path
+
+
+def on_this_machine(pod: PodContainers, cache_root: Path, engine_port: int, warmup_port: int) -> LocalPod:
+    def path(value: str) -> str:
+        if not value.startswith(cache_layout.MOUNT_PATH):
+            return value
+        return str(cache_root) + value[len(cache_layout.MOUNT_PATH):]
+
+    warmup = [path(a) for a in pod.warmup_args]
+    warmup = _set(_set(warmup, "--engine-url", f"http://127.0.0.1:{engine_port}"), "--port", str(warmup_port))
+    return LocalPod(
+        prepull_args=[path(a) for a in pod.prepull_args],
+        prepull_env={k: path(v) for k, v in pod.prepull_env.items()},
+        engine_args=_without(_without([path(a) for a in pod.engine_args], SERVER_FLAGS), GPU_ONLY_FLAGS),
+        engine_env={k: path(v) for k, v in pod.engine_env.items()},
+        warmup_args=warmup + ["--host", "127.0.0.1"],
+        cache_root=cache_root,
+    )
+
+
+def _set(args: list[str], flag: str, value: str) -> list[str]:
+    index = args.index(flag)
+    return args[:index + 1] + [value] + args[index + 2:]
+
+
+def _without(args: list[str], flags: tuple[str, ...]) -> list[str]:
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in flags:
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
+
+
+def run_prepull(pod: LocalPod, hub_url: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, **pod.prepull_env, "HF_ENDPOINT": hub_url}
+    return subprocess.run([str(MODELFLEET), *pod.prepull_args], env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
+
+
+def start_warmup(pod: LocalPod, log_path: Path) -> subprocess.Popen:
+    """The sidecar, started before the engine as the kubelet does; stop it with ``stop_process``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([str(MODELFLEET), *pod.warmup_args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
