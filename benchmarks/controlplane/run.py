@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from localcluster import cluster, nodes, settings
+from localcluster import audit, cluster, nodes, settings
 from localcluster.operator import OPERATOR_NAMESPACE, OperatorProcess, install_chart, service_account_kubeconfig
 
 NAMESPACE = "bench-controlplane"
@@ -59,18 +59,9 @@ def ready_count() -> int:
 
 
 def operator_requests(since_line: int) -> list[dict]:
-    log = settings.state_dir() / "logs" / "audit.log"
-    lines = log.read_text().splitlines()[since_line:]
-    seen: dict[str, dict] = {}
-    for line in lines:
-        event = json.loads(line)
-        if OPERATOR_GROUP in event.get("user", {}).get("groups", []):
-            seen[event["auditID"]] = event
+    """The operator's requests, once each (a watch is logged when it starts and when it ends)."""
+    seen = {e["auditID"]: e for e in audit.events(since_line) if OPERATOR_GROUP in e.get("user", {}).get("groups", [])}
     return list(seen.values())
-
-
-def audit_lines() -> int:
-    return len((settings.state_dir() / "logs" / "audit.log").read_text().splitlines())
 
 
 def reconciles(operator: OperatorProcess) -> float:
@@ -102,7 +93,7 @@ def run(count: int) -> dict:
     ).start()
     try:
         time.sleep(3)  # let the operator's initial list and watches settle before counting
-        first_line = audit_lines()
+        first_line = audit.line_count()
         started = time.monotonic()
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(llmdeployment(i) for i in range(count)))
         applied = time.monotonic() - started
@@ -113,7 +104,7 @@ def run(count: int) -> dict:
         all_ready = time.monotonic() - started
         requests = operator_requests(first_line)
         done = reconciles(operator)
-        quiet_start = audit_lines()
+        quiet_start = audit.line_count()
         time.sleep(QUIET_SECONDS)
         quiet = [r for r in operator_requests(quiet_start) if r["verb"] not in ("get", "list", "watch")]
         return {

@@ -26,6 +26,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "e2e" / "local"))
 
 import localcluster  # noqa: E402  (lives in e2e/local, not an installed package)
+from support.operator_process import chart_release, start_operator  # noqa: E402  (chart_release: a fixture)
 from localcluster import nodes as node_layout  # noqa: E402
 
 ALLOWED_CONTEXT = localcluster.CONTEXT
@@ -179,3 +180,14 @@ def _cluster_dump(item) -> list[tuple[str, str]]:
         return out
     except Exception as e:  # noqa: BLE001 - a dump must never hide the real failure
         return [("dump failed", f"{type(e).__name__}: {e}")]
+
+
+@pytest.fixture(scope="module")
+def operator(cluster, chart_release, tmp_path_factory):  # noqa: F811  (chart_release is the imported fixture)
+    """The operator, installed by the chart and running as its ServiceAccount, for one test module.
+
+    Autoscaling rounds every second, so tests of the autoscaler need not wait.
+    """
+    process = start_operator(cluster, tmp_path_factory.mktemp("operator"), MODELFLEET_AUTOSCALE_SECONDS="1")
+    yield process
+    process.stop()

@@ -15,7 +15,6 @@ import yaml
 from kubernetes import client
 
 from support.fake_engines import FakeEngines
-from support.operator_process import chart_release, start_operator  # noqa: F401  (chart_release is a fixture)
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -37,13 +36,6 @@ FLEET = {
         },
     },
 }
-
-
-@pytest.fixture(scope="module")
-def operator(cluster, chart_release, tmp_path_factory):
-    process = start_operator(cluster, tmp_path_factory.mktemp("autoscaler"), MODELFLEET_AUTOSCALE_SECONDS="1")
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -15,11 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from support.operator_process import (  # noqa: F401  (chart_release is a fixture)
-    OperatorProcess,
-    chart_release,
-    service_account_kubeconfig,
-)
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -29,15 +24,6 @@ EXAMPLE = ROOT / "examples" / "mistral-7b-vllm.yaml"
 # One manager for apply and diff, as a GitOps controller has (Argo CD: argocd-controller).
 FIELD_MANAGER = "gitops"
 READY_TIMEOUT = 90
-
-
-@pytest.fixture(scope="module")
-def operator(cluster, chart_release, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("operator")
-    kubeconfig = service_account_kubeconfig(cluster.binary("kubectl"), cluster.kubeconfig, tmp / "kubeconfig")
-    process = OperatorProcess(kubeconfig=kubeconfig, log=tmp / "operator.log").start()
-    yield process
-    process.stop()
 
 
 def reconciled_and_ready(cluster, namespace: str, name: str) -> bool:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 import yaml
 
-from localcluster import settings as cluster_settings
+from localcluster import audit
 from support.operator_process import (
     OPERATOR_NAMESPACE,
     RELEASE,
@@ -77,15 +77,12 @@ def ready(cluster, namespace: str, name: str) -> dict | None:
 
 def crd_writes() -> int:
     """Write requests on the LLMDeployment CRD so far (the API server's audit log)."""
-    log = cluster_settings.state_dir() / "logs" / "audit.log"
-    count = 0
-    for line in log.read_text().splitlines():
-        event = json.loads(line) if line.strip() else {}
-        ref = event.get("objectRef") or {}
-        if (event.get("stage") == "ResponseComplete" and ref.get("resource") == "customresourcedefinitions"
-                and ref.get("name") == "llmdeployments.modelfleet.io"):
-            count += 1
-    return count
+    return sum(
+        1 for event in audit.events()
+        if event.get("stage") == "ResponseComplete"
+        and (event.get("objectRef") or {}).get("resource") == "customresourcedefinitions"
+        and (event.get("objectRef") or {}).get("name") == "llmdeployments.modelfleet.io"
+    )
 
 
 def test_installed_chart_serves_an_llmdeployment_to_ready(cluster, namespace, release, tmp_path):

@@ -15,7 +15,6 @@ import yaml
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from support.operator_process import chart_release  # noqa: F401  (a fixture)
 from support.specs import INVALID, VALID, with_change
 
 pytestmark = pytest.mark.controlplane

@@ -16,13 +16,11 @@ import pytest
 import yaml
 from kubernetes import client, watch
 
-from localcluster import settings as cluster_settings
-from support.operator_process import (  # noqa: F401  (chart_release is a fixture)
+from localcluster import audit
+from support.operator_process import (
     OPERATOR_NAMESPACE,
     RELEASE,
     OperatorProcess,
-    chart_release,
-    start_operator,
 )
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -34,13 +32,6 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 READY_TIMEOUT = 90
 
 MISTRAL = small_mistral(replicas=2)
-
-
-@pytest.fixture(scope="module")
-def operator(cluster, chart_release, tmp_path_factory):
-    process = start_operator(cluster, tmp_path_factory.mktemp("operator"))
-    yield process
-    process.stop()
 
 
 def kubectl(cluster, *args, **kwargs):
@@ -83,10 +74,8 @@ def pod_template_hash(apps: client.AppsV1Api, namespace: str, name: str) -> str:
 
 def operator_writes(namespace: str) -> list[dict]:
     """Write requests the operator's ServiceAccount made in ``namespace`` (the audit log)."""
-    log = cluster_settings.state_dir() / "logs" / "audit.log"
-    events = (json.loads(line) for line in log.read_text().splitlines() if line.strip())
     return [
-        e for e in events
+        e for e in audit.events()
         if e.get("stage") == "ResponseComplete"
         and e.get("user", {}).get("username") == OPERATOR_USER
         and e.get("verb") in WRITE_VERBS
