@@ -149,6 +149,9 @@ def pytest_runtest_makereport(item, call):
     if report.failed and report.when in ("setup", "call") and "cluster" in item.fixturenames and _GUARDED:
         for title, text in _cluster_dump(item):
             report.sections.append((f"local cluster: {title}", text))
+        operator = item.funcargs.get("operator")
+        if operator is not None:
+            report.sections.append(("modelfleet operator log (tail)", operator.tail(150)))
     return report
 
 
