@@ -58,9 +58,9 @@ def ready_count() -> int:
     )
 
 
-def operator_requests(since_line: int) -> list[dict]:
-    """The operator's requests, once each (a watch is logged when it starts and when it ends)."""
-    seen = {e["auditID"]: e for e in audit.events(since_line) if OPERATOR_GROUP in e.get("user", {}).get("groups", [])}
+def operator_requests(tail: audit.AuditTail) -> list[dict]:
+    """The operator's requests since ``tail`` started, once each (a watch is logged when it starts and ends)."""
+    seen = {e["auditID"]: e for e in tail.poll() if OPERATOR_GROUP in e.get("user", {}).get("groups", [])}
     return list(seen.values())
 
 
@@ -93,7 +93,7 @@ def run(count: int) -> dict:
     ).start()
     try:
         time.sleep(3)  # let the operator's initial list and watches settle before counting
-        first_line = audit.line_count()
+        since_apply = audit.AuditTail()
         started = time.monotonic()
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(llmdeployment(i) for i in range(count)))
         applied = time.monotonic() - started
@@ -102,11 +102,11 @@ def run(count: int) -> dict:
             if time.monotonic() - started > 900:
                 raise RuntimeError(f"only {ready_count()}/{count} Ready after 900 s; see {operator.log}")
         all_ready = time.monotonic() - started
-        requests = operator_requests(first_line)
+        requests = operator_requests(since_apply)
         done = reconciles(operator)
-        quiet_start = audit.line_count()
+        since_ready = audit.AuditTail()
         time.sleep(QUIET_SECONDS)
-        quiet = [r for r in operator_requests(quiet_start) if r["verb"] not in ("get", "list", "watch")]
+        quiet = [r for r in operator_requests(since_ready) if r["verb"] not in ("get", "list", "watch")]
         return {
             "count": count,
             "apply_seconds": round(applied, 1),

@@ -155,11 +155,12 @@ def test_controller_manager_publishes_root_ca_and_service_account_tokens(cluster
 
 def test_audit_log_records_writes_not_reads(cluster, namespace):
     core = client.CoreV1Api(cluster.api)
+    tail = audit.AuditTail()
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "audited"}})
     core.read_namespaced_config_map("audited", namespace)
 
     def events():
-        return [e for e in audit.events()
+        return [e for e in tail.poll()
                 if (e.get("objectRef") or {}).get("namespace") == namespace
                 and (e.get("objectRef") or {}).get("name") == "audited"]
 

@@ -72,10 +72,10 @@ def pod_template_hash(apps: client.AppsV1Api, namespace: str, name: str) -> str:
     return deployment.spec.template.metadata.annotations["modelfleet.io/pod-spec-hash"]
 
 
-def operator_writes(namespace: str) -> list[dict]:
-    """Write requests the operator's ServiceAccount made in ``namespace`` (the audit log)."""
+def operator_writes(tail: audit.AuditTail, namespace: str) -> list[dict]:
+    """Write requests the operator's ServiceAccount made in ``namespace`` since ``tail`` started."""
     return [
-        e for e in audit.events()
+        e for e in tail.poll()
         if e.get("stage") == "ResponseComplete"
         and e.get("user", {}).get("username") == OPERATOR_USER
         and e.get("verb") in WRITE_VERBS
@@ -211,14 +211,15 @@ def test_a_deleted_or_edited_child_is_restored(cluster, namespace, operator):
 
 
 def test_a_resync_with_nothing_changed_writes_nothing(cluster, namespace, operator):
+    tail = audit.AuditTail()
     apply(cluster, namespace, MISTRAL)
     wait_for("mistral Ready", lambda: ready(cluster, namespace, "mistral"), READY_TIMEOUT)
-    settled = _settled_write_count(namespace)
+    settled = _settled_write_count(tail, namespace)
     assert settled > 0, "the audit log shows no write by the operator at all: is it recording?"
     reconciles_before = _reconcile_count(operator)
     wait_for("three resyncs", lambda: _reconcile_count(operator) >= reconciles_before + 3, 30)
-    assert len(operator_writes(namespace)) == settled, [
-        (e["verb"], e["objectRef"]) for e in operator_writes(namespace)[settled:]
+    assert len(operator_writes(tail, namespace)) == settled, [
+        (e["verb"], e["objectRef"]) for e in operator_writes(tail, namespace)[settled:]
     ]
 
 
@@ -285,13 +286,13 @@ def _service_uid(core, namespace: str) -> str | None:
         return None
 
 
-def _settled_write_count(namespace: str, quiet_seconds: float = 5, timeout: float = 60) -> int:
+def _settled_write_count(tail: audit.AuditTail, namespace: str, quiet_seconds: float = 5, timeout: float = 60) -> int:
     """The operator's write count once it has not moved for ``quiet_seconds``."""
     deadline = time.monotonic() + timeout
-    count, since = len(operator_writes(namespace)), time.monotonic()
+    count, since = len(operator_writes(tail, namespace)), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now_count = len(operator_writes(namespace))
+        now_count = len(operator_writes(tail, namespace))
         if now_count != count:
             count, since = now_count, time.monotonic()
         elif time.monotonic() - since >= quiet_seconds:

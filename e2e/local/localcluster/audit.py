@@ -1,8 +1,14 @@
-"""The local API server's audit log (what it records: e2e/local/audit-policy.yaml)."""
+"""The local API server's audit log (what it records: e2e/local/audit-policy.yaml).
+
+The log rotates at 200 MB (``components.py``), so readers follow it by file
+identity and byte offset, not by line numbers: ``AuditTail`` returns every
+event written since it was created, across a rotation.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 from . import settings
@@ -12,18 +18,30 @@ def log_path() -> pathlib.Path:
     return settings.state_dir() / "logs" / "audit.log"
 
 
-def events(skip_lines: int = 0) -> list[dict]:
-    """Every complete event after the first ``skip_lines`` lines.
+class AuditTail:
+    """The events appended to the audit log since this object was created."""
 
-    The API server appends while we read: a last line without its newline is
-    still being written and is left for the next read.
-    """
-    text = log_path().read_text()
-    lines = text.splitlines()
-    if text and not text.endswith("\n"):
-        lines = lines[:-1]
-    return [json.loads(line) for line in lines[skip_lines:] if line.strip()]
+    def __init__(self) -> None:
+        status = os.stat(log_path())
+        self._inode, self._offset = status.st_ino, status.st_size
+        self.events: list[dict] = []
 
+    def poll(self) -> list[dict]:
+        """Every complete event so far; a line the API server is still writing waits for the next poll."""
+        path = log_path()
+        inode = os.stat(path).st_ino
+        if inode != self._inode:  # rotated: finish the old file (renamed beside it), then start the new one
+            rotated = next((p for p in path.parent.glob("audit-*.log") if p.stat().st_ino == self._inode), None)
+            if rotated is not None:
+                self._read(rotated)
+            self._inode, self._offset = inode, 0
+        self._read(path)
+        return self.events
 
-def line_count() -> int:
-    return log_path().read_text().count("\n")
+    def _read(self, path: pathlib.Path) -> None:
+        with path.open("rb") as log:
+            log.seek(self._offset)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.events.extend(json.loads(line) for line in complete.splitlines() if line.strip())
+        self._offset += len(complete)
