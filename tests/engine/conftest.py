@@ -11,7 +11,6 @@ log tails are printed.
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +44,7 @@ class VllmFleet:
 
 @pytest.fixture(scope="session")
 def vllm_python() -> Path:
-    python = vllm_server.find_vllm_python()
-    if python is None:
-        message = (f"the vLLM CPU virtualenv is not built ({vllm_server.vllm_venv_path()}); "
-                   f"build it once with e2e/engine/venv.sh (~6 GB), or deselect with -m 'not engine'")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
+    return vllm_server.require_vllm_python()
 
 
 @pytest.fixture(scope="session")

@@ -65,6 +65,25 @@ def find_vllm_python() -> Path | None:
     return venv / "bin" / "python"
 
 
+def require_vllm_python() -> Path:
+    """For tests: the engine venv's interpreter (``MODELFLEET_ENGINE_PYTHON`` if set, else the one venv.sh built).
+
+    Missing, it fails the test in CI and skips it elsewhere, saying how to build it.
+    """
+    import pytest  # only the tests call this; the warm-up benchmark uses find_vllm_python
+
+    explicit = os.environ.get("MODELFLEET_ENGINE_PYTHON")
+    python = Path(explicit) if explicit else find_vllm_python()
+    if python is not None and python.exists():
+        return python
+    where = f"MODELFLEET_ENGINE_PYTHON={explicit}" if explicit else str(vllm_venv_path())
+    message = (f"the vLLM CPU virtualenv is not built ({where}); build it once with e2e/engine/venv.sh (~6 GB), "
+               "or deselect with -m 'not engine'")
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

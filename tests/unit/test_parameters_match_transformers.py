@@ -8,13 +8,12 @@ test; locally it skips and says how to build it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from support.vllm_server import find_vllm_python
+from support.vllm_server import require_vllm_python
 
 from modelfleet.catalog import parse_config
 from modelfleet.sizing import count_parameters
@@ -46,25 +45,10 @@ CONFIGS = {
 }
 
 
-def engine_python() -> Path:
-    explicit = os.environ.get("MODELFLEET_ENGINE_PYTHON")
-    python = Path(explicit) if explicit else find_vllm_python()
-    if python is None or not python.exists():
-        message = (
-            f"no engine venv python ({'MODELFLEET_ENGINE_PYTHON=' + explicit if explicit else 'not built'}): "
-            "build it with e2e/engine/venv.sh (about 6 GB), or set MODELFLEET_ENGINE_PYTHON to a python "
-            "with torch and transformers"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
-
-
 @pytest.fixture(scope="module")
 def transformers_counts() -> dict[str, dict[str, int]]:
     result = subprocess.run(
-        [str(engine_python()), str(SCRIPT)], input=json.dumps(CONFIGS), capture_output=True, text=True, timeout=600
+        [str(require_vllm_python()), str(SCRIPT)], input=json.dumps(CONFIGS), capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)
