@@ -66,7 +66,7 @@ for node in $(kubectl get nodes -l '!node-role.kubernetes.io/control-plane' -o j
 done
 
 log "images"
-docker build -t "$OPERATOR_IMAGE" -f "$ROOT/images/operator/Dockerfile" "$ROOT"
+docker build -t "$OPERATOR_IMAGE" -f "$ROOT/images/Dockerfile" --target operator "$ROOT"
 docker build -t "$ENGINE_IMAGE" "$HERE/fake-engine"
 kind load docker-image --name "$CLUSTER" "$OPERATOR_IMAGE" "$ENGINE_IMAGE"
 

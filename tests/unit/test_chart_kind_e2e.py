@@ -29,8 +29,6 @@ from modelfleet.engines.metrics import VLLM
 ROOT = Path(__file__).resolve().parents[2]
 KIND = ROOT / "e2e" / "kind"
 WORKFLOW = ROOT / ".github" / "workflows" / "e2e-kind.yaml"
-# Written in parallel with this setup (the operator's image); drop it from
-# here once images/operator/Dockerfile is in the tree.
 def env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
 
@@ -72,7 +70,7 @@ def test_run_sh_points_at_files_that_exist():
     paths = {f"e2e/kind/{p}" for p in re.findall(r'\$HERE/([\w./-]+)', script)}
     paths |= set(re.findall(r'\$ROOT/([\w./-]+)', script))
     assert {"e2e/kind/cluster.yaml", "e2e/kind/values.yaml", "e2e/kind/fake-engine",
-            "charts/modelfleet", "images/operator/Dockerfile"} <= paths
+            "charts/modelfleet", "images/Dockerfile"} <= paths
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert missing == []
 
