@@ -1,4 +1,4 @@
-"""Connections to the API server: the typed client for reads, the dynamic one for apply."""
+"""The connection to the API server: the dynamic client, which serves every kind (CRDs included) and server-side apply."""
 
 from __future__ import annotations
 
@@ -13,21 +13,16 @@ FIELD_MANAGER = "modelfleet"
 
 @dataclass
 class Kube:
-    api: client.ApiClient
     dynamic: DynamicClient
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
+def connect() -> Kube:
     """In-cluster config when running in a pod, else the kubeconfig (KUBECONFIG, ~/.kube/config)."""
-    if kubeconfig is None and context is None:
-        try:
-            config.load_incluster_config()
-            api = client.ApiClient()
-            return Kube(api=api, dynamic=DynamicClient(api))
-        except config.ConfigException:
-            pass
-    api = config.new_client_from_config(config_file=kubeconfig, context=context)
-    return Kube(api=api, dynamic=DynamicClient(api))
+    try:
+        config.load_incluster_config()
+        return Kube(dynamic=DynamicClient(client.ApiClient()))
+    except config.ConfigException:
+        return Kube(dynamic=DynamicClient(config.new_client_from_config()))
