@@ -2,7 +2,7 @@
 # Build (or reuse) the binaries of the local control plane from pinned Go
 # modules into $MODELFLEET_CACHE/bin/<tool>-<version>/. Idempotent: a tool
 # whose directory exists is skipped, so only the first run is slow.
-# Usage: build.sh [kubernetes|etcd|kwok|helm]...   (default: all)
+# Usage: build.sh [kubernetes|node|etcd|kwok|helm]...   (default: all)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,6 +45,12 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 }
+# The real node's kubelet and kube-proxy: same module, same release, their own
+# cache key so adding them never rebuilds the control plane.
+build_node() {
+  build kubernetes "k8s-node-$K8S_VERSION" "$(k8s_ldflags)" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+}
 build_etcd() {
   build etcd "etcd-$ETCD_VERSION" "" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3
   # go names the server module's main package "server": give it its real name
@@ -72,7 +78,7 @@ build_helm() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(kubernetes etcd kwok helm)
+[[ ${#tools[@]} -gt 0 ]] || tools=(kubernetes node etcd kwok helm)
 total=$SECONDS
 for t in "${tools[@]}"; do "build_$t"; done
 echo "build: all requested tools ready in $((SECONDS - total))s under $CACHE/bin"

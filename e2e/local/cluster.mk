@@ -13,7 +13,8 @@ LOCAL_KUBECONFIG := $(MODELFLEET_CACHE)/local-cluster/kubeconfig
 
 .PHONY: cluster-binaries cluster-up cluster-down cluster-status
 
-cluster-binaries: ## build (first time, slow) or reuse the control-plane binaries
+cluster-binaries: ## install the real node's Debian packages; build (first time, slow) or reuse the binaries
+	bash $(LOCAL_CLUSTER_DIR)/install-packages.sh
 	bash $(LOCAL_CLUSTER_DIR)/build.sh
 
 cluster-up: cluster-binaries ## start the local control plane (idempotent) and wait until usable

@@ -39,6 +39,12 @@ def pytest_configure(config):
         "markers", "controlplane: runs against the local control plane (e2e/local); starts it when needed")
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that stop and start the whole local cluster run first, before any test installs
+    anything a later one relies on (the cluster fixture is shared by the session)."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("cluster_restart") else 1)
+
+
 def guard_kubeconfig(path: pathlib.Path) -> None:
     """Refuse anything but the modelfleet-local context on a loopback server."""
     cfg = yaml.safe_load(path.read_text())

@@ -12,7 +12,7 @@ from support.waiting import wait_for
 
 import localcluster
 from localcluster import nodes as node_layout
-from localcluster import audit, processes
+from localcluster import audit, node, processes, settings
 
 pytestmark = pytest.mark.controlplane
 
@@ -196,8 +196,12 @@ def test_node_layout_can_grow_and_shrink(cluster):
 
 
 def test_control_plane_listens_on_loopback_only(cluster):
+    """The control plane on loopback; the real node's processes on loopback or on its own bridge
+    (the kubelet's API for logs and exec, the forwarder pods reach the API server through)."""
     pids = localcluster.running()
     assert all(pids.values()), pids
+    node_processes = set(node.PROCESSES)
     for name, pid in pids.items():
+        allowed = ("127.0.0.1", "::1") + ((settings.BRIDGE_IP,) if name in node_processes else ())
         for address, port in processes.listening_addresses(pid):
-            assert address in ("127.0.0.1", "::1"), f"{name} listens on {address}:{port}"
+            assert address in allowed, f"{name} listens on {address}:{port}"

@@ -436,7 +436,7 @@ class Faults:
 
 
 class HubServer:
-    """The Hub on ``127.0.0.1`` at a free port, served from a thread.
+    """The Hub on ``host`` (default ``127.0.0.1``) at ``port`` (default: a free one), served from a thread.
 
     ``requests`` records every request (for assertions about what the client
     sent); ``responder`` turns a request into a response and may be replaced
@@ -444,13 +444,13 @@ class HubServer:
     what went back.
     """
 
-    def __init__(self, repos: HubRepos) -> None:
+    def __init__(self, repos: HubRepos, host: str = "127.0.0.1", port: int = 0) -> None:
         self.repos = repos
         self.requests: list[HubRequest] = []
         self.served: list[Served] = []
         self.faults = Faults()
         self.responder: Callable[[HubRequest], HubResponse] = lambda request: respond(self.repos, request)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-server", daemon=True

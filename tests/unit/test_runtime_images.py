@@ -1,6 +1,7 @@
-"""images/Dockerfile keeps the rules a build here cannot check (there is no Docker engine):
-pinned bases, multi-stage, the package installed from its wheel, non-root uid 65532, ``modelfleet`` as
-entrypoint; the operator and runtime targets are the same install.
+"""images/Dockerfile keeps its rules: a pinned public base by default (the build here swaps it for a
+local one, so only this test reads the default), multi-stage, the package installed from its wheel,
+non-root uid 65532, ``modelfleet`` as entrypoint; the operator and runtime targets are the same install.
+The images themselves are built and run on the local cluster's real node (e2e/local/localcluster/images.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ PINNED = re.compile(r"^[\w./-]+(:\d+\.\d+\.\d+[\w.-]*)?(@sha256:[0-9a-f]{64})?$"
 
 
 def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) in order; continuation lines joined, comments dropped."""
+    """(INSTRUCTION, arguments) in order after the global ARGs, with ${BASE_IMAGE} at its default;
+    continuation lines joined, comments dropped."""
     joined = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
     lines = [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+    parsed = [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+    first_from = next(i for i, (instruction, _) in enumerate(parsed) if instruction == "FROM")
+    defaults = dict(args.split("=", 1) for instruction, args in parsed[:first_from] if instruction == "ARG")
+    return [(i, args.replace("${BASE_IMAGE}", defaults["BASE_IMAGE"])) for i, args in parsed[first_from:]]
 
 
 def stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:

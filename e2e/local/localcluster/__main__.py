@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from . import cluster, nodes, settings
+from . import cluster, node, nodes, settings
 
 
 def main() -> int:
@@ -29,7 +29,7 @@ def main() -> int:
             print(settings.kubeconfig_path())
         elif args.command == "sync-nodes":
             print("\n".join(nodes.sync(nodes.load_layout(args.layout))))
-    except cluster.ClusterError as e:
+    except (cluster.ClusterError, node.NodeError) as e:
         print(f"local-cluster: ERROR: {e}", file=sys.stderr)
         return 1
     return 0

@@ -20,13 +20,22 @@ CLIENTS = {
     # The built-in RBAC roles bind these user names.
     "kube-controller-manager": ("/CN=system:kube-controller-manager", "clientAuth"),
     "kube-scheduler": ("/CN=system:kube-scheduler", "clientAuth"),
+    # The real node (node.py): the kubelet as the Node authorizer and
+    # NodeRestriction expect it, and kube-proxy as its built-in role binds it.
+    "kubelet": ("/O=system:nodes/CN=system:node:real-0", "clientAuth"),
+    "kube-proxy": ("/CN=system:kube-proxy", "clientAuth"),
+    # The API server's identity towards the kubelet (logs, exec, port-forward), which
+    # accepts no anonymous requests.
+    "apiserver-kubelet-client": ("/O=system:masters/CN=kube-apiserver-kubelet-client", "clientAuth"),
     # The API server's identity towards aggregated API servers; also makes
     # the requestheader CA bundle exist, which every delegating component
     # (controller-manager, scheduler, aggregated APIs) loads.
     "front-proxy-client": ("/CN=front-proxy-client", "clientAuth"),
 }
 SERVER_SANS = ",".join([
-    "IP:127.0.0.1", "DNS:localhost", "IP:10.96.0.1", "DNS:kubernetes", "DNS:kubernetes.default",
+    # 198.19.0.1: the "kubernetes" Service (settings.KUBERNETES_SERVICE_IP); 198.18.0.1: where
+    # the real node's pods reach the API server (settings.BRIDGE_IP).
+    "IP:127.0.0.1", "DNS:localhost", "IP:198.19.0.1", "IP:198.18.0.1", "DNS:kubernetes", "DNS:kubernetes.default",
     "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
 ])
 DAYS = "3650"
@@ -52,8 +61,11 @@ def _signed(pki: pathlib.Path, name: str, subject: str, extensions: str) -> None
 def ensure(pki: pathlib.Path) -> pathlib.Path:
     """Create the PKI under `pki` unless it is complete already."""
     wanted = ["ca.crt", "sa.key", "sa.pub", "apiserver.crt"] + [f"{c}.crt" for c in CLIENTS]
-    if all((pki / f).exists() for f in wanted):
+    if all((pki / f).exists() for f in wanted) and (pki / "sans").exists() and (pki / "sans").read_text() == SERVER_SANS:
         return pki
+    # Anything missing or made for other addresses: make all of it again.
+    for old in pki.glob("*"):
+        old.unlink()
     pki.mkdir(parents=True, exist_ok=True)
     pki.chmod(0o700)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(pki / "ca.key"),
@@ -67,4 +79,5 @@ def ensure(pki: pathlib.Path) -> pathlib.Path:
         _signed(pki, name, subject, usage + f"extendedKeyUsage={eku}\n")
     _openssl("genrsa", "-out", str(pki / "sa.key"), "2048")
     _openssl("rsa", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
+    (pki / "sans").write_text(SERVER_SANS)
     return pki

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import certs, components, kubeconfigs, nodes, processes, settings
+from . import certs, components, images, kubeconfigs, node, nodes, processes, settings
 
 BUILD_SCRIPT = settings.LOCAL_DIR / "build.sh"
 
@@ -31,7 +31,8 @@ def log(msg: str) -> None:
 
 def ensure_binaries() -> None:
     """Run build.sh when a binary is missing (cold: tens of minutes)."""
-    wanted = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm"]
+    wanted = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm",
+              "kubelet", "kube-proxy"]
     if all(settings.binary(b).exists() for b in wanted) and (settings.bin_dirs()["kwok"] / "stages").is_dir():
         return
     log(f"building binaries with {BUILD_SCRIPT} (first time only; slow)")
@@ -94,9 +95,9 @@ def _nodes_ready(names: list[str]) -> bool:
     return set(names) <= ready
 
 
-def up(layout: dict | None = None, timeout: float = 180.0) -> pathlib.Path:
-    """Start what is not running, sync the node layout, wait until usable.
-    Returns the admin kubeconfig path."""
+def up(layout: dict | None = None, timeout: float = 180.0, engine_image: bool = True) -> pathlib.Path:
+    """Start what is not running (the real node too), sync the node layout, build and
+    import the images, wait until usable. Returns the admin kubeconfig path."""
     start = time.monotonic()
     ensure_binaries()
     state = settings.state_dir()
@@ -118,6 +119,8 @@ def up(layout: dict | None = None, timeout: float = 180.0) -> pathlib.Path:
     for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
         ensure(name)
     names = nodes.sync(layout or nodes.load_layout(), kcs["admin"])
+    node.up(kcs["admin"], timeout)
+    images.build_and_import(node.socket(), engine=engine_image)
     everything = [c.name for c in comps]
     _wait(f"{len(names)} nodes Ready", lambda: _nodes_ready(names), timeout, state, everything)
     _wait("ServiceAccount default/default",
@@ -133,6 +136,7 @@ def down(wipe: bool = True) -> None:
     """Stop our processes (reverse start order); by default drop the etcd data so
     the next `up` starts from an empty cluster. Certs and logs stay."""
     state = settings.state_dir()
+    node.down()
     for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
         if processes.stop(state, name, _binary_of(name)):
             log(f"stopped {name}")
@@ -144,7 +148,7 @@ def down(wipe: bool = True) -> None:
 def running() -> dict[str, int | None]:
     state = settings.state_dir()
     names = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
-    return {n: processes.pid_of(state, n, _binary_of(n)) for n in names}
+    return {**{n: processes.pid_of(state, n, _binary_of(n)) for n in names}, **node.running()}
 
 
 def is_up() -> bool:

@@ -43,7 +43,13 @@ def all_components(state: pathlib.Path, kubeconfigs: dict[str, pathlib.Path]) ->
         ]),
         Component("kube-apiserver", [
             str(b("kube-apiserver")), f"--etcd-servers={etcd_url}",
-            f"--bind-address={host}", f"--advertise-address={host}",
+            # Bound to loopback; advertised at the real node's bridge address, where
+            # node.py forwards to it, so in-cluster clients (the operator's pod) reach
+            # it through the "kubernetes" Service as on any cluster.
+            f"--bind-address={host}", f"--advertise-address={settings.BRIDGE_IP}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             f"--secure-port={ports['kube-apiserver']}",
             f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
@@ -63,9 +69,6 @@ def all_components(state: pathlib.Path, kubeconfigs: dict[str, pathlib.Path]) ->
             f"--audit-policy-file={settings.LOCAL_DIR / 'audit-policy.yaml'}",
             f"--audit-log-path={logs / 'audit.log'}", "--audit-log-format=json",
             "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
-            # The "kubernetes" Service's Endpoints may not hold a loopback IP;
-            # nothing in this cluster dials it anyway.
-            "--endpoint-reconciler-type=none",
             f"--cert-dir={state / 'run' / 'kube-apiserver'}", "--profiling=false",
         ]),
         Component("kube-controller-manager", [

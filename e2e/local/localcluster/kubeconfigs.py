@@ -34,7 +34,7 @@ def write_all(state: pathlib.Path, pki: pathlib.Path) -> dict[str, pathlib.Path]
     """Write the admin kubeconfig (settings.kubeconfig_path()) and the
     components' ones; return component name -> path."""
     out = {"admin": settings.kubeconfig_path()}
-    for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+    for component in ("kube-controller-manager", "kube-scheduler", "kwok", "kubelet", "kube-proxy"):
         out[component] = state / "kubeconfigs" / f"{component}.yaml"
     for client, path in out.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,9 @@ def free_port() -> int:
 def install_chart(helm: Path, kubeconfig: Path, *extra: str) -> None:
     subprocess.run(
         [str(helm), "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE,
-         "--create-namespace", "--kubeconfig", str(kubeconfig), "--wait", "--timeout", "120s", *extra],
+         # --reset-values: each install says all its values; none linger from the last one.
+         "--create-namespace", "--reset-values", "--kubeconfig", str(kubeconfig), "--wait", "--timeout", "180s",
+         *extra],
         check=True, capture_output=True, text=True,
     )
 

