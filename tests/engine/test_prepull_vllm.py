@@ -2,7 +2,7 @@
 
 The pre-pull runs with the arguments the renderer gives the init container,
 vLLM with the engine container's arguments and environment
-(``HF_HUB_OFFLINE=1``, ``HF_HOME``, ``--download-dir``, ``--revision main``),
+(``HF_HUB_OFFLINE=1``, ``HF_HOME``, ``--revision main``),
 mapped to this machine by ``support.engine_pod``. The Hub is stopped before
 vLLM starts: whatever vLLM needs must already be in the cache.
 """

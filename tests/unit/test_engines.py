@@ -24,7 +24,10 @@ def test_vllm_gets_the_model_at_its_revision_from_the_offline_cache():
     args = VLLM().args(MIXTRAL.spec, MIXTRAL_PLAN)
     assert option(args, "--model") == "mistralai/Mixtral-8x22B-Instruct-v0.1"
     assert option(args, "--revision") == option(args, "--tokenizer-revision") == "main"
-    assert option(args, "--download-dir") == "/cache/huggingface/hub"
+    # No --download-dir: vLLM would lock inside the runtime user's hub cache, which the root engine
+    # without CAP_DAC_OVERRIDE cannot write (weight_utils.get_lock); HF_HOME finds the same cache.
+    assert "--download-dir" not in args
+    assert dict(VLLM().env())["HF_HOME"] == "/cache/huggingface"
     assert dict(VLLM().env())["HF_HUB_OFFLINE"] == "1"
     assert dict(VLLM().env())["VLLM_CACHE_ROOT"].startswith("/cache/")
 

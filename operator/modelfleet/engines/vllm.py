@@ -4,9 +4,16 @@ Checked against vLLM 0.11 (``vllm serve --help`` and the engine-args docs):
 
 - The command is set explicitly (``python3 -m vllm.entrypoints.openai.api_server``)
   so the arguments mean the same whatever ENTRYPOINT an overriding image has.
-- ``--model`` is the repo id with ``--revision``; ``--download-dir`` and
-  ``HF_HOME`` point at the pre-pulled hub cache and ``HF_HUB_OFFLINE=1`` makes
-  vLLM resolve the revision there. ``--tokenizer-revision`` too: without it
+- ``--model`` is the repo id with ``--revision``; ``HF_HOME`` points at the
+  pre-pulled hub cache and ``HF_HUB_OFFLINE=1`` makes vLLM resolve the
+  revision there. No ``--download-dir``: vLLM takes a file lock in that
+  directory before it resolves the snapshot (and again for the quantization
+  config), ``vllm/model_executor/model_loader/weight_utils.py``, ``get_lock``:
+  ``lock_dir = cache_dir or temp_dir``. The hub cache belongs to the runtime
+  user and the engine runs as root without CAP_DAC_OVERRIDE, so the lock
+  failed and the engine died at load (seen on the real node); without the
+  flag the lock goes to the container's ``/tmp`` and huggingface-hub finds the
+  same hub cache through ``HF_HOME``. ``--tokenizer-revision`` too: without it
   vLLM loads the tokenizer at the repo's default branch, which an offline
   cache filled for a pinned commit does not have.
 - Quantization: ``--quantization fp8`` quantizes a 16-bit checkpoint at load
@@ -57,7 +64,6 @@ class VLLM(Engine):
             "--model", model.id,
             "--revision", model.revision,
             "--tokenizer-revision", model.revision,
-            "--download-dir", cache_layout.HUB_CACHE,
             "--served-model-name", served_model_name(spec),
             "--host", "0.0.0.0",
             "--port", str(self.port),

@@ -5,7 +5,7 @@ programs; the runtime (``modelfleet prepull``, ``modelfleet warmup``)
 implements exactly this.
 
 The runtime image (``settings.runtime_image``)
-    Has the ``modelfleet`` console script and ``chown``. Runs as uid/gid
+    Has the ``modelfleet`` console script and coreutils' ``install``. Runs as uid/gid
     65532 on a read-only root filesystem; ``/tmp`` is a writable emptyDir.
 
 ``modelfleet prepull --model-id ID --revision REV --cache-dir DIR --include PATTERN [--include PATTERN ...]``
@@ -86,6 +86,8 @@ def prepull_args(spec: LLMDeploymentSpec, engine: Engine) -> list[str]:
 
 def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: OperatorSettings) -> dict:
     env: list[dict] = [{"name": "HF_HOME", "value": cache_layout.HF_HOME}]
+    if settings.hub_endpoint:
+        env.append({"name": "HF_ENDPOINT", "value": settings.hub_endpoint})
     if spec.model.token_secret_ref is not None:
         ref = spec.model.token_secret_ref
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
@@ -97,7 +99,9 @@ def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: Operato
         "args": prepull_args(spec, engine),
         "env": env,
         # Downloads stream to disk; the Xet client buffers chunks in memory.
-        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        # 100m: a download waits on the network, not the CPU, and in nodeLocal mode the
+        # DaemonSet's pod keeps its init container's request on every GPU node for good.
+        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
         "securityContext": security.restricted(),
         "volumeMounts": [
             {"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH},
@@ -141,20 +145,27 @@ def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings
 
 
 def cache_permissions_container(settings: OperatorSettings) -> dict:
-    """Hands the node's cache directory to the runtime user (nodeLocal).
+    """Hands the node's cache directory to the runtime user and its group (nodeLocal).
 
     The kubelet creates a missing hostPath directory owned by root, mode
-    0755; the non-root pre-pull could not write to it. Not recursive: what
-    is below was written by the runtime user already.
+    0755, and fsGroup does not apply to hostPath volumes: the non-root
+    pre-pull could not write to it, nor could the engine, which runs as root
+    with every capability dropped (no CAP_DAC_OVERRIDE), create its compile
+    cache (``VLLM_CACHE_ROOT``) there. Owner 65532, group 65532 with the
+    group's write bit and setgid, as fsGroup makes the other volume types:
+    the engine's processes carry the pod's fsGroup as a supplementary group.
+    ``install -d`` sets owner and mode on an existing directory too (CHOWN,
+    and FOWNER for the mode of a directory root no longer owns). Not
+    recursive: what is below was written by the runtime user already.
     """
-    owner = f"{security.RUNTIME_UID}:{security.RUNTIME_UID}"
+    owner = str(security.RUNTIME_UID)
     return {
         "name": "cache-permissions",
         "image": settings.runtime_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["chown", owner, cache_layout.MOUNT_PATH],
+        "command": ["install", "-d", "-o", owner, "-g", owner, "-m", "2775", cache_layout.MOUNT_PATH],
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-        "securityContext": security.chown_only(),
+        "securityContext": security.cache_owner(),
         "volumeMounts": [{"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH}],
     }
 

@@ -8,9 +8,10 @@
   (they write JIT-compiled kernels under ``/root`` and TGI its shard sockets
   under ``/tmp``), but with no capabilities at all (the engine port is
   unprivileged), no privilege escalation and the default seccomp profile.
-- ``cache-permissions`` (nodeLocal only) is the one container with a
-  capability: root with CHOWN alone, to hand the node's cache directory,
-  which the kubelet creates owned by root, to the runtime user.
+- ``cache-permissions`` (nodeLocal only) is the one container with
+  capabilities: root with CHOWN and FOWNER alone, to hand the node's cache
+  directory, which the kubelet creates owned by root, to the runtime user and
+  group, group-writable.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ def engine() -> dict:
     }
 
 
-def chown_only() -> dict:
+def cache_owner() -> dict:
     return {
         "runAsUser": 0,
         "runAsNonRoot": False,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+        "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]},
         "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),
     }
