@@ -59,3 +59,14 @@ def test_declared_pools_appear_when_no_node_shows_them():
 def test_nodes_without_allocatable_gpus_are_not_pools():
     gpu_less = node("x", "NVIDIA-L4", 0, "l4")
     assert pools_from_nodes([gpu_less], KEY) == []
+
+
+def test_a_pool_knows_its_smallest_nodes_allocatable_cpu_and_memory():
+    big, small = node("r1", "NVIDIA-L4", 4, "local"), node("r2", "NVIDIA-L4", 4, "local")
+    big["status"]["allocatable"].update(cpu="2", memory="24479292Ki")
+    small["status"]["allocatable"].update(cpu="1500m", memory="8Gi")
+    (pool,) = pools_from_nodes([big, small], KEY)
+    assert (pool.node_cpu_millicores, pool.node_memory_mi_b) == (1500, 8192)
+    del small["status"]["allocatable"]["memory"]
+    (pool,) = pools_from_nodes([big, small], KEY)
+    assert pool.node_memory_mi_b is None, "a node that does not say is not assumed to be large"

@@ -260,10 +260,13 @@ def test_the_engine_runs_as_the_images_root_but_without_capabilities():
     assert "runAsNonRoot" not in context
 
 
-def test_only_cache_permissions_has_a_capability_and_only_chown():
-    context = container(pod(), "cache-permissions")["securityContext"]
-    assert context["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+def test_only_cache_permissions_has_capabilities_and_only_chown_and_fowner():
+    cache_permissions = container(pod(), "cache-permissions")
+    context = cache_permissions["securityContext"]
+    assert context["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]}
     assert context["allowPrivilegeEscalation"] is False
+    # Group-writable and setgid, for the engine (root without CAP_DAC_OVERRIDE, in the fsGroup).
+    assert cache_permissions["command"] == ["install", "-d", "-o", "65532", "-g", "65532", "-m", "2775", "/cache"]
 
 
 # --- cache modes -----------------------------------------------------------------------------
@@ -395,3 +398,17 @@ def test_a_spec_the_engine_cannot_serve_renders_nothing():
         "extraArgs repeat flags the operator sets from the spec: --port (vLLM would take the last one); "
         "set the spec's fields instead"
     ]
+
+
+def test_engine_requests_stay_within_the_replicas_share_of_its_node():
+    """A node with 2 CPUs and 24 GiB for 4 GPUs: one GPU's replica may take a quarter of it."""
+    from modelfleet.render.resources import engine_resources
+    plan = example_plan("mistral-7b-vllm").model_copy(update={
+        "tensor_parallel_size": 1, "gpus_per_replica": 1,
+        "node_share_cpu_millicores": 500, "node_share_memory_mi_b": 5976})
+    resources = engine_resources(plan, None)
+    assert resources["requests"]["cpu"] == "500m" and resources["requests"]["memory"] == "5976Mi"
+    assert resources["limits"]["memory"] == "7000Mi"  # the request plus the /dev/shm volume (1 GiB per GPU)
+    roomy = plan.model_copy(update={"node_share_cpu_millicores": 24000, "node_share_memory_mi_b": 262144})
+    assert engine_resources(roomy, None)["requests"]["cpu"] == "4"
+    assert engine_resources(roomy, None)["requests"]["memory"].endswith("Gi")

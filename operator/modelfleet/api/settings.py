@@ -35,6 +35,12 @@ class GPUPool(ApiModel):
         description="Labels that select the pool's nodes. Default: the pool label key set to the pool name.",
     )
     nodes: int | None = Field(None, description="Nodes in the pool now (None when unknown or scaling from zero).", ge=0)
+    node_cpu_millicores: int | None = Field(
+        None, description="Allocatable CPU of the pool's smallest node, in millicores (None when unknown).", ge=1
+    )
+    node_memory_mi_b: int | None = Field(
+        None, description="Allocatable memory of the pool's smallest node, in MiB (None when unknown).", ge=1
+    )
 
     def selector(self, pool_label_key: str = DEFAULT_POOL_LABEL_KEY) -> dict[str, str]:
         return dict(self.node_selector) or {pool_label_key: self.name}
@@ -59,4 +65,11 @@ class OperatorSettings(ApiModel):
     )
     node_cache_path: str = Field(
         "/var/lib/modelfleet/cache", description="Directory on GPU nodes that holds weights in nodeLocal cache mode."
+    )
+    hub_endpoint: str | None = Field(
+        None,
+        description="Hugging Face Hub endpoint (HF_ENDPOINT) the operator reads model configs from and the "
+        "pre-pull downloads from: a mirror or proxy for clusters that cannot reach huggingface.co. "
+        "Default: huggingface.co.",
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
     )

@@ -59,6 +59,16 @@ class Plan(ApiModel):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Node labels that select the pool's nodes."
     )
+    node_share_cpu_millicores: int | None = Field(
+        None,
+        description="A replica's share of its node's allocatable CPU (its GPUs over the node's), in millicores; "
+        "the engine never requests more. Unset when the pool's nodes are not known.",
+    )
+    node_share_memory_mi_b: int | None = Field(
+        None,
+        description="A replica's share of its node's allocatable memory (its GPUs over the node's), in MiB; "
+        "the engine never requests more. Unset when the pool's nodes are not known.",
+    )
     reason: str = Field("", description="Why this plan was chosen, in numbers.")
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
+
+from kubernetes.utils import parse_quantity
 
 from modelfleet.api import GPUPool
 
@@ -54,7 +57,20 @@ def _pool(name: str, selector: dict[str, str], nodes: list[dict[str, Any]]) -> G
         gpu_memory_mi_b=int(memory) if memory and memory.isdigit() else None,
         node_selector=selector,
         nodes=len(nodes),
+        node_cpu_millicores=_smallest(nodes, "cpu", lambda cores: cores * 1000),
+        node_memory_mi_b=_smallest(nodes, "memory", lambda size: size / 2**20),
     )
+
+
+def _smallest(nodes: list[dict[str, Any]], resource: str, unit: Callable[[Decimal], Decimal]) -> int | None:
+    """The smallest allocatable `resource` among `nodes` in whole `unit`s; None if any node lacks it."""
+    values = []
+    for node in nodes:
+        quantity = ((node.get("status") or {}).get("allocatable") or {}).get(resource)
+        if quantity is None:
+            return None
+        values.append(int(unit(parse_quantity(quantity))))
+    return min(values) or None
 
 
 def _gpus(node: dict[str, Any]) -> int:

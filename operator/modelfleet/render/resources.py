@@ -21,6 +21,11 @@ keeps a leak from taking the node.
 CPU: ``SERVER_CPUS`` + ``RANK_CPUS`` per GPU, requested and not limited: the
 scheduler loop and the workers busy-poll, and a CFS quota would throttle
 them mid-batch, which shows up as latency spikes.
+
+Neither request exceeds the replica's share of its node (``plan.node_share_*``:
+the node's allocatable CPU and memory times the replica's GPUs over the
+node's), or a node with few CPUs per GPU could never hold a replica on each of
+its GPUs, or none at all (the kubelet refuses a pod it cannot hold).
 """
 
 from __future__ import annotations
@@ -37,9 +42,24 @@ SERVER_CPUS = 2
 RANK_CPUS = 2
 
 
-def memory_request_gib(plan: Plan) -> int:
+def memory_request_mib(plan: Plan) -> int:
     per_rank = RANK_RUNTIME_MEMORY_GIB + min(SHARD_STAGING_GIB, plan.weights_gi_b_per_gpu)
-    return math.ceil(SERVER_MEMORY_GIB + plan.tensor_parallel_size * per_rank)
+    wanted = math.ceil(SERVER_MEMORY_GIB + plan.tensor_parallel_size * per_rank) * 1024
+    return _within_share(wanted, plan.node_share_memory_mi_b)
+
+
+def cpu_request_millicores(plan: Plan) -> int:
+    wanted = (SERVER_CPUS + RANK_CPUS * plan.tensor_parallel_size) * 1000
+    return _within_share(wanted, plan.node_share_cpu_millicores)
+
+
+def _within_share(wanted: int, share: int | None) -> int:
+    return wanted if share is None else min(wanted, share)
+
+
+def _quantity(value: int, unit: str, per_unit: int) -> str:
+    """`value` in whole `unit`s where it divides (6Gi, 4), else in the finer unit (5980Mi, 1500m)."""
+    return f"{value // per_unit}{unit}" if value % per_unit == 0 else f"{value}{'Mi' if unit == 'Gi' else 'm'}"
 
 
 def shm_gib(plan: Plan) -> int:
@@ -53,13 +73,13 @@ def engine_resources(plan: Plan, ephemeral_storage: str | None) -> dict:
     the node's disk (mode none), so the scheduler only picks nodes with room.
     """
     gpus = str(plan.gpus_per_replica)
-    memory = memory_request_gib(plan)
+    memory = memory_request_mib(plan)
     requests = {
-        "cpu": str(SERVER_CPUS + RANK_CPUS * plan.tensor_parallel_size),
-        "memory": f"{memory}Gi",
+        "cpu": _quantity(cpu_request_millicores(plan), "", 1000),
+        "memory": _quantity(memory, "Gi", 1024),
         "nvidia.com/gpu": gpus,
     }
     if ephemeral_storage is not None:
         requests["ephemeral-storage"] = ephemeral_storage
-    limits = {"memory": f"{memory + shm_gib(plan)}Gi", "nvidia.com/gpu": gpus}
+    limits = {"memory": _quantity(memory + shm_gib(plan) * 1024, "Gi", 1024), "nvidia.com/gpu": gpus}
     return {"requests": requests, "limits": limits}

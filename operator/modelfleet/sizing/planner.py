@@ -347,8 +347,16 @@ def _choose(candidates: list[Candidate], pools: list[GPUPool], evaluate: _Evalua
         max_concurrent_sequences=best.max_concurrent_sequences,
         price_per_hour=best.price_per_hour,
         node_selector=pool.selector(),
+        node_share_cpu_millicores=_node_share(pool.node_cpu_millicores, best.gpus_per_replica, pool.gpus_per_node),
+        node_share_memory_mi_b=_node_share(pool.node_memory_mi_b, best.gpus_per_replica, pool.gpus_per_node),
         reason=_choice_reason(best, fitting),
     )
+
+
+def _node_share(allocatable: int | None, gpus_per_replica: int, gpus_per_node: int) -> int | None:
+    """What of a node a replica may take: as much of its CPU or memory as of its GPUs, so the
+    node's every GPU can hold a replica (a g6.xlarge has 4 vCPUs for its one L4)."""
+    return None if allocatable is None else allocatable * gpus_per_replica // gpus_per_node
 
 
 def _choice_reason(best: Candidate, fitting: list[Candidate]) -> str:
