@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-controlplane bench-warmup e2e-kind
+.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-controlplane bench-warmup bench-coldstart e2e-kind
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -67,6 +67,13 @@ bench-controlplane: $(STAMP) cluster-up
 ## First-request latency after Ready with and without the warm-up sidecar (benchmarks/warmup/results.md).
 bench-warmup: $(STAMP) engine-venv
 	$(BIN)/python benchmarks/warmup/bench.py --repetitions 5
+
+## From kubectl apply to the first completion on the real node, by phase, cache cold and warm
+## (benchmarks/coldstart/results.md and coldstart.png; ~30 min). Plots with the fleet-sim venv's matplotlib.
+bench-coldstart: $(STAMP) cluster-binaries engine-venv
+	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
+	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
+	$(FLEET_SIM_VENV)/bin/python benchmarks/coldstart/run.py --repetitions 3
 
 unit: $(STAMP) cluster-binaries
 	$(BIN)/pytest tests/unit

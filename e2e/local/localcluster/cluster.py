@@ -95,9 +95,10 @@ def _nodes_ready(names: list[str]) -> bool:
     return set(names) <= ready
 
 
-def up(layout: dict | None = None, timeout: float = 180.0, engine_image: bool = True) -> pathlib.Path:
+def up(layout: dict | None = None, timeout: float = 180.0) -> pathlib.Path:
     """Start what is not running (the real node too), sync the node layout, build and
-    import the images, wait until usable. Returns the admin kubeconfig path."""
+    import modelfleet's images, wait until usable. Returns the admin kubeconfig path.
+    The test engine image (vLLM, ~7 GB) is built by what needs it: images.ensure_engine_image()."""
     start = time.monotonic()
     ensure_binaries()
     state = settings.state_dir()
@@ -120,7 +121,7 @@ def up(layout: dict | None = None, timeout: float = 180.0, engine_image: bool = 
         ensure(name)
     names = nodes.sync(layout or nodes.load_layout(), kcs["admin"])
     node.up(kcs["admin"], timeout)
-    images.build_and_import(node.socket(), engine=engine_image)
+    images.build_and_import(node.socket())
     everything = [c.name for c in comps]
     _wait(f"{len(names)} nodes Ready", lambda: _nodes_ready(names), timeout, state, everything)
     _wait("ServiceAccount default/default",

@@ -21,9 +21,7 @@ buildah's image ID changed since the last import, so a warm run costs seconds.
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -178,23 +176,28 @@ def build_engine_image() -> None:
     _bud(ENGINE_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
 
 
-def build_all(engine: bool = True) -> list[str]:
-    """Build (or reuse) every image; return the tags to import."""
-    for name, packages in BASES.items():
-        if engine or name == PYTHON_BASE:
-            build_base(name, packages)
-    build_pause()
+def build_and_import(socket: pathlib.Path) -> None:
+    """The images every real-node pod needs: pause, and modelfleet's runtime and operator."""
+    build_base(PYTHON_BASE, BASES[PYTHON_BASE])
+    if image_id(PAUSE_IMAGE) is None:
+        build_pause()
     build_modelfleet_images()
-    tags = [PAUSE_IMAGE, RUNTIME_IMAGE, OPERATOR_IMAGE]
-    if engine:
-        build_engine_image()
-        tags.append(engine_image())
-    return tags
+    for tag in (PAUSE_IMAGE, RUNTIME_IMAGE, OPERATOR_IMAGE):
+        import_image(socket, tag)
+
+
+def ensure_engine_image(socket: pathlib.Path) -> str:
+    """The test engine image, built (first time: the engine venv's wheels, several minutes) and
+    imported into the real node's containerd; returns its tag."""
+    build_base(ENGINE_BASE, BASES[ENGINE_BASE])
+    build_engine_image()
+    import_image(socket, engine_image())
+    return engine_image()
 
 
 # ---------------------------------------------------------------- containerd
 
-def _stamp(socket: pathlib.Path, tag: str) -> pathlib.Path:
+def _stamp(tag: str) -> pathlib.Path:
     from . import node
     return node.containerd_root() / "modelfleet-imported" / tag.replace("/", "_").replace(":", "_")
 
@@ -204,7 +207,7 @@ def import_image(socket: pathlib.Path, tag: str) -> None:
     wanted = image_id(tag)
     if wanted is None:
         raise RuntimeError(f"no image {tag} in buildah's storage")
-    stamp = _stamp(socket, tag)
+    stamp = _stamp(tag)
     have = subprocess.run([CTR, "--address", str(socket), "-n", "k8s.io", "images", "ls", "-q",
                            f"name=={_containerd_name(tag)}"], capture_output=True, text=True).stdout.split()
     if have and stamp.exists() and stamp.read_text() == wanted:
@@ -229,14 +232,3 @@ def import_pause(socket: pathlib.Path) -> None:
     if image_id(PAUSE_IMAGE) is None:
         build_pause()
     import_image(socket, PAUSE_IMAGE)
-
-
-def build_and_import(socket: pathlib.Path, engine: bool = True) -> None:
-    for tag in build_all(engine):
-        import_image(socket, tag)
-
-
-if __name__ == "__main__":  # python -m localcluster.images
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    build_all()
-    print(shutil.which(BUILDAH))
