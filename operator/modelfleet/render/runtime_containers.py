@@ -132,10 +132,13 @@ def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings
         "command": ["modelfleet"],
         "args": warmup_args(spec, plan, engine),
         "ports": [{"name": WARMUP_PORT_NAME, "containerPort": WARMUP_PORT, "protocol": "TCP"}],
+        # As patient as the engine's own readiness probe (5 s): on the real node, a second replica
+        # compiling its kernels starved this small process past a 2 s timeout, and the warm replica
+        # left the Service for half a minute. A cold engine is the sidecar's own checks' to catch.
         "readinessProbe": {
             "httpGet": {"path": WARMUP_READY_PATH, "port": WARMUP_PORT_NAME},
             "periodSeconds": 5,
-            "timeoutSeconds": 2,
+            "timeoutSeconds": 5,
             "failureThreshold": 3,
         },
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
