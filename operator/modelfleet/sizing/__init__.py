@@ -14,7 +14,8 @@ from .errors import (
     UnservableQuantization,
     UnsupportedArchitecture,
 )
-from .memory import VLLM_PREFILL_TOKENS, MemoryNeed, Workload, kv_bytes_per_token, memory_need, prefill_tokens
+from .engine_memory import ENGINE_MEMORY, EngineMemory, engine_memory, kv_tokens_per_sequence
+from .memory import MemoryNeed, Overhead, Workload, kv_bytes_per_token, memory_need, prefill_tokens
 from .parameters import ParameterCount, TensorGroup, count_parameters, model_tensors
 from .planner import Candidate, ModelSummary, SizingResult, plan_deployment
 from .quantization import tensor_bytes
@@ -25,6 +26,7 @@ __all__ = [
     "SizingError", "ContextTooLong", "InvalidTensorParallel", "NoPlanFits", "NoPools", "UnknownPool",
     "UnservableQuantization", "UnsupportedArchitecture",
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
-    "MemoryNeed", "Workload", "memory_need", "kv_bytes_per_token", "prefill_tokens", "VLLM_PREFILL_TOKENS",
+    "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "prefill_tokens",
+    "ENGINE_MEMORY", "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
     "tensor_parallel_problems", "quantization_problems", "gpu_problems",
 ]
