@@ -14,6 +14,8 @@ from .errors import (
     UnservableQuantization,
     UnsupportedArchitecture,
 )
+from .capacity import CONDITION as KV_CAPACITY_CONDITION
+from .capacity import CapacityVerdict, judge_capacity
 from .engine_memory import ENGINE_MEMORY, EngineMemory, engine_memory, kv_tokens_per_sequence
 from .memory import MemoryNeed, Overhead, Workload, kv_bytes_per_token, memory_need, prefill_tokens
 from .parameters import ParameterCount, TensorGroup, count_parameters, model_tensors
@@ -27,6 +29,7 @@ __all__ = [
     "UnservableQuantization", "UnsupportedArchitecture",
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
     "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "prefill_tokens",
+    "KV_CAPACITY_CONDITION", "CapacityVerdict", "judge_capacity",
     "ENGINE_MEMORY", "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
     "tensor_parallel_problems", "quantization_problems", "gpu_problems",
 ]
