@@ -84,7 +84,8 @@ def test_memory_need_of_mistral_7b_on_one_gpu():
     assert need.overhead == (NON_TORCH_GIB + CUDA_GRAPHS_GIB) * GIB + activations + 8 * 32768 * 4
     assert need.outside_budget == CUDA_CONTEXT_GIB * GIB
     assert need.max_sequences == int((72 * GIB - need.weights - need.overhead) // (4 * GIB))
-    assert need.kv_capacity_tokens == int((72 * GIB - need.weights - need.overhead) // (128 * 1024))
+    # whole blocks of 16 tokens (vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE)
+    assert need.kv_capacity_tokens == int((72 * GIB - need.weights - need.overhead) // (16 * 128 * 1024)) * 16
 
 
 def test_weights_split_over_tp_except_replicated_parts():

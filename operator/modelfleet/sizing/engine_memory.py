@@ -33,7 +33,7 @@ are captured *after* the KV cache is allocated, so they live outside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from modelfleet.api.spec import EngineKind
 
@@ -173,6 +173,12 @@ TGI = EngineMemory(
 )
 
 ENGINE_MEMORY: dict[EngineKind, EngineMemory] = {"vllm": VLLM, "tgi": TGI}
+
+# vLLM's CPU build, which the engine tier and the KV capacity benchmark run: the CPU platform sets
+# blocks of 128 tokens and turns async scheduling off, so one batch is in flight
+# (vllm/platforms/cpu.py CpuPlatform.check_and_update_config); its KV cache is VLLM_CPU_KVCACHE_SPACE
+# GiB exactly (same file; vllm/v1/worker/cpu_worker.py CPUWorker.determine_available_memory).
+VLLM_CPU = replace(VLLM, name="vLLM (CPU)", block_size=128, in_flight_batches=1)
 
 
 def engine_memory(kind: EngineKind) -> EngineMemory:

@@ -91,6 +91,7 @@ class MemoryNeed:
     kv_per_token: int
     kv_tokens_per_sequence: int  # the engine's rule: the window for vLLM's sliding-window layers
     load_peak: float  # weights while loading (higher when the engine quantizes at load)
+    block_size: int = 1  # the engine's KV block, in tokens
 
     @property
     def kv_per_sequence(self) -> float:
@@ -117,7 +118,7 @@ class MemoryNeed:
     @property
     def kv_capacity_tokens(self) -> int:
         """Token slots the KV cache holds (what vLLM reports as num_gpu_blocks × block_size)."""
-        return math.floor(self.kv_room / self.kv_per_token)
+        return kv_capacity_tokens(self.kv_room, self.kv_per_token, self.block_size)
 
     @property
     def max_sequences(self) -> int:
@@ -165,6 +166,12 @@ def kv_heads_per_gpu(model: ModelConfig, tp: int) -> int:
 def kv_bytes_per_token(model: ModelConfig, kv_cache_dtype: str, tp: int = 1) -> int:
     """KV cache bytes one token takes on each GPU at ``tp`` (the whole replica's at tp 1)."""
     return 2 * model.num_layers * kv_heads_per_gpu(model, tp) * model.head_dim * KV_CACHE_BYTES[kv_cache_dtype]
+
+
+def kv_capacity_tokens(kv_bytes: float, kv_per_token: int, block_size: int) -> int:
+    """Token slots ``kv_bytes`` of KV cache hold, in whole blocks: vLLM divides its KV memory by the page
+    size of all layers (vllm/v1/core/kv_cache_utils.py get_kv_cache_config_from_groups)."""
+    return math.floor(kv_bytes / (kv_per_token * block_size)) * block_size
 
 
 def prefill_tokens(engine: EngineKind) -> int:
@@ -226,4 +233,5 @@ def memory_need(
         kv_per_token=per_token,
         kv_tokens_per_sequence=per_sequence,
         load_peak=load_peak_bytes(tensors, model, workload, tp),
+        block_size=rules.block_size,
     )
