@@ -1,0 +1,139 @@
+"""KV capacity: modelfleet's prediction against what a real vLLM CPU server reports, per configuration.
+
+Every configuration that can run on this machine (no GPU, no Hub): the tiny
+generated Mixtral (tests/support/tiny_model.py) on the vLLM CPU build, its
+KV space set with VLLM_CPU_KVCACHE_SPACE, with full attention and with a
+sliding window (the same checkpoint, config.json's sliding_window set), a
+16-bit and an fp8 KV cache. One server at a time. Prints a Markdown report
+(stdout) with the table and, per sizing rule changed for issue 13, the engine
+source it follows. Needs the engine venv: MODELFLEET_ENGINE_PYTHON or
+e2e/engine/venv.sh's.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+import kv_capacity  # noqa: E402  (tests/support is not an installed package)
+import tiny_model  # noqa: E402
+import vllm_server  # noqa: E402
+
+from modelfleet.engines.vllm import VLLM_VERSION  # noqa: E402
+from modelfleet.sizing.engine_memory import TGI, VLLM, VLLM_CPU  # noqa: E402
+
+Shape = kv_capacity.ServerShape
+# (name, sliding window or None, shape)
+CONFIGURATIONS = [
+    ("full attention, 1 GiB", None, Shape(1, 512, 512)),
+    ("full attention, 2 GiB", None, Shape(2, 512, 512)),
+    ("full attention, 1 GiB, fp8 KV", None, Shape(1, 512, 512, "fp8")),
+    ("sliding window 128, 1 GiB, 64 tokens per step", 128, Shape(1, 512, 64)),
+    ("sliding window 128, 1 GiB, 512 tokens per step", 128, Shape(1, 512, 512)),
+]
+
+RULES = [
+    ("KV budget (vLLM)", VLLM.budget_source),
+    ("KV per sequence, sliding window (vLLM)", VLLM.kv_source),
+    ("tokens in flight (vLLM GPU: 2, async scheduling; CPU: 1)",
+     "vllm/config/vllm.py VllmConfig.max_concurrent_batches; vllm/platforms/cpu.py (async_scheduling = False)"),
+    ("KV block size (vLLM GPU 16, CPU 128)",
+     "vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE; vllm/platforms/cpu.py check_and_update_config"),
+    ("activations (vLLM)", f"{VLLM.prefill_source}; {VLLM.activations_source}"),
+    ("CUDA graphs inside the budget (vLLM)", VLLM.cuda_graphs_source),
+    ("CUDA context and NCCL outside the budget (vLLM)", VLLM.cuda_context_source),
+    ("non-torch memory (vLLM)", VLLM.non_torch_source),
+    ("fp8 at load: --quantization fp8_per_tensor, layer by layer (vLLM)", VLLM.load_source),
+    ("no bitsandbytes (vLLM)", VLLM.unservable["bitsandbytes-4bit"]),
+    ("KV capacity read from the engine (vLLM)",
+     "vllm/v1/metrics/loggers.py PrometheusStatLogger.log_metrics_info: vllm:cache_config_info labels"),
+    ("KV budget = fraction x 0.90 (TGI)", TGI.budget_source),
+    ("KV per sequence = whole context (TGI)", TGI.kv_source),
+    ("activations of --max-batch-prefill-tokens, rendered (TGI)",
+     f"{TGI.prefill_source}; default: launcher/src/main.rs (compute-optimal, else 4096)"),
+    ("CUDA graphs outside the budget (TGI)", TGI.cuda_graphs_source),
+    ("CUDA context inside the budget (TGI)", TGI.cuda_context_source),
+    ("no CUDA graphs with bitsandbytes 8-bit (TGI)", "launcher/src/main.rs: cuda_graphs is empty for Bitsandbytes"),
+    ("fp8 at load (TGI)", TGI.load_source),
+    ("KV capacity read from the engine (TGI)", "backends/v3/src/lib.rs connect_backend: tgi_batch_max_total_tokens"),
+]
+
+
+def measure(python: Path, model_dir: Path, shape: Shape, logs: Path) -> tuple[kv_capacity.Report | None, str]:
+    server = vllm_server.VllmServer(python, model_dir, logs / f"vllm-{shape.kv_space_gib}-{shape.kv_cache_dtype}.log",
+                                    args=shape.args(), env=shape.env())
+    try:
+        server.start()
+        return kv_capacity.report(kv_capacity.scrape_text(server.base_url)), ""
+    except (RuntimeError, TimeoutError, ValueError) as exc:
+        lines = [line for line in str(exc).splitlines() if "Error" in line]
+        return None, (lines[-1] if lines else str(exc).splitlines()[0])[:200]
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    explicit = os.environ.get("MODELFLEET_ENGINE_PYTHON")
+    python = Path(explicit) if explicit else vllm_server.find_vllm_python()
+    if python is None or not python.exists():
+        sys.exit(f"the vLLM CPU virtualenv is not built: bash e2e/engine/venv.sh ({vllm_server.vllm_venv_path()})")
+    base = tiny_model.ensure_tiny_model(python)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, window, shape in CONFIGURATIONS:
+            model_dir = kv_capacity.windowed_copy(base, window, Path(tmp)) if window else base
+            predicted = kv_capacity.predict(kv_capacity.model_config(model_dir), shape)
+            reported, error = measure(python, model_dir, shape, Path(tmp))
+            rows.append((name, shape, predicted, reported, error))
+    print(render(rows))
+    return 0
+
+
+def render(rows) -> str:
+    lines = [
+        "# KV capacity: predicted vs reported by vLLM",
+        "",
+        f"Generated by `benchmarks/sizing/kv_capacity.py` on {platform.machine()}, vLLM {VLLM_VERSION} CPU build "
+        f"(blocks of {VLLM_CPU.block_size}, {VLLM_CPU.in_flight_batches} batch in flight). Model: the tiny generated "
+        "Mixtral (2 layers, 2 KV heads of 64, bfloat16: 1 KiB of KV per token). maxModelLen 512 throughout; "
+        "tokens per step is `--max-num-batched-tokens`.",
+        "",
+        "| configuration | KV space | KV dtype | predicted tokens | reported tokens (blocks x block) | error "
+        "| predicted KV slots per sequence | predicted sequences | reported sequences (kv_cache_max_concurrency) "
+        "| error |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, shape, predicted, reported, error in rows:
+        if reported is None:
+            lines.append(f"| {name} | {shape.kv_space_gib} GiB | {shape.kv_cache_dtype} | {predicted.tokens} | "
+                         f"not run: {error} | - | {predicted.tokens_per_sequence} | {predicted.sequences:.2f} | - | - |")
+            continue
+        token_error = (predicted.tokens - reported.tokens) / reported.tokens
+        sequence_error = (predicted.sequences - reported.max_concurrency) / reported.max_concurrency
+        lines.append(
+            f"| {name} | {shape.kv_space_gib} GiB | {shape.kv_cache_dtype} | {predicted.tokens} | {reported.tokens} "
+            f"({reported.num_gpu_blocks} x {reported.block_size}) | {token_error:+.2%} | "
+            f"{predicted.tokens_per_sequence} | {predicted.sequences:.2f} | {reported.max_concurrency:.2f} | "
+            f"{sequence_error:+.2%} |")
+    lines += [
+        "",
+        "A GPU cannot run here, so the GPU-side rules (budget, activations, CUDA graphs) are checked against the "
+        "engines' source, not measured; the rows above check the parts a CPU server shares with a GPU one: bytes per "
+        "token, whole blocks, and the per-sequence KV rule for full attention and for a sliding window.",
+        "",
+        "## The engine source each sizing rule follows",
+        "",
+        "| rule | engine source |",
+        "|---|---|",
+        *[f"| {rule} | {source} |" for rule, source in RULES],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
