@@ -64,9 +64,8 @@ RULES = [
 ]
 
 
-def measure(python: Path, model_dir: Path, shape: Shape, logs: Path) -> tuple[kv_capacity.Report | None, str]:
-    server = vllm_server.VllmServer(python, model_dir, logs / f"vllm-{shape.kv_space_gib}-{shape.kv_cache_dtype}.log",
-                                    args=shape.args(), env=shape.env())
+def measure(python: Path, model_dir: Path, shape: Shape, log: Path) -> tuple[kv_capacity.Report | None, str]:
+    server = vllm_server.VllmServer(python, model_dir, log, args=shape.args(), env=shape.env())
     try:
         server.start()
         return kv_capacity.report(kv_capacity.scrape_text(server.base_url)), ""
@@ -85,10 +84,10 @@ def main() -> int:
     base = tiny_model.ensure_tiny_model(python)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, window, shape in CONFIGURATIONS:
+        for index, (name, window, shape) in enumerate(CONFIGURATIONS):
             model_dir = kv_capacity.windowed_copy(base, window, Path(tmp)) if window else base
             predicted = kv_capacity.predict(kv_capacity.model_config(model_dir), shape)
-            reported, error = measure(python, model_dir, shape, Path(tmp))
+            reported, error = measure(python, model_dir, shape, Path(tmp) / f"vllm-{index}.log")
             rows.append((name, shape, predicted, reported, error))
     print(render(rows))
     return 0
