@@ -167,3 +167,15 @@ def test_vllm_serves_no_bitsandbytes_tgi_does():
     assert set(engine_memory("vllm").unservable) == {"bitsandbytes-8bit", "bitsandbytes-4bit"}
     assert engine_memory("tgi").unservable == {}
     assert "bitsandbytes-4bit" in engine_memory("tgi").quantizes_at_load
+
+
+def test_logits_are_those_of_the_profiled_pass():
+    """vLLM: _dummy_sampler_run over max_num_seqs; TGI: the warm-up's requests of max_input_tokens each."""
+    model = load_model_config(MISTRAL_V01)
+
+    def logits_named(engine):
+        need = memory_need(model_tensors(model), model, Workload(engine, "none", "auto", 512, 64), 1, 80 * GIB, 0.9)
+        return need.overheads[0].name
+
+    assert "64 sequences' logits" in logits_named("vllm")
+    assert "9 sequences' logits" in logits_named("tgi")  # cdiv(4096, 511) warm-up requests

@@ -84,6 +84,9 @@ class EngineMemory:
     cuda_graphs_source: str
     non_torch_source: str
     activations_source: str
+    # Logits in the profiled pass: vLLM samples max_num_seqs sequences (its sampler's dummy run); TGI's
+    # warm-up samples its warm-up requests, prefill_tokens / max_input_tokens of them.
+    logits_of_max_concurrency: bool
     # Quantizations the engine makes from 16-bit weights at load, and what it peaks at meanwhile.
     quantizes_at_load: frozenset[str]
     load_source: str
@@ -123,6 +126,7 @@ VLLM = EngineMemory(
     ),
     non_torch_source="vllm/utils/mem_utils.py memory_profiling: non_torch_increase counts in non_kv_cache_memory",
     activations_source="vllm/utils/mem_utils.py memory_profiling: transient_peak_headroom of the profile run",
+    logits_of_max_concurrency=True,
     quantizes_at_load=frozenset({"fp8"}),
     load_source=(
         "vllm/model_executor/layers/quantization/online/fp8.py OnlineLinearBase: 16-bit weights on the meta "
@@ -165,6 +169,7 @@ TGI = EngineMemory(
     ),
     non_torch_source="flash_causal_lm.py FlashCausalLM.warmup: read with mem_get_info after the warm-up",
     activations_source="flash_causal_lm.py FlashCausalLM.warmup: free memory read right after the warm-up prefill",
+    logits_of_max_concurrency=False,
     quantizes_at_load=frozenset({"fp8", "bitsandbytes-8bit", "bitsandbytes-4bit"}),
     load_source="server/text_generation_server/layers/fp8.py Fp8Linear.from_unquant: each layer quantized as loaded",
     unservable={},

@@ -179,11 +179,20 @@ def prefill_tokens(engine: EngineKind) -> int:
     return engine_memory(engine).prefill_tokens
 
 
+def sampled_sequences(workload: Workload) -> int:
+    """Sequences whose logits the profiled pass holds (``EngineMemory.logits_of_max_concurrency``)."""
+    rules = workload.rules
+    if rules.logits_of_max_concurrency:
+        return workload.max_concurrency
+    # TGI's warm-up requests are max_input_tokens (max_model_len - 1) long each, as many as fill the prefill.
+    return -(-rules.prefill_tokens // max(1, workload.max_model_len - 1))
+
+
 def activation_bytes(model: ModelConfig, workload: Workload, tp: int) -> float:
     qkv = (model.num_attention_heads / tp + 2 * kv_heads_per_gpu(model, tp)) * model.head_dim
     mlp = 3 * model.intermediate_size / tp * max(1, model.experts_per_token)
     per_token = ACTIVATION_BYTES * (4 * model.hidden_size + qkv + mlp)
-    logits = workload.max_concurrency * model.vocab_size * LOGIT_BYTES
+    logits = sampled_sequences(workload) * model.vocab_size * LOGIT_BYTES
     return workload.rules.prefill_tokens * per_token + logits
 
 
@@ -192,7 +201,7 @@ def overheads(model: ModelConfig, workload: Workload, tp: int) -> tuple[Overhead
     rules = workload.rules
     graphs = 0.0 if workload.quantization in rules.no_cuda_graphs_with else CUDA_GRAPHS_GIB * GIB
     return (
-        Overhead(f"activations of a {rules.prefill_tokens}-token forward pass and {workload.max_concurrency} "
+        Overhead(f"activations of a {rules.prefill_tokens}-token forward pass and {sampled_sequences(workload)} "
                  "sequences' logits", activation_bytes(model, workload, tp), True, rules.activations_source),
         Overhead("CUDA graphs", graphs, rules.cuda_graphs_in_budget, rules.cuda_graphs_source),
         Overhead("non-torch workspaces", NON_TORCH_GIB * GIB, True, rules.non_torch_source),
