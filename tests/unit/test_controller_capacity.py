@@ -90,3 +90,12 @@ def test_the_first_ready_pod_is_judged_against_the_plan_in_status():
 def test_nothing_to_judge_without_a_plan_or_a_ready_pod():
     assert run([pod("fleet-a")], blocks=8192, document=body(with_plan=False)) is None
     assert run([], blocks=8192, document=body()) is None
+
+
+def test_a_plan_found_sufficient_is_not_measured_again_a_short_one_is():
+    document = body()
+    measured = {"plannedTokens": 1, "plannedSequences": 1, "measuredTokens": 1, "measuredSequences": 1, "ratio": 1.0}
+    for state, again in (("True", False), ("False", True)):
+        document["status"] |= {"kvCapacity": measured,
+                               "conditions": [{"type": "KVCacheSufficient", "status": state, "reason": "R"}]}
+        assert (run([pod("fleet-a")], blocks=1024, document=document) is not None) is again

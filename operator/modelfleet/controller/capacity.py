@@ -8,6 +8,12 @@ plan and the spec (``sizing.judge_capacity``, pure) and written to
 event goes out when the condition turns False (by how much, what to change),
 a Normal one when it turns True again. Both numbers are Prometheus gauges.
 A scrape that fails or reports no capacity yet changes nothing.
+
+A plan is measured until its KV cache is found sufficient, then left alone:
+the engine sizes its cache once, at start, so a healthy fleet costs no pod
+list and no scrape per round (200 fleets would otherwise add 200 reads every
+round). A short one is measured every round, so its recovery is seen; a new
+plan (the reconcile drops the old measurement) is measured afresh.
 """
 
 from __future__ import annotations
@@ -36,8 +42,9 @@ class Measurement:
 async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp.ClientSession | None = None,
                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement | None:
     """Scrape one Ready replica and judge its KV cache; None when there is nothing to judge (yet)."""
-    plan_wire = (body.get("status") or {}).get("plan")
-    if not plan_wire:
+    status = body.get("status") or {}
+    plan_wire = status.get("plan")
+    if not plan_wire or (status.get("kvCapacity") and _sufficient(status)):
         return None
     try:
         resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
@@ -58,6 +65,11 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
     verdict = judge_capacity(resource.spec, Plan.model_validate(plan_wire), observation.load.kv_capacity_tokens,
                              target.name)
     return Measurement(verdict, body["metadata"].get("generation", 0))
+
+
+def _sufficient(status: dict[str, Any]) -> bool:
+    return any(c.get("type") == KV_CAPACITY_CONDITION and c.get("status") == "True"
+               for c in status.get("conditions") or [])
 
 
 def transition_event(previous: dict[str, Any], verdict: CapacityVerdict) -> tuple[str, str, str] | None:
