@@ -24,8 +24,9 @@ import kv_capacity  # noqa: E402  (tests/support is not an installed package)
 import tiny_model  # noqa: E402
 import vllm_server  # noqa: E402
 
+from modelfleet.engines.tgi import TGI_VERSION  # noqa: E402
 from modelfleet.engines.vllm import VLLM_VERSION  # noqa: E402
-from modelfleet.sizing.engine_memory import TGI, VLLM, VLLM_CPU  # noqa: E402
+from modelfleet.sizing.engine_memory import VLLM_CPU  # noqa: E402
 
 Shape = kv_capacity.ServerShape
 # (name, sliding window or None, shape)
@@ -37,30 +38,62 @@ CONFIGURATIONS = [
     ("sliding window 128, 1 GiB, 512 tokens per step", 128, Shape(1, 512, 512)),
 ]
 
+# Per sizing rule changed for issue 13: the line of the engine's source at the pinned tag that it follows
+# (vLLM: the installed vllm-cpu package; TGI: the v3.3.7 tag), and the function around it.
 RULES = [
-    ("KV budget (vLLM)", VLLM.budget_source),
-    ("KV per sequence, sliding window (vLLM)", VLLM.kv_source),
-    ("tokens in flight (vLLM GPU: 2, async scheduling; CPU: 1)",
-     "vllm/config/vllm.py VllmConfig.max_concurrent_batches; vllm/platforms/cpu.py (async_scheduling = False)"),
-    ("KV block size (vLLM GPU 16, CPU 128)",
-     "vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE; vllm/platforms/cpu.py check_and_update_config"),
-    ("activations (vLLM)", f"{VLLM.prefill_source}; {VLLM.activations_source}"),
-    ("CUDA graphs inside the budget (vLLM)", VLLM.cuda_graphs_source),
-    ("CUDA context and NCCL outside the budget (vLLM)", VLLM.cuda_context_source),
-    ("non-torch memory (vLLM)", VLLM.non_torch_source),
-    ("fp8 at load: --quantization fp8_per_tensor, layer by layer (vLLM)", VLLM.load_source),
-    ("no bitsandbytes (vLLM)", VLLM.unservable["bitsandbytes-4bit"]),
-    ("KV capacity read from the engine (vLLM)",
-     "vllm/v1/metrics/loggers.py PrometheusStatLogger.log_metrics_info: vllm:cache_config_info labels"),
-    ("KV budget = fraction x 0.90 (TGI)", TGI.budget_source),
-    ("KV per sequence = whole context (TGI)", TGI.kv_source),
-    ("activations of --max-batch-prefill-tokens, rendered (TGI)",
-     f"{TGI.prefill_source}; default: launcher/src/main.rs (compute-optimal, else 4096)"),
-    ("CUDA graphs outside the budget (TGI)", TGI.cuda_graphs_source),
-    ("CUDA context inside the budget (TGI)", TGI.cuda_context_source),
-    ("no CUDA graphs with bitsandbytes 8-bit (TGI)", "launcher/src/main.rs: cuda_graphs is empty for Bitsandbytes"),
-    ("fp8 at load (TGI)", TGI.load_source),
-    ("KV capacity read from the engine (TGI)", "backends/v3/src/lib.rs connect_backend: tgi_batch_max_total_tokens"),
+    ("vLLM: KV budget = total × gpu_memory_utilization",
+     "vllm/v1/worker/utils.py:725 (request_memory)", "init_snapshot.total_memory * cache_config.gpu_memory_utilization"),
+    ("vLLM: CUDA context and NCCL outside the budget",
+     "vllm/v1/worker/gpu_worker.py:509, :534 (init_device)",
+     "init_worker_distributed_environment(...) runs before self.init_snapshot = MemorySnapshot(...)"),
+    ("vLLM: weights, activations, non-torch memory inside the budget",
+     "vllm/utils/mem_utils.py:306, :318 (memory_profiling)",
+     "non_torch_increase = diff_from_create.non_torch_memory; transient_peak_headroom = torch_peak - torch_allocated"),
+    ("vLLM: activations of max_num_batched_tokens",
+     "vllm/v1/worker/gpu_model_runner.py:6194 (profile_run)", "self._dummy_run(self.max_num_tokens, is_profile=True)"),
+    ("vLLM: CUDA graphs inside the budget",
+     "vllm/v1/worker/gpu_worker.py:743 (determine_available_memory); vllm/envs.py:2222",
+     "- cudagraph_memory_estimate_applied; VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to \"1\""),
+    ("vLLM: KV per sequence of a sliding-window layer",
+     "vllm/v1/kv_cache_interface.py:879 (SlidingWindowSpec.max_admission_blocks_per_request)",
+     "min(sliding_window - 1 + extra_retained_tokens + max_in_flight_tokens, max_model_len), cdiv by block, + 1"),
+    ("vLLM: two batches in flight on GPUs (async scheduling), one on the CPU build",
+     "vllm/config/vllm.py:586, :597; vllm/platforms/cpu.py:331",
+     "max_concurrent_batches returns 2; max_in_flight_tokens = max_concurrent_batches × max_num_batched_tokens; "
+     "CPU: scheduler_config.async_scheduling = False"),
+    ("vLLM: blocks of 16 tokens on GPUs, 128 on the CPU build",
+     "vllm/config/cache.py:72; vllm/platforms/cpu.py:293",
+     "DEFAULT_BLOCK_SIZE = 16; cache_config.block_size = 128"),
+    ("vLLM: token slots = whole blocks of the KV memory",
+     "vllm/v1/core/kv_cache_utils.py:1627 (get_kv_cache_config_from_groups)",
+     "num_blocks = available_memory // bytes_per_block"),
+    ("vLLM: fp8 at load is fp8_per_tensor, layer by layer",
+     "vllm/model_executor/layers/quantization/fp8.py:108; .../online/fp8.py:179 (OnlineLinearBase.create_weights)",
+     "\"The `fp8` quantization method no longer supports online quantization\"; device=\"meta\", materialized "
+     "and processed during loading"),
+    ("vLLM: no bitsandbytes", "vllm/model_executor/layers/quantization/__init__.py:15",
+     "QuantizationMethods lists no bitsandbytes"),
+    ("vLLM: measured KV capacity", "vllm/v1/metrics/loggers.py:1120 (PrometheusStatLogger.log_metrics_info)",
+     "vllm:cache_config_info, CacheConfig as labels (num_gpu_blocks, block_size)"),
+    ("TGI: KV budget = fraction × 0.90 of the GPU, everything on it counted",
+     "server/text_generation_server/models/flash_causal_lm.py:1556, :1560 (FlashCausalLM.warmup); "
+     "models/globals.py:32; utils/import_utils.py:16",
+     "get_free_memory(self.device, MEMORY_FRACTION * TGI_WIGGLE_ROOM); TGI_WIGGLE_ROOM 0.90; "
+     "total_free_memory - (1 - memory_fraction) * total_gpu_memory"),
+    ("TGI: CUDA graphs outside the budget", "flash_causal_lm.py:1665 (FlashCausalLM.warmup), after init_kv_cache; "
+     "launcher/src/main.rs:2181", "cuda_graph_warmup for [1, 2, 4, 8, 16, 32]"),
+    ("TGI: no CUDA graphs with bitsandbytes 8-bit", "launcher/src/main.rs:2173",
+     "\"Bitsandbytes doesn't work with cuda graphs, deactivating them\""),
+    ("TGI: --max-batch-prefill-tokens 4096, rendered", "launcher/src/main.rs:2126; "
+     "backends/v3/src/client/grpc_client.rs:119 (warmup)",
+     "default: compute-optimal, else 4096; the warm-up fills max_prefill_tokens"),
+    ("TGI: whole context per sequence", "server/text_generation_server/models/model.py:113 (Model.info)",
+     "window_size=None"),
+    ("TGI: flashinfer blocks of 1 token", "server/text_generation_server/models/globals.py:42", "BLOCK_SIZE = 1"),
+    ("TGI: fp8 at load, layer by layer", "server/text_generation_server/layers/fp8.py:465 (Fp8Linear.from_unquant)",
+     "fp8_quantize(weight) per layer as it is built"),
+    ("TGI: measured KV capacity", "backends/v3/src/lib.rs:138 (connect_backend)",
+     "metrics::gauge!(\"tgi_batch_max_total_tokens\").set(max_batch_total_tokens)"),
 ]
 
 
@@ -97,7 +130,7 @@ def render(rows) -> str:
     lines = [
         "# KV capacity: predicted vs reported by vLLM",
         "",
-        f"Generated by `benchmarks/sizing/kv_capacity.py` on {platform.machine()}, vLLM {VLLM_VERSION} CPU build "
+        f"Generated by `benchmarks/sizing/kv_capacity_table.py` on {platform.machine()}, vLLM {VLLM_VERSION} CPU build "
         f"(blocks of {VLLM_CPU.block_size}, {VLLM_CPU.in_flight_batches} batch in flight). Model: the tiny generated "
         "Mixtral (2 layers, 2 KV heads of 64, bfloat16: 1 KiB of KV per token). maxModelLen 512 throughout; "
         "tokens per step is `--max-num-batched-tokens`.",
@@ -127,9 +160,12 @@ def render(rows) -> str:
         "",
         "## The engine source each sizing rule follows",
         "",
-        "| rule | engine source |",
-        "|---|---|",
-        *[f"| {rule} | {source} |" for rule, source in RULES],
+        f"At vLLM v{VLLM_VERSION} (the installed vllm-cpu package) and TGI v{TGI_VERSION} (the tag). The code "
+        "cites the same places: `operator/modelfleet/sizing/engine_memory.py`.",
+        "",
+        "| rule | engine source | what it says |",
+        "|---|---|---|",
+        *[f"| {rule} | `{source}` | {says} |" for rule, source, says in RULES],
     ]
     return "\n".join(lines) + "\n"
 
