@@ -7,9 +7,12 @@ source it holds the rule to, so an upgrade of the pin shows which to re-read.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.catalog import GIB, load_model_config, parse_config
@@ -179,3 +182,14 @@ def test_logits_are_those_of_the_profiled_pass():
 
     assert "64 sequences' logits" in logits_named("vllm")
     assert "9 sequences' logits" in logits_named("tgi")  # cdiv(4096, 511) warm-up requests
+
+
+@given(st.integers(16, 1_048_576), st.integers(1, 131_072), st.sampled_from([16, 128]), st.integers(1, 2),
+       st.integers(64, 16_384))
+def test_a_window_never_costs_more_than_one_block_over_full_attention(length, window, block, batches, step):
+    """SlidingWindowSpec's extra block for a window that starts mid-block is all it can add; it saves the rest."""
+    rules = replace(VLLM, block_size=block, in_flight_batches=batches, prefill_tokens=step)
+    windowed, full = kv_tokens_per_sequence(rules, length, window), kv_tokens_per_sequence(rules, length, None)
+    assert windowed <= full + block
+    assert windowed >= min(window - 1 + batches * step, length)
+    assert windowed % block == 0
