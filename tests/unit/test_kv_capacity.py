@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.catalog import load_model_config
 from modelfleet.controller.capacity import transition_event
-from modelfleet.controller.status import Observation, capacity_status, derive_status
+from modelfleet.controller.status import Observation, capacity_status, derive_status, status_changes
 from modelfleet.sizing import KV_CAPACITY_CONDITION, judge_capacity, plan_deployment
 
 T0, T1 = "2026-11-30T01:00:00Z", "2026-11-30T01:05:00Z"
@@ -101,5 +101,6 @@ def test_a_reconcile_keeps_the_measurement_while_the_plan_stands_and_drops_it_wh
     assert again["kvCapacity"] == status["kvCapacity"]
     assert KV_CAPACITY_CONDITION in {c["type"] for c in again["conditions"]}
     moved = derive_status(Observation(generation=2, plan=plan_for(spec(concurrency=4))), status, T1)
-    assert "kvCapacity" not in moved
+    assert moved["kvCapacity"] is None  # null in the merge patch: the stored measurement is deleted
+    assert status_changes(moved, status)["kvCapacity"] is None
     assert KV_CAPACITY_CONDITION not in {c["type"] for c in moved["conditions"]}

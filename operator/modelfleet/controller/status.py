@@ -66,7 +66,10 @@ def derive_status(seen: Observation, previous: dict[str, Any] | None, now: str) 
         "selector": seen.selector or previous.get("selector"),
         "endpoint": seen.endpoint or previous.get("endpoint"),
     }
-    return {k: v for k, v in status.items() if v is not None}
+    kept = {k: v for k, v in status.items() if v is not None}
+    if "kvCapacity" in previous and not measured:
+        kept["kvCapacity"] = None  # a merge patch deletes with null: a measurement of an old plan must go
+    return kept
 
 
 def status_changes(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
