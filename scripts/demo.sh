@@ -21,6 +21,12 @@ printf 'apiVersion: modelfleet.io/v1alpha1\nkind: LLMDeployment\nmetadata: {name
 step "4. Size it: how many GPUs of which kind, and the arithmetic (no cluster needed)"
 $MF plan -f examples/mixtral-8x7b-vllm.yaml --pools examples/pools/local-cluster.yaml
 
+step "4b. Sizing follows the engine: Mistral-7B v0.1's 4096-token sliding window, 16 x 32k on H100"
+for engine in vllm tgi; do
+  printf 'apiVersion: modelfleet.io/v1alpha1\nkind: LLMDeployment\nmetadata: {name: mistral-v01}\nspec:\n  model: {id: mistralai/Mistral-7B-Instruct-v0.1}\n  engine: {kind: %s}\n  serving: {maxModelLen: 32768, maxConcurrency: 16}\n  gpu: {pools: [h100]}\n' "$engine" \
+    | $MF plan -f - --pools examples/pools/local-cluster.yaml | grep -E '^[a-zA-Z]|sliding window|^  budget|^h100|^POOL'
+done
+
 step "5. Render it: the objects the operator will apply (the engine container's arguments)"
 $MF render -f examples/mixtral-8x7b-vllm.yaml --pools examples/pools/local-cluster.yaml \
   | awk '/^kind: Deployment/{d=1} d && /name: engine$/{e=1} e && /args:/{a=1} a{print} a && /enable-expert-parallel/{exit}'

@@ -50,6 +50,9 @@ CASES = [
     Case("mistralai/Mistral-7B-Instruct-v0.3", "fp8", "NVIDIA-L4", 32768, 16),
     Case("mistralai/Mistral-7B-Instruct-v0.2", "awq", "NVIDIA-A10G", 8192, 16),
     Case("mistralai/Mistral-7B-Instruct-v0.2", "bitsandbytes-4bit", "Tesla-T4", 4096, 8, engine="tgi"),
+    # Mistral v0.1's 4096-token sliding window: vLLM keeps the window, TGI the whole context
+    Case("mistralai/Mistral-7B-Instruct-v0.1", "none", "NVIDIA-H100-80GB-HBM3", 32768, 16),
+    Case("mistralai/Mistral-7B-Instruct-v0.1", "none", "NVIDIA-H100-80GB-HBM3", 32768, 16, engine="tgi"),
     Case("mistralai/Mistral-7B-Instruct-v0.3", "none", "NVIDIA-H100-80GB-HBM3", 32768, 64),
     Case("mistralai/Mistral-7B-Instruct-v0.3", "none", "NVIDIA-H100-80GB-HBM3", 8192, 256, engine="tgi"),
     Case("mistralai/Mistral-7B-Instruct-v0.3", "none", "NVIDIA-B200", 32768, 128),
@@ -89,11 +92,12 @@ def spec_for(case: Case, model: ModelConfig) -> LLMDeploymentSpec:
     })
 
 
-def lower_bound(case: Case, model: ModelConfig, budget: float) -> tuple[float, int]:
-    """Memory need on one GPU and the power-of-two TP that memory alone would need."""
-    workload = Workload(case.engine, case.quantization, case.kv_cache_dtype, case.max_model_len, case.max_concurrency)
-    need = memory_need(model_tensors(model), model, workload, 1, budget).total
-    return need, 2 ** math.ceil(math.log2(max(1.0, math.ceil(need / budget))))
+def lower_bound(case: Case, model: ModelConfig, gpu_memory: float, utilization: float) -> tuple[float, float, int]:
+    """Memory need on one GPU, the engine's budget, and the power-of-two TP that memory alone would need."""
+    workload = Workload(case.engine, case.quantization, case.kv_cache_dtype, case.max_model_len, case.max_concurrency,
+                        quantized_at_load=case.quantization != "none" and model.quantization is None)
+    need = memory_need(model_tensors(model), model, workload, 1, gpu_memory, utilization)
+    return need.total, need.budget, 2 ** math.ceil(math.log2(max(1.0, math.ceil(need.total / need.budget))))
 
 
 def timed_plan(spec: LLMDeploymentSpec, model: ModelConfig, pool: GPUPool, timings: list[float]) -> SizingResult:
@@ -110,8 +114,7 @@ def row(case: Case, timings: list[float]) -> tuple[list[str], int, int]:
     pool = GPUPool(name=gpu.pool_name, gpu_product=gpu.product, gpus_per_node=NODE_GPUS)
     spec = spec_for(case, model)
     plan = timed_plan(spec, model, pool, timings).chosen
-    budget = gpu.memory_mib * MIB * spec.gpu.memory_utilization
-    need, bound = lower_bound(case, model, budget)
+    need, budget, bound = lower_bound(case, model, gpu.memory_mib * MIB, spec.gpu.memory_utilization)
     chosen = plan.tensor_parallel_size if plan else None
     saved = NODE_GPUS - chosen if chosen else 0
     cells = [

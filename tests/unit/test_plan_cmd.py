@@ -11,6 +11,8 @@ import yaml
 from support.hub_server import HubRepos, HubServer
 
 from modelfleet.cli.main import main
+from modelfleet.engines.tgi import TGI_VERSION
+from modelfleet.engines.vllm import VLLM_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -29,7 +31,7 @@ def deployment(tmp_path: Path, model: dict, serving: dict | None = None, gpu: di
 def test_table_shows_every_candidate_the_rejections_and_the_choice(capsys):
     assert main(["plan", "-f", str(EXAMPLES / "mixtral-8x7b-vllm.yaml"), "--pools", LOCAL_POOLS]) == 0
     out = capsys.readouterr().out
-    assert "mistralai/Mixtral-8x7B-Instruct-v0.1 on vllm (bundled config)" in out
+    assert f"mistralai/Mixtral-8x7B-Instruct-v0.1 on vLLM {VLLM_VERSION} (bundled config)" in out
     assert "46.70 B parameters (12.88 B active per token)" in out
     header = next(line for line in out.splitlines() if line.startswith("POOL"))
     assert header.split() == ["POOL", "GPU", "TP", "WEIGHTS", "KV", "OVERHEAD", "NEED", "BUDGET", "MAX", "SEQS",
@@ -39,8 +41,36 @@ def test_table_shows_every_candidate_the_rejections_and_the_choice(capsys):
         ("h100", "1", "big"), ("h100", "2", "fits"),
         ("a100-80gb", "1", "big"), ("a100-80gb", "2", "chosen"),
     ]
-    assert "  h100 TP 1: needs 138.2 GiB per GPU at TP 1 on NVIDIA-H100-80GB-HBM3 (71.7 GiB budget)" in out
+    assert "  h100 TP 1: needs 137.7 GiB per GPU at TP 1 on NVIDIA-H100-80GB-HBM3 (71.7 GiB budget)" in out
     assert "Chosen: pool a100-80gb, 2x NVIDIA-A100-SXM4-80GB per replica (TP 2); expert parallel available" in out
+
+
+MISTRAL_V01 = {"id": "mistralai/Mistral-7B-Instruct-v0.1"}
+SIXTEEN_BY_32K = {"maxModelLen": 32768, "maxConcurrency": 16}
+
+
+def test_mistral_v01_on_vllm_is_tp_1_with_the_windowed_kv_explained(tmp_path, capsys):
+    assert main(["plan", "-f", deployment(tmp_path, MISTRAL_V01, SIXTEEN_BY_32K, {"pools": ["h100"]}),
+                 "--pools", LOCAL_POOLS]) == 0
+    out = capsys.readouterr().out
+    assert ("sliding window 4096 (config.json): vLLM keeps 20496 KV slots per sequence, not 32768: "
+            "20479 tokens (window - 1 + 2 × 8192 in flight) in blocks of 16, plus one") in out
+    assert "SlidingWindowSpec.max_admission_blocks_per_request" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("h100 ")]
+    assert [(r[2], r[4], r[-1]) for r in rows] == [("1", "40.0", "chosen")]  # 16 × 20496 × 128 KiB
+    assert "outside budget  CUDA context and NCCL: vllm/v1/worker/gpu_worker.py" in out
+
+
+def test_mistral_v01_on_tgi_sizes_the_full_context(tmp_path, capsys):
+    assert main(["plan", "-f", deployment(tmp_path, MISTRAL_V01, SIXTEEN_BY_32K, {"pools": ["h100"]}, engine="tgi"),
+                 "--pools", LOCAL_POOLS]) == 0
+    out = capsys.readouterr().out
+    assert f"on TGI {TGI_VERSION}" in out
+    assert "TGI allocates all 32768 tokens of each sequence" in out and "window_size=None" in out
+    assert "budget: gpu.memoryUtilization × GPU memory × 0.9 (" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("h100 ")]
+    assert [(r[2], r[4], r[-1]) for r in rows] == [("1", "64.0", "big"), ("2", "32.0", "chosen")]
+    assert "outside budget  CUDA graphs:" in out
 
 
 def test_json_has_the_chosen_plan_and_every_candidate(capsys):

@@ -6,7 +6,8 @@ import pytest
 
 from modelfleet.catalog import GIB, load_model_config, parse_config
 from modelfleet.sizing import TensorGroup, Workload, kv_bytes_per_token, memory_need, model_tensors, tensor_bytes
-from modelfleet.sizing.memory import RUNTIME_GIB, CUDA_GRAPHS_GIB, prefill_tokens, weight_bytes
+from modelfleet.sizing.engine_memory import CUDA_CONTEXT_GIB, CUDA_GRAPHS_GIB, NON_TORCH_GIB
+from modelfleet.sizing.memory import prefill_tokens, weight_bytes
 
 PROJECTION = TensorGroup("proj", "linear", rows=4096, cols=14336, count=1, split="tp")
 WEIGHTS = 4096 * 14336
@@ -64,7 +65,7 @@ def test_kv_heads_are_replicated_when_tp_exceeds_them():
     assert kv_bytes_per_token(model, "auto", tp=2) == kv_bytes_per_token(model, "auto", tp=8)
     tensors = model_tensors(model)
     part = {split: 2 * sum(t.parameters for t in tensors if t.split == split) for split in ("tp", "kv", "replicated")}
-    at_tp8 = memory_need(tensors, model, WORKLOAD, 8, GIB).weights
+    at_tp8 = memory_need(tensors, model, WORKLOAD, 8, GIB, 0.9).weights
     assert at_tp8 == pytest.approx(part["tp"] / 8 + part["kv"] / 2 + part["replicated"])
 
 
@@ -72,24 +73,29 @@ WORKLOAD = Workload(engine="vllm", quantization="none", kv_cache_dtype="auto", m
 
 
 def test_memory_need_of_mistral_7b_on_one_gpu():
-    model = load_model_config("mistralai/Mistral-7B-v0.1")
-    need = memory_need(model_tensors(model), model, WORKLOAD, tp=1, budget=72 * GIB)
-    assert need.weights == 2 * 7_241_732_096
+    """vLLM: budget = total × utilization; context and NCCL outside it, CUDA graphs inside."""
+    model = load_model_config("mistralai/Mistral-7B-v0.3")  # full attention
+    need = memory_need(model_tensors(model), model, WORKLOAD, tp=1, gpu_memory=80 * GIB, memory_utilization=0.9)
+    assert need.budget == 72 * GIB
+    assert need.weights == 2 * 7_248_023_552
     assert need.kv_cache == 8 * 32768 * 128 * 1024 == 32 * GIB
-    # runtime + CUDA graphs + an 8192-token prefill's activations + logits
+    # non-torch workspaces + CUDA graphs + an 8192-token forward pass's activations + logits
     activations = 8192 * 2 * (4 * 4096 + 48 * 128 + 3 * 14336)
-    assert need.overhead == (RUNTIME_GIB + CUDA_GRAPHS_GIB) * GIB + activations + 8 * 32000 * 4
+    assert need.overhead == (NON_TORCH_GIB + CUDA_GRAPHS_GIB) * GIB + activations + 8 * 32768 * 4
+    assert need.outside_budget == CUDA_CONTEXT_GIB * GIB
     assert need.max_sequences == int((72 * GIB - need.weights - need.overhead) // (4 * GIB))
+    # whole blocks of 16 tokens (vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE)
+    assert need.kv_capacity_tokens == int((72 * GIB - need.weights - need.overhead) // (16 * 128 * 1024)) * 16
 
 
 def test_weights_split_over_tp_except_replicated_parts():
     model = load_model_config("mistralai/Mixtral-8x7B-v0.1")
     tensors = model_tensors(model)
-    one, two = (memory_need(tensors, model, WORKLOAD, tp, GIB).weights for tp in (1, 2))
+    one, two = (memory_need(tensors, model, WORKLOAD, tp, GIB, 0.9).weights for tp in (1, 2))
     replicated = 2 * sum(t.parameters for t in tensors if t.split == "replicated")
     assert two == pytest.approx((one - replicated) / 2 + replicated)
 
 
-def test_tgi_prefills_a_whole_prompt_vllm_a_chunk():
-    assert prefill_tokens("vllm", 65536) == 8192
-    assert prefill_tokens("tgi", 65536) == 65536
+def test_the_prefill_tokens_are_the_flags_the_renderer_passes():
+    assert prefill_tokens("vllm") == 8192  # --max-num-batched-tokens
+    assert prefill_tokens("tgi") == 4096  # --max-batch-prefill-tokens, TGI 3.x's fallback default

@@ -7,7 +7,14 @@ from hypothesis import strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.catalog import GIB, ModelConfig, parse_config
-from modelfleet.sizing import Workload, memory_need, model_tensors, plan_deployment, tensor_parallel_problems
+from modelfleet.sizing import (
+    Workload,
+    engine_memory,
+    memory_need,
+    model_tensors,
+    plan_deployment,
+    tensor_parallel_problems,
+)
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-4bit")
 
@@ -29,6 +36,7 @@ def models(draw) -> ModelConfig:
         "vocab_size": draw(st.integers(1000, 160_000)),
         "max_position_embeddings": draw(st.sampled_from([4096, 32768, 131072])),
         "tie_word_embeddings": draw(st.booleans()),
+        "sliding_window": draw(st.sampled_from([None, None, 1024, 4096])),
     }
     if experts:
         data |= {"num_local_experts": experts, "num_experts_per_tok": draw(st.integers(1, 2))}
@@ -49,10 +57,11 @@ def spec_for(model: ModelConfig, engine: str, quantization: str, kv_dtype: str, 
 def cases(draw):
     model = draw(models())
     length = draw(st.integers(16, model.max_position_embeddings))
+    engine = draw(st.sampled_from(["vllm", "tgi"]))
     spec = spec_for(
         model,
-        engine=draw(st.sampled_from(["vllm", "tgi"])),
-        quantization=draw(st.sampled_from(QUANTIZATIONS)),
+        engine=engine,
+        quantization=draw(st.sampled_from([q for q in QUANTIZATIONS if q not in engine_memory(engine).unservable])),
         kv_dtype=draw(st.sampled_from(["auto", "fp8"])),
         length=length,
         concurrency=draw(st.integers(1, 256)),
@@ -128,7 +137,7 @@ def test_quantizing_never_needs_more_memory(model, quantization, tp, engine, len
 
     def need(quantization: str, kv_dtype: str):
         workload = Workload(engine, quantization, kv_dtype, min(length, model.max_position_embeddings), concurrency)
-        return memory_need(tensors, model, workload, tp, 80 * GIB)
+        return memory_need(tensors, model, workload, tp, 80 * GIB, 0.9)
 
     sixteen_bit = need("none", "auto")
     assert need(quantization, "auto").weights < sixteen_bit.weights

@@ -62,12 +62,14 @@ def test_awq_and_gptq_need_a_pre_quantized_repository(quantization):
     assert "mistralai/Mixtral-8x22B-v0.1 holds 16-bit weights" in problem
 
 
-def test_vllm_quantizes_bitsandbytes_at_load_to_4_bits_only():
-    assert "to 4 bits only" in quantization_problems("vllm", MIXTRAL, "bitsandbytes-8bit")[0]
-    assert quantization_problems("vllm", MIXTRAL, "bitsandbytes-4bit") == []
-    assert quantization_problems("tgi", MIXTRAL, "bitsandbytes-8bit") == []
+def test_vllm_serves_no_bitsandbytes_at_the_pinned_version_tgi_does():
+    """vLLM dropped bitsandbytes (model_executor/layers/quantization/__init__.py QuantizationMethods)."""
     prequantized = config(quantization_config={"quant_method": "bitsandbytes", "load_in_8bit": True})
-    assert quantization_problems("vllm", prequantized, "bitsandbytes-8bit") == []
+    for model, quantization in ((MIXTRAL, "bitsandbytes-8bit"), (MIXTRAL, "bitsandbytes-4bit"),
+                                (prequantized, "bitsandbytes-8bit")):
+        problems = quantization_problems("vllm", model, quantization)
+        assert len(problems) == 1 and "not a vLLM quantization method" in problems[0] and "engine tgi" in problems[0]
+        assert quantization_problems("tgi", model, quantization) == []
 
 
 @pytest.mark.parametrize("engine", ["vllm", "tgi"])

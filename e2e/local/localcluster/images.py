@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -75,12 +76,11 @@ def engine_image() -> str:
 
 
 def engine_versions() -> dict[str, str]:
-    out = {}
-    for line in (REPO / "e2e" / "engine" / "venv.sh").read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key in ("VLLM_VERSION", "TORCH_VERSION"):
-            out[key] = value.strip()
-    return out
+    """The engine tier's pins: vLLM's where the code spells it once (engines/vllm.py), torch's in
+    venv.sh, read the way venv.sh reads them."""
+    vllm = re.search(r'^VLLM_VERSION = "(.+)"$', (REPO / "operator/modelfleet/engines/vllm.py").read_text(), re.M)
+    torch = re.search(r"^TORCH_VERSION=(\S+)$", (REPO / "e2e/engine/venv.sh").read_text(), re.M)
+    return {"VLLM_VERSION": vllm.group(1), "TORCH_VERSION": torch.group(1)}
 
 
 # ---------------------------------------------------------------- builds

@@ -25,7 +25,7 @@ from .spec import (
     WarmupSpec,
 )
 from .settings import DEFAULT_POOL_LABEL_KEY, GPUPool, OperatorSettings
-from .status import Condition, LLMDeploymentStatus, Plan
+from .status import Condition, KVCapacity, LLMDeploymentStatus, Plan, PlanOverhead
 from .validate import FieldError, InvalidSpec, parse_llmdeployment, validate_llmdeployment
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "TENSOR_PARALLEL_SIZES",
     "ApiModel", "Rule", "LLMDeployment", "LLMDeploymentSpec", "LLMDeploymentStatus",
     "ModelSpec", "EngineSpec", "ServingSpec", "GPUSpec", "AutoscalingSpec", "CacheSpec",
-    "WarmupSpec", "PlacementSpec", "Condition", "Plan",
+    "WarmupSpec", "PlacementSpec", "Condition", "Plan", "PlanOverhead", "KVCapacity",
     "DEFAULT_POOL_LABEL_KEY", "GPUPool", "OperatorSettings",
     "FieldError", "InvalidSpec", "parse_llmdeployment", "validate_llmdeployment",
 ]

@@ -40,6 +40,9 @@ PRINTER_COLUMNS = [
     {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
     {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
     {"name": "Queue", "type": "number", "jsonPath": ".status.queueDepth"},
+    # Wide output only: full-length sequences the KV cache of a running engine really holds.
+    {"name": "KV Seqs", "type": "integer", "jsonPath": ".status.kvCapacity.measuredSequences", "priority": 1,
+     "description": "Sequences of maxModelLen tokens the KV cache of a Ready engine holds, as it reports it."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

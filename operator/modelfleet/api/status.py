@@ -14,14 +14,14 @@ from pydantic import Field
 from .base import ApiModel
 from .spec import EngineKind
 
-ConditionType = Literal["Ready", "Progressing", "Degraded"]
+ConditionType = Literal["Ready", "Progressing", "Degraded", "KVCacheSufficient"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
 class Condition(ApiModel):
     """The Kubernetes condition shape (metav1.Condition)."""
 
-    type: str = Field(description="Ready, Progressing or Degraded.", max_length=316)
+    type: str = Field(description="Ready, Progressing, Degraded or KVCacheSufficient.", max_length=316)
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="One CamelCase word for the cause.", max_length=1024)
     message: str = Field("", description="What happened and what to change, for a person.", max_length=32768)
@@ -32,6 +32,18 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(
         None, description="The metadata.generation this condition was computed from.", ge=0
     )
+
+
+class PlanOverhead(ApiModel):
+    """Memory the engine holds per GPU besides weights and KV cache, and the engine code the number follows."""
+
+    name: str = Field(description="What holds the memory (activations, CUDA graphs, ...).")
+    gi_b: float = Field(description="GiB per GPU.")
+    in_budget: bool = Field(
+        description="The engine counts it against its memory budget; otherwise it must fit in the memory "
+        "the budget leaves free."
+    )
+    source: str = Field("", description="The engine source (file and function) the rule follows.")
 
 
 class Plan(ApiModel):
@@ -49,9 +61,34 @@ class Plan(ApiModel):
     weights_gi_b: float = Field(description="Memory the weights take in all, in GiB.")
     weights_gi_b_per_gpu: float = Field(description="Weights on each GPU, in GiB.")
     kv_cache_gi_b_per_gpu: float = Field(description="KV cache each GPU needs for maxConcurrency sequences, in GiB.")
-    overhead_gi_b_per_gpu: float = Field(description="Activations, CUDA graphs and runtime reserved per GPU, in GiB.")
-    budget_gi_b_per_gpu: float = Field(description="GPU memory times memoryUtilization, in GiB.")
+    overhead_gi_b_per_gpu: float = Field(
+        description="Activations, CUDA graphs and runtime the engine counts against its budget per GPU, in GiB."
+    )
+    overheads: list[PlanOverhead] = Field(
+        default_factory=list, description="Each overhead, inside or outside the budget, with its source."
+    )
+    budget_gi_b_per_gpu: float = Field(
+        description="The engine's memory budget per GPU, in GiB: memoryUtilization times the GPU's memory "
+        "(vLLM), times 0.90 more for TGI's wiggle room."
+    )
+    load_peak_gi_b_per_gpu: float | None = Field(
+        None, description="Weights per GPU while loading, in GiB (more than the weights when quantized at load)."
+    )
+    quantized_at_load: bool = Field(False, description="The engine quantizes 16-bit weights while loading them.")
+    prefill_tokens: int | None = Field(
+        None, description="Tokens of the largest forward pass the engine is told to run (vLLM "
+        "--max-num-batched-tokens, TGI --max-batch-prefill-tokens); its activations are in the overhead."
+    )
     max_model_len: int = Field(description="Context length the plan was sized for, in tokens.")
+    sliding_window: int | None = Field(None, description="The model's attention window (config.json), if any.")
+    kv_tokens_per_sequence: int | None = Field(
+        None, description="KV cache slots one sequence of maxModelLen tokens takes in the engine: the window "
+        "plus the tokens in flight for vLLM's sliding-window layers, else maxModelLen."
+    )
+    kv_capacity_tokens: int | None = Field(
+        None, description="KV cache slots the plan predicts for one replica (vLLM: num_gpu_blocks x "
+        "block_size; TGI: max batch total tokens)."
+    )
     max_concurrent_sequences: int = Field(
         description="Sequences of maxModelLen tokens the free memory can hold at once."
     )
@@ -72,6 +109,20 @@ class Plan(ApiModel):
     reason: str = Field("", description="Why this plan was chosen, in numbers.")
 
 
+class KVCapacity(ApiModel):
+    """The KV cache the plan predicted against what a running engine reported."""
+
+    planned_tokens: int = Field(description="KV cache slots the plan predicted for one replica.")
+    planned_sequences: int = Field(description="Sequences of maxModelLen tokens the planned KV cache holds.")
+    measured_tokens: int = Field(
+        description="KV cache slots the engine reported (vLLM: num_gpu_blocks x block_size of "
+        "vllm:cache_config_info; TGI: tgi_batch_max_total_tokens)."
+    )
+    measured_sequences: int = Field(description="Sequences of maxModelLen tokens the measured KV cache holds.")
+    ratio: float = Field(description="measuredTokens / plannedTokens.")
+    replica: str = Field("", description="The Ready pod the measurement was read from.")
+
+
 class LLMDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(
         None, description="The metadata.generation the operator last acted on.", ge=0
@@ -86,6 +137,9 @@ class LLMDeploymentStatus(ApiModel):
     ready_replicas: int | None = Field(None, description="Engine pods that are Ready (warmed up).", ge=0)
     desired_replicas: int | None = Field(None, description="Replicas the operator asks for.", ge=0)
     queue_depth: float | None = Field(None, description="Requests waiting per ready replica, last scraped.")
+    kv_capacity: KVCapacity | None = Field(
+        None, description="Planned vs measured KV cache of a Ready replica (condition KVCacheSufficient)."
+    )
     last_scale_time: str | None = Field(
         None, description="When the autoscaler last changed the replicas.", json_schema_extra={"format": "date-time"}
     )

@@ -13,6 +13,7 @@ class EngineLoad:
     running: float
     completed: float | None = None
     kv_cache_usage: float | None = None
+    kv_capacity_tokens: int | None = None  # the KV cache's token slots, as the engine sized it
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class ScrapeTarget:
 def parse_metrics(text: str, names: EngineMetrics) -> EngineLoad:
     """The engine load in a Prometheus text exposition; ``MetricsError`` if it is not there."""
     families = parse_families(text)
+    capacity = kv_capacity_tokens(text, names)
     waiting = total(families, names.waiting)
     running = total(families, names.running)
     if waiting is None:
@@ -52,7 +53,31 @@ def parse_metrics(text: str, names: EngineMetrics) -> EngineLoad:
         running=running,
         completed=total(families, names.completed),
         kv_cache_usage=mean(families, names.kv_cache_usage),
+        kv_capacity_tokens=capacity,
     )
+
+
+def kv_capacity_tokens(text: str, names: EngineMetrics) -> int | None:
+    """The KV cache's token slots the engine reports; None when it reports none (yet).
+
+    vLLM: ``num_gpu_blocks`` × ``block_size`` labels of its cache-config info
+    gauge; TGI: its max-batch-total-tokens gauge. Summed over series: a server
+    runs one engine, with its own cache, per data-parallel rank.
+    """
+    total_tokens = 0
+    found = False
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.name == names.kv_blocks_info and sample.name == names.kv_blocks_info:
+                blocks, size = sample.labels.get("num_gpu_blocks"), sample.labels.get("block_size")
+                if not (blocks or "").isdigit() or not (size or "").isdigit():
+                    continue  # "None" before the engine has sized its cache
+                total_tokens += int(blocks) * int(size)
+                found = True
+            elif family.name in names.kv_tokens and sample.name == family.name and math.isfinite(sample.value):
+                total_tokens += int(sample.value)
+                found = True
+    return total_tokens if found else None
 
 
 def parse_families(text: str) -> dict[str, list[float]]:

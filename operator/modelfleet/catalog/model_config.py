@@ -39,6 +39,9 @@ class ModelConfig:
     # vocabulary, or the raw quant_method when it has no equivalent); None for 16-bit.
     quantization: str | None = None
     quantization_group_size: int | None = None
+    # Tokens each attention layer looks back (config.json sliding_window; Mistral-7B v0.1: 4096).
+    # None for full attention (Mistral v0.2+ write null).
+    sliding_window: int | None = None
 
     @property
     def mixture_of_experts(self) -> bool:
@@ -79,7 +82,19 @@ def parse_config(model_id: str, data: dict[str, Any], source: Literal["bundled",
         dtype=str(data.get("torch_dtype") or data.get("dtype") or "bfloat16"),
         quantization=quantization,
         quantization_group_size=group_size,
+        sliding_window=_sliding_window(model_id, data),
     )
+
+
+def _sliding_window(model_id: str, data: dict[str, Any]) -> int | None:
+    """The window, or None: vLLM treats null and 0 as no window (vllm/config/model.py
+    ModelConfig.__post_init__) and so does a negative value (-1 in some configs)."""
+    if data.get("use_sliding_window") is False:  # Qwen2-style configs that carry a window they do not use
+        return None
+    value = data.get("sliding_window")
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value <= 0):
+        return None
+    return _int(model_id, data, "sliding_window")
 
 
 def _int(model_id: str, data: dict[str, Any], key: str, default: int | None = None, minimum: int = 1) -> int:

@@ -15,7 +15,8 @@ import sys
 
 from modelfleet.api import InvalidSpec, LLMDeployment, parse_llmdeployment
 from modelfleet.catalog import ModelUnavailable, default_pools, load_model_config
-from modelfleet.sizing import Candidate, SizingError, SizingResult, plan_deployment
+from modelfleet.engines import engine_for
+from modelfleet.sizing import Candidate, SizingError, SizingResult, engine_memory, plan_deployment
 
 from .documents import BadInput, UnreadableInput, llmdeployment_documents, read_pools
 
@@ -63,20 +64,60 @@ HEADER = ("POOL", "GPU", "TP", "WEIGHTS", "KV", "OVERHEAD", "NEED", "BUDGET", "M
 def format_table(result: SizingResult) -> str:
     """The plan as a person reads it: the model, one row per candidate, why each was rejected, the choice."""
     lines = _model_lines(result) + ["", "GiB per GPU:"] + _table(result) + _rejections(result.candidates)
-    lines += ["", *_chosen_lines(result)]
+    lines += _overhead_lines(result) + ["", *_chosen_lines(result)]
     return "\n".join(lines) + "\n"
 
 
 def _model_lines(result: SizingResult) -> list[str]:
     m = result.model
+    rules = engine_memory(m.engine)
     active = f" ({m.active_parameters / 1e9:.2f} B active per token)" if m.mixture_of_experts else ""
+    at_load = f", quantized by {rules.name} while loading ({rules.load_source})" if m.quantized_at_load else ""
     return [
-        f"{m.model_id} on {m.engine} ({m.config_source} config)",
+        f"{m.model_id} on {rules.name} {engine_for(m.engine).version} ({m.config_source} config)",
         f"  {m.parameters / 1e9:.2f} B parameters{active}; quantization {m.quantization}: "
-        f"{m.weights_gib:.2f} GiB of weights",
+        f"{m.weights_gib:.2f} GiB of weights{at_load}",
         f"  KV cache {m.kv_cache_bytes_per_token / 1024:.1f} KiB per token ({m.kv_cache_dtype}); "
         f"sized for {m.max_concurrency} sequences of {m.max_model_len} tokens",
+        *_window_lines(result),
+        f"  budget: gpu.memoryUtilization × GPU memory{_factor(rules.budget_factor)} ({rules.budget_source})",
     ]
+
+
+def _factor(factor: float) -> str:
+    return "" if factor == 1 else f" × {factor:g}"
+
+
+def _window_lines(result: SizingResult) -> list[str]:
+    m = result.model
+    rules = engine_memory(m.engine)
+    if not m.sliding_window:
+        return []
+    if m.kv_tokens_per_sequence < m.max_model_len:
+        held = min(m.sliding_window - 1 + rules.in_flight_batches * rules.prefill_tokens, m.max_model_len)
+        return [
+            f"  sliding window {m.sliding_window} (config.json): {rules.name} keeps {m.kv_tokens_per_sequence} KV "
+            f"slots per sequence, not {m.max_model_len}: {held} tokens (window - 1 + {rules.in_flight_batches} × "
+            f"{rules.prefill_tokens} in flight) in blocks of {rules.block_size}, plus one",
+            f"    ({m.kv_rule})",
+        ]
+    return [f"  sliding window {m.sliding_window} (config.json): {rules.name} allocates all {m.kv_tokens_per_sequence} "
+            f"tokens of each sequence ({m.kv_rule})"]
+
+
+def _overhead_lines(result: SizingResult) -> list[str]:
+    """Each overhead of the chosen (else the last) candidate, counted as the engine counts it, and its source."""
+    measured = [c for c in result.candidates if c.overheads]
+    if not measured:
+        return []
+    chosen = result.chosen
+    shown = next((c for c in measured if chosen and (c.pool, c.tensor_parallel_size) ==
+                  (chosen.pool, chosen.tensor_parallel_size)), measured[-1])
+    lines = ["", f"Overhead per GPU at {shown.pool} TP {shown.tensor_parallel_size} (GiB):"]
+    for o in shown.overheads:
+        where = "in the budget " if o.in_budget else "outside budget"
+        lines.append(f"  {o.bytes / 2**30:5.2f}  {where}  {o.name}: {o.source}")
+    return lines
 
 
 def _table(result: SizingResult) -> list[str]:

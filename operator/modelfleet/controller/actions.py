@@ -18,11 +18,13 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from modelfleet.api import API_VERSION, KIND
 from modelfleet.autoscale.policy import Decision
 
+from . import capacity
 from .autoscaler import decision_status, record_metrics
 from .config import ProcessConfig
 from .events import post_event
 from .kube import Kube
 from .reconcile import reconcile
+from .status import capacity_status
 
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 
@@ -51,6 +53,26 @@ def record_decision(kube: Kube, body: dict[str, Any], decision: Decision) -> Non
         if decision.changed:
             post_event(kube, current, "Normal", decision.reason, decision.message, now)
         record_metrics(current, decision)
+
+
+def record_capacity(kube: Kube, body: dict[str, Any], measurement: capacity.Measurement) -> None:
+    """Write a KV capacity verdict, if the object still has the generation it was judged for."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    with _locks[(namespace, name)]:
+        current = get_llmdeployment(kube, namespace, name)
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            return
+        previous = current.get("status") or {}
+        if current["metadata"].get("generation", 0) != measurement.generation or previous.get("plan") != (
+            body.get("status") or {}
+        ).get("plan"):
+            return  # the spec or the plan moved meanwhile: the next round judges the new one
+        now = _now()
+        _write_status(kube, current, capacity_status(measurement.verdict, previous, measurement.generation, now))
+        event = capacity.transition_event(previous, measurement.verdict)
+        if event is not None:
+            post_event(kube, current, *event, now)
+        capacity.record_metrics(current, measurement.verdict)
 
 
 def _write_status(kube: Kube, body: dict[str, Any], patch: dict[str, Any]) -> None:

@@ -59,7 +59,7 @@ class Autoscaler:
             resource.spec.engine.kind,
             PolicySettings.from_spec(resource.spec.autoscaling, batch_limit=resource.spec.serving.max_concurrency),
             replicas=self._asked(body),
-            ready=[self.resolve(pod) for pod in await asyncio.to_thread(self._ready_pods, resource)],
+            ready=[self.resolve(pod) for pod in await asyncio.to_thread(self.ready_pods, resource)],
             state=self.states.get(body["metadata"]["uid"], PolicyState()),
             now=self.clock(),
             session=session,
@@ -72,7 +72,7 @@ class Autoscaler:
         desired = (body.get("status") or {}).get("desiredReplicas")
         return desired if desired is not None else (body.get("status") or {}).get("replicas", 0)
 
-    def _ready_pods(self, resource: LLMDeployment) -> list[dict[str, Any]]:
+    def ready_pods(self, resource: LLMDeployment) -> list[dict[str, Any]]:
         pods = self.kube.resource("v1", "Pod").get(
             namespace=resource.metadata["namespace"], label_selector=selector_string(resource.metadata["name"])
         ).to_dict()["items"]

@@ -1,4 +1,4 @@
-"""The operator's two loops beside kopf's watches: resync everything, autoscale.
+"""The operator's two loops beside kopf's watches: resync everything; autoscale and measure KV capacity.
 
 Started by the startup handler; each round survives any one failure.
 """
@@ -10,8 +10,9 @@ import logging
 
 import aiohttp
 
-from .actions import list_llmdeployments, reconcile_named, record_decision
+from .actions import list_llmdeployments, reconcile_named, record_capacity, record_decision
 from .autoscaler import Autoscaler
+from .capacity import measure
 from .config import ProcessConfig
 from .kube import Kube
 
@@ -37,6 +38,13 @@ async def autoscale_forever(autoscaler: Autoscaler, config: ProcessConfig, logge
                         await asyncio.to_thread(record_decision, autoscaler.kube, body, decision)
                 except Exception:  # one fleet's failure must not stop the others' scaling
                     logger.exception("autoscaling %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+                try:
+                    measurement = await measure(autoscaler, body, session)
+                    if measurement is not None:
+                        await asyncio.to_thread(record_capacity, autoscaler.kube, body, measurement)
+                except Exception:  # a failed measurement only leaves the last one in place
+                    logger.exception("measuring the KV cache of %s/%s failed", body["metadata"]["namespace"],
+                                     body["metadata"]["name"])
 
 
 def _resync_all(kube: Kube, config: ProcessConfig) -> None:

@@ -28,6 +28,17 @@ LAST_SCALE = Gauge(
     "modelfleet_llmdeployment_last_scale_timestamp_seconds", "When the autoscaler last changed the replicas.",
     ["namespace", "name"],
 )
+KV_CAPACITY_TOKENS = Gauge(
+    "modelfleet_llmdeployment_kv_capacity_tokens",
+    "KV cache token slots of one replica: as the plan predicted (source=planned) and as a Ready engine reports "
+    "(source=measured).",
+    ["namespace", "name", "source"],
+)
+KV_CAPACITY_SEQUENCES = Gauge(
+    "modelfleet_llmdeployment_kv_capacity_sequences",
+    "Sequences of maxModelLen tokens the KV cache of one replica holds, planned and measured.",
+    ["namespace", "name", "source"],
+)
 SCALINGS = Counter(
     "modelfleet_autoscaler_scalings_total", "Replica changes made by the autoscaler.", ["namespace", "name", "direction"]
 )
@@ -44,3 +55,9 @@ def forget(namespace: str, name: str) -> None:
             gauge.remove(namespace, name)
         except KeyError:
             pass
+    for gauge in (KV_CAPACITY_TOKENS, KV_CAPACITY_SEQUENCES):
+        for source in ("planned", "measured"):
+            try:
+                gauge.remove(namespace, name, source)
+            except KeyError:
+                pass

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelfleet.api import Plan
+from modelfleet.sizing import KV_CAPACITY_CONDITION
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,12 @@ def derive_status(seen: Observation, previous: dict[str, Any] | None, now: str) 
         _condition("Progressing", *_progressing(seen, ready), seen.generation),
         _condition("Degraded", *_degraded(seen), seen.generation),
     ]
+    # The capacity loop owns the measured KV cache; it stays while the plan it was judged against does.
+    measured = plan == previous.get("plan") and "kvCapacity" in previous
+    conditions += [c for c in previous.get("conditions") or [] if measured and c.get("type") == KV_CAPACITY_CONDITION]
     status = {
         **{k: v for k, v in previous.items() if k in ("queueDepth", "lastScaleTime")},
+        "kvCapacity": previous.get("kvCapacity") if measured else None,
         **seen.extra,
         "observedGeneration": seen.generation,
         "conditions": _keep_transition_times(conditions, previous.get("conditions") or [], now),
@@ -61,7 +66,10 @@ def derive_status(seen: Observation, previous: dict[str, Any] | None, now: str) 
         "selector": seen.selector or previous.get("selector"),
         "endpoint": seen.endpoint or previous.get("endpoint"),
     }
-    return {k: v for k, v in status.items() if v is not None}
+    kept = {k: v for k, v in status.items() if v is not None}
+    if "kvCapacity" in previous and not measured:
+        kept["kvCapacity"] = None  # a merge patch deletes with null: a measurement of an old plan must go
+    return kept
 
 
 def status_changes(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
@@ -114,6 +122,17 @@ def _degraded(seen: Observation) -> tuple[str, str, str]:
 
 def _condition(kind: str, status: str, reason: str, message: str, generation: int) -> dict[str, Any]:
     return {"type": kind, "status": status, "reason": reason, "message": message, "observedGeneration": generation}
+
+
+def capacity_status(verdict, previous: dict[str, Any], generation: int, now: str) -> dict[str, Any]:
+    """The status fields a capacity verdict changes (a merge patch: the whole conditions list, since a
+    merge patch replaces lists); empty when nothing moved."""
+    condition = _condition(KV_CAPACITY_CONDITION, "True" if verdict.sufficient else "False", verdict.reason,
+                           verdict.message, generation)
+    others = [c for c in previous.get("conditions") or [] if c.get("type") != KV_CAPACITY_CONDITION]
+    mine = _keep_transition_times([condition], previous.get("conditions") or [], now)
+    new = {"kvCapacity": verdict.capacity.to_wire(), "conditions": others + mine}
+    return status_changes(new, previous)
 
 
 def _keep_transition_times(new: list[dict], old: list[dict], now: str) -> list[dict]:

@@ -33,6 +33,7 @@ class Engine(ABC):
     """Facts about one inference server and its pinned image."""
 
     kind: ClassVar[EngineKind]
+    version: ClassVar[str]  # the pinned release the image, the rules and the tests follow
     default_image: ClassVar[str]
     port: ClassVar[int] = PORT
     health_path: ClassVar[str] = "/health"

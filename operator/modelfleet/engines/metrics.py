@@ -12,11 +12,18 @@ Facts, checked against the engines themselves:
   both are accepted, the newer name first. Every series carries an
   ``engine`` and a ``model_name`` label; a server has one engine per
   data-parallel rank, so samples are summed (queue, batch) or averaged (KV).
+  The KV cache it really got is the info gauge ``vllm:cache_config_info``:
+  its labels ``num_gpu_blocks`` × ``block_size`` are the token slots
+  (``vllm/v1/metrics/loggers.py`` ``PrometheusStatLogger.log_metrics_info``
+  writes the CacheConfig as labels once the engine has sized its cache; the
+  CPU build too).
 - TGI (text-generation-inference, ``docs/source/reference/metrics.md`` and the
   router's ``metrics::describe_gauge!`` calls): gauges ``tgi_queue_size``
   (requests waiting) and ``tgi_batch_current_size`` (requests in the batch);
   counter ``tgi_request_success`` (requests finished). TGI exports no
-  KV-cache usage.
+  KV-cache usage; the KV cache it got after warm-up is the gauge
+  ``tgi_batch_max_total_tokens`` (``backends/v3/src/lib.rs``
+  ``connect_backend``: "Setting max batch total tokens to ...").
 
 Names are metric *family* names as ``prometheus_client``'s parser reports
 them: a counter's family drops the ``_total`` suffix of its samples.
@@ -38,6 +45,9 @@ class EngineMetrics:
     running: tuple[str, ...]
     kv_cache_usage: tuple[str, ...]
     completed: tuple[str, ...]
+    # The KV cache's token slots: an info gauge whose labels give blocks × block size, or a plain gauge of tokens.
+    kv_blocks_info: str | None = None
+    kv_tokens: tuple[str, ...] = ()
 
 
 VLLM = EngineMetrics(
@@ -46,6 +56,7 @@ VLLM = EngineMetrics(
     running=("vllm:num_requests_running",),
     kv_cache_usage=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
     completed=("vllm:request_success",),
+    kv_blocks_info="vllm:cache_config_info",
 )
 
 TGI = EngineMetrics(
@@ -54,6 +65,7 @@ TGI = EngineMetrics(
     running=("tgi_batch_current_size",),
     kv_cache_usage=(),
     completed=("tgi_request_success",),
+    kv_tokens=("tgi_batch_max_total_tokens",),
 )
 
 ENGINE_METRICS: dict[EngineKind, EngineMetrics] = {"vllm": VLLM, "tgi": TGI}

@@ -1,7 +1,9 @@
 """Hugging Face Text Generation Inference, as the pinned TGI image runs it.
 
-Checked against TGI 3.3 (``text-generation-launcher --help``, the launcher
-reference in its docs):
+``TGI_VERSION`` is TGI's final release: the project went into maintenance
+mode in December 2025 (its README) and its repository was archived in March
+2026, so no later release will come. Checked against that tag's source
+(``launcher/src/main.rs``, the router and the server, cited below):
 
 - No command is set: the image's entrypoint script prepares the environment
   and then runs ``text-generation-launcher`` with our arguments.
@@ -17,8 +19,13 @@ reference in its docs):
   can form (``tgi_queue_size``, which the autoscaler scales on) while a
   replica still pushes back before it drowns; the running batch is bounded by
   the KV memory TGI measures at warm-up.
-- ``--cuda-memory-fraction`` is gpu.memoryUtilization, the budget the plan
-  was sized under.
+- ``--cuda-memory-fraction`` is gpu.memoryUtilization and
+  ``--max-batch-prefill-tokens`` the plan's prefill tokens: TGI gives its KV
+  cache what is free after a warm-up prefill of that many tokens, within
+  fraction × 0.90 of the GPU (``sizing.engine_memory.TGI``), which is the
+  budget the plan was sized with. Without the flag TGI 3.x picks the prefill
+  size from the GPU's flops (``launcher/src/main.rs``), so the warm-up, and
+  with it the KV cache, would differ from GPU to GPU.
 - Quantization: our names map to ``--quantize`` values; for awq/gptq TGI
   still picks its Marlin kernels where the GPU has them.
 - ``--kv-cache-dtype fp8_e4m3fn`` for kvCacheDtype fp8: the same E4M3 format
@@ -35,6 +42,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from modelfleet.api import LLMDeploymentSpec, Plan
+from modelfleet.sizing import prefill_tokens
 
 from . import cache_layout
 from .base import Engine
@@ -47,6 +55,9 @@ QUANTIZE = {
     "bitsandbytes-4bit": "bitsandbytes-nf4",
 }
 
+# TGI's final release (see the module docstring); nothing else in the code spells it.
+TGI_VERSION = "3.3.7"
+
 QUEUE_ALLOWANCE = 4
 
 ALIASES = {"-p": "--port"}
@@ -56,7 +67,8 @@ class TGI(Engine):
     flag_aliases = ALIASES
     repeated_flag_effect = "TGI refuses a flag given twice"
     kind: ClassVar = "tgi"
-    default_image: ClassVar[str] = "ghcr.io/huggingface/text-generation-inference:3.3.4"
+    version: ClassVar[str] = TGI_VERSION
+    default_image: ClassVar[str] = f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}"
 
     def command(self) -> list[str]:
         return []
@@ -77,6 +89,7 @@ class TGI(Engine):
             "--max-total-tokens", str(plan.max_model_len),
             "--max-concurrent-requests", str(spec.serving.max_concurrency * QUEUE_ALLOWANCE),
             "--cuda-memory-fraction", f"{spec.gpu.memory_utilization:g}",
+            "--max-batch-prefill-tokens", str(plan.prefill_tokens or prefill_tokens(self.kind)),
         ]
         if model.quantization in QUANTIZE:
             args += ["--quantize", QUANTIZE[model.quantization]]

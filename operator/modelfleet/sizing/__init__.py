@@ -14,7 +14,18 @@ from .errors import (
     UnservableQuantization,
     UnsupportedArchitecture,
 )
-from .memory import VLLM_PREFILL_TOKENS, MemoryNeed, Workload, kv_bytes_per_token, memory_need, prefill_tokens
+from .capacity import CONDITION as KV_CAPACITY_CONDITION
+from .capacity import CapacityVerdict, judge_capacity
+from .engine_memory import ENGINE_MEMORY, EngineMemory, engine_memory, kv_tokens_per_sequence
+from .memory import (
+    MemoryNeed,
+    Overhead,
+    Workload,
+    kv_bytes_per_token,
+    kv_capacity_tokens,
+    memory_need,
+    prefill_tokens,
+)
 from .parameters import ParameterCount, TensorGroup, count_parameters, model_tensors
 from .planner import Candidate, ModelSummary, SizingResult, plan_deployment
 from .quantization import tensor_bytes
@@ -25,6 +36,8 @@ __all__ = [
     "SizingError", "ContextTooLong", "InvalidTensorParallel", "NoPlanFits", "NoPools", "UnknownPool",
     "UnservableQuantization", "UnsupportedArchitecture",
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
-    "MemoryNeed", "Workload", "memory_need", "kv_bytes_per_token", "prefill_tokens", "VLLM_PREFILL_TOKENS",
+    "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "kv_capacity_tokens", "prefill_tokens",
+    "KV_CAPACITY_CONDITION", "CapacityVerdict", "judge_capacity",
+    "ENGINE_MEMORY", "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
     "tensor_parallel_problems", "quantization_problems", "gpu_problems",
 ]

@@ -1,34 +1,32 @@
 """The memory one GPU of a replica needs at a tensor-parallel size, and the rule that says it fits.
 
 Per GPU: weights (each tensor split as ``parameters.Split`` says) + the KV
-cache of ``maxConcurrency`` sequences of ``maxModelLen`` tokens + a runtime
-overhead must stay within the GPU's memory × ``memoryUtilization``, the
-fraction both engines are told they may use (vLLM
-``--gpu-memory-utilization``, TGI ``--cuda-memory-fraction``).
+cache of ``maxConcurrency`` sequences + the overheads the engine counts
+against its budget must stay within the engine's budget, which is each
+engine's own formula (``engine_memory``): vLLM ``total ×
+gpu-memory-utilization``, TGI ``total × cuda-memory-fraction × 0.90``, both
+engines told ``gpu.memoryUtilization``. The overheads the engine keeps outside
+its budget must fit in the memory it leaves free.
 
 KV cache per token = 2 (K and V) × layers × KV heads × head dim × KV dtype
 bytes (2 for auto, the model's 16-bit dtype; 1 for fp8). Across TP, each GPU
 holds max(1, KV heads // TP) heads: vLLM replicates a KV head when TP exceeds
-the KV heads. Sliding-window attention (Mistral-7B v0.1) is sized as full
-attention: conservative, since an engine may keep only the window.
+the KV heads. Per sequence, the engine's own rule
+(``engine_memory.kv_tokens_per_sequence``): vLLM keeps only the window (plus
+the tokens in flight) of a sliding-window model such as Mistral-7B v0.1,
+TGI the whole context.
 
-The overhead, per GPU, is what the engine holds besides weights and KV cache,
-the way vLLM measures it in its profiling run before it sizes its KV cache:
+Overheads, per GPU, each with the engine code it follows (``Overhead.source``):
 
-- RUNTIME_GIB (1.0): the CUDA context (0.3–0.5 GiB on Ampere/Hopper),
-  cuBLAS/cuBLASLt workspaces, NCCL buffers for TP > 1, and the caching
-  allocator's fragmentation.
-- CUDA_GRAPHS_GIB (0.5): decode steps are captured as CUDA graphs for batch
-  sizes up to the concurrency (vLLM logs 0.2–1 GiB for the capture).
-- Activations of the largest forward pass: ``prefill_tokens`` tokens at once,
-  2 bytes × (4 × hidden [residual stream, normed input, attention and MLP
-  outputs] + (heads + 2 × KV heads) / TP × head dim [q, k, v] + 3 ×
-  intermediate / TP × experts per token [gate, up, their product]) per token,
-  plus float32 logits over the vocabulary for every sequence sampled in a
-  step. vLLM prefills in chunks of ``--max-num-batched-tokens``
-  (VLLM_PREFILL_TOKENS, which the renderer should pass so the engine uses
-  what was sized); TGI prefills a whole prompt (``--max-batch-prefill-tokens``
-  defaults to the longest input), so maxModelLen tokens.
+- activations of the largest forward pass: ``prefill_tokens`` tokens (vLLM
+  ``--max-num-batched-tokens``, TGI ``--max-batch-prefill-tokens``, both
+  rendered), 2 bytes × (4 × hidden [residual stream, normed input, attention
+  and MLP outputs] + (heads + 2 × KV heads) / TP × head dim [q, k, v] + 3 ×
+  intermediate / TP × experts per token [gate, up, their product]) per
+  token, plus float32 logits over the vocabulary for every sequence sampled
+  in a step;
+- CUDA graphs, CUDA context + NCCL, non-torch workspaces: the constants of
+  ``engine_memory``, inside or outside the budget as each engine counts them.
 """
 
 from __future__ import annotations
@@ -39,12 +37,17 @@ from dataclasses import dataclass
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GIB, ModelConfig
 
+from .engine_memory import (
+    CUDA_CONTEXT_GIB,
+    CUDA_GRAPHS_GIB,
+    NON_TORCH_GIB,
+    EngineMemory,
+    engine_memory,
+    kv_tokens_per_sequence,
+)
 from .parameters import TensorGroup
 from .quantization import UNQUANTIZED_BYTES, tensor_bytes
 
-RUNTIME_GIB = 1.0
-CUDA_GRAPHS_GIB = 0.5
-VLLM_PREFILL_TOKENS = 8192
 ACTIVATION_BYTES = 2
 LOGIT_BYTES = 4
 KV_CACHE_BYTES = {"auto": UNQUANTIZED_BYTES, "fp8": 1}
@@ -59,27 +62,81 @@ class Workload:
     kv_cache_dtype: str
     max_model_len: int
     max_concurrency: int
+    quantized_at_load: bool = False  # 16-bit weights the engine quantizes while loading
+
+    @property
+    def rules(self) -> EngineMemory:
+        return engine_memory(self.engine)
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Memory an engine holds per GPU besides weights and KV cache, and where that number comes from."""
+
+    name: str
+    bytes: float
+    in_budget: bool  # the engine counts it against its budget (else it must fit in what the budget leaves)
+    source: str
 
 
 @dataclass(frozen=True)
 class MemoryNeed:
-    """Bytes per GPU at one tensor-parallel size, against the GPU's budget."""
+    """Bytes per GPU at one tensor-parallel size, against the engine's budget."""
 
     weights: float
-    kv_cache: float  # for max_concurrency sequences of max_model_len tokens
-    overhead: float
+    kv_cache: float  # for max_concurrency sequences
+    overheads: tuple[Overhead, ...]
     budget: float
-    kv_per_sequence: float
+    gpu_memory: float
+    kv_per_token: int
+    kv_tokens_per_sequence: int  # the engine's rule: the window for vLLM's sliding-window layers
+    load_peak: float  # weights while loading (higher when the engine quantizes at load)
+    block_size: int = 1  # the engine's KV block, in tokens
+
+    @property
+    def kv_per_sequence(self) -> float:
+        return self.kv_per_token * self.kv_tokens_per_sequence
+
+    @property
+    def overhead(self) -> float:
+        """What the engine counts against its budget besides weights and KV."""
+        return sum(o.bytes for o in self.overheads if o.in_budget)
+
+    @property
+    def outside_budget(self) -> float:
+        return sum(o.bytes for o in self.overheads if not o.in_budget)
 
     @property
     def total(self) -> float:
         return self.weights + self.kv_cache + self.overhead
 
     @property
+    def kv_room(self) -> float:
+        """Bytes the engine gives its KV cache: the budget once weights and overheads are in."""
+        return max(0.0, self.budget - self.weights - self.overhead)
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        """Token slots the KV cache holds (what vLLM reports as num_gpu_blocks × block_size)."""
+        return kv_capacity_tokens(self.kv_room, self.kv_per_token, self.block_size)
+
+    @property
     def max_sequences(self) -> int:
         """Sequences of max_model_len tokens the budget holds once weights and overhead are in."""
-        free = self.budget - self.weights - self.overhead
-        return max(0, math.floor(free / self.kv_per_sequence)) if free > 0 else 0
+        return math.floor(self.kv_room / self.kv_per_sequence)
+
+    def problems(self) -> list[str]:
+        """What does not fit besides the KV cache: the engine's own free memory, the load peak."""
+        found = []
+        left = self.gpu_memory - self.budget
+        if self.outside_budget > left:
+            names = " + ".join(o.name for o in self.overheads if not o.in_budget)
+            found.append(f"{names} ({self.outside_budget / GIB:.1f} GiB) do not fit in the "
+                         f"{left / GIB:.1f} GiB the budget leaves free: lower gpu.memoryUtilization")
+        if self.load_peak > self.budget:
+            found.append(f"loading peaks at {self.load_peak / GIB:.1f} GiB per GPU (16-bit layers quantized "
+                         f"while loading), over the {self.budget / GIB:.1f} GiB budget")
+        return found
 
 
 def shard_divisor(tensor: TensorGroup, tp: int, kv_heads: int) -> int:
@@ -111,28 +168,79 @@ def kv_bytes_per_token(model: ModelConfig, kv_cache_dtype: str, tp: int = 1) -> 
     return 2 * model.num_layers * kv_heads_per_gpu(model, tp) * model.head_dim * KV_CACHE_BYTES[kv_cache_dtype]
 
 
-def prefill_tokens(engine: EngineKind, max_model_len: int) -> int:
-    """Tokens in the largest forward pass the engine runs (see the module docstring)."""
-    return VLLM_PREFILL_TOKENS if engine == "vllm" else max_model_len
+def kv_capacity_tokens(kv_bytes: float, kv_per_token: int, block_size: int) -> int:
+    """Token slots ``kv_bytes`` of KV cache hold, in whole blocks: vLLM divides its KV memory by the page
+    size of all layers (vllm/v1/core/kv_cache_utils.py get_kv_cache_config_from_groups)."""
+    return math.floor(kv_bytes / (kv_per_token * block_size)) * block_size
 
 
-def overhead_bytes(model: ModelConfig, workload: Workload, tp: int) -> float:
+def prefill_tokens(engine: EngineKind) -> int:
+    """Tokens in the largest forward pass the engine runs, the value the renderer passes it."""
+    return engine_memory(engine).prefill_tokens
+
+
+def sampled_sequences(workload: Workload) -> int:
+    """Sequences whose logits the profiled pass holds (``EngineMemory.logits_of_max_concurrency``)."""
+    rules = workload.rules
+    if rules.logits_of_max_concurrency:
+        return workload.max_concurrency
+    # TGI's warm-up requests are max_input_tokens (max_model_len - 1) long each, as many as fill the prefill.
+    return -(-rules.prefill_tokens // max(1, workload.max_model_len - 1))
+
+
+def activation_bytes(model: ModelConfig, workload: Workload, tp: int) -> float:
     qkv = (model.num_attention_heads / tp + 2 * kv_heads_per_gpu(model, tp)) * model.head_dim
     mlp = 3 * model.intermediate_size / tp * max(1, model.experts_per_token)
     per_token = ACTIVATION_BYTES * (4 * model.hidden_size + qkv + mlp)
-    activations = prefill_tokens(workload.engine, workload.max_model_len) * per_token
-    logits = workload.max_concurrency * model.vocab_size * LOGIT_BYTES
-    return (RUNTIME_GIB + CUDA_GRAPHS_GIB) * GIB + activations + logits
+    logits = sampled_sequences(workload) * model.vocab_size * LOGIT_BYTES
+    return workload.rules.prefill_tokens * per_token + logits
+
+
+def overheads(model: ModelConfig, workload: Workload, tp: int) -> tuple[Overhead, ...]:
+    """Each overhead of the engine at ``tp``, inside or outside its budget as the engine counts it."""
+    rules = workload.rules
+    graphs = 0.0 if workload.quantization in rules.no_cuda_graphs_with else CUDA_GRAPHS_GIB * GIB
+    return (
+        Overhead(f"activations of a {rules.prefill_tokens}-token forward pass and {sampled_sequences(workload)} "
+                 "sequences' logits", activation_bytes(model, workload, tp), True, rules.activations_source),
+        Overhead("CUDA graphs", graphs, rules.cuda_graphs_in_budget, rules.cuda_graphs_source),
+        Overhead("non-torch workspaces", NON_TORCH_GIB * GIB, True, rules.non_torch_source),
+        Overhead("CUDA context and NCCL", CUDA_CONTEXT_GIB * GIB, rules.cuda_context_in_budget,
+                 rules.cuda_context_source),
+    )
+
+
+def decoder_layer_bytes_per_gpu(tensors: tuple[TensorGroup, ...], model: ModelConfig, tp: int) -> float:
+    """One decoder layer's projections in 16 bits on one GPU: what loading holds before quantizing them."""
+    per_layer = [t for t in tensors if t.kind == "linear"]
+    return sum(tensor_bytes(t, "none") / t.count / shard_divisor(t, tp, model.num_kv_heads)
+               * (t.count // model.num_layers) for t in per_layer)
+
+
+def load_peak_bytes(tensors: tuple[TensorGroup, ...], model: ModelConfig, workload: Workload, tp: int) -> float:
+    """Weights per GPU while loading: both engines quantize at load layer by layer (``load_source``),
+    so the peak is the quantized weights plus one layer still in 16 bits."""
+    weights = weight_bytes_per_gpu(tensors, model, workload.quantization, tp)
+    if not workload.quantized_at_load:
+        return weights
+    return weights + decoder_layer_bytes_per_gpu(tensors, model, tp)
 
 
 def memory_need(
-    tensors: tuple[TensorGroup, ...], model: ModelConfig, workload: Workload, tp: int, budget: float
+    tensors: tuple[TensorGroup, ...], model: ModelConfig, workload: Workload, tp: int, gpu_memory: float,
+    memory_utilization: float,
 ) -> MemoryNeed:
-    kv_per_sequence = kv_bytes_per_token(model, workload.kv_cache_dtype, tp) * workload.max_model_len
+    rules = workload.rules
+    per_sequence = kv_tokens_per_sequence(rules, workload.max_model_len, model.sliding_window)
+    per_token = kv_bytes_per_token(model, workload.kv_cache_dtype, tp)
     return MemoryNeed(
         weights=weight_bytes_per_gpu(tensors, model, workload.quantization, tp),
-        kv_cache=kv_per_sequence * workload.max_concurrency,
-        overhead=overhead_bytes(model, workload, tp),
-        budget=budget,
-        kv_per_sequence=kv_per_sequence,
+        kv_cache=float(per_token * per_sequence * workload.max_concurrency),
+        overheads=overheads(model, workload, tp),
+        budget=gpu_memory * memory_utilization * rules.budget_factor,
+        gpu_memory=gpu_memory,
+        kv_per_token=per_token,
+        kv_tokens_per_sequence=per_sequence,
+        load_peak=load_peak_bytes(tensors, model, workload, tp),
+        block_size=rules.block_size,
     )

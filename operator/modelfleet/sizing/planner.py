@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan
+from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info
 
+from .engine_memory import kv_tokens_per_sequence
 from .errors import ContextTooLong, InvalidTensorParallel, NoPlanFits, NoPools, UnknownPool, UnservableQuantization
-from .memory import MemoryNeed, Workload, kv_bytes_per_token, memory_need, weight_bytes
+from .memory import MemoryNeed, Overhead, Workload, kv_bytes_per_token, memory_need, weight_bytes
 from .parameters import TensorGroup, count_parameters, model_tensors
 from .rules import ENGINE_NAMES, gpu_problems, quantization_problems, tensor_parallel_problems
 
@@ -40,6 +41,9 @@ class Candidate:
     max_concurrent_sequences: int | None = None
     price_per_hour: float | None = None
     expert_parallel: bool = False
+    kv_capacity_tokens: int | None = None
+    load_peak_gib_per_gpu: float | None = None
+    overheads: tuple[Overhead, ...] = ()
 
     @property
     def gpus_per_replica(self) -> int:
@@ -60,6 +64,8 @@ class Candidate:
             "maxConcurrentSequences": self.max_concurrent_sequences,
             "pricePerHour": self.price_per_hour,
             "expertParallel": self.expert_parallel,
+            "kvCapacityTokens": self.kv_capacity_tokens,
+            "loadPeakGiBPerGpu": self.load_peak_gib_per_gpu,
         }
 
 
@@ -79,6 +85,11 @@ class ModelSummary:
     kv_cache_bytes_per_token: int
     max_model_len: int
     max_concurrency: int
+    sliding_window: int | None = None
+    kv_tokens_per_sequence: int = 0  # the engine's rule (engine_memory.kv_tokens_per_sequence)
+    kv_rule: str = ""  # that rule's source
+    prefill_tokens: int = 0
+    quantized_at_load: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -94,6 +105,11 @@ class ModelSummary:
             "kvCacheBytesPerToken": self.kv_cache_bytes_per_token,
             "maxModelLen": self.max_model_len,
             "maxConcurrency": self.max_concurrency,
+            "slidingWindow": self.sliding_window,
+            "kvTokensPerSequence": self.kv_tokens_per_sequence,
+            "kvRule": self.kv_rule,
+            "prefillTokens": self.prefill_tokens,
+            "quantizedAtLoad": self.quantized_at_load,
         }
 
 
@@ -162,12 +178,15 @@ def _workload(spec: LLMDeploymentSpec, model: ModelConfig) -> Workload:
             f"serving.maxModelLen {length} is longer than {model.model_id}'s context of {limit} tokens "
             "(config.json max_position_embeddings): lower it, or leave it out to use the model's"
         )
+    quantization = spec.model.quantization
     return Workload(
         engine=spec.engine.kind,
-        quantization=spec.model.quantization,
+        quantization=quantization,
         kv_cache_dtype=spec.model.kv_cache_dtype,
         max_model_len=length,
         max_concurrency=spec.serving.max_concurrency,
+        # A 16-bit repo asked to serve quantized: the engine makes the quantized weights while loading.
+        quantized_at_load=quantization != "none" and model.quantization is None,
     )
 
 
@@ -271,18 +290,26 @@ class _Evaluator:
         problems = tensor_parallel_problems(self.workload.engine, self.model, tp, self.workload.quantization)
         if problems:
             return self._rejected(pool, tp, "; ".join(problems))
-        budget = self.memory_bytes(pool) * self.spec.gpu.memory_utilization
-        need = memory_need(self.tensors, self.model, self.workload, tp, budget)
+        need = memory_need(self.tensors, self.model, self.workload, tp, self.memory_bytes(pool),
+                           self.spec.gpu.memory_utilization)
         return self._measured(pool, tp, need)
 
     def _measured(self, pool: GPUPool, tp: int, need: MemoryNeed) -> Candidate:
-        fits = need.max_sequences >= self.workload.max_concurrency
+        holds = need.max_sequences >= self.workload.max_concurrency
+        problems = need.problems() if holds else []  # a KV cache that does not fit says more than the rest
+        fits = holds and not problems
+        if fits:
+            reason = _fit_reason(need, self.workload)
+        elif problems:
+            reason = f"{ENGINE_NAMES[self.workload.engine]} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
+        else:
+            reason = _misfit_reason(need, tp, pool.gpu_product, self.workload)
         return Candidate(
             pool=pool.name,
             gpu_product=pool.gpu_product,
             tensor_parallel_size=tp,
             fits=fits,
-            reason=_fit_reason(need, self.workload) if fits else _misfit_reason(need, tp, pool.gpu_product, self.workload),
+            reason=reason,
             weights_gib_per_gpu=_gib(need.weights),
             kv_cache_gib_per_gpu=_gib(need.kv_cache),
             overhead_gib_per_gpu=_gib(need.overhead),
@@ -290,6 +317,9 @@ class _Evaluator:
             max_concurrent_sequences=need.max_sequences,
             price_per_hour=round(self.price_per_gpu(pool) * tp, 4),
             expert_parallel=self._expert_parallel(tp),
+            kv_capacity_tokens=need.kv_capacity_tokens,
+            load_peak_gib_per_gpu=_gib(need.load_peak),
+            overheads=need.overheads,
         )
 
     def _rejected(self, pool: GPUPool, tp: int, reason: str) -> Candidate:
@@ -306,7 +336,13 @@ class _Evaluator:
 def _fit_reason(need: MemoryNeed, workload: Workload) -> str:
     return (f"{_gib(need.total):.1f} of {_gib(need.budget):.1f} GiB per GPU: weights {_gib(need.weights):.1f} + "
             f"KV {_gib(need.kv_cache):.1f} + overhead {_gib(need.overhead):.1f}; room for {need.max_sequences} "
-            f"sequences of {workload.max_model_len} tokens")
+            f"sequences of {workload.max_model_len} tokens{_window_note(need, workload)}")
+
+
+def _window_note(need: MemoryNeed, workload: Workload) -> str:
+    if need.kv_tokens_per_sequence >= workload.max_model_len:
+        return ""
+    return f" (the engine keeps {need.kv_tokens_per_sequence} KV slots per sequence: sliding window)"
 
 
 def _misfit_reason(need: MemoryNeed, tp: int, product: str, workload: Workload) -> str:
@@ -342,8 +378,16 @@ def _choose(candidates: list[Candidate], pools: list[GPUPool], evaluate: _Evalua
         weights_gi_b_per_gpu=best.weights_gib_per_gpu,
         kv_cache_gi_b_per_gpu=best.kv_cache_gib_per_gpu,
         overhead_gi_b_per_gpu=best.overhead_gib_per_gpu,
+        overheads=[PlanOverhead(name=o.name, gi_b=_gib(o.bytes), in_budget=o.in_budget, source=o.source)
+                   for o in best.overheads],
         budget_gi_b_per_gpu=best.budget_gib_per_gpu,
+        load_peak_gi_b_per_gpu=best.load_peak_gib_per_gpu,
+        quantized_at_load=summary.quantized_at_load,
+        prefill_tokens=summary.prefill_tokens,
         max_model_len=summary.max_model_len,
+        sliding_window=summary.sliding_window,
+        kv_tokens_per_sequence=summary.kv_tokens_per_sequence,
+        kv_capacity_tokens=best.kv_capacity_tokens,
         max_concurrent_sequences=best.max_concurrent_sequences,
         price_per_hour=best.price_per_hour,
         node_selector=pool.selector(),
@@ -391,4 +435,9 @@ def _summary(model: ModelConfig, tensors: tuple[TensorGroup, ...], workload: Wor
         kv_cache_bytes_per_token=kv_bytes_per_token(model, workload.kv_cache_dtype),
         max_model_len=workload.max_model_len,
         max_concurrency=workload.max_concurrency,
+        sliding_window=model.sliding_window,
+        kv_tokens_per_sequence=kv_tokens_per_sequence(workload.rules, workload.max_model_len, model.sliding_window),
+        kv_rule=workload.rules.kv_source,
+        prefill_tokens=workload.rules.prefill_tokens,
+        quantized_at_load=workload.quantized_at_load,
     )

@@ -2,7 +2,8 @@
 
 These rules live in sizing (not engines) because the sizing engine must know
 them to choose a plan, and engines sits above sizing. They are checked
-against the engines' code at the pinned versions (vLLM 0.11, TGI 3.3):
+against the engines' code at the pinned versions (``engines.vllm.VLLM_VERSION``,
+``engines.tgi.TGI_VERSION``):
 
 - vLLM (``model_executor/models/llama.py``, ``mixtral.py``, which Mistral
   shares): attention heads % TP == 0; KV heads % TP == 0 when TP ≤ KV heads,
@@ -15,11 +16,12 @@ against the engines' code at the pinned versions (vLLM 0.11, TGI 3.3):
   input: heads × head_dim / TP, down_proj input: intermediate_size / TP)
   must hold whole quantization groups.
 - Quantizations: awq and gptq need a repository of such weights (they cannot
-  be made at load). vLLM quantizes at load to fp8 and to bitsandbytes 4-bit
-  only, so bitsandbytes-8bit needs a pre-quantized 8-bit checkpoint; TGI maps
-  all six values to ``--quantize`` (fp8, awq, gptq, bitsandbytes,
-  bitsandbytes-nf4). An fp8 KV cache is served by both (vLLM
-  ``--kv-cache-dtype fp8``, TGI ``--kv-cache-dtype fp8_e4m3fn``).
+  be made at load). vLLM quantizes at load to fp8 (``--quantization
+  fp8_per_tensor``) and serves no bitsandbytes at all any more
+  (``engine_memory.VLLM.unservable`` says where); TGI maps all six values to
+  ``--quantize`` (fp8, awq, gptq, bitsandbytes, bitsandbytes-nf4). An fp8 KV
+  cache is served by both (vLLM ``--kv-cache-dtype fp8``, TGI
+  ``--kv-cache-dtype fp8_e4m3fn``).
 - GPUs: fp8 weights need compute capability 8.0 or newer in both engines
   (Ampere runs them weight-only through FP8 Marlin kernels; Ada, Hopper and
   Blackwell in hardware), so a T4 cannot serve them.
@@ -30,6 +32,7 @@ from __future__ import annotations
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GPUInfo, ModelConfig
 
+from .engine_memory import engine_memory
 from .quantization import DEFAULT_GROUP_SIZE, PROJECTION_BYTES
 
 ENGINE_NAMES = {"vllm": "vLLM", "tgi": "TGI"}
@@ -88,9 +91,9 @@ def quantization_problems(engine: EngineKind, model: ModelConfig, quantization: 
         return [f"{quantization} needs a repository of {quantization.upper()} weights (config.json "
                 f"quantization_config.quant_method: {quantization}); {model.model_id} holds 16-bit weights: "
                 f"use a {quantization.upper()} repository of it, or quantization fp8"]
-    if engine == "vllm" and quantization == "bitsandbytes-8bit" and stored != quantization:
-        return ["vLLM quantizes with bitsandbytes at load to 4 bits only: use quantization bitsandbytes-4bit, "
-                "a pre-quantized 8-bit bitsandbytes repository, or engine tgi"]
+    why = engine_memory(engine).unservable.get(quantization)
+    if why:
+        return [f"{why}: use engine tgi, or quantization fp8, awq or gptq"]
     return []
 
 

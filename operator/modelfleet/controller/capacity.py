@@ -1,0 +1,92 @@
+"""The closed loop on KV capacity: what a Ready engine really got, against the plan.
+
+Each round of the autoscaling loop, for every LLMDeployment with a plan and
+a Ready replica, the first Ready pod (by name) is scraped once; the KV cache
+it reports (``autoscale.scrape.kv_capacity_tokens``) is judged against the
+plan and the spec (``sizing.judge_capacity``, pure) and written to
+``status.kvCapacity`` with the ``KVCacheSufficient`` condition. A Warning
+event goes out when the condition turns False (by how much, what to change),
+a Normal one when it turns True again. Both numbers are Prometheus gauges.
+A scrape that fails or reports no capacity yet changes nothing.
+
+A plan is measured until its KV cache is found sufficient, then left alone:
+the engine sizes its cache once, at start, so a healthy fleet costs no pod
+list and no scrape per round (200 fleets would otherwise add 200 reads every
+round). A short one is measured every round, so its recovery is seen; a new
+plan (the reconcile drops the old measurement) is measured afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from modelfleet.api import InvalidSpec, Plan, parse_llmdeployment
+from modelfleet.autoscale.scrape import DEFAULT_TIMEOUT_S, scrape_replica
+from modelfleet.engines.metrics import metrics_for
+from modelfleet.sizing import KV_CAPACITY_CONDITION, CapacityVerdict, judge_capacity
+
+from . import metrics
+from .autoscaler import Autoscaler
+
+
+@dataclass(frozen=True)
+class Measurement:
+    verdict: CapacityVerdict
+    generation: int
+
+
+async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp.ClientSession | None = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement | None:
+    """Scrape one Ready replica and judge its KV cache; None when there is nothing to judge (yet)."""
+    status = body.get("status") or {}
+    plan_wire = status.get("plan")
+    if not plan_wire or (status.get("kvCapacity") and _sufficient(status)):
+        return None
+    try:
+        resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
+    except InvalidSpec:
+        return None
+    pods = sorted(await asyncio.to_thread(autoscaler.ready_pods, resource), key=lambda p: p["metadata"]["name"])
+    if not pods:
+        return None
+    target = autoscaler.resolve(pods[0])
+    names = metrics_for(resource.spec.engine.kind)
+    if session is None:
+        async with aiohttp.ClientSession() as own:
+            observation = await scrape_replica(own, target, names, timeout_s)
+    else:
+        observation = await scrape_replica(session, target, names, timeout_s)
+    if observation.missing or observation.load.kv_capacity_tokens is None:
+        return None
+    verdict = judge_capacity(resource.spec, Plan.model_validate(plan_wire), observation.load.kv_capacity_tokens,
+                             target.name)
+    return Measurement(verdict, body["metadata"].get("generation", 0))
+
+
+def _sufficient(status: dict[str, Any]) -> bool:
+    return any(c.get("type") == KV_CAPACITY_CONDITION and c.get("status") == "True"
+               for c in status.get("conditions") or [])
+
+
+def transition_event(previous: dict[str, Any], verdict: CapacityVerdict) -> tuple[str, str, str] | None:
+    """(type, reason, message) when the condition's status changes; None when it stays."""
+    before = next((c for c in previous.get("conditions") or [] if c.get("type") == KV_CAPACITY_CONDITION), None)
+    status = "True" if verdict.sufficient else "False"
+    if before is not None and before.get("status") == status:
+        return None
+    if verdict.sufficient and before is None:
+        return None  # first measurement and all is well: nothing to tell a person
+    return ("Normal" if verdict.sufficient else "Warning"), verdict.reason, verdict.message
+
+
+def record_metrics(body: dict[str, Any], verdict: CapacityVerdict) -> None:
+    labels = (body["metadata"]["namespace"], body["metadata"]["name"])
+    capacity = verdict.capacity
+    metrics.KV_CAPACITY_TOKENS.labels(*labels, "planned").set(capacity.planned_tokens)
+    metrics.KV_CAPACITY_TOKENS.labels(*labels, "measured").set(capacity.measured_tokens)
+    metrics.KV_CAPACITY_SEQUENCES.labels(*labels, "planned").set(capacity.planned_sequences)
+    metrics.KV_CAPACITY_SEQUENCES.labels(*labels, "measured").set(capacity.measured_sequences)

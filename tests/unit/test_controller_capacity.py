@@ -1,0 +1,101 @@
+"""The capacity loop's measuring step: the first Ready pod is scraped and judged against the plan in status.
+
+No Kubernetes here: the pods the autoscaler would list are given, and the
+engine is a local HTTP server serving the recorded vLLM exposition with the
+KV cache blocks the test sets. Writing status and events is proven on a real
+API server (tests/integration/test_kv_capacity_operator.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from modelfleet.api import GPUPool, parse_llmdeployment
+from modelfleet.autoscale.scrape import ScrapeTarget
+from modelfleet.catalog import load_model_config
+from modelfleet.controller.autoscaler import Autoscaler
+from modelfleet.controller.capacity import measure
+from modelfleet.sizing import plan_deployment
+from support.fake_engines import FakeEngines
+
+H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8)
+SPEC = {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "serving": {"maxModelLen": 4096, "maxConcurrency": 64},
+        "gpu": {"pools": ["h100"]}}
+
+
+def body(with_plan: bool = True) -> dict:
+    document = {"apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
+                "metadata": {"name": "fleet", "namespace": "llm", "uid": "u1", "generation": 4}, "spec": SPEC}
+    if with_plan:
+        resource = parse_llmdeployment(document)
+        plan = plan_deployment(resource.spec, load_model_config(SPEC["model"]["id"]), [H100]).require_chosen()
+        document["status"] = {"plan": plan.to_wire()}
+    return document
+
+
+def pod(name: str) -> dict:
+    return {"metadata": {"name": name}, "status": {"podIP": "127.0.0.1"}}
+
+
+@contextlib.asynccontextmanager
+async def engine(blocks: int):
+    fake = FakeEngines()
+    fake.num_gpu_blocks = blocks
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text=fake.exposition())
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+class Pods(Autoscaler):
+    """The autoscaler's pod listing, given instead of read from an API server."""
+
+    def __init__(self, pods: list[dict], url: str):
+        super().__init__(kube=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url))
+        self.pods = pods
+
+    def ready_pods(self, resource) -> list[dict]:
+        return self.pods
+
+
+def run(pods: list[dict], blocks: int, document: dict):
+    async def scenario():
+        async with engine(blocks) as url:
+            return await measure(Pods(pods, url), document)
+    return asyncio.run(scenario())
+
+
+def test_the_first_ready_pod_is_judged_against_the_plan_in_status():
+    measurement = run([pod("fleet-b"), pod("fleet-a")], blocks=1024, document=body())
+    verdict = measurement.verdict
+    assert measurement.generation == 4
+    assert verdict.capacity.replica == "fleet-a"
+    assert (verdict.capacity.measured_tokens, verdict.capacity.measured_sequences) == (1024 * 128, 32)
+    assert not verdict.sufficient and "32 (50%) short of serving.maxConcurrency 64" in verdict.message
+
+
+def test_nothing_to_judge_without_a_plan_or_a_ready_pod():
+    assert run([pod("fleet-a")], blocks=8192, document=body(with_plan=False)) is None
+    assert run([], blocks=8192, document=body()) is None
+
+
+def test_a_plan_found_sufficient_is_not_measured_again_a_short_one_is():
+    document = body()
+    measured = {"plannedTokens": 1, "plannedSequences": 1, "measuredTokens": 1, "measuredSequences": 1, "ratio": 1.0}
+    for state, again in (("True", False), ("False", True)):
+        document["status"] |= {"kvCapacity": measured,
+                               "conditions": [{"type": "KVCacheSufficient", "status": state, "reason": "R"}]}
+        assert (run([pod("fleet-a")], blocks=1024, document=document) is not None) is again

@@ -1,0 +1,106 @@
+"""The closed loop on KV capacity: judging what an engine reports, and the status and events it gives (pure)."""
+
+from __future__ import annotations
+
+from modelfleet.api import GPUPool, LLMDeploymentSpec
+from modelfleet.catalog import load_model_config
+from modelfleet.controller.capacity import transition_event
+from modelfleet.controller.status import Observation, capacity_status, derive_status, status_changes
+from modelfleet.sizing import KV_CAPACITY_CONDITION, judge_capacity, plan_deployment
+
+T0, T1 = "2026-11-30T01:00:00Z", "2026-11-30T01:05:00Z"
+H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8)
+
+
+def spec(model: str = "mistralai/Mistral-7B-Instruct-v0.3", length: int = 32768, concurrency: int = 16,
+         kv_dtype: str = "auto") -> LLMDeploymentSpec:
+    return LLMDeploymentSpec.model_validate({
+        "model": {"id": model, "kvCacheDtype": kv_dtype}, "serving": {"maxModelLen": length,
+                                                                      "maxConcurrency": concurrency},
+        "gpu": {"pools": ["h100"]},
+    })
+
+
+def plan_for(s: LLMDeploymentSpec):
+    return plan_deployment(s, load_model_config(s.model.id), [H100]).require_chosen()
+
+
+def test_an_engine_that_got_what_was_planned_holds_max_concurrency():
+    s = spec()
+    plan = plan_for(s)
+    verdict = judge_capacity(s, plan, plan.kv_capacity_tokens, "pod-0")
+    assert verdict.sufficient and verdict.reason == "KVCacheHoldsMaxConcurrency"
+    assert verdict.capacity.ratio == 1.0
+    assert verdict.capacity.measured_sequences == verdict.capacity.planned_sequences == plan.max_concurrent_sequences
+    assert verdict.capacity.replica == "pod-0"
+
+
+def test_a_shortfall_says_by_how_much_and_what_to_change():
+    s = spec(concurrency=16)
+    plan = plan_for(s)
+    verdict = judge_capacity(s, plan, 12 * 32768 + 100, "pod-0")
+    assert not verdict.sufficient and verdict.reason == "KVCacheTooSmall"
+    assert verdict.capacity.measured_sequences == 12
+    assert verdict.capacity.ratio < 1
+    message = verdict.message
+    assert "12 sequences of 32768 tokens" in message and "4 (25%) short of serving.maxConcurrency 16" in message
+    assert f"gpu.tensorParallelSize {2 * plan.tensor_parallel_size}" in message
+    assert "model.kvCacheDtype fp8" in message and "about 24 sequences" in message
+    assert f"serving.maxModelLen {(12 * 32768 + 100) // 16} or less" in message
+    assert "serving.maxConcurrency 12 or less" in message
+
+
+def test_fp8_is_not_suggested_twice():
+    s = spec(kv_dtype="fp8", concurrency=16)
+    verdict = judge_capacity(s, plan_for(s), 4 * 32768)
+    assert "kvCacheDtype" not in verdict.message
+
+
+def test_sequences_follow_the_engines_window():
+    """Mistral v0.1 on vLLM: a sequence of 32768 tokens takes 20496 KV slots (sliding window)."""
+    s = spec(model="mistralai/Mistral-7B-Instruct-v0.1")
+    plan = plan_for(s)
+    assert plan.kv_tokens_per_sequence == 20496
+    verdict = judge_capacity(s, plan, 16 * 20496)
+    assert verdict.sufficient and verdict.capacity.measured_sequences == 16
+
+
+def test_the_condition_and_kv_capacity_are_written_and_stable():
+    s = spec()
+    plan = plan_for(s)
+    previous = derive_status(Observation(generation=3, plan=plan), None, T0)
+    short = judge_capacity(s, plan, 4 * 32768, "pod-0")
+    patch = capacity_status(short, previous, 3, T1)
+    assert patch["kvCapacity"]["measuredSequences"] == 4
+    kinds = {c["type"]: c for c in patch["conditions"]}
+    assert set(kinds) == {"Ready", "Progressing", "Degraded", KV_CAPACITY_CONDITION}
+    assert kinds[KV_CAPACITY_CONDITION]["status"] == "False"
+    assert kinds[KV_CAPACITY_CONDITION]["lastTransitionTime"] == T1
+    after = {**previous, **patch}
+    assert capacity_status(short, after, 3, "2026-11-30T02:00:00Z") == {}  # nothing moved: nothing written
+    assert transition_event(previous, short)[:2] == ("Warning", "KVCacheTooSmall")
+    assert transition_event(after, short) is None  # no second event for the same state
+
+
+def test_recovery_posts_a_normal_event_and_a_first_good_measurement_none():
+    s = spec()
+    plan = plan_for(s)
+    fresh = derive_status(Observation(generation=1, plan=plan), None, T0)
+    good = judge_capacity(s, plan, plan.kv_capacity_tokens)
+    assert transition_event(fresh, good) is None
+    short = {**fresh, **capacity_status(judge_capacity(s, plan, 32768), fresh, 1, T0)}
+    assert transition_event(short, good)[:2] == ("Normal", "KVCacheHoldsMaxConcurrency")
+
+
+def test_a_reconcile_keeps_the_measurement_while_the_plan_stands_and_drops_it_when_it_moves():
+    s = spec()
+    plan = plan_for(s)
+    status = derive_status(Observation(generation=1, plan=plan), None, T0)
+    status = {**status, **capacity_status(judge_capacity(s, plan, 32768), status, 1, T0)}
+    again = derive_status(Observation(generation=1, plan=plan), status, T1)
+    assert again["kvCapacity"] == status["kvCapacity"]
+    assert KV_CAPACITY_CONDITION in {c["type"] for c in again["conditions"]}
+    moved = derive_status(Observation(generation=2, plan=plan_for(spec(concurrency=4))), status, T1)
+    assert moved["kvCapacity"] is None  # null in the merge patch: the stored measurement is deleted
+    assert status_changes(moved, status)["kvCapacity"] is None
+    assert KV_CAPACITY_CONDITION not in {c["type"] for c in moved["conditions"]}
