@@ -13,7 +13,6 @@ from modelfleet.api.spec import AutoscalingSpec
 from modelfleet.autoscale.policy import (
     DOWN_BAND,
     MIN_UP_STEP,
-    STARTUP_SECONDS,
     Decision,
     FleetSnapshot,
     PolicySettings,
@@ -156,7 +155,7 @@ def test_a_small_standing_queue_under_target_still_scales_up():
 
 def test_a_steadily_rising_load_is_met_before_it_fills_the_batches():
     """In flight grows 0.1 request/s within target: by the time a replica is Ready
-    (STARTUP_SECONDS) 18 more are in flight, so the fleet grows ahead of the occupancy target."""
+    (STARTUP_SECONDS, 180 s) 18 more are in flight, so the fleet grows ahead of the occupancy target."""
     run = Run(make_settings(occupancy=0.75, down=600, max_replicas=20), replicas=4)
     for t in range(0, 301, 15):
         decision = run.step(t, ready=run.replicas, waiting=0, running=16 + 0.1 * t)
