@@ -51,7 +51,11 @@ Missing data never scales down: if any ready replica's scrape is missing, the
 fleet keeps its size, and may only grow to what the replicas that answered
 already prove is needed (their queues are a lower bound of the fleet's).
 
-benchmarks/fleet-sim/results.md has the numbers behind each constant.
+The fleet simulator (benchmarks/fleet-sim) measures this policy against
+peers on the same signal; there only the occupancy is swept, the other
+constants (DOWN_BAND, TREND_SECONDS, the one-decision dwell) are fixed. On
+its traces the default matches a per-trace tuned KEDA on running + waiting in
+GPU-hours (0.84-1.09x) with 1.3-5x fewer reversals.
 """
 
 from __future__ import annotations
