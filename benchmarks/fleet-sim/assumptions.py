@@ -49,9 +49,11 @@ MAX_REPLICAS = 10
 # The simulation's clock: engines advance in ticks of this many seconds.
 TICK_SECONDS = 1.0
 # Prometheus scrapes the engines every 15 s (a common PodMonitor interval; Prometheus' own default is
-# 1 min): a peer that reads through Prometheus sees values up to 15 s old. The HPA syncs every 15 s
-# (--horizontal-pod-autoscaler-sync-period). modelfleet scrapes the engines itself every 15 s
-# (MODELFLEET_AUTOSCALE_SECONDS, controller/config.py). KubeAI counts requests at its own proxy.
+# 1 min): a peer that reads through Prometheus sees the last scrape; the simulator puts the scrapes
+# half a period out of phase with the HPA's syncs, so the value read is 7 s old (the mean of a
+# random phase). The HPA syncs every 15 s (--horizontal-pod-autoscaler-sync-period). modelfleet
+# scrapes the engines itself every 15 s (MODELFLEET_AUTOSCALE_SECONDS, controller/config.py).
+# KubeAI counts requests at its own proxy.
 PROMETHEUS_SCRAPE_SECONDS = 15.0
 # What we count as a service-level violation: a request that waits in a queue for more than this.
 SLO_QUEUE_WAIT_SECONDS = 2.0

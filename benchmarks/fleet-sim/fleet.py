@@ -21,7 +21,8 @@ Model (README.md says why):
 - Each policy decides every ``policy.interval`` seconds on a ``FleetView``:
   the live fleet (modelfleet scrapes the engines itself; KubeAI counts at its
   proxy) or, for peers that read through Prometheus, the last scrape
-  (every PROMETHEUS_SCRAPE_SECONDS).
+  (every PROMETHEUS_SCRAPE_SECONDS, half a period out of phase with the
+  decisions: 7 s old when read).
 """
 from __future__ import annotations
 
@@ -185,7 +186,10 @@ class Fleet:
             end = t + dt
             if t >= next_scrape:
                 self.prom_view = self.view(t)
-                next_scrape += A.PROMETHEUS_SCRAPE_SECONDS
+                # Prometheus' scrapes and the HPA's syncs run on their own clocks: after the first
+                # scrape, half a period out of phase, so the HPA reads a value ~7 s old (the mean lag).
+                next_scrape = next_scrape + A.PROMETHEUS_SCRAPE_SECONDS if next_scrape else \
+                    A.PROMETHEUS_SCRAPE_SECONDS / 2
             if t >= next_policy:
                 self.decide(t)
                 next_policy += self.policy.interval

@@ -17,15 +17,16 @@ engine's waiting queue fills only when every slot of its batch is taken, so
 the trigger reads 0 whenever the fleet keeps up, and the HPA drops the fleet to
 minReplicaCount after each stabilization window, then meets the next load with
 a 3-minute cold start. In the fleet simulator (benchmarks/fleet-sim/results.md,
-Mixtral on 2x H100, batch limit 64, 3 traces x 3 seeds) that trigger waits 120-138 s at p95 and
-145-154 s at p99 on every trace and seed, with 255-288 reversals a day, and
-still spends 1.2-1.9x the GPU-hours of running + waiting at 48 per replica
-(the default threshold here): 70-71 GPU-hours at p95 0-33 s and p99 37-55 s
-on the bursty trace, 20-21 at p99 100-103 s on the step (a 5x step that any
-reactive policy meets with a 3-minute cold start), 43-49 at p99 6-27 s on the
-Azure-like one, with 72-216 reversals a day. Lower the occupancy for tighter
-tails: at 32 per replica (0.5) the bursty trace waits 0-6 s at p95 and
-9-44 s at p99 for 88 GPU-hours; at 24, 0 s and 0-11 s for 105.
+Mixtral on 2x H100, batch limit 64, 3 traces x 3 seeds) that trigger waits
+128-142 s at p95 and 144-167 s at p99 on every trace and seed, with 249-280
+reversals a day, and still spends 1.2-1.9x the GPU-hours of running + waiting
+at 48 per replica (the default threshold here): 69-71 GPU-hours at p95 0-36 s
+and p99 43-57 s on the bursty trace, 19-20 at p99 102-108 s on the step (a
+5x step that any reactive policy meets with a 3-minute cold start), 43-49 at
+p95 2-20 s and p99 8-42 s on the Azure-like one, with 66-200 reversals a day.
+Lower the occupancy for tighter tails: at 32 per replica (0.5) the bursty
+trace waits 0-5 s at p95 and 11-27 s at p99 for 88 GPU-hours; at 24, 0 s and
+0-12 s for 105.
 
 The HPA behavior carries the stabilization windows. It assumes Prometheus
 scrapes the engine pods with the usual ``namespace`` and ``pod`` labels (a
