@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-controlplane bench-warmup bench-coldstart e2e-kind
+.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -54,11 +54,18 @@ bench-sizing: $(STAMP)
 
 ## The unit tier alone (the chart's tests use the pinned helm).
 FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
-## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md and PNGs (~15 s).
+## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md, results.json and PNGs
+## (every policy's sweep, 3 traces x 3 seeds; 3-5 min on 2 busy cores), and the engine model's
+## calibration table from the committed measurements (calibration/calibration.md).
 bench-fleet:
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
+	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python engine.py --check > calibration/calibration.md
 	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python run.py
+
+## Measure the real vLLM CPU server's step times for the engine model (one server, ~5 min).
+bench-fleet-calibrate: $(STAMP) engine-venv
+	$(BIN)/python benchmarks/fleet-sim/calibrate.py --out benchmarks/fleet-sim/calibration/vllm-cpu-steps.json --repetitions 5
 
 ## 200 LLMDeployments at once on the local control plane: benchmarks/controlplane/results.md.
 bench-controlplane: $(STAMP) cluster-up

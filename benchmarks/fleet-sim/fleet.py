@@ -1,57 +1,68 @@
-"""A discrete-event simulation of a fleet of engine replicas behind one load balancer.
+"""A time-stepped simulation of a fleet of vLLM replicas behind one load balancer.
 
-Model (see README for why each choice):
-- A replica has BATCH_LIMIT slots; a request holds one slot for its service
-  time. The load balancer sends a request to the ready replica with the
-  fewest running requests if one has a free slot; otherwise it waits in one
+Model (README.md says why):
+- Engines advance in ticks of ``TICK_SECONDS``. In a tick a replica runs as many
+  steps as fit (engine.StepModel: step time grows with the batch and its
+  context; prompt tokens ride in the steps, chunked prefill); each running
+  request gains one output token per step and leaves when its output is done.
+- A replica admits a request (vLLM's scheduler moves it from waiting to
+  running) while it runs fewer than ``BATCH_LIMIT`` sequences, its KV cache
+  (``KV_TOKENS``, from the sizing plan) holds the context plus the prompt,
+  and its prompt backlog is below one tick of prefill (the scheduler's token
+  budget goes to running requests first). Otherwise the request waits in one
   FIFO queue (an ideal least-outstanding-requests balancer: no replica idles
-  while another has a queue), and each replica reports an equal share of it.
-- A replica created at t is Ready at t + COLD_START_SECONDS and is billed
-  from t. A replica removed while starting goes at once; a ready one stops
-  taking requests, finishes its running ones, and is billed until then.
-  Starting replicas are removed first (newest first), then the least busy.
-- Every policy.interval seconds the policy sees the fleet (``FleetView``) and
-  returns the replica count it wants.
+  while another has a queue); each ready replica reports an equal share of it
+  as its ``num_requests_waiting``. A request's *wait* is arrival -> admission.
+- A replica created at t is Ready at t + COLD_START_SECONDS (the phases in
+  coldstart_phases.json) and is billed from t. A removed replica that is still
+  starting goes at once; a ready one stops taking requests, finishes its
+  running ones and is billed until then. Starting replicas go first (newest
+  first), then the ready ones with the fewest running.
+- Each policy decides every ``policy.interval`` seconds on a ``FleetView``:
+  the live fleet (modelfleet scrapes the engines itself; KubeAI counts at its
+  proxy) or, for peers that read through Prometheus, the last scrape
+  (every PROMETHEUS_SCRAPE_SECONDS, half a period out of phase with the
+  decisions: 7 s old when read).
 """
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections import deque
 from dataclasses import dataclass, field
+
+import heapq
 
 import numpy as np
 
 import assumptions as A
 from traces import Trace
 
-COMPLETE, READY, TICK = 0, 1, 2
-
 
 @dataclass(eq=False)
 class Replica:
     id: int
     created: float
+    ready_at: float
     ready: bool = False
     draining: bool = False
     gone_at: float | None = None
-    running: int = 0
-    completed: int = 0
-    busy_since: float | None = None  # when running last went from 0 to 1
-    busy_total: float = 0.0
 
-    def busy_seconds(self, now: float) -> float:
-        return self.busy_total + (now - self.busy_since if self.busy_since is not None else 0.0)
+
+@dataclass(frozen=True)
+class ReplicaView:
+    id: int
+    running: int
+    waiting: float
+    completed: int
+    busy_ticks: int
 
 
 @dataclass(frozen=True)
 class FleetView:
-    """What a policy may look at: replicas asked for, the ready ones, and the queue."""
+    """What a policy may look at: replicas asked for, how many are starting, the ready ones' gauges."""
 
     now: float
     asked: int
     starting: int
-    ready: tuple[Replica, ...]
+    ready: tuple[ReplicaView, ...]
     waiting: int
 
 
@@ -59,128 +70,238 @@ class FleetView:
 class Result:
     trace: str
     policy: str
+    family: str
+    knob: str
+    seed: int
     gpu_hours: float
     waits: np.ndarray
+    arrivals: np.ndarray
+    changes: int = 0
+    reversals: int = 0
     timeline: list[tuple[float, int, int, int]] = field(default_factory=list)  # (t, asked, ready, waiting)
+    peak_kv_share: float = 0.0
 
 
 class Fleet:
-    def __init__(self, trace: Trace, policy, initial_replicas: int):
+    def __init__(self, trace: Trace, policy, initial_replicas: int = 2):
         self.trace, self.policy = trace, policy
-        self.events: list = []
-        self.seq = itertools.count()
-        self.queue: deque[int] = deque()
+        n = len(trace.arrivals)
+        self.waits = np.full(n, np.nan)
+        # running requests, flat across replicas
+        self.r_req = np.zeros(0, dtype=np.int64)
+        self.r_rep = np.zeros(0, dtype=np.int64)  # index into self.replicas
+        self.r_rem = np.zeros(0)
+        self.r_frac = np.zeros(0)  # share of the current tick it runs (admitted mid-tick)
+        self.queue: list[int] = []
+        self.qhead = 0
         self.replicas: list[Replica] = []
-        self.serving: list[Replica] = []  # ready and not draining
-        self.ids = itertools.count()
-        self.waits = np.full(len(trace.arrivals), np.nan)
+        # per replica (by id): requests running, finished, prompt tokens not yet prefilled, tokens in
+        # its KV cache, ticks with a non-empty batch (what DCGM_FI_DEV_GPU_UTIL sees)
+        size = 4 * A.MAX_REPLICAS
+        self.running = np.zeros(size, dtype=np.int64)
+        self.completed = np.zeros(size, dtype=np.int64)
+        self.backlog = np.zeros(size)
+        self.ctx = np.zeros(size)
+        self.busy_ticks = np.zeros(size, dtype=np.int64)
         self.timeline: list[tuple[float, int, int, int]] = []
+        self.prom_view: FleetView | None = None
+        self.last_asked = initial_replicas
+        self.moves: list[int] = []
+        self.peak_kv = 0.0
+        self.prefill_cap = A.TICK_SECONDS / A.STEP.per_prefill_token
         for _ in range(initial_replicas):
-            replica = self.add_replica(0.0)
-            self.make_ready(replica, 0.0)
+            replica = self.add_replica(-A.COLD_START_SECONDS)
+            replica.ready = True
 
-    def push(self, time: float, kind: int, payload) -> None:
-        heapq.heappush(self.events, (time, next(self.seq), kind, payload))
-
-    def run(self) -> Result:
-        arrivals, count = self.trace.arrivals, len(self.trace.arrivals)
-        self.push(0.0, TICK, None)
-        i = 0
-        while i < count or self.queue:
-            if i < count and (not self.events or arrivals[i] <= self.events[0][0]):
-                self.arrive(i, arrivals[i])
-                i += 1
-                continue
-            time, _, kind, payload = heapq.heappop(self.events)
-            if kind == COMPLETE:
-                self.complete(payload, time)
-            elif kind == READY:
-                self.make_ready(payload, time)
-            else:
-                self.tick(time)
-        return Result(self.trace.name, self.policy.name, self.gpu_hours(), self.waits, self.timeline)
-
-    def arrive(self, request: int, now: float) -> None:
-        replica = self.least_busy_with_room()
-        if replica is None:
-            self.queue.append(request)
-        else:
-            self.start(request, replica, now)
-
-    def least_busy_with_room(self) -> Replica | None:
-        best = None
-        for replica in self.serving:
-            if replica.running < A.BATCH_LIMIT and (best is None or replica.running < best.running):
-                best = replica
-        return best
-
-    def start(self, request: int, replica: Replica, now: float) -> None:
-        self.waits[request] = now - self.trace.arrivals[request]
-        if replica.busy_since is None:
-            replica.busy_since = now
-        replica.running += 1
-        self.push(now + self.trace.service[request], COMPLETE, replica)
-
-    def complete(self, replica: Replica, now: float) -> None:
-        replica.running -= 1
-        replica.completed += 1
-        if not replica.draining and self.queue:
-            self.start(self.queue.popleft(), replica, now)
-            return
-        if replica.running == 0:
-            replica.busy_total += now - replica.busy_since
-            replica.busy_since = None
-            if replica.draining:
-                replica.gone_at = now
-
+    # --- replicas ------------------------------------------------------------------------------
     def add_replica(self, now: float) -> Replica:
-        replica = Replica(next(self.ids), created=now)
+        replica = Replica(len(self.replicas), created=now, ready_at=now + A.COLD_START_SECONDS)
         self.replicas.append(replica)
+        if len(self.replicas) > len(self.running):
+            for name in ("running", "completed", "backlog", "ctx", "busy_ticks"):
+                array = getattr(self, name)
+                setattr(self, name, np.concatenate([array, np.zeros_like(array)]))
         return replica
 
-    def make_ready(self, replica: Replica, now: float) -> None:
-        if replica.draining:  # removed while it was starting
-            return
-        replica.ready = True
-        self.serving.append(replica)
-        while self.queue and replica.running < A.BATCH_LIMIT:
-            self.start(self.queue.popleft(), replica, now)
+    def serving(self) -> list[Replica]:
+        return [r for r in self.replicas if r.ready and not r.draining]
 
     def active(self) -> list[Replica]:
         return [r for r in self.replicas if not r.draining]
 
+    def room(self, replica: Replica) -> int:
+        i = replica.id
+        if not replica.ready or replica.draining or self.backlog[i] >= self.prefill_cap:
+            return 0
+        if self.ctx[i] + A.MAX_MODEL_LEN > A.KV_TOKENS:
+            return 0
+        return int(A.BATCH_LIMIT - self.running[i])
+
+    # --- requests ------------------------------------------------------------------------------
+    def admit(self, requests: np.ndarray, times: np.ndarray, end: float) -> int:
+        """Admit ``requests`` (in order) at ``times`` to the least busy replicas with room; returns how many."""
+        if len(requests) == 0:
+            return 0
+        serving = self.serving()
+        rooms = [self.room(r) for r in serving]
+        total = sum(rooms)
+        if total == 0:
+            return 0
+        k = min(total, len(requests))
+        # water-filling: each request to the replica with the fewest running that has room
+        heap = [(self.running[r.id], i) for i, r in enumerate(serving) if rooms[i] > 0]
+        heapq.heapify(heap)
+        order = []
+        for _ in range(k):
+            load, i = heapq.heappop(heap)
+            order.append(serving[i].id)
+            rooms[i] -= 1
+            if rooms[i] > 0:
+                heapq.heappush(heap, (load + 1, i))
+        reqs, at = requests[:k], times[:k]
+        self.waits[reqs] = np.maximum(0.0, at - self.trace.arrivals[reqs])
+        idx = np.array(order, dtype=np.int64)
+        n = len(self.replicas)
+        prompts = self.trace.prompt[reqs].astype(float)
+        self.running[:n] += np.bincount(idx, minlength=n)
+        added = np.bincount(idx, weights=prompts, minlength=n)
+        self.backlog[:n] += added
+        self.ctx[:n] += added
+        self.r_req = np.concatenate([self.r_req, reqs])
+        self.r_rep = np.concatenate([self.r_rep, idx])
+        self.r_rem = np.concatenate([self.r_rem, self.trace.output[reqs].astype(float)])
+        self.r_frac = np.concatenate([self.r_frac, np.clip((end - at) / A.TICK_SECONDS, 0, 1)])
+        return k
+
+    def queued(self) -> int:
+        return len(self.queue) - self.qhead
+
+    def run(self) -> Result:
+        trace, dt = self.trace, A.TICK_SECONDS
+        arrivals = trace.arrivals
+        i, t = 0, 0.0
+        next_policy, next_scrape = 0.0, 0.0
+        horizon = trace.duration + 3600  # drain what is left after the trace
+        while t < horizon and (t < trace.duration or self.queued() or len(self.r_req)):
+            end = t + dt
+            if t >= next_scrape:
+                self.prom_view = self.view(t)
+                # Prometheus' scrapes and the HPA's syncs run on their own clocks: after the first
+                # scrape, half a period out of phase, so the HPA reads a value ~7 s old (the mean lag).
+                next_scrape = next_scrape + A.PROMETHEUS_SCRAPE_SECONDS if next_scrape else \
+                    A.PROMETHEUS_SCRAPE_SECONDS / 2
+            if t >= next_policy:
+                self.decide(t)
+                next_policy += self.policy.interval
+            for replica in self.replicas:
+                if not replica.ready and not replica.draining and replica.ready_at <= t:
+                    replica.ready = True
+                    self.admit_queue(np.array([replica.ready_at]), end)
+            j = int(np.searchsorted(arrivals, end))
+            if j > i:
+                new = np.arange(i, j)
+                if self.queued():
+                    self.queue.extend(new.tolist())
+                else:
+                    taken = self.admit(new, arrivals[i:j], end)
+                    self.queue.extend(new[taken:].tolist())
+                i = j
+            completion_times = self.advance(t)
+            self.admit_queue(completion_times, end)
+            t = end
+        gpu_seconds = sum(min(trace.duration, r.gone_at if r.gone_at is not None else trace.duration)
+                          - max(0.0, r.created) for r in self.replicas if r.created < trace.duration)
+        waits = np.where(np.isnan(self.waits), horizon - arrivals, self.waits)
+        return Result(trace.name, self.policy.name, self.policy.family, self.policy.knob, 0,
+                      gpu_seconds * A.GPUS_PER_REPLICA / 3600, waits, arrivals, len(self.moves),
+                      reversals(self.moves), self.timeline, self.peak_kv)
+
+    def admit_queue(self, times: np.ndarray, end: float) -> None:
+        if not self.queued():
+            return
+        count = self.queued()
+        take = np.array(self.queue[self.qhead:self.qhead + count], dtype=np.int64)
+        times = np.sort(times)
+        at = np.concatenate([times[:count], np.full(max(0, count - len(times)), end)])
+        taken = self.admit(take, at, end)
+        self.qhead += taken
+        if self.qhead > 100_000:
+            self.queue, self.qhead = self.queue[self.qhead:], 0
+
+    def advance(self, t: float) -> np.ndarray:
+        """Run one tick on every replica; returns the completion times of the requests that finished."""
+        dt = A.TICK_SECONDS
+        n = len(self.replicas)
+        if len(self.r_req) == 0:
+            return np.zeros(0)
+        batch = np.bincount(self.r_rep, minlength=n).astype(float)
+        ctx, backlog = self.ctx[:n], self.backlog[:n]
+        steps, prefilled = A.STEP.tick(dt, batch, ctx, backlog)
+        self.peak_kv = max(self.peak_kv, float(ctx.max()) / A.KV_TOKENS)
+        self.busy_ticks[:n] += (batch > 0) | (backlog > 0)
+        progress = steps[self.r_rep] * self.r_frac
+        before = self.r_rem
+        self.r_rem = before - progress
+        done = self.r_rem <= 0
+        self.r_frac = np.ones_like(self.r_rem)
+        gained = np.bincount(self.r_rep, weights=np.minimum(progress, before), minlength=n)
+        backlog -= np.minimum(backlog, prefilled)
+        ctx += gained
+        if not done.any():
+            return np.zeros(0)
+        reps, reqs = self.r_rep[done], self.r_req[done]
+        share = before[done] / np.maximum(progress[done], 1e-12)
+        times = t + dt * np.clip(share, 0, 1)
+        ctx -= np.bincount(reps, weights=(self.trace.prompt[reqs] + self.trace.output[reqs]).astype(float),
+                           minlength=n)
+        np.maximum(ctx, 0, out=ctx)
+        finished = np.bincount(reps, minlength=n)
+        self.running[:n] -= finished
+        self.completed[:n] += finished
+        keep = ~done
+        self.r_req, self.r_rep, self.r_rem, self.r_frac = (self.r_req[keep], self.r_rep[keep], self.r_rem[keep],
+                                                           self.r_frac[keep])
+        for k in np.flatnonzero(finished):
+            replica = self.replicas[k]
+            if replica.draining and self.running[k] == 0 and replica.gone_at is None:
+                replica.gone_at = t + dt
+        return times
+
+    # --- the policy ------------------------------------------------------------------------------
     def view(self, now: float) -> FleetView:
+        serving = self.serving()
+        share = self.queued() / len(serving) if serving else 0.0
         active = self.active()
         return FleetView(now=now, asked=len(active), starting=sum(not r.ready for r in active),
-                         ready=tuple(self.serving), waiting=len(self.queue))
+                         ready=tuple(ReplicaView(r.id, int(self.running[r.id]), share, int(self.completed[r.id]), int(self.busy_ticks[r.id])) for r in serving),
+                         waiting=self.queued())
 
-    def tick(self, now: float) -> None:
-        view = self.view(now)
-        self.timeline.append((now, view.asked, len(view.ready), view.waiting))
-        desired = max(A.MIN_REPLICAS, min(A.MAX_REPLICAS, self.policy.decide(view)))
-        if desired > view.asked:
-            for _ in range(desired - view.asked):
-                self.push(now + A.COLD_START_SECONDS, READY, self.add_replica(now))
-        elif desired < view.asked:
-            self.remove(view.asked - desired, now)
-        self.push(now + self.policy.interval, TICK, None)
+    def decide(self, now: float) -> None:
+        live = self.view(now)
+        self.timeline.append((now, live.asked, len(live.ready), live.waiting))
+        seen = self.prom_view if getattr(self.policy, "via_prometheus", False) else live
+        # The policy acts on the replica count as it is now (the scale subresource), whatever it read.
+        seen = FleetView(now, live.asked, live.starting, seen.ready, seen.waiting) if seen is not live else live
+        desired = max(A.MIN_REPLICAS, min(A.MAX_REPLICAS, int(self.policy.decide(seen))))
+        if desired != live.asked:
+            self.moves.append(desired - live.asked)
+        if desired > live.asked:
+            for _ in range(desired - live.asked):
+                self.add_replica(now)
+        elif desired < live.asked:
+            self.remove(live.asked - desired, now)
 
     def remove(self, count: int, now: float) -> None:
-        """Starting replicas first (newest first), then the ready ones with the fewest running."""
-        active = self.active()
-        order = sorted(active, key=lambda r: (r.ready, r.running, -r.created))
+        order = sorted(self.active(), key=lambda r: (r.ready, self.running[r.id], -r.created))
         for replica in order[:count]:
             replica.draining = True
-            if replica in self.serving:
-                self.serving.remove(replica)
-            if replica.running == 0:
+            if not replica.ready or self.running[replica.id] == 0:
                 replica.gone_at = now
 
-    def gpu_hours(self) -> float:
-        end = self.trace.duration
-        seconds = sum(min(end, r.gone_at if r.gone_at is not None else end) - r.created
-                      for r in self.replicas if r.created < end)
-        return seconds * A.GPUS_PER_REPLICA / 3600
+
+def reversals(moves: list[int]) -> int:
+    """Scale changes whose direction is the opposite of the previous change's."""
+    return sum((a > 0) != (b > 0) for a, b in zip(moves, moves[1:]))
 
 
 def simulate(trace: Trace, policy, initial_replicas: int = 2) -> Result:

@@ -1,8 +1,10 @@
-"""The four policies, each modelled on what its documentation and source say it does.
+"""The policies, each modelled on what its documentation and source say it does, each with its main knob.
 
-Every policy gets the same bounds (assumptions.MIN_REPLICAS..MAX_REPLICAS)
-and sees the fleet at its own interval. None is given Prometheus' scrape lag
-(it would only slow the three that read through Prometheus).
+Every policy has the same bounds (assumptions.MIN_REPLICAS..MAX_REPLICAS),
+decides at its own interval, and reads the fleet the way it does in a
+cluster: peers that go through Prometheus see the last scrape
+(``via_prometheus``), modelfleet scrapes the engines itself, KubeAI counts
+at its own proxy.
 """
 from __future__ import annotations
 
@@ -12,30 +14,29 @@ from collections import deque
 
 import assumptions as A
 from fleet import FleetView
-from modelfleet.autoscale.policy import TARGET_OCCUPANCY, FleetSnapshot, PolicySettings, PolicyState, decide
 from modelfleet.autoscale.observations import EngineLoad, Observation
+from modelfleet.autoscale.policy import TARGET_OCCUPANCY, FleetSnapshot, PolicySettings, PolicyState, decide
 
 
 class Ours:
-    """modelfleet's policy, unchanged, at the operator's 15 s timer and the API defaults
-    (targetQueueDepth 4, scale up at once, scale down after 300 s, 75 % batch occupancy)."""
+    """modelfleet's policy (operator/modelfleet/autoscale/policy.py, imported unchanged) at the operator's
+    15 s loop and the API defaults; ``occupancy`` is its one knob outside the API."""
 
     interval = 15.0
+    family = "modelfleet"
 
-    def __init__(self, occupancy: float | None = None):
-        self.name = "modelfleet (queue depth)"
-        if occupancy is not None:
-            self.name += f", occupancy {occupancy:.0%}" + (" (default)" if occupancy == TARGET_OCCUPANCY else "")
-        occupancy = TARGET_OCCUPANCY if occupancy is None else occupancy
+    def __init__(self, occupancy: float = TARGET_OCCUPANCY):
+        default = " (default)" if occupancy == TARGET_OCCUPANCY else ""
+        self.knob = f"occupancy {occupancy:.2f}"
+        self.name = f"modelfleet, occupancy {occupancy:.0%}{default}"
         self.settings = PolicySettings(min_replicas=A.MIN_REPLICAS, max_replicas=A.MAX_REPLICAS,
                                        target_queue_depth=4.0, scale_up_window_s=0, scale_down_window_s=300,
                                        batch_limit=A.BATCH_LIMIT, target_occupancy=occupancy)
         self.state = PolicyState()
 
     def decide(self, view: FleetView) -> int:
-        share = view.waiting / len(view.ready) if view.ready else 0.0
         observations = tuple(
-            Observation(f"replica-{r.id}", EngineLoad(waiting=share, running=r.running, completed=r.completed))
+            Observation(f"replica-{r.id}", EngineLoad(waiting=r.waiting, running=r.running, completed=r.completed))
             for r in view.ready)
         snapshot = FleetSnapshot(replicas=view.asked, ready=len(view.ready), observations=observations)
         decision = decide(self.settings, snapshot, self.state, view.now)
@@ -44,13 +45,14 @@ class Ours:
 
 
 class Hpa(ABC):
-    """The HorizontalPodAutoscaler's replica arithmetic with its default behavior (autoscaling/v2):
-    15 s sync, 10 % tolerance, scale up at once by max(+100 %, +4 pods) per 15 s, scale down to the
-    highest recommendation of the last 300 s, by up to 100 % per 15 s."""
+    """The HorizontalPodAutoscaler's arithmetic with its default behavior (autoscaling/v2): 15 s sync,
+    10 % tolerance, scale up at once by max(+100 %, +4 pods) per 15 s, scale down to the highest
+    recommendation of the last 300 s. It reads through Prometheus (the last scrape)."""
 
     interval = 15.0
     tolerance = 0.1
     down_window = 300.0
+    via_prometheus = True
 
     def __init__(self):
         self.history: deque[tuple[float, int]] = deque()
@@ -70,64 +72,96 @@ class Hpa(ABC):
         return min(desired, current + max(current, 4))
 
 
-class KedaWaiting(Hpa):
-    """production-stack's KEDA example: a Prometheus trigger on vllm:num_requests_waiting,
-    threshold 5, pollingInterval 15 s, cooldownPeriod 360 s. KEDA hands the HPA an external
-    metric with target AverageValue 5, so desired = ceil(sum of waiting / 5) (10 % tolerance).
-    cooldownPeriod only governs scaling to zero, which minReplicaCount >= 1 rules out here."""
+class External(Hpa):
+    """KEDA's Prometheus scaler: the query's value as an External metric, target AverageValue T, so
+    the HPA asks ceil(value / T) replicas unless value / (T x replicas) is within 10 % of 1."""
 
-    name = "KEDA waiting>5 (production-stack)"
-    threshold = 5.0
+    def __init__(self, target: float):
+        super().__init__()
+        self.target = target
+
+    @abstractmethod
+    def value(self, view: FleetView) -> float:
+        ...
 
     def proposal(self, view: FleetView) -> int:
-        ratio = view.waiting / (self.threshold * view.asked)
-        if abs(ratio - 1) <= self.tolerance:
+        value = self.value(view)
+        if abs(value / (self.target * view.asked) - 1) <= self.tolerance:
             return view.asked
-        return math.ceil(view.waiting / self.threshold)
+        return math.ceil(value / self.target)
+
+
+class KedaRunningWaiting(External):
+    """The same signal as modelfleet: sum(vllm:num_requests_running + vllm:num_requests_waiting) over the
+    pods, AverageValue T (the target in-flight requests per replica; the batch limit is 64)."""
+
+    family = "KEDA/HPA running+waiting"
+
+    def __init__(self, target: float):
+        super().__init__(target)
+        self.knob = f"target {target:g}"
+        self.name = f"KEDA running+waiting, target {target:g}"
+
+    def value(self, view: FleetView) -> float:
+        return sum(r.running + r.waiting for r in view.ready)
+
+
+class KedaWaiting(External):
+    """What keda.py shipped before (and vLLM production-stack's KEDA tutorial): sum(vllm:num_requests_waiting),
+    threshold 5. Kept to show why it was replaced."""
+
+    family = "KEDA waiting (old trigger)"
+
+    def __init__(self, target: float = 5.0):
+        super().__init__(target)
+        self.knob = f"threshold {target:g}"
+        self.name = f"KEDA waiting, threshold {target:g} (old keda.py)"
+
+    def value(self, view: FleetView) -> float:
+        return sum(r.waiting for r in view.ready)
 
 
 class HpaGpuUtilization(Hpa):
-    """An HPA on DCGM_FI_DEV_GPU_UTIL (Pods metric, AverageValue 80). GPU utilisation is the
-    fraction of time a kernel runs, so it reads ~100 % as soon as a replica runs any batch: it
-    says a replica is busy, not how much more it could take. Starting pods report 0 % and are
-    counted (the HPA ignores readiness for Pods metrics), which damps scale-up during cold starts."""
+    """An HPA on DCGM_FI_DEV_GPU_UTIL (Pods metric, AverageValue target %). GPU utilisation is the fraction
+    of time a kernel runs: ~100 % as soon as a replica runs any batch. Starting pods report 0 % and
+    count (the HPA ignores readiness for Pods metrics)."""
 
-    name = "HPA GPU util 80%"
-    target = 0.8
+    family = "HPA GPU utilisation"
 
-    def __init__(self):
+    def __init__(self, target: float):
         super().__init__()
-        self.last_busy: dict[int, float] = {}
-
-    def utilization(self, view: FleetView) -> float:
-        total = 0.0
-        for replica in view.ready:
-            busy = replica.busy_seconds(view.now)
-            total += min(1.0, (busy - self.last_busy.get(replica.id, busy)) / self.interval)
-            self.last_busy[replica.id] = busy
-        return total  # starting pods add 0
+        self.target = target
+        self.knob = f"target {target:.0%}"
+        self.name = f"HPA GPU util, target {target:.0%}"
+        self.last: dict[int, int] = {}
 
     def proposal(self, view: FleetView) -> int:
-        ratio = self.utilization(view) / (self.target * view.asked)
+        total = 0.0
+        for r in view.ready:
+            before = self.last.get(r.id, r.busy_ticks)
+            total += min(1.0, (r.busy_ticks - before) * A.TICK_SECONDS / self.interval)
+            self.last[r.id] = r.busy_ticks
+        ratio = total / (self.target * view.asked)
         if abs(ratio - 1) <= self.tolerance:
             return view.asked
         return math.ceil(ratio * view.asked)
 
 
-class KubeAIInFlight:
-    """KubeAI's model autoscaler with its defaults: every 10 s, the active requests at its proxy
-    (running plus queued) go into a 10-minute moving average; desired = ceil(average /
-    targetRequests 100); up at once, down after ceil(scaleDownDelaySeconds 30 / 10 s) = 3
-    consecutive lower answers. KubeAI keeps the average in a ConfigMap across restarts, so the
-    window starts filled with the first sample rather than zeros."""
+class KubeAI:
+    """KubeAI's model autoscaler: every 10 s (charts/kubeai/values.yaml modelAutoscaling.interval), the
+    active requests (running + queued) go into a moving average over timeWindow 10m; desired =
+    ceil(average / targetRequests); up at once, down after ceil(scaleDownDelaySeconds 30 / 10 s) = 3
+    consecutive lower answers. The average is kept across restarts, so it starts filled."""
 
-    name = "KubeAI in-flight 100"
+    family = "KubeAI"
     interval = 10.0
-    target = 100.0
-    window = 60  # 10 min / 10 s
+    window = 60
     consecutive_downs_needed = 3
 
-    def __init__(self):
+    def __init__(self, target: float):
+        self.target = target
+        self.knob = f"targetRequests {target:g}"
+        self.name = f"KubeAI, targetRequests {target:g}"
         self.samples: deque[float] = deque(maxlen=self.window)
         self.downs = 0
 
@@ -148,6 +182,16 @@ class KubeAIInFlight:
         return desired
 
 
-POLICIES = (Ours, KedaWaiting, HpaGpuUtilization, KubeAIInFlight)
-# Our one knob that is not in the API, swept on the bursty trace to show what it trades.
-OCCUPANCY_SWEEP = (1.0, 0.85, 0.75, 0.5)
+# Each family's main knob, swept. modelfleet's default is TARGET_OCCUPANCY.
+SWEEPS: dict[str, tuple] = {
+    "modelfleet": (Ours, tuple(sorted({0.6, 0.7, TARGET_OCCUPANCY, 0.85}))),
+    "KEDA/HPA running+waiting": (KedaRunningWaiting, (24, 32, 40, 48, 56)),
+    "KubeAI": (KubeAI, (24, 32, 48)),
+    # 95 % never scales up (a busy replica reads ~100 %, within the 10 % tolerance of 95 %): not shown.
+    "HPA GPU utilisation": (HpaGpuUtilization, (0.8,)),
+    "KEDA waiting (old trigger)": (KedaWaiting, (5.0,)),
+}
+
+
+def make(family: str, knob) -> object:
+    return SWEEPS[family][0](knob)

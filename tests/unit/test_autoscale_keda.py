@@ -3,31 +3,58 @@
 from __future__ import annotations
 
 from modelfleet.api.spec import AutoscalingSpec
-from modelfleet.autoscale.keda import scaled_object
+from modelfleet.autoscale.keda import KEDA_OCCUPANCY, scaled_object, threshold
+from modelfleet.autoscale.scrape import parse_metrics
+from modelfleet.engines.metrics import metrics_for
 
 SPEC = AutoscalingSpec(min_replicas=2, max_replicas=6, target_queue_depth=4,
                        scale_up_stabilization_seconds=0, scale_down_stabilization_seconds=300)
 
 
+def make(kind="vllm", **options):
+    return scaled_object("mixtral", "llm", kind, SPEC, prometheus_url="http://prometheus.monitoring:9090",
+                         batch_limit=64, **options)
+
+
 def test_it_scales_the_llmdeployment_not_its_deployment():
-    obj = scaled_object("mixtral", "llm", "vllm", SPEC, prometheus_url="http://prometheus.monitoring:9090")
+    obj = make()
     assert obj["spec"]["scaleTargetRef"] == {"apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
                                              "name": "mixtral"}
     assert (obj["spec"]["minReplicaCount"], obj["spec"]["maxReplicaCount"]) == (2, 6)
 
 
-def test_the_trigger_is_the_queue_per_replica_against_the_target():
-    obj = scaled_object("mixtral", "llm", "vllm", SPEC, prometheus_url="http://prometheus.monitoring:9090")
-    (trigger,) = obj["spec"]["triggers"]
+def test_the_trigger_is_requests_in_flight_per_replica_against_a_share_of_the_batch():
+    (trigger,) = make()["spec"]["triggers"]
     assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
-    assert trigger["metadata"]["threshold"] == "4"
+    assert trigger["metadata"]["threshold"] == str(round(64 * KEDA_OCCUPANCY))
     assert trigger["metadata"]["query"] == \
-        'sum({__name__="vllm:num_requests_waiting", namespace="llm", pod=~"mixtral-.+"})'
-    behavior = obj["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        'sum({__name__=~"vllm:num_requests_running|vllm:num_requests_waiting", namespace="llm", pod=~"mixtral-.+"})'
+    behavior = make()["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300
 
 
-def test_tgi_uses_its_queue_gauge():
-    obj = scaled_object("falcon", "llm", "tgi", SPEC, prometheus_url="http://p:9090", pod_prefix="falcon-engine")
+def test_the_trigger_never_reads_the_waiting_queue_alone():
+    """The old trigger (waiting > 5) read 0 whenever the fleet kept up: the running gauge must be in it."""
+    query = make()["spec"]["triggers"][0]["metadata"]["query"]
+    assert "vllm:num_requests_running" in query and "vllm:num_requests_waiting" in query
+
+
+def test_the_trigger_names_the_gauges_the_scraper_reads(tmp_path):
+    """The query's series are the ones the engine exposes (checked on vLLM 0.32's recorded /metrics)."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "support" / "metrics" / "vllm-0.32.txt").read_text()
+    load = parse_metrics(text, metrics_for("vllm"))
+    assert load.running is not None and load.waiting is not None
+    for name in (metrics_for("vllm").running[0], metrics_for("vllm").waiting[0]):
+        assert f"\n{name}{{" in text
+
+
+def test_tgi_uses_its_batch_and_queue_gauges():
+    obj = make("tgi", pod_prefix="falcon-engine")
     assert obj["spec"]["triggers"][0]["metadata"]["query"] == \
-        'sum({__name__="tgi_queue_size", namespace="llm", pod=~"falcon-engine-.+"})'
+        'sum({__name__=~"tgi_batch_current_size|tgi_queue_size", namespace="llm", pod=~"falcon-engine-.+"})'
+
+
+def test_the_threshold_is_at_least_one_request():
+    assert threshold(1) == 1 and threshold(64) == round(64 * KEDA_OCCUPANCY)

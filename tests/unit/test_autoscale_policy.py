@@ -5,17 +5,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelfleet.api.spec import AutoscalingSpec
 from modelfleet.autoscale.policy import (
+    DOWN_BAND,
     MIN_UP_STEP,
     Decision,
     FleetSnapshot,
     PolicySettings,
     PolicyState,
     decide,
+    growth,
     limit_step,
 )
 from modelfleet.autoscale.observations import EngineLoad, Observation
@@ -125,10 +128,59 @@ def test_a_faster_growing_queue_asks_for_more_while_replicas_start():
 
 
 def test_spare_batch_slots_are_kept_for_bursts():
-    """24 running requests fill 3 replicas of 8 slots; at 75 % occupancy that takes 4."""
-    decision = decide(make_settings(occupancy=0.75, down=0), fleet(3, 3, waiting=0, running=24), PolicyState(), 0)
-    assert decision.recommendation == 4 and decision.replicas == 4
-    assert "at 75% batch occupancy" in decision.message
+    """24 running requests fill 3 replicas of 8 slots; at 75 % occupancy that takes 4 (on the second
+    decision that asks for it: headroom is not bought on one scrape)."""
+    run = Run(make_settings(occupancy=0.75, down=0), replicas=3)
+    first = run.step(0, ready=3, waiting=0, running=24)
+    assert first.recommendation == 4 and first.replicas == 3 and first.reason == "ConfirmingScaleUp"
+    second = run.step(15, ready=3, waiting=0, running=24)
+    assert second.replicas == 4
+    assert "at 75% batch occupancy" in second.message
+
+
+def test_a_queue_above_target_does_not_wait_for_a_second_decision():
+    decision = decide(make_settings(occupancy=0.75), fleet(3, 3, waiting=30, running=24), PolicyState(), 0)
+    assert decision.replicas > 3 and decision.reason == "ScaleUp"
+
+
+def test_a_small_standing_queue_under_target_still_scales_up():
+    """The counterexample left open: every batch full and 3 waiting per replica, under the target of 4,
+    for as long as you like. The running count alone said "exactly full" and held for ever; the
+    requests in flight (running + waiting) say the fleet is short."""
+    run = Run(make_settings(target=4.0, occupancy=1.0), replicas=3)
+    decisions = [run.step(t, ready=run.replicas, waiting=3 * run.replicas, running=BATCH * run.replicas,
+                          completed=t) for t in range(0, 601, 15)]
+    assert decisions[1].replicas > 3
+
+
+def test_a_steadily_rising_load_is_met_before_it_fills_the_batches():
+    """In flight grows 0.1 request/s within target: by the time a replica is Ready
+    (STARTUP_SECONDS, 180 s) 18 more are in flight, so the fleet grows ahead of the occupancy target."""
+    run = Run(make_settings(occupancy=0.75, down=600, max_replicas=20), replicas=4)
+    for t in range(0, 301, 15):
+        decision = run.step(t, ready=run.replicas, waiting=0, running=16 + 0.1 * t)
+    assert 16 + 0.1 * 300 < 4 * BATCH * 0.75 * 2  # the load alone asks for no more than 8
+    assert run.replicas > math.ceil((16 + 0.1 * 300) / (BATCH * 0.75))
+    assert "rising by" in decision.message
+
+
+def test_the_trend_of_a_flat_or_falling_series_is_zero():
+    assert growth(tuple((15.0 * i, 40.0) for i in range(20))) == 0
+    assert growth(tuple((15.0 * i, 40.0 - i) for i in range(20))) == 0
+    assert growth(tuple((15.0 * i, 40.0 + 2 * i) for i in range(20))) == pytest.approx(2 / 15)
+    assert growth(((0.0, 1.0), (15.0, 2.0))) == 0  # too few samples to say
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 400), min_size=4, max_size=20), st.floats(0.01, 3))
+def test_noise_around_a_level_adds_less_than_its_own_slope(values, scale):
+    """The trend is the slope minus two standard errors: never above the least-squares slope."""
+    samples = tuple((15.0 * i, v * scale) for i, v in enumerate(values))
+    n = len(samples)
+    mean_t = sum(t for t, _ in samples) / n
+    mean_v = sum(v for _, v in samples) / n
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in samples) / sum((t - mean_t) ** 2 for t, _ in samples)
+    assert 0 <= growth(samples) <= max(0.0, slope) + 1e-9
 
 
 def test_the_step_per_decision_is_limited():
@@ -284,3 +336,33 @@ def test_constant_load_from_too_few_replicas_turns_at_most_once_and_settles(load
     sizes = constant_load(limits, target, arrivals, service_s, occupancy, start=start)
     assert reversals(sizes) <= 1, sizes
     assert len(set(sizes[-30:])) == 1, sizes
+
+
+@settings(max_examples=150, deadline=None)
+@given(constant_loads, st.integers(1, 20))
+def test_a_full_fleet_with_any_standing_queue_grows(load, start):
+    """Every batch full and a queue that stays (any size, even under target): within two decisions
+    the fleet grows, unless it is at maxReplicas."""
+    limits, target, _, _, occupancy = load
+    low, high = limits
+    run = Run(make_settings(low, high, target, occupancy=occupancy), replicas=max(low, min(high, start)))
+    before = run.replicas
+    for i in range(2):
+        run.step(15.0 * i, ready=before, waiting=0.5 * before, running=BATCH * before, completed=15.0 * i)
+    assert run.replicas > before or before == high
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 12), st.floats(0, 1), st.sampled_from([0.5, 0.75, 0.9, 1.0]))
+def test_after_a_scale_down_the_same_load_does_not_ask_back(replicas, share, occupancy):
+    """Hysteresis: a replica goes only when the load fits the smaller fleet at occupancy - DOWN_BAND,
+    so that same load, on the smaller fleet, recommends no more than the smaller fleet."""
+    policy = make_settings(1, 20, 4.0, down=60, occupancy=occupancy)
+    running = share * replicas * BATCH
+    run = Run(policy, replicas=replicas)
+    for t in range(0, 301, 15):
+        run.step(float(t), ready=run.replicas, waiting=0, running=running)
+    if run.replicas < replicas:
+        after = decide(policy, fleet(run.replicas, run.replicas, 0, running), run.state, 315.0)
+        assert after.recommendation <= run.replicas
+        assert running <= run.replicas * BATCH * max(0.05, occupancy - DOWN_BAND) + 1e-6

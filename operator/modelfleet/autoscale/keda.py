@@ -5,12 +5,32 @@ rules, and anything that drives the LLMDeployment's scale subresource (kubectl
 scale, an HPA, KEDA) sets it. This object points KEDA at that subresource, not
 at the Deployment, so the operator stays the only writer of its children.
 
-The trigger is a Prometheus query for the queue gauge summed over the engine
-pods, with ``metricType: AverageValue``: the HPA that KEDA creates then asks
-for ``ceil(sum / targetQueueDepth)`` replicas, the queue-per-replica target of
-the built-in autoscaler. The HPA behavior carries the stabilization windows.
-It assumes Prometheus scrapes the engine pods with the usual ``namespace`` and
-``pod`` labels (a PodMonitor or the kubernetes-pods scrape job).
+The trigger is the requests *in flight* (the engine's running + waiting
+gauges, summed over the engine pods) with ``metricType: AverageValue``, so the
+HPA that KEDA creates asks for ``ceil(in_flight / threshold)`` replicas, and
+the threshold is a share of the batch limit: ``maxConcurrency x
+KEDA_OCCUPANCY``. It is the built-in autoscaler's own signal.
+
+Why not the waiting queue (``vllm:num_requests_waiting > 5``, the trigger of
+vLLM production-stack's KEDA tutorial, which this module shipped before): an
+engine's waiting queue fills only when every slot of its batch is taken, so
+the trigger reads 0 whenever the fleet keeps up, and the HPA drops the fleet to
+minReplicaCount after each stabilization window, then meets the next load with
+a 3-minute cold start. In the fleet simulator (benchmarks/fleet-sim/results.md,
+Mixtral on 2x H100, batch limit 64, 3 traces x 3 seeds) that trigger waits
+128-142 s at p95 and 144-167 s at p99 on every trace and seed, with 249-280
+reversals a day, and still spends 1.2-1.9x the GPU-hours of running + waiting
+at 48 per replica (the default threshold here): 69-71 GPU-hours at p95 0-36 s
+and p99 43-57 s on the bursty trace, 19-20 at p99 102-108 s on the step (a
+5x step that any reactive policy meets with a 3-minute cold start), 43-49 at
+p95 2-20 s and p99 8-42 s on the Azure-like one, with 66-200 reversals a day.
+Lower the occupancy for tighter tails: at 32 per replica (0.5) the bursty
+trace waits 0-5 s at p95 and 11-27 s at p99 for 88 GPU-hours; at 24, 0 s and
+0-12 s for 105.
+
+The HPA behavior carries the stabilization windows. It assumes Prometheus
+scrapes the engine pods with the usual ``namespace`` and ``pod`` labels (a
+PodMonitor or the kubernetes-pods scrape job).
 """
 
 from __future__ import annotations
@@ -21,12 +41,20 @@ from modelfleet.engines.metrics import metrics_for
 API_VERSION = "modelfleet.io/v1alpha1"
 KIND = "LLMDeployment"
 POLLING_INTERVAL_S = 15
+# The share of the batch the HPA aims to fill (benchmarks/fleet-sim: see the module docstring).
+KEDA_OCCUPANCY = 0.75
 
 
-def queue_query(kind: EngineKind, namespace: str, pod_prefix: str) -> str:
-    """The fleet's total queue: the engine's waiting gauge summed over the deployment's pods."""
-    metric = metrics_for(kind).waiting[0]
-    return f'sum({{__name__="{metric}", namespace="{namespace}", pod=~"{pod_prefix}-.+"}})'
+def in_flight_query(kind: EngineKind, namespace: str, pod_prefix: str) -> str:
+    """The fleet's requests in flight: the engine's running and waiting gauges summed over its pods."""
+    names = metrics_for(kind)
+    metrics = "|".join((names.running[0], names.waiting[0]))
+    return f'sum({{__name__=~"{metrics}", namespace="{namespace}", pod=~"{pod_prefix}-.+"}})'
+
+
+def threshold(batch_limit: int, occupancy: float = KEDA_OCCUPANCY) -> int:
+    """Requests in flight per replica the HPA aims for: a share of the batch limit, at least 1."""
+    return max(1, round(batch_limit * occupancy))
 
 
 def scaled_object(
@@ -36,12 +64,15 @@ def scaled_object(
     autoscaling: AutoscalingSpec,
     *,
     prometheus_url: str,
+    batch_limit: int,
     pod_prefix: str | None = None,
 ) -> dict:
-    """A ``keda.sh/v1alpha1`` ScaledObject that scales LLMDeployment ``name`` on its queue.
+    """A ``keda.sh/v1alpha1`` ScaledObject that scales LLMDeployment ``name`` on its requests in flight.
 
-    ``pod_prefix``: the name prefix of the engine pods (default: ``name``, as
-    the Deployment's pods are named ``<deployment>-<hash>-<id>``).
+    ``batch_limit``: sequences one replica runs at once (``serving.maxConcurrency``,
+    the engine's --max-num-seqs); ``pod_prefix``: the name prefix of the engine
+    pods (default: ``name``, as the Deployment's pods are named
+    ``<deployment>-<hash>-<id>``).
     """
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -61,8 +92,8 @@ def scaled_object(
                 "metricType": "AverageValue",
                 "metadata": {
                     "serverAddress": prometheus_url,
-                    "query": queue_query(kind, namespace, pod_prefix or name),
-                    "threshold": f"{autoscaling.target_queue_depth:g}",
+                    "query": in_flight_query(kind, namespace, pod_prefix or name),
+                    "threshold": str(threshold(batch_limit)),
                 },
             }],
         },
