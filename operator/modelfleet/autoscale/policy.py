@@ -140,7 +140,10 @@ class PolicyState:
     """What one decision hands to the next. Start from ``PolicyState()``."""
 
     since: float | None = None  # first decision: the windows count from here
-    history: tuple[tuple[float, int], ...] = ()  # (time, recommendation), within the longer window
+    # (time, recommendation, keep), within the longer window: what each decision asked for, and
+    # what it would keep at the lower scale-down occupancy (hysteresis); the up window reads the
+    # first, the down window the second.
+    history: tuple[tuple[float, int, int], ...] = ()
     previous: RateSample | None = None
     last_scale_time: float | None = None
     in_flight: tuple[tuple[float, float], ...] = ()  # (time, running + waiting), within TREND_SECONDS
@@ -183,8 +186,8 @@ def decide(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState
     demand = estimate_demand(settings, snapshot, state.previous, now, samples)
     recommendation = settings.clamp(math.ceil(demand.replicas - 1e-9))
     keep = settings.clamp(max(recommendation, math.ceil(demand.keep - 1e-9)))
-    history = remember(settings, state.history, now, keep)
-    stabilized = stabilize(settings, snapshot.replicas, history, state.since, now, recommendation)
+    history = remember(settings, state.history, now, recommendation, keep)
+    stabilized = stabilize(settings, snapshot.replicas, history, state.since, now)
     dwell = stabilized > snapshot.replicas and not demand.saturated and not state.asked_up
     if dwell:
         stabilized = snapshot.replicas  # headroom waits for a second decision asking for it
@@ -234,7 +237,7 @@ def decide_on_partial_data(settings: PolicySettings, snapshot: FleetSnapshot, st
         lower_bound = math.ceil(estimate_demand(settings, known, None, now).replicas - 1e-9)
     recommendation = settings.clamp(max(snapshot.replicas, lower_bound))
     # Recorded like any recommendation, so the scale-down window starts again once data returns.
-    history = remember(settings, state.history, now, recommendation)
+    history = remember(settings, state.history, now, recommendation, recommendation)
     stabilized = max(snapshot.replicas, stabilize(settings, snapshot.replicas, history, state.since, now))
     desired = settings.clamp(limit_step(snapshot.replicas, stabilized))
     action = f"scaling up to {desired}" if desired > snapshot.replicas else f"holding {desired}"
@@ -247,7 +250,7 @@ def decide_on_partial_data(settings: PolicySettings, snapshot: FleetSnapshot, st
 def hold(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState, now: float, reason: str,
          why: str) -> Decision:
     desired = settings.clamp(snapshot.replicas)
-    history = remember(settings, state.history, now, desired)
+    history = remember(settings, state.history, now, desired, desired)
     return finish(snapshot, state=replace(state, history=history, previous=None), now=now, desired=desired,
                   recommendation=desired, reason=reason, message=f"{why}: holding {desired}")
 
@@ -347,26 +350,23 @@ def rate_sample(snapshot: FleetSnapshot, now: float) -> RateSample:
     )
 
 
-def remember(settings: PolicySettings, history: tuple[tuple[float, int], ...], now: float,
-             recommendation: int) -> tuple[tuple[float, int], ...]:
-    """The history within the longer window, plus this recommendation."""
+def remember(settings: PolicySettings, history: tuple[tuple[float, int, int], ...], now: float,
+             recommendation: int, keep: int) -> tuple[tuple[float, int, int], ...]:
+    """The history within the longer window, plus this decision's recommendation and keep."""
     horizon = max(settings.scale_up_window_s, settings.scale_down_window_s)
-    return tuple((t, r) for t, r in history if t >= now - horizon) + ((now, recommendation),)
+    return tuple(entry for entry in history if entry[0] >= now - horizon) + ((now, recommendation, keep),)
 
 
-def stabilize(settings: PolicySettings, current: int, history: tuple[tuple[float, int], ...], since: float,
-              now: float, recommendation: int | None = None) -> int:
-    """HPA-style: up to the lowest recommendation of the up window, down to the highest of the down window.
+def stabilize(settings: PolicySettings, current: int, history: tuple[tuple[float, int, int], ...], since: float,
+              now: float) -> int:
+    """HPA-style: up to the lowest recommendation of the up window, down to the highest keep of the
+    down window (the replicas the lower scale-down occupancy needs: hysteresis).
 
-    ``history`` holds the scale-down recommendations (at the lower occupancy);
-    ``recommendation``, this decision's own, stands in for the newest entry
-    when scaling up. A window not yet watched in full counts the current size
-    as one of its recommendations: a restart of the operator is no evidence of
-    a low load.
+    A window not yet watched in full counts the current size as one of its
+    recommendations: a restart of the operator is no evidence of a low load.
     """
-    up_history = history if recommendation is None else history[:-1] + ((now, recommendation),)
-    up_window = [r for t, r in up_history if t >= now - settings.scale_up_window_s]
-    down_window = [r for t, r in history if t >= now - settings.scale_down_window_s]
+    up_window = [up for t, up, _ in history if t >= now - settings.scale_up_window_s]
+    down_window = [keep for t, _, keep in history if t >= now - settings.scale_down_window_s]
     if now - since < settings.scale_up_window_s:
         up_window.append(current)
     if now - since < settings.scale_down_window_s:
