@@ -2,10 +2,10 @@
 
   MODELFLEET_E2E_KUBECONFIG    the target's kubeconfig. Default: the local control plane
                                (e2e/local), started if it is down and stopped again after.
-  MODELFLEET_E2E_OPERATOR      process (default): `modelfleet run` here, with a token of the
-                               chart's ServiceAccount (kwok pods run nothing, so the operator
-                               cannot run in the cluster); in-cluster: the chart's Deployment
-                               runs it from its image (kind, e2e/kind/run.sh).
+  MODELFLEET_E2E_OPERATOR      in-cluster (default): the chart's Deployment runs it from its
+                               image (on the local cluster: on the real node, from the image
+                               built there, with e2e/local/values.yaml); process: `modelfleet
+                               run` here, with a token of the chart's ServiceAccount.
   MODELFLEET_E2E_ENGINE_IMAGE  spec.engine.image of the test model (kind: e2e/kind/fake-engine).
   MODELFLEET_E2E_VALUES        a values file, used only when the suite installs the chart itself.
 
@@ -45,6 +45,7 @@ LOCAL_CONTEXT = localcluster.CONTEXT
 KIND_CONTEXT = "kind-modelfleet-e2e"  # e2e/kind/run.sh names its cluster modelfleet-e2e
 OPERATOR_MODES = ("process", "in-cluster")
 CRD = "customresourcedefinitions.apiextensions.k8s.io/llmdeployments.modelfleet.io"
+LOCAL_VALUES = ROOT / "e2e" / "local" / "values.yaml"
 
 
 def pytest_configure(config):
@@ -60,8 +61,9 @@ class Target:
 
     @property
     def pods_run(self) -> bool:
-        """Containers really run (kind), so the engine can be reached; kwok only pretends."""
-        return self.operator == "in-cluster"
+        """The h100 pool's containers really run (kind's nodes); on the local cluster it is kwok's,
+        which only pretends (there, the real node's own pool runs them: test_real_node.py)."""
+        return self.context == KIND_CONTEXT
 
     def binary(self, name: str) -> Path:
         if self.context == LOCAL_CONTEXT:
@@ -99,7 +101,7 @@ def guard(kubeconfig: Path) -> str:
 
 @pytest.fixture(scope="session")
 def target():
-    operator = os.environ.get("MODELFLEET_E2E_OPERATOR", "process")
+    operator = os.environ.get("MODELFLEET_E2E_OPERATOR", "in-cluster")
     if operator not in OPERATOR_MODES:
         pytest.fail(f"MODELFLEET_E2E_OPERATOR={operator!r}: expected one of {OPERATOR_MODES}", pytrace=False)
     custom = os.environ.get("MODELFLEET_E2E_KUBECONFIG")
@@ -120,13 +122,15 @@ def target():
 
 @pytest.fixture(scope="session")
 def chart(target):
-    """The chart: used as installed (e2e/kind/run.sh installs it with its values), else installed here."""
+    """The chart: on the local cluster installed here with e2e/local/values.yaml (or
+    MODELFLEET_E2E_VALUES); elsewhere used as installed (e2e/kind/run.sh installs it with its values)."""
     helm = target.binary("helm")
     status = subprocess.run([str(helm), "status", RELEASE, "--namespace", OPERATOR_NAMESPACE,
                              "--kubeconfig", str(target.kubeconfig), "--kube-context", target.context],
                             capture_output=True, text=True, timeout=60)
-    if status.returncode != 0:
-        values = os.environ.get("MODELFLEET_E2E_VALUES")
+    if status.returncode != 0 or target.context == LOCAL_CONTEXT:
+        values = os.environ.get("MODELFLEET_E2E_VALUES") or (
+            str(LOCAL_VALUES) if target.context == LOCAL_CONTEXT and target.operator == "in-cluster" else None)
         install_chart(helm, target.kubeconfig, "--kube-context", target.context, *(["-f", values] if values else []))
     target.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
     if target.operator == "in-cluster":
