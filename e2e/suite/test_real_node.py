@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pathlib
-import subprocess
 import sys
 import threading
 import time

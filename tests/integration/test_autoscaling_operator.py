@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from support.fake_engines import FakeEngines
+from support.fake_engines import FakeEngines, following_pods
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -41,22 +41,8 @@ FLEET = {
 @pytest.fixture
 def engines(cluster, namespace):
     """Metrics servers that follow the fleet's ready pods as they come and go."""
-    fake = FakeEngines()
-    stop = threading.Event()
-    core = client.CoreV1Api(cluster.api)
-
-    def follow() -> None:
-        while not stop.wait(0.3):
-            for pod in core.list_namespaced_pod(namespace, label_selector="modelfleet.io/llmdeployment=fleet").items:
-                if pod.status.pod_ip:
-                    fake.serve(pod.status.pod_ip)
-
-    follower = threading.Thread(target=follow, daemon=True)
-    follower.start()
-    yield fake
-    stop.set()
-    follower.join()
-    fake.stop_all()
+    with following_pods(client.CoreV1Api(cluster.api), namespace, "fleet") as fake:
+        yield fake
 
 
 def llmd(cluster, namespace: str) -> dict:

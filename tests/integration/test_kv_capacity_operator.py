@@ -11,13 +11,12 @@ exports both numbers on its /metrics.
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 import yaml
 from kubernetes import client
 
-from support.fake_engines import FakeEngines
+from support.fake_engines import following_pods
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
@@ -41,22 +40,8 @@ BLOCK = 128  # the recorded exposition's block_size
 @pytest.fixture
 def engines(cluster, namespace):
     """Metrics servers that follow the fleet's pods."""
-    fake = FakeEngines()
-    stop = threading.Event()
-    core = client.CoreV1Api(cluster.api)
-
-    def follow() -> None:
-        while not stop.wait(0.3):
-            for pod in core.list_namespaced_pod(namespace, label_selector=f"modelfleet.io/llmdeployment={NAME}").items:
-                if pod.status.pod_ip:
-                    fake.serve(pod.status.pod_ip)
-
-    follower = threading.Thread(target=follow, daemon=True)
-    follower.start()
-    yield fake
-    stop.set()
-    follower.join()
-    fake.stop_all()
+    with following_pods(client.CoreV1Api(cluster.api), namespace, NAME) as fake:
+        yield fake
 
 
 def status(cluster, namespace: str) -> dict:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -93,3 +95,26 @@ class FakeEngines:
                 pass
 
         return MetricsHandler
+
+
+@contextmanager
+def following_pods(core, namespace: str, name: str) -> Iterator[FakeEngines]:
+    """FakeEngines that serve each pod of LLMDeployment ``name`` as soon as it has an IP, for as long as
+    the block runs (``core``: a kubernetes ``CoreV1Api``); every server is stopped at the end."""
+    fake = FakeEngines()
+    stop = threading.Event()
+
+    def follow() -> None:
+        while not stop.wait(0.3):
+            for pod in core.list_namespaced_pod(namespace, label_selector=f"modelfleet.io/llmdeployment={name}").items:
+                if pod.status.pod_ip:
+                    fake.serve(pod.status.pod_ip)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    try:
+        yield fake
+    finally:
+        stop.set()
+        follower.join()
+        fake.stop_all()
