@@ -283,7 +283,10 @@ def test_pvc_cache_is_one_shared_claim():
     volume = next(v for v in pod(resource)["volumes"] if v["name"] == "cache")
     assert volume == {"name": "cache", "persistentVolumeClaim": {"claimName": "mixtral-8x7b-cache"}}
     assert "DaemonSet" not in objects
-    assert "cache-permissions" not in [c["name"] for c in pod(resource)["initContainers"]]
+    # NFS-like and hostPath-backed volumes ignore fsGroup: the root is handed over as on the node.
+    assert [c["name"] for c in pod(resource)["initContainers"]][:2] == ["cache-permissions", "prepull"]
+    none = with_spec(MIXTRAL, **{"cache.mode": "none"})
+    assert "cache-permissions" not in [c["name"] for c in pod(none)["initContainers"]]
 
 
 def test_a_checkpoint_quantized_at_load_is_sized_at_16_bits():

@@ -47,7 +47,7 @@ The runtime image (``settings.runtime_image``)
     until every expert of every layer was hit).
 
 How the pod uses them
-    Init containers run in order: ``cache-permissions`` (nodeLocal only),
+    Init containers run in order: ``cache-permissions`` (nodeLocal, pvc),
     ``prepull``, then ``warmup`` as a native sidecar (``restartPolicy:
     Always``). The kubelet starts the engine as soon as the sidecar has
     started, so the sidecar has no startup probe (one would hold the engine
@@ -148,10 +148,13 @@ def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings
 
 
 def cache_permissions_container(settings: OperatorSettings) -> dict:
-    """Hands the node's cache directory to the runtime user and its group (nodeLocal).
+    """Hands the cache volume's root to the runtime user and its group (nodeLocal, pvc).
 
     The kubelet creates a missing hostPath directory owned by root, mode
-    0755, and fsGroup does not apply to hostPath volumes: the non-root
+    0755, and fsGroup does not apply to hostPath volumes, nor to the many
+    ReadWriteMany volumes whose driver does not manage ownership (NFS, and
+    hostPath or local PersistentVolumes: a pvc cache failed the pre-pull with
+    "Permission denied: '/cache/huggingface'" on the real node). The non-root
     pre-pull could not write to it, nor could the engine, which runs as root
     with every capability dropped (no CAP_DAC_OVERRIDE), create its compile
     cache (``VLLM_CACHE_ROOT``) there. Owner 65532, group 65532 with the
@@ -177,7 +180,8 @@ def init_containers(
     spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings
 ) -> list[dict]:
     """The engine pod's init containers, in the order the kubelet runs them."""
-    containers = [cache_permissions_container(settings)] if spec.cache.mode == "nodeLocal" else []
+    # An emptyDir (mode none) always gets the fsGroup; the node's directory and a shared volume may not.
+    containers = [cache_permissions_container(settings)] if spec.cache.mode in ("nodeLocal", "pvc") else []
     containers.append(prepull_container(spec, engine, settings))
     if warmup_enabled(spec, plan):
         containers.append(warmup_sidecar(spec, plan, engine, settings))

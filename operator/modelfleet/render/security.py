@@ -8,10 +8,11 @@
   (they write JIT-compiled kernels under ``/root`` and TGI its shard sockets
   under ``/tmp``), but with no capabilities at all (the engine port is
   unprivileged), no privilege escalation and the default seccomp profile.
-- ``cache-permissions`` (nodeLocal only) is the one container with
-  capabilities: root with CHOWN and FOWNER alone, to hand the node's cache
-  directory, which the kubelet creates owned by root, to the runtime user and
-  group, group-writable.
+- ``cache-permissions`` (nodeLocal, pvc) is the one container with
+  capabilities: root with CHOWN and FOWNER alone, to hand the cache volume's
+  root (a node directory the kubelet creates owned by root, or a shared
+  volume whose driver ignores fsGroup) to the runtime user and group,
+  group-writable.
 """
 
 from __future__ import annotations
