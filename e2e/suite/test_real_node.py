@@ -307,6 +307,16 @@ def test_a_max_model_len_change_rolls_out_with_never_zero_ready(target, real_nam
 
 
 def test_a_killed_engine_restarts_and_takes_no_request_before_warm_up(target, real_namespace, served):
+    # One replica and nothing else: the rollout's old pod drains for its preStop (minutes), and while
+    # no endpoint is ready kube-proxy sends traffic to serving, terminating ones; it would answer
+    # the clients below in the restarted replica's place.
+    selector = f"modelfleet.io/llmdeployment={NAME},app.kubernetes.io/component=engine"
+    for old in get(target, "pods", "-n", real_namespace, "-l", selector)["items"]:
+        if old["metadata"].get("deletionTimestamp"):
+            target.kubectl("delete", "pod", old["metadata"]["name"], "-n", real_namespace, "--grace-period=0",
+                           "--force", check=False)
+    wait_for("no terminating engine pod", lambda: len(get(target, "pods", "-n", real_namespace, "-l",
+                                                          selector)["items"]) == 1, 120, 1)
     (pod,) = ready_pods(target, real_namespace, NAME)
     engine = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "engine")
     node.kill_container(engine["containerID"])
