@@ -57,9 +57,14 @@ def _within_share(wanted: int, share: int | None) -> int:
     return wanted if share is None else min(wanted, share)
 
 
-def _quantity(value: int, unit: str, per_unit: int) -> str:
-    """`value` in whole `unit`s where it divides (6Gi, 4), else in the finer unit (5980Mi, 1500m)."""
-    return f"{value // per_unit}{unit}" if value % per_unit == 0 else f"{value}{'Mi' if unit == 'Gi' else 'm'}"
+def _cpu(millicores: int) -> str:
+    """Whole cores where they divide (4), else millicores (500m)."""
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
+
+
+def _memory(mib: int) -> str:
+    """Whole GiB where they divide (12Gi), else MiB (5976Mi)."""
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
 
 
 def shm_gib(plan: Plan) -> int:
@@ -75,11 +80,11 @@ def engine_resources(plan: Plan, ephemeral_storage: str | None) -> dict:
     gpus = str(plan.gpus_per_replica)
     memory = memory_request_mib(plan)
     requests = {
-        "cpu": _quantity(cpu_request_millicores(plan), "", 1000),
-        "memory": _quantity(memory, "Gi", 1024),
+        "cpu": _cpu(cpu_request_millicores(plan)),
+        "memory": _memory(memory),
         "nvidia.com/gpu": gpus,
     }
     if ephemeral_storage is not None:
         requests["ephemeral-storage"] = ephemeral_storage
-    limits = {"memory": _quantity(memory + shm_gib(plan) * 1024, "Gi", 1024), "nvidia.com/gpu": gpus}
+    limits = {"memory": _memory(memory + shm_gib(plan) * 1024), "nvidia.com/gpu": gpus}
     return {"requests": requests, "limits": limits}
