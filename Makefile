@@ -79,7 +79,7 @@ bench-warmup: $(STAMP) engine-venv
 ## (benchmarks/coldstart/results.md and coldstart.png; ~30 min). Plots with the fleet-sim venv's matplotlib.
 bench-coldstart: $(STAMP) cluster-binaries engine-venv
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
-	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
+	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e '.[test]'
 	$(FLEET_SIM_VENV)/bin/python benchmarks/coldstart/run.py --repetitions 3
 
 unit: $(STAMP) cluster-binaries
