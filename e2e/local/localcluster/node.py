@@ -34,6 +34,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import yaml
@@ -66,7 +67,7 @@ class NodeError(RuntimeError):
 
 
 def log(msg: str) -> None:
-    print(f"local-cluster: real node: {msg}", flush=True, file=__import__("sys").stderr)
+    print(f"local-cluster: real node: {msg}", flush=True, file=sys.stderr)
 
 
 def state() -> pathlib.Path:
@@ -214,27 +215,27 @@ def kube_proxy_config() -> dict:
     }
 
 
-def argv(name: str, node_spec: dict) -> list[str]:
+def binary_of(name: str) -> str:
+    return {"apiserver-forward": SOCAT, "containerd": CONTAINERD}.get(name) or str(settings.binary(name))
+
+
+def argv(name: str) -> list[str]:
     kubeconfigs = settings.state_dir() / "kubeconfigs"
     if name == "apiserver-forward":
         # Pods dial the "kubernetes" Service, whose endpoint is the advertised address.
         port = settings.PORTS["kube-apiserver"]
-        return [SOCAT, f"TCP-LISTEN:{port},bind={settings.BRIDGE_IP},fork,reuseaddr",
+        return [binary_of(name), f"TCP-LISTEN:{port},bind={settings.BRIDGE_IP},fork,reuseaddr",
                 f"TCP:{settings.HOST}:{port}"]
     if name == "containerd":
-        return [CONTAINERD, f"--config={state() / 'containerd.toml'}"]
+        return [binary_of(name), f"--config={state() / 'containerd.toml'}"]
     if name == "kubelet":
-        return [str(settings.binary("kubelet")), f"--config={state() / 'kubelet.yaml'}",
+        return [binary_of(name), f"--config={state() / 'kubelet.yaml'}",
                 f"--kubeconfig={kubeconfigs / 'kubelet.yaml'}", f"--root-dir={state() / 'kubelet'}",
                 f"--hostname-override={settings.REAL_NODE_NAME}", f"--node-ip={settings.BRIDGE_IP}",
                 f"--cert-dir={state() / 'kubelet-pki'}", "--v=1"]
     if name == "kube-proxy":
-        return [str(settings.binary("kube-proxy")), f"--config={state() / 'kube-proxy.yaml'}", "--v=1"]
+        return [binary_of(name), f"--config={state() / 'kube-proxy.yaml'}", "--v=1"]
     raise KeyError(name)
-
-
-def binary_of(name: str) -> str:
-    return argv(name, {})[0] if name != "kubelet" and name != "kube-proxy" else str(settings.binary(name))
 
 
 def write_configs(node_spec: dict) -> None:
@@ -396,7 +397,7 @@ def up(kubeconfig: pathlib.Path, timeout: float = 180.0) -> None:
     for name in PROCESSES:
         if processes.pid_of(s, name, binary_of(name)) is None:
             log(f"starting {name}")
-            processes.start(s, name, argv(name, node_spec))
+            processes.start(s, name, argv(name))
             if name == "containerd":
                 _wait(lambda: socket().exists() and _run(CTR, "--address", str(socket()), "version",
                                                          check=False).returncode == 0,
@@ -482,16 +483,23 @@ def down() -> None:
 
 
 def _kill_shims() -> None:
+    """The runc shims of our containerd (they outlive it), found by the state path in their arguments."""
     root = str(state())
+    for pid, args in _command_lines():
+        if args and args[0].endswith("containerd-shim-runc-v2") and root in " ".join(args):
+            _kill(pid)
+
+
+def _command_lines() -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process still readable in /proc."""
+    found = []
     for proc in pathlib.Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if cmdline and cmdline[0].endswith(b"containerd-shim-runc-v2") and root.encode() in b" ".join(cmdline):
-            _kill(int(proc.name))
+        if proc.name.isdigit():
+            try:
+                found.append((int(proc.name), (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")))
+            except OSError:
+                continue
+    return found
 
 
 def host_snapshot() -> dict:
@@ -509,16 +517,9 @@ def host_snapshot() -> dict:
         "dirs": [str(d) for d in HOST_DIRS if d.exists()],
         "cgroups": [str(h / CGROUP_ROOT) for h in _cgroup_hierarchies(unified=True) if (h / CGROUP_ROOT).exists()],
         "mounts": sorted(m.split()[1] for m in mounts if any(m.split()[1].startswith(o) for o in ours)),
-        "processes": sorted(name for name in (_argv0(p) for p in pathlib.Path("/proc").iterdir() if p.name.isdigit())
-                            if name in binaries or name.endswith("containerd-shim-runc-v2")),
+        "processes": sorted(args[0] for _, args in _command_lines()
+                            if args[0] in binaries or args[0].endswith("containerd-shim-runc-v2")),
     }
-
-
-def _argv0(proc: pathlib.Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return ""
 
 
 def kill_container(container_id: str) -> None:
