@@ -2,6 +2,8 @@
 
 Measures, for the operator running as the chart's ServiceAccount:
 - the time from `kubectl apply` of all N until every one is Ready,
+- the operator's own share of each object's way to Ready, apart from the
+  control plane's (``operator_share``, from the audit log's timestamps),
 - the API requests it sent (from the API server's audit log, which records
   every request of that ServiceAccount) per reconcile, by verb,
 - its peak resident memory (VmHWM),
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -50,18 +54,64 @@ def llmdeployment(i: int) -> dict:
     }
 
 
-def ready_count() -> int:
+def ready_names() -> list[str]:
     items = json.loads(kubectl("get", "llmd", "-n", NAMESPACE, "-o", "json"))["items"]
-    return sum(
-        1 for i in items
+    return [
+        i["metadata"]["name"] for i in items
         if any(c["type"] == "Ready" and c["status"] == "True" for c in (i.get("status") or {}).get("conditions", []))
-    )
+    ]
 
 
 def operator_requests(tail: audit.AuditTail) -> list[dict]:
     """The operator's requests since ``tail`` started, once each (a watch is logged when it starts and ends)."""
     seen = {e["auditID"]: e for e in tail.poll() if OPERATOR_GROUP in e.get("user", {}).get("groups", [])}
     return list(seen.values())
+
+
+def _when(event: dict) -> float:
+    return datetime.datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def _ref(event: dict) -> tuple[str, str, str]:
+    ref = event.get("objectRef") or {}
+    return ref.get("resource", ""), ref.get("name", ""), ref.get("subresource", "")
+
+
+def operator_share(events: list[dict], names: list[str]) -> dict[str, list[float]]:
+    """Per LLMDeployment, from the audit log's write events (every user's):
+
+    - ``create_to_children``: its create (kubectl) -> the operator's first apply of its Deployment;
+    - ``ready_to_status``: the control plane's last write of its Deployment's status -> the operator's last
+      write of the LLMDeployment's status (the one that says Ready), when the latter came after;
+    - ``operator``: the sum, the operator's own share of the way to Ready;
+    - ``create_to_last_write``: its create -> the operator's last write for it (control plane included).
+    """
+    writes = [e for e in events if e.get("stage") == "ResponseComplete" and e.get("verb") in ("create", "patch", "update")
+              and (e.get("objectRef") or {}).get("namespace") == NAMESPACE]
+    by_name: dict[str, list[dict]] = collections.defaultdict(list)
+    for e in writes:
+        by_name[_ref(e)[1]].append(e)
+    out: dict[str, list[float]] = collections.defaultdict(list)
+    for name in names:
+        mine = sorted(by_name.get(name, []), key=_when)
+        created = next(_when(e) for e in mine if _ref(e) == ("llmdeployments", name, "") and e["verb"] == "create")
+        ours = [e for e in mine if OPERATOR_GROUP in e.get("user", {}).get("groups", [])]
+        applied = next(_when(e) for e in ours if _ref(e)[0] == "deployments")
+        last_status = max(_when(e) for e in ours if _ref(e) == ("llmdeployments", name, "status"))
+        control_plane = [_when(e) for e in mine if _ref(e) == ("deployments", name, "status")
+                         and OPERATOR_GROUP not in e.get("user", {}).get("groups", []) and _when(e) <= last_status]
+        lag = last_status - max(control_plane) if control_plane else 0.0
+        out["create_to_children"].append(applied - created)
+        out["ready_to_status"].append(lag)
+        out["operator"].append(applied - created + lag)
+        out["create_to_last_write"].append(max(_when(e) for e in ours) - created)
+    return out
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+            "max": round(ordered[-1], 2)}
 
 
 def reconciles(operator: OperatorProcess) -> float:
@@ -95,14 +145,19 @@ def run(count: int) -> dict:
         time.sleep(3)  # let the operator's initial list and watches settle before counting
         since_apply = audit.AuditTail()
         started = time.monotonic()
+        ready_at: dict[str, float] = {}
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(llmdeployment(i) for i in range(count)))
         applied = time.monotonic() - started
-        while ready_count() < count:
+        while len(ready_at) < count:
             time.sleep(1)
-            if time.monotonic() - started > 900:
-                raise RuntimeError(f"only {ready_count()}/{count} Ready after 900 s; see {operator.log}")
+            for name in ready_names():
+                ready_at.setdefault(name, time.monotonic() - started)
+            if time.monotonic() - started > 1800:
+                raise RuntimeError(f"only {len(ready_at)}/{count} Ready after 1800 s; see {operator.log}")
         all_ready = time.monotonic() - started
+        time.sleep(5)  # the last status writes reach the audit log
         requests = operator_requests(since_apply)
+        shares = operator_share(since_apply.poll(), [f"m{i:03d}" for i in range(count)])
         done = reconciles(operator)
         since_ready = audit.AuditTail()
         time.sleep(QUIET_SECONDS)
@@ -120,6 +175,8 @@ def run(count: int) -> dict:
             "peak_memory_mib": round(peak_memory_mib(operator.process.pid), 1),
             "writes_in_quiet_period": len(quiet),
             "quiet_seconds": QUIET_SECONDS,
+            "shares": {k: percentiles(v) for k, v in shares.items()},
+            "ready_seconds": sorted(round(v, 1) for v in ready_at.values()),
         }
     finally:
         operator.stop()
@@ -131,6 +188,11 @@ def table(result: dict) -> str:
     rows = [
         ("LLMDeployments applied at once", result["count"]),
         ("time until all Ready (s)", result["all_ready_seconds"]),
+        *((f"{label} (s; p50 / p95 / max)", "{p50} / {p95} / {max}".format(**result["shares"][key]))
+          for key, label in (("operator", "operator's share: create -> children + Deployment ready -> status"),
+                             ("create_to_children", "create -> the operator applies the Deployment"),
+                             ("ready_to_status", "Deployment ready -> the operator writes Ready"),
+                             ("create_to_last_write", "create -> the operator's last write (control plane included)"))),
         ("reconciles", result["reconciles"]),
         ("API requests by the operator", result["requests"]),
         ("API requests per reconcile", result["requests_per_reconcile"]),
@@ -146,13 +208,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--out", type=Path, help="also write the markdown table here")
+    parser.add_argument("--json", type=Path, help="also write the whole result (each object's time to Ready) here")
     args = parser.parse_args()
     result = run(args.count)
     text = table(result)
     print(text)
-    print(json.dumps(result))
     if args.out:
         args.out.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

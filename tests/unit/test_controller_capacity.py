@@ -64,7 +64,7 @@ class Pods(Autoscaler):
     """The autoscaler's pod listing, given instead of read from an API server."""
 
     def __init__(self, pods: list[dict], url: str):
-        super().__init__(kube=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url))
+        super().__init__(cache=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url))
         self.pods = pods
 
     def ready_pods(self, resource) -> list[dict]:
@@ -97,5 +97,6 @@ def test_a_plan_found_sufficient_is_not_measured_again_a_short_one_is():
     measured = {"plannedTokens": 1, "plannedSequences": 1, "measuredTokens": 1, "measuredSequences": 1, "ratio": 1.0}
     for state, again in (("True", False), ("False", True)):
         document["status"] |= {"kvCapacity": measured,
-                               "conditions": [{"type": "KVCacheSufficient", "status": state, "reason": "R"}]}
+                               "conditions": [{"type": "KVCacheSufficient", "status": state, "reason": "R",
+                                                               "lastTransitionTime": "2026-11-30T00:00:00Z"}]}
         assert (run([pod("fleet-a")], blocks=1024, document=document) is not None) is again

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from modelfleet.controller.status import Observation, Problem, derive_status, status_changes
+from modelfleet.api import LLMDeploymentStatus
+from modelfleet.controller.status import Observation, Problem, derive_status, read_status
 
+EMPTY = LLMDeploymentStatus()
 T0, T1 = "2026-11-23T06:00:00Z", "2026-11-23T06:05:00Z"
 
 
@@ -21,34 +23,34 @@ def deployment(ready, updated=None, replicas=None, generation=1, observed=1, con
 
 
 def conditions(status):
-    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    return {c.type: (c.status, c.reason) for c in status.conditions}
 
 
 def test_a_spec_that_fits_nowhere_is_degraded_and_not_deployed():
     seen = Observation(generation=2, problem=Problem("NoFit", "needs 93.4 GiB per GPU; NVIDIA-L4 has 21.6"))
-    status = derive_status(seen, None, T0)
+    status = derive_status(seen, EMPTY, T0)
     assert conditions(status) == {
         "Ready": ("False", "NotDeployed"),
         "Progressing": ("False", "NotDeployed"),
         "Degraded": ("True", "NoFit"),
     }
-    assert status["observedGeneration"] == 2
-    assert "93.4 GiB" in next(c["message"] for c in status["conditions"] if c["type"] == "Degraded")
-    assert all(c["observedGeneration"] == 2 for c in status["conditions"])
+    assert status.observed_generation == 2
+    assert "93.4 GiB" in next(c.message for c in status.conditions if c.type == "Degraded")
+    assert all(c.observed_generation == 2 for c in status.conditions)
 
 
 def test_all_replicas_ready():
     seen = Observation(generation=1, desired_replicas=2, deployment=deployment(2), selector="a=b", endpoint="http://m:8000")
-    status = derive_status(seen, None, T0)
+    status = derive_status(seen, EMPTY, T0)
     assert conditions(status)["Ready"] == ("True", "AllReplicasReady")
     assert conditions(status)["Progressing"] == ("False", "Complete")
-    assert (status["replicas"], status["readyReplicas"], status["desiredReplicas"]) == (2, 2, 2)
-    assert status["selector"] == "a=b" and status["endpoint"] == "http://m:8000"
+    assert (status.replicas, status.ready_replicas, status.desired_replicas) == (2, 2, 2)
+    assert status.selector == "a=b" and status.endpoint == "http://m:8000"
 
 
 def test_a_rollout_is_progressing_and_still_ready_replicas_are_counted():
     seen = Observation(generation=3, desired_replicas=2, deployment=deployment(2, updated=1, replicas=3))
-    status = derive_status(seen, None, T0)
+    status = derive_status(seen, EMPTY, T0)
     assert conditions(status)["Progressing"] == ("True", "RollingOut")
     assert conditions(status)["Ready"] == ("True", "AllReplicasReady")
 
@@ -56,32 +58,37 @@ def test_a_rollout_is_progressing_and_still_ready_replicas_are_counted():
 def test_a_stalled_rollout_is_degraded():
     stalled = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "took too long"}
     seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1, conditions=[stalled]))
-    assert conditions(derive_status(seen, None, T0))["Degraded"] == ("True", "RolloutStalled")
+    assert conditions(derive_status(seen, EMPTY, T0))["Degraded"] == ("True", "RolloutStalled")
 
 
 def test_unchanged_world_gives_unchanged_status():
     seen = Observation(generation=1, desired_replicas=1, deployment=deployment(1))
-    first = derive_status(seen, None, T0)
+    first = derive_status(seen, EMPTY, T0)
     second = derive_status(seen, first, T1)
-    assert status_changes(second, first) == {}
+    assert second == first
 
 
 def test_transition_time_moves_only_with_the_status():
-    starting = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(0)), None, T0)
+    starting = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(0)), EMPTY, T0)
     ready = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(1)), starting, T1)
-    times = {c["type"]: c["lastTransitionTime"] for c in ready["conditions"]}
+    times = {c.type: c.last_transition_time for c in ready.conditions}
     assert times == {"Ready": T1, "Progressing": T1, "Degraded": T0}
 
 
 def test_fields_other_loops_own_survive():
-    previous = {"queueDepth": 3.5, "lastScaleTime": T0}
+    previous = read_status({"queueDepth": 3.5, "lastScaleTime": T0})
     status = derive_status(Observation(generation=1, desired_replicas=1, deployment=deployment(1)), previous, T1)
-    assert status["queueDepth"] == 3.5 and status["lastScaleTime"] == T0
+    assert status.queue_depth == 3.5 and status.last_scale_time == T0
 
 
 def test_a_child_that_holds_replicas_back_is_named():
     seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1),
                        blockers=("PersistentVolumeClaim/m-cache is Pending: no volume is bound.",))
-    progressing = next(c for c in derive_status(seen, None, T0)["conditions"] if c["type"] == "Progressing")
-    assert progressing["reason"] == "ReplicasStarting"
-    assert "PersistentVolumeClaim/m-cache is Pending" in progressing["message"]
+    progressing = next(c for c in derive_status(seen, EMPTY, T0).conditions if c.type == "Progressing")
+    assert progressing.reason == "ReplicasStarting"
+    assert "PersistentVolumeClaim/m-cache is Pending" in progressing.message
+
+
+def test_a_status_an_older_operator_wrote_that_no_longer_parses_reads_as_empty():
+    assert read_status({"plan": {"weightsGiB": 13.5}}) == EMPTY
+    assert read_status(None) == EMPTY

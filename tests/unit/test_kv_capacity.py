@@ -5,10 +5,12 @@ from __future__ import annotations
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.catalog import load_model_config
 from modelfleet.controller.capacity import transition_event
-from modelfleet.controller.status import Observation, capacity_status, derive_status, status_changes
+from modelfleet.api import LLMDeploymentStatus
+from modelfleet.controller.status import Observation, capacity_status, derive_status
 from modelfleet.sizing import KV_CAPACITY_CONDITION, judge_capacity, plan_deployment
 
 T0, T1 = "2026-11-30T01:00:00Z", "2026-11-30T01:05:00Z"
+EMPTY = LLMDeploymentStatus()
 H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8)
 
 
@@ -68,16 +70,15 @@ def test_sequences_follow_the_engines_window():
 def test_the_condition_and_kv_capacity_are_written_and_stable():
     s = spec()
     plan = plan_for(s)
-    previous = derive_status(Observation(generation=3, plan=plan), None, T0)
+    previous = derive_status(Observation(generation=3, plan=plan), EMPTY, T0)
     short = judge_capacity(s, plan, 4 * 32768, "pod-0")
-    patch = capacity_status(short, previous, 3, T1)
-    assert patch["kvCapacity"]["measuredSequences"] == 4
-    kinds = {c["type"]: c for c in patch["conditions"]}
+    after = capacity_status(short, previous, 3, T1)
+    assert after.kv_capacity.measured_sequences == 4
+    kinds = {c.type: c for c in after.conditions}
     assert set(kinds) == {"Ready", "Progressing", "Degraded", KV_CAPACITY_CONDITION}
-    assert kinds[KV_CAPACITY_CONDITION]["status"] == "False"
-    assert kinds[KV_CAPACITY_CONDITION]["lastTransitionTime"] == T1
-    after = {**previous, **patch}
-    assert capacity_status(short, after, 3, "2026-11-30T02:00:00Z") == {}  # nothing moved: nothing written
+    assert kinds[KV_CAPACITY_CONDITION].status == "False"
+    assert kinds[KV_CAPACITY_CONDITION].last_transition_time == T1
+    assert capacity_status(short, after, 3, "2026-11-30T02:00:00Z") == after  # nothing moved: nothing written
     assert transition_event(previous, short)[:2] == ("Warning", "KVCacheTooSmall")
     assert transition_event(after, short) is None  # no second event for the same state
 
@@ -85,22 +86,22 @@ def test_the_condition_and_kv_capacity_are_written_and_stable():
 def test_recovery_posts_a_normal_event_and_a_first_good_measurement_none():
     s = spec()
     plan = plan_for(s)
-    fresh = derive_status(Observation(generation=1, plan=plan), None, T0)
+    fresh = derive_status(Observation(generation=1, plan=plan), EMPTY, T0)
     good = judge_capacity(s, plan, plan.kv_capacity_tokens)
     assert transition_event(fresh, good) is None
-    short = {**fresh, **capacity_status(judge_capacity(s, plan, 32768), fresh, 1, T0)}
+    short = capacity_status(judge_capacity(s, plan, 32768), fresh, 1, T0)
     assert transition_event(short, good)[:2] == ("Normal", "KVCacheHoldsMaxConcurrency")
 
 
 def test_a_reconcile_keeps_the_measurement_while_the_plan_stands_and_drops_it_when_it_moves():
     s = spec()
     plan = plan_for(s)
-    status = derive_status(Observation(generation=1, plan=plan), None, T0)
-    status = {**status, **capacity_status(judge_capacity(s, plan, 32768), status, 1, T0)}
+    status = derive_status(Observation(generation=1, plan=plan), EMPTY, T0)
+    status = capacity_status(judge_capacity(s, plan, 32768), status, 1, T0)
     again = derive_status(Observation(generation=1, plan=plan), status, T1)
-    assert again["kvCapacity"] == status["kvCapacity"]
-    assert KV_CAPACITY_CONDITION in {c["type"] for c in again["conditions"]}
+    assert again.kv_capacity == status.kv_capacity
+    assert KV_CAPACITY_CONDITION in {c.type for c in again.conditions}
     moved = derive_status(Observation(generation=2, plan=plan_for(spec(concurrency=4))), status, T1)
-    assert moved["kvCapacity"] is None  # null in the merge patch: the stored measurement is deleted
-    assert status_changes(moved, status)["kvCapacity"] is None
-    assert KV_CAPACITY_CONDITION not in {c["type"] for c in moved["conditions"]}
+    assert moved.kv_capacity is None  # left out of the applied status: the stored measurement is removed
+    assert "kvCapacity" not in moved.to_wire()
+    assert KV_CAPACITY_CONDITION not in {c.type for c in moved.conditions}

@@ -1,9 +1,9 @@
 """The autoscaling loop: scrape each autoscaled fleet, decide, record the decision.
 
 The policy (``autoscale.policy``) is pure; this module owns what it does not:
-the clock, the Kubernetes reads (which pods are ready, at which address) and
-writes (``status.desiredReplicas``, ``queueDepth``, ``lastScaleTime``, an
-event per scale), and each LLMDeployment's ``PolicyState`` between rounds,
+the clock, which pods are ready and at which address (from the watch-fed
+cache), what a decision writes (``status.desiredReplicas``, ``queueDepth``,
+``lastScaleTime``, an event per scale; written by ``reconcile``), and each LLMDeployment's ``PolicyState`` between rounds,
 kept in memory. After a restart the state starts empty, and the policy never
 scales down before it has watched a whole stabilization window again.
 
@@ -14,22 +14,20 @@ with that many replicas (``reconcile.desired_replicas``).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
 
-from modelfleet.api import InvalidSpec, LLMDeployment, parse_llmdeployment
+from modelfleet.api import InvalidSpec, LLMDeployment, LLMDeploymentStatus, parse_llmdeployment
 from modelfleet.autoscale.evaluate import evaluate
 from modelfleet.autoscale.policy import Decision, PolicySettings, PolicyState
 from modelfleet.autoscale.scrape import ScrapeTarget
 from modelfleet.engines import PORT
-from modelfleet.render import selector_string
 
 from . import metrics
-from .kube import Kube
+from .cache import ClusterCache
 
 # Where a ready pod's engine answers; tests point it at local servers.
 TargetResolver = Callable[[dict[str, Any]], ScrapeTarget]
@@ -41,7 +39,7 @@ def pod_target(pod: dict[str, Any]) -> ScrapeTarget:
 
 @dataclass
 class Autoscaler:
-    kube: Kube
+    cache: ClusterCache
     resolve: TargetResolver = pod_target
     clock: Callable[[], float] = time.monotonic
     states: dict[str, PolicyState] = field(default_factory=dict)  # by LLMDeployment uid
@@ -59,7 +57,7 @@ class Autoscaler:
             resource.spec.engine.kind,
             PolicySettings.from_spec(resource.spec.autoscaling, batch_limit=resource.spec.serving.max_concurrency),
             replicas=self._asked(body),
-            ready=[self.resolve(pod) for pod in await asyncio.to_thread(self.ready_pods, resource)],
+            ready=[self.resolve(pod) for pod in self.ready_pods(resource)],
             state=self.states.get(body["metadata"]["uid"], PolicyState()),
             now=self.clock(),
             session=session,
@@ -73,23 +71,20 @@ class Autoscaler:
         return desired if desired is not None else (body.get("status") or {}).get("replicas", 0)
 
     def ready_pods(self, resource: LLMDeployment) -> list[dict[str, Any]]:
-        pods = self.kube.resource("v1", "Pod").get(
-            namespace=resource.metadata["namespace"], label_selector=selector_string(resource.metadata["name"])
-        ).to_dict()["items"]
+        pods = self.cache.labelled("Pod", resource.metadata["namespace"], resource.metadata["name"])
         return [p for p in pods if _ready(p) and not p["metadata"].get("deletionTimestamp")]
 
 
-def decision_status(decision: Decision, previous: dict[str, Any], now: str) -> dict[str, Any]:
-    """The status fields a decision changes (a merge patch; empty when nothing moved)."""
-    patch: dict[str, Any] = {}
-    if decision.changed or previous.get("desiredReplicas") != decision.replicas:
-        patch["desiredReplicas"] = decision.replicas
+def decision_status(decision: Decision, previous: LLMDeploymentStatus, now: str) -> LLMDeploymentStatus:
+    """The status with a decision written into it (equal to ``previous`` when nothing moved)."""
+    update: dict[str, Any] = {}
+    if decision.changed or previous.desired_replicas != decision.replicas:
+        update["desired_replicas"] = decision.replicas
     if decision.changed:
-        patch["lastScaleTime"] = now
-    depth = None if decision.queue_depth is None else round(decision.queue_depth, 2)
-    if depth is not None and previous.get("queueDepth") != depth:
-        patch["queueDepth"] = depth
-    return patch
+        update["last_scale_time"] = now
+    if decision.queue_depth is not None:
+        update["queue_depth"] = round(decision.queue_depth, 2)
+    return previous.model_copy(update=update)
 
 
 def record_metrics(body: dict[str, Any], decision: Decision) -> None:

@@ -18,39 +18,39 @@ plan (the reconcile drops the old measurement) is measured afresh.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from modelfleet.api import InvalidSpec, Plan, parse_llmdeployment
+from modelfleet.api import InvalidSpec, LLMDeploymentStatus, Plan, parse_llmdeployment
 from modelfleet.autoscale.scrape import DEFAULT_TIMEOUT_S, scrape_replica
 from modelfleet.engines.metrics import metrics_for
 from modelfleet.sizing import KV_CAPACITY_CONDITION, CapacityVerdict, judge_capacity
 
 from . import metrics
 from .autoscaler import Autoscaler
+from .status import read_status
 
 
 @dataclass(frozen=True)
 class Measurement:
     verdict: CapacityVerdict
     generation: int
+    plan: Plan  # the plan the verdict judged
 
 
 async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp.ClientSession | None = None,
                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement | None:
     """Scrape one Ready replica and judge its KV cache; None when there is nothing to judge (yet)."""
-    status = body.get("status") or {}
-    plan_wire = status.get("plan")
-    if not plan_wire or (status.get("kvCapacity") and _sufficient(status)):
+    status = read_status(body.get("status"))
+    if status.plan is None or (status.kv_capacity is not None and _sufficient(status)):
         return None
     try:
         resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
     except InvalidSpec:
         return None
-    pods = sorted(await asyncio.to_thread(autoscaler.ready_pods, resource), key=lambda p: p["metadata"]["name"])
+    pods = sorted(autoscaler.ready_pods(resource), key=lambda p: p["metadata"]["name"])
     if not pods:
         return None
     target = autoscaler.resolve(pods[0])
@@ -62,21 +62,19 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
         observation = await scrape_replica(session, target, names, timeout_s)
     if observation.missing or observation.load.kv_capacity_tokens is None:
         return None
-    verdict = judge_capacity(resource.spec, Plan.model_validate(plan_wire), observation.load.kv_capacity_tokens,
-                             target.name)
-    return Measurement(verdict, body["metadata"].get("generation", 0))
+    verdict = judge_capacity(resource.spec, status.plan, observation.load.kv_capacity_tokens, target.name)
+    return Measurement(verdict, body["metadata"].get("generation", 0), status.plan)
 
 
-def _sufficient(status: dict[str, Any]) -> bool:
-    return any(c.get("type") == KV_CAPACITY_CONDITION and c.get("status") == "True"
-               for c in status.get("conditions") or [])
+def _sufficient(status: LLMDeploymentStatus) -> bool:
+    return any(c.type == KV_CAPACITY_CONDITION and c.status == "True" for c in status.conditions)
 
 
-def transition_event(previous: dict[str, Any], verdict: CapacityVerdict) -> tuple[str, str, str] | None:
+def transition_event(previous: LLMDeploymentStatus, verdict: CapacityVerdict) -> tuple[str, str, str] | None:
     """(type, reason, message) when the condition's status changes; None when it stays."""
-    before = next((c for c in previous.get("conditions") or [] if c.get("type") == KV_CAPACITY_CONDITION), None)
+    before = next((c for c in previous.conditions if c.type == KV_CAPACITY_CONDITION), None)
     status = "True" if verdict.sufficient else "False"
-    if before is not None and before.get("status") == status:
+    if before is not None and before.status == status:
         return None
     if verdict.sufficient and before is None:
         return None  # first measurement and all is well: nothing to tell a person

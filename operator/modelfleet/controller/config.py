@@ -5,6 +5,7 @@ Environment variables (the Helm chart sets them):
   MODELFLEET_RESYNC_SECONDS  how often every LLMDeployment is re-checked (default 60)
   MODELFLEET_WATCH_TIMEOUT   server-side watch timeout, seconds (default 300)
   MODELFLEET_AUTOSCALE_SECONDS  how often autoscaled fleets are scraped and decided on (default 15)
+  MODELFLEET_WORKERS         reconciles that run at once, each on its own object (default 4)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ProcessConfig:
     resync_seconds: float
     watch_timeout_seconds: int
     autoscale_seconds: float
+    workers: int = 4
 
 
 def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
@@ -35,4 +37,5 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
         resync_seconds=float(env.get("MODELFLEET_RESYNC_SECONDS", "60")),
         watch_timeout_seconds=int(env.get("MODELFLEET_WATCH_TIMEOUT", "300")),
         autoscale_seconds=float(env.get("MODELFLEET_AUTOSCALE_SECONDS", "15")),
+        workers=int(env.get("MODELFLEET_WORKERS", "4")),
     )

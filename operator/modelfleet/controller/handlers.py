@@ -1,11 +1,15 @@
-"""kopf handlers: thin entry points that call ``reconcile``.
+"""kopf handlers: thin entry points that feed the cache and the workqueue.
 
 Only watching handlers are used (no change handlers, timers or deletion
 handlers), so kopf writes nothing to LLMDeployments: no finalizer that could
 block a deletion while the operator is down, no last-handled annotation for
 GitOps tools to see. Children carry owner references and are garbage-collected
-by Kubernetes. The resync and autoscaling loops (``loops``) start at startup;
-everything that acts on an object goes through ``actions``.
+by Kubernetes.
+
+kopf keeps one watch per kind; each event stores its object in the
+``ClusterCache`` and queues the LLMDeployment it concerns. Pods are cached
+(the autoscaler reads them) but queue nothing; nodes queue every
+LLMDeployment only when the GPU pools they form changed.
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ from typing import Any
 import kopf
 
 from modelfleet.api import GROUP, PLURAL, VERSION
-from modelfleet.render import LLMDEPLOYMENT_LABEL
+from modelfleet.render import LLMDEPLOYMENT_LABEL, child_refs
 
 from . import metrics
-from .actions import reconcile_named
 from .autoscaler import Autoscaler
-from .children import CHILD_KINDS
+from .cache import ClusterCache
 from .config import load_process_config
 from .kube import connect
-from .loops import autoscale_forever, resync_forever
+from .loops import autoscale_forever, reconcile_forever, resync_forever
+from .observe import LLMDEPLOYMENT_KIND
+from .reconcile import Reconciler
+from .workqueue import WorkQueue
 
-PREFIX = "modelfleet.io"
+# The kinds of child an LLMDeployment may have; each is watched (names do not matter here).
+CHILD_KINDS = sorted({(ref.api_version, ref.kind) for ref in child_refs("any")})
 
 
 @kopf.on.login()
@@ -37,23 +44,22 @@ def login(**kwargs: Any) -> Any:
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    """Every kopf setting in one place."""
+    """Every kopf setting, and the operator's own state, in one place."""
     config = load_process_config()
-    settings.persistence.finalizer = f"{PREFIX}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
-    )
     settings.watching.server_timeout = config.watch_timeout_seconds
     settings.watching.client_timeout = config.watch_timeout_seconds + 30
     settings.watching.connect_timeout = 30
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
-    settings.execution.max_workers = 8
-    memo.config = config
-    memo.kube = connect()
-    memo.loops = [
-        asyncio.create_task(resync_forever(memo.kube, config, logger)),
-        asyncio.create_task(autoscale_forever(Autoscaler(memo.kube), config, logger)),
+    memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
+    memo.queue = WorkQueue()
+    memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
+    memo.autoscaler = Autoscaler(memo.cache)
+    memo.pools = ()
+    memo.loops = [asyncio.create_task(reconcile_forever(memo.queue, memo.reconciler, logger))
+                  for _ in range(config.workers)]
+    memo.loops += [
+        asyncio.create_task(resync_forever(memo.queue, memo.cache, config)),
+        asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, config, logger)),
     ]
 
 
@@ -64,21 +70,53 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def llmdeployment_changed(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
-        metrics.forget(body.metadata["namespace"], body.metadata["name"])
+async def llmdeployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    obj = event["object"]
+    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    if event.get("type") == "DELETED":
+        memo.cache.forget(obj)
+        memo.queue.forget(key)
+        memo.autoscaler.states.pop(obj["metadata"].get("uid"), None)
+        metrics.forget(*key)
         return
-    reconcile_named(memo.kube, memo.config, body.metadata["namespace"], body.metadata["name"])
+    memo.cache.store(obj)
+    memo.queue.add(key)
 
 
 def _child_handler(api_version: str, kind: str) -> None:
     group, _, version = api_version.rpartition("/")
 
     @kopf.on.event(group, version, kind.lower() + "s", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT}, id=f"child-{kind}")
-    def child_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        """A child changed or vanished: bring its owner back to the desired state."""
-        reconcile_named(memo.kube, memo.config, body.metadata["namespace"], body.metadata["labels"][LLMDEPLOYMENT_LABEL])
+    async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        """A child changed or vanished: remember it, and bring its owner back to the desired state."""
+        obj = event["object"]
+        if event.get("type") == "DELETED":
+            memo.cache.forget(obj)
+        else:
+            memo.cache.store(obj)
+        memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
 
 
 for _api_version, _kind in CHILD_KINDS:
     _child_handler(_api_version, _kind)
+
+
+@kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT})
+async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        memo.cache.forget(event["object"])
+    else:
+        memo.cache.store(event["object"])
+
+
+@kopf.on.event("", "v1", "nodes")
+async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        memo.cache.forget(event["object"])
+    else:
+        memo.cache.store(event["object"])
+    pools = memo.reconciler.pools.pools(memo.cache)
+    if pools != memo.pools:  # a pool came, went or changed: every plan may change
+        memo.pools = pools
+        for key in memo.cache.keys(LLMDEPLOYMENT_KIND):
+            memo.queue.add(key)

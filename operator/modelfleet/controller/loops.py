@@ -1,6 +1,8 @@
-"""The operator's two loops beside kopf's watches: resync everything; autoscale and measure KV capacity.
+"""The operator's loops beside kopf's watches: the reconcile workers, the resync, and autoscaling.
 
-Started by the startup handler; each round survives any one failure.
+Started by the startup handler. Each survives any one failure: a reconcile
+that raises is reported in its object's status and retried with a backoff
+(``workqueue``) while the other objects go on.
 """
 
 from __future__ import annotations
@@ -10,43 +12,57 @@ import logging
 
 import aiohttp
 
-from .actions import list_llmdeployments, reconcile_named, record_capacity, record_decision
 from .autoscaler import Autoscaler
+from .cache import ClusterCache
 from .capacity import measure
 from .config import ProcessConfig
-from .kube import Kube
+from .observe import LLMDEPLOYMENT_KIND
+from .reconcile import Reconciler
+from .workqueue import WorkQueue
 
 
-async def resync_forever(kube: Kube, config: ProcessConfig, logger: logging.Logger) -> None:
+async def reconcile_forever(queue: WorkQueue, reconciler: Reconciler, logger: logging.Logger) -> None:
+    """One worker: take a key, reconcile it in a thread, and let the queue know how it went."""
+    while True:
+        key = await queue.get()
+        try:
+            await asyncio.to_thread(reconciler.reconcile, *key)
+            queue.succeeded(key)
+        except Exception as exc:  # one object's failure must not stop the others
+            delay = queue.failed(key)
+            logger.exception("reconciling %s/%s failed; retrying in %g s", *key, delay)
+            try:
+                await asyncio.to_thread(reconciler.report_failure, *key, exc, delay)
+            except Exception:
+                logger.exception("reporting the failure of %s/%s failed", *key)
+        finally:
+            queue.done(key)
+
+
+async def resync_forever(queue: WorkQueue, cache: ClusterCache, config: ProcessConfig) -> None:
+    """Every object again, now and then: what no event announces (a Hub revision that moved) is seen too."""
     while True:
         await asyncio.sleep(config.resync_seconds)
-        try:
-            await asyncio.to_thread(_resync_all, kube, config)
-        except Exception:  # the loop must outlive any one failure; the next round retries
-            logger.exception("resync failed")
+        for key in cache.keys(LLMDEPLOYMENT_KIND):
+            queue.add(key)
 
 
-async def autoscale_forever(autoscaler: Autoscaler, config: ProcessConfig, logger: logging.Logger) -> None:
+async def autoscale_forever(autoscaler: Autoscaler, reconciler: Reconciler, config: ProcessConfig,
+                            logger: logging.Logger) -> None:
     async with aiohttp.ClientSession() as session:
         while True:
             await asyncio.sleep(config.autoscale_seconds)
-            items = await asyncio.to_thread(list_llmdeployments, autoscaler.kube)
-            for body in items:
+            for body in autoscaler.cache.all(LLMDEPLOYMENT_KIND):
+                namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
                 try:
                     decision = await autoscaler.decide(body, session)
                     if decision is not None:
-                        await asyncio.to_thread(record_decision, autoscaler.kube, body, decision)
+                        await asyncio.to_thread(reconciler.record_decision, namespace, name, decision)
                 except Exception:  # one fleet's failure must not stop the others' scaling
-                    logger.exception("autoscaling %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+                    logger.exception("autoscaling %s/%s failed", namespace, name)
                 try:
                     measurement = await measure(autoscaler, body, session)
                     if measurement is not None:
-                        await asyncio.to_thread(record_capacity, autoscaler.kube, body, measurement)
+                        await asyncio.to_thread(reconciler.record_capacity, namespace, name, measurement)
                 except Exception:  # a failed measurement only leaves the last one in place
-                    logger.exception("measuring the KV cache of %s/%s failed", body["metadata"]["namespace"],
-                                     body["metadata"]["name"])
-
-
-def _resync_all(kube: Kube, config: ProcessConfig) -> None:
-    for item in list_llmdeployments(kube):
-        reconcile_named(kube, config, item["metadata"]["namespace"], item["metadata"]["name"])
+                    logger.exception("measuring the KV cache of %s/%s failed", namespace, name)

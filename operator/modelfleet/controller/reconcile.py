@@ -1,161 +1,124 @@
-"""One reconcile of one LLMDeployment: observe, size, render, apply, report.
+"""One LLMDeployment at a time: observe → decide → act, and the two other writers of its status.
 
-Level-based: every call computes the whole desired state from the spec and
-the cluster, so a missed event, a restart or a concurrent edit converges on
-the next call. Writes happen only for what changed: drifted children, pruned
-children, and status fields whose value moved.
+The workqueue's workers, the autoscaling loop (a scaling decision) and the
+capacity loop (a KV verdict) all write the same status; a per-object lock
+makes them take turns, and each starts from the cache, which holds the
+last write (``act``), so none acts on a status another just replaced.
 """
 
 from __future__ import annotations
 
+import datetime
+import threading
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from modelfleet.api import GPUPool, InvalidSpec, LLMDeployment, parse_llmdeployment
-from modelfleet.catalog import ModelUnavailable, load_model_config
-from modelfleet.render import LLMDEPLOYMENT_LABEL, UnsupportedSpec, endpoint, render_all, selector_string
-from modelfleet.sizing import SizingError, plan_deployment
+from modelfleet.api import LLMDeploymentStatus, OperatorSettings
+from modelfleet.autoscale.policy import Decision
 
-from . import metrics
-from .children import sync_children
-from .config import ProcessConfig
+from . import capacity, metrics
+from .act import act, write_status
+from .autoscaler import decision_status, record_metrics
+from .cache import ClusterCache
+from .decide import Intent, decide
+from .events import post_event
 from .kube import Kube
-from .pools import pools_from_nodes
-from .status import Observation, Problem, derive_status, status_changes
+from .observe import LLMDEPLOYMENT_KIND, ModelConfigs, PoolView, observe
+from .status import Problem, capacity_status, derive_status, read_status, Observation
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal or Warning
-    reason: str
-    message: str
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
-class Outcome:
-    status_patch: dict[str, Any] = field(default_factory=dict)
-    events: list[Event] = field(default_factory=list)
+class Reconciler:
+    kube: Kube
+    cache: ClusterCache
+    settings: OperatorSettings
+    models: ModelConfigs = field(default_factory=ModelConfigs)
+    clock: Callable[[], str] = utc_now
+    pools: PoolView = field(init=False)
+    _locks: defaultdict[tuple[str, str], threading.Lock] = field(
+        default_factory=lambda: defaultdict(threading.Lock), init=False)
+
+    def __post_init__(self) -> None:
+        self.pools = PoolView(self.settings)
+
+    def reconcile(self, namespace: str, name: str) -> Intent | None:
+        """Bring one LLMDeployment to its desired state; None when it is gone."""
+        with self._locks[(namespace, name)]:
+            snapshot = observe(self.cache, self.pools, self.models, namespace, name)
+            if snapshot is None:
+                return None
+            now = self.clock()
+            with metrics.RECONCILE_SECONDS.time():
+                intent = decide(snapshot, self.settings, now)
+                act(self.kube, self.cache, snapshot.body, intent, now)
+        degraded = any(e.type == "Warning" for e in intent.events)
+        metrics.RECONCILES.labels("degraded" if degraded else "ok").inc()
+        _record_gauges(snapshot.body, intent.status or read_status(snapshot.previous_status))
+        return intent
+
+    def report_failure(self, namespace: str, name: str, error: BaseException, retry_seconds: float) -> None:
+        """A reconcile raised: say so in the object's own status (Degraded), once per distinct error."""
+        metrics.RECONCILES.labels("error").inc()
+        with self._locks[(namespace, name)]:
+            body = self.cache.get(LLMDEPLOYMENT_KIND, namespace, name)
+            if body is None:
+                return
+            previous = read_status(body.get("status"))
+            problem = Problem("ReconcileFailed", f"The operator failed on this object ({type(error).__name__}: "
+                              f"{error}); it retries in {retry_seconds:g} s. The operator's log has the details.")
+            seen = Observation(generation=body["metadata"].get("generation", 0), problem=problem,
+                               deployment=self.cache.get("Deployment", namespace, name),
+                               desired_replicas=previous.desired_replicas)
+            status = derive_status(seen, previous, self.clock())
+            if _degraded_reason(status) != _degraded_reason(previous):
+                write_status(self.kube, self.cache, body, status)
+                post_event(self.kube, body, "Warning", problem.reason, problem.message, self.clock())
+
+    def record_decision(self, namespace: str, name: str, decision: Decision) -> None:
+        """Write an autoscaling decision; the status change makes the reconcile resize the Deployment."""
+        with self._locks[(namespace, name)]:
+            body = self.cache.get(LLMDEPLOYMENT_KIND, namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return
+            now = self.clock()
+            previous = read_status(body.get("status"))
+            status = decision_status(decision, previous, now)
+            if status != previous:
+                write_status(self.kube, self.cache, body, status)
+            if decision.changed:
+                post_event(self.kube, body, "Normal", decision.reason, decision.message, now)
+            record_metrics(body, decision)
+
+    def record_capacity(self, namespace: str, name: str, measurement: capacity.Measurement) -> None:
+        """Write a KV capacity verdict, if the object still has the generation and plan it was judged for."""
+        with self._locks[(namespace, name)]:
+            body = self.cache.get(LLMDEPLOYMENT_KIND, namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return
+            previous = read_status(body.get("status"))
+            if body["metadata"].get("generation", 0) != measurement.generation or previous.plan != measurement.plan:
+                return  # the spec or the plan moved meanwhile: the next round judges the new one
+            now = self.clock()
+            status = capacity_status(measurement.verdict, previous, measurement.generation, now)
+            if status != previous:
+                write_status(self.kube, self.cache, body, status)
+            event = capacity.transition_event(previous, measurement.verdict)
+            if event is not None:
+                post_event(self.kube, body, *event, now)
+            capacity.record_metrics(body, measurement.verdict)
 
 
-def reconcile(kube: Kube, config: ProcessConfig, body: dict[str, Any], now: str) -> Outcome:
-    """What to write for ``body`` (the object as last read): a status patch and events."""
-    with metrics.RECONCILE_SECONDS.time():
-        try:
-            outcome = _reconcile(kube, config, body, now)
-        except Exception:
-            metrics.RECONCILES.labels("error").inc()
-            raise
-    degraded = any(e.type == "Warning" for e in outcome.events)
-    metrics.RECONCILES.labels("degraded" if degraded else "ok").inc()
-    return outcome
+def _degraded_reason(status: LLMDeploymentStatus) -> tuple[str, str] | None:
+    found = next((c for c in status.conditions if c.type == "Degraded"), None)
+    return None if found is None else (found.status, found.reason)
 
 
-def _reconcile(kube: Kube, config: ProcessConfig, body: dict[str, Any], now: str) -> Outcome:
-    generation = body["metadata"].get("generation", 0)
-    previous = body.get("status") or {}
-    events: list[Event] = []
-    try:
-        resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
-    except InvalidSpec as exc:
-        return _problem(kube, body, Problem("InvalidSpec", str(exc)), previous, now)
-    replicas = desired_replicas(resource, previous)
-    try:
-        plan = _plan(kube, config, resource)
-        rendered = render_all(resource, plan, config.settings, replicas=replicas)
-    except (ModelUnavailable, SizingError) as exc:
-        return _problem(kube, body, Problem(getattr(exc, "reason", type(exc).__name__), str(exc)), previous, now)
-    except UnsupportedSpec as exc:
-        return _problem(kube, body, Problem("UnsupportedSpec", str(exc)), previous, now)
-    if plan.to_wire() != previous.get("plan"):
-        events.append(Event("Normal", "PlanChosen", plan.reason or _plan_summary(plan)))
-
-    report = sync_children(kube, body, rendered)
-    for key in report.applied:
-        metrics.WRITES.labels(key.split("/")[0], "apply").inc()
-    for key in report.rollouts:
-        events.append(Event("Normal", "RolloutStarted", f"Rolling out {key} on {_plan_summary(plan)}."))
-    for key in report.deleted:
-        metrics.WRITES.labels(key.split("/")[0], "delete").inc()
-        events.append(Event("Normal", "ChildDeleted", f"Deleted {key}: no longer needed by the spec."))
-
-    name = resource.metadata["name"]
-    deployment = report.live.get(f"Deployment/{name}")
-    seen = Observation(
-        generation=generation,
-        plan=plan,
-        desired_replicas=replicas,
-        deployment=deployment,
-        selector=selector_string(name),
-        endpoint=endpoint(resource),
-        blockers=_blockers(report.live),
-    )
-    status = derive_status(seen, previous, now)
-    _record_gauges(resource, status)
-    return Outcome(status_patch=status_changes(status, previous), events=events)
-
-
-def _blockers(live: dict[str, dict[str, Any]]) -> tuple[str, ...]:
-    """Children that keep replicas from starting, with what to change."""
-    found = []
-    for key, obj in live.items():
-        if key.startswith("PersistentVolumeClaim/") and (obj.get("status") or {}).get("phase") == "Pending":
-            found.append(
-                f"{key} is Pending: no volume is bound. Does a StorageClass provision ReadWriteMany volumes? "
-                "Set spec.cache.storageClassName, or use cache mode nodeLocal."
-            )
-    return tuple(found)
-
-
-def desired_replicas(resource: LLMDeployment, previous_status: dict[str, Any]) -> int:
-    """spec.replicas rules unless the autoscaler is on; then its last decision, within bounds."""
-    spec = resource.spec
-    if not spec.autoscaling.enabled:
-        return spec.replicas
-    decided = previous_status.get("desiredReplicas") or spec.autoscaling.min_replicas
-    return max(spec.autoscaling.min_replicas, min(spec.autoscaling.max_replicas, decided))
-
-
-def discover_pools(kube: Kube, config: ProcessConfig) -> list[GPUPool]:
-    nodes = kube.resource("v1", "Node").get().to_dict()["items"]
-    return pools_from_nodes(nodes, config.settings.pool_label_key, config.settings.declared_pools)
-
-
-def _plan(kube: Kube, config: ProcessConfig, resource: LLMDeployment):
-    model = load_model_config(resource.spec.model.id, resource.spec.model.revision)
-    pools = discover_pools(kube, config)
-    result = plan_deployment(resource.spec, model, pools, config.settings.gpu_prices)
-    return result.require_chosen()
-
-
-def _problem(kube: Kube, body: dict[str, Any], problem: Problem, previous: dict[str, Any], now: str) -> Outcome:
-    """The spec cannot be served: report it, create nothing, keep what already serves."""
-    deployment = _live_deployment(kube, body)
-    seen = Observation(
-        generation=body["metadata"].get("generation", 0),
-        problem=problem,
-        deployment=deployment,
-        desired_replicas=previous.get("desiredReplicas"),
-    )
-    status = derive_status(seen, previous, now)
-    patch = status_changes(status, previous)
-    events = [Event("Warning", problem.reason, problem.message)] if patch.get("conditions") else []
-    return Outcome(status_patch=patch, events=events)
-
-
-def _live_deployment(kube: Kube, body: dict[str, Any]) -> dict[str, Any] | None:
-    selector = f"{LLMDEPLOYMENT_LABEL}={body['metadata']['name']}"
-    items = kube.resource("apps/v1", "Deployment").get(
-        namespace=body["metadata"]["namespace"], label_selector=selector
-    ).to_dict()["items"]
-    return items[0] if items else None
-
-
-def _plan_summary(plan) -> str:
-    return f"{plan.gpus_per_replica}x {plan.gpu_product} (TP {plan.tensor_parallel_size}) on pool {plan.pool}"
-
-
-def _record_gauges(resource: LLMDeployment, status: dict[str, Any]) -> None:
-    labels = (resource.metadata.get("namespace", ""), resource.metadata["name"])
-    metrics.READY_REPLICAS.labels(*labels).set(status.get("readyReplicas", 0))
-    metrics.DESIRED_REPLICAS.labels(*labels).set(status.get("desiredReplicas", 0))
-
+def _record_gauges(body: dict[str, Any], status: LLMDeploymentStatus) -> None:
+    labels = (body["metadata"].get("namespace", ""), body["metadata"]["name"])
+    metrics.READY_REPLICAS.labels(*labels).set(status.ready_replicas or 0)
+    metrics.DESIRED_REPLICAS.labels(*labels).set(status.desired_replicas or 0)

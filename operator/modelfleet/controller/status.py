@@ -1,20 +1,28 @@
-"""Status of an LLMDeployment from what reconcile saw (pure).
+"""Status of an LLMDeployment from what reconcile saw (pure), as the typed ``LLMDeploymentStatus``.
 
 Conditions follow Kubernetes conventions: ``Ready`` (every desired replica is
 ready, warm-up included), ``Progressing`` (a rollout or scale-up is under
 way), ``Degraded`` (something needs a person: the spec cannot be served, or
 the rollout is stuck). ``lastTransitionTime`` moves only when a condition's
-status changes, so an unchanged world gives an unchanged status and the
+status changes, so an unchanged world gives an equal status and the
 controller writes nothing.
+
+The operator writes status with server-side apply under one field manager,
+so every write is the whole status: the fields other loops own (the
+autoscaler's ``queueDepth`` and ``lastScaleTime``, the capacity loop's
+``kvCapacity`` and ``KVCacheSufficient``) are carried from the previous
+status, and a field left out is a field removed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from modelfleet.api import Plan
-from modelfleet.sizing import KV_CAPACITY_CONDITION
+from pydantic import ValidationError
+
+from modelfleet.api import Condition, LLMDeploymentStatus, Plan
+from modelfleet.sizing import KV_CAPACITY_CONDITION, CapacityVerdict
 
 
 @dataclass(frozen=True)
@@ -33,49 +41,56 @@ class Observation:
     problem: Problem | None = None
     plan: Plan | None = None
     desired_replicas: int | None = None
-    deployment: dict[str, Any] | None = None  # the live engine Deployment, if any
+    deployment: dict[str, Any] | None = None  # the engine Deployment as it will be after this reconcile
     selector: str | None = None
     endpoint: str | None = None
     blockers: tuple[str, ...] = ()  # children that hold replicas back, said for a person
-    extra: dict[str, Any] = field(default_factory=dict)  # fields other loops own (queueDepth, lastScaleTime)
 
 
-def derive_status(seen: Observation, previous: dict[str, Any] | None, now: str) -> dict[str, Any]:
-    """The whole status object, in wire (camelCase) form."""
-    previous = previous or {}
+def read_status(raw: dict[str, Any] | None) -> LLMDeploymentStatus:
+    """The stored status as the typed object; one written by an older operator that no longer parses
+    counts as empty (the next write replaces it)."""
+    try:
+        return LLMDeploymentStatus.model_validate(raw or {})
+    except ValidationError:
+        return LLMDeploymentStatus()
+
+
+def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) -> LLMDeploymentStatus:
+    """The whole status after this reconcile."""
     replicas, ready = _replica_counts(seen.deployment)
-    plan = seen.plan.to_wire() if seen.plan else previous.get("plan")
+    plan = seen.plan or previous.plan
     conditions = [
         _condition("Ready", *_ready(seen, ready), seen.generation),
         _condition("Progressing", *_progressing(seen, ready), seen.generation),
         _condition("Degraded", *_degraded(seen), seen.generation),
     ]
     # The capacity loop owns the measured KV cache; it stays while the plan it was judged against does.
-    measured = plan == previous.get("plan") and "kvCapacity" in previous
-    conditions += [c for c in previous.get("conditions") or [] if measured and c.get("type") == KV_CAPACITY_CONDITION]
-    status = {
-        **{k: v for k, v in previous.items() if k in ("queueDepth", "lastScaleTime")},
-        "kvCapacity": previous.get("kvCapacity") if measured else None,
-        **seen.extra,
-        "observedGeneration": seen.generation,
-        "conditions": _keep_transition_times(conditions, previous.get("conditions") or [], now),
+    measured = plan == previous.plan and previous.kv_capacity is not None
+    conditions += [c for c in previous.conditions if measured and c.type == KV_CAPACITY_CONDITION]
+    return previous.model_copy(update={
+        "observed_generation": seen.generation,
+        "conditions": keep_transition_times(conditions, previous.conditions, now),
         "plan": plan,
         "replicas": replicas,
-        "readyReplicas": ready,
-        "desiredReplicas": seen.desired_replicas if seen.desired_replicas is not None else previous.get("desiredReplicas"),
-        "selector": seen.selector or previous.get("selector"),
-        "endpoint": seen.endpoint or previous.get("endpoint"),
-    }
-    kept = {k: v for k, v in status.items() if v is not None}
-    if "kvCapacity" in previous and not measured:
-        kept["kvCapacity"] = None  # a merge patch deletes with null: a measurement of an old plan must go
-    return kept
+        "ready_replicas": ready,
+        "desired_replicas": seen.desired_replicas if seen.desired_replicas is not None else previous.desired_replicas,
+        "selector": seen.selector or previous.selector,
+        "endpoint": seen.endpoint or previous.endpoint,
+        "kv_capacity": previous.kv_capacity if measured else None,
+    })
 
 
-def status_changes(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-    """The top-level status fields that differ (a merge patch; empty when nothing changed)."""
-    old = old or {}
-    return {k: v for k, v in new.items() if old.get(k) != v}
+def capacity_status(verdict: CapacityVerdict, previous: LLMDeploymentStatus, generation: int,
+                    now: str) -> LLMDeploymentStatus:
+    """The status with a capacity verdict written into it."""
+    condition = _condition(KV_CAPACITY_CONDITION, "True" if verdict.sufficient else "False", verdict.reason,
+                           verdict.message, generation)
+    others = [c for c in previous.conditions if c.type != KV_CAPACITY_CONDITION]
+    return previous.model_copy(update={
+        "kv_capacity": verdict.capacity,
+        "conditions": others + keep_transition_times([condition], previous.conditions, now),
+    })
 
 
 def _replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
@@ -120,26 +135,19 @@ def _degraded(seen: Observation) -> tuple[str, str, str]:
     return "False", "AsExpected", "The spec is served as asked."
 
 
-def _condition(kind: str, status: str, reason: str, message: str, generation: int) -> dict[str, Any]:
-    return {"type": kind, "status": status, "reason": reason, "message": message, "observedGeneration": generation}
+def _condition(kind: str, status: str, reason: str, message: str, generation: int) -> Condition:
+    # lastTransitionTime is settled by keep_transition_times.
+    return Condition(type=kind, status=status, reason=reason, message=message, observed_generation=generation,
+                     last_transition_time="")
 
 
-def capacity_status(verdict, previous: dict[str, Any], generation: int, now: str) -> dict[str, Any]:
-    """The status fields a capacity verdict changes (a merge patch: the whole conditions list, since a
-    merge patch replaces lists); empty when nothing moved."""
-    condition = _condition(KV_CAPACITY_CONDITION, "True" if verdict.sufficient else "False", verdict.reason,
-                           verdict.message, generation)
-    others = [c for c in previous.get("conditions") or [] if c.get("type") != KV_CAPACITY_CONDITION]
-    mine = _keep_transition_times([condition], previous.get("conditions") or [], now)
-    new = {"kvCapacity": verdict.capacity.to_wire(), "conditions": others + mine}
-    return status_changes(new, previous)
-
-
-def _keep_transition_times(new: list[dict], old: list[dict], now: str) -> list[dict]:
-    before = {c.get("type"): c for c in old}
+def keep_transition_times(new: list[Condition], old: list[Condition], now: str) -> list[Condition]:
+    """``lastTransitionTime`` from ``old`` where a condition's status is unchanged, else ``now``."""
+    before = {c.type: c for c in old}
     out = []
     for condition in new:
-        prior = before.get(condition["type"])
-        same = prior is not None and prior.get("status") == condition["status"] and prior.get("lastTransitionTime")
-        out.append({**condition, "lastTransitionTime": prior["lastTransitionTime"] if same else now})
+        prior = before.get(condition.type)
+        same = prior is not None and prior.status == condition.status and prior.last_transition_time
+        when = prior.last_transition_time if same and prior is not None else now
+        out.append(condition.model_copy(update={"last_transition_time": when}))
     return out

@@ -1,0 +1,54 @@
+"""The watch-fed cache: newest object wins, the label index follows stores and deletes (pure, threads aside)."""
+
+from __future__ import annotations
+
+from modelfleet.controller.cache import ClusterCache
+
+LABEL = "modelfleet.io/llmdeployment"
+
+
+def pod(name: str, rv: str, owner: str | None = "chat", namespace: str = "llm") -> dict:
+    labels = {LABEL: owner} if owner else {}
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": namespace, "resourceVersion": rv,
+                                        "labels": labels}}
+
+
+def test_an_older_event_does_not_replace_the_operators_own_write():
+    cache = ClusterCache(LABEL)
+    cache.store(pod("a", "20"))
+    cache.store(pod("a", "19"))
+    assert cache.get("Pod", "llm", "a")["metadata"]["resourceVersion"] == "20"
+    cache.store(pod("a", "21"))
+    assert cache.get("Pod", "llm", "a")["metadata"]["resourceVersion"] == "21"
+
+
+def test_a_stale_delete_does_not_forget_an_object_created_again():
+    cache = ClusterCache(LABEL)
+    cache.store(pod("a", "30"))
+    cache.forget(pod("a", "12"))
+    assert cache.get("Pod", "llm", "a") is not None
+    cache.forget(pod("a", "31"))
+    assert cache.get("Pod", "llm", "a") is None
+
+
+def test_the_label_index_follows_relabels_and_deletes():
+    cache = ClusterCache(LABEL)
+    cache.store(pod("b", "1"))
+    cache.store(pod("a", "2"))
+    cache.store(pod("c", "3", namespace="other"))
+    assert [p["metadata"]["name"] for p in cache.labelled("Pod", "llm", "chat")] == ["a", "b"]
+    cache.store(pod("b", "4", owner="code"))
+    assert [p["metadata"]["name"] for p in cache.labelled("Pod", "llm", "chat")] == ["a"]
+    assert [p["metadata"]["name"] for p in cache.labelled("Pod", "llm", "code")] == ["b"]
+    cache.forget(pod("a", "5"))
+    assert cache.labelled("Pod", "llm", "chat") == []
+
+
+def test_the_version_of_a_kind_moves_with_its_objects_only():
+    cache = ClusterCache(LABEL)
+    before = cache.version("Node")
+    cache.store(pod("a", "1"))
+    assert cache.version("Node") == before
+    cache.store({"kind": "Node", "metadata": {"name": "n1", "resourceVersion": "2"}})
+    assert cache.version("Node") == before + 1
+    assert cache.keys("Node") == [("", "n1")]

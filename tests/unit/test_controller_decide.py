@@ -1,0 +1,208 @@
+"""decide, table-tested without a cluster: a snapshot in, the intent out (what to apply, delete, report).
+
+"The API server" here is ``served``: it turns an intent's applied objects
+into live ones (our fields plus a status), as the next snapshot would hold
+them. What only a real API server can prove (server-side apply, garbage
+collection, the watches) stays in tests/integration/test_operator.py.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from modelfleet.api import GPUPool, OperatorSettings
+from modelfleet.catalog import HubUnreachable, load_model_config
+from modelfleet.controller.decide import Intent, decide
+from modelfleet.controller.observe import Snapshot
+
+T0, T1 = "2026-11-30T06:00:00Z", "2026-11-30T06:05:00Z"
+MODEL_ID = "mistralai/Mistral-7B-Instruct-v0.3"
+MODEL = load_model_config(MODEL_ID)
+SETTINGS = OperatorSettings()
+H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8, nodes=2)
+L4 = GPUPool(name="l4", gpu_product="NVIDIA-L4", gpus_per_node=4, nodes=2)
+SPEC = {
+    "model": {"id": MODEL_ID},
+    "serving": {"maxModelLen": 8192, "maxConcurrency": 8},
+    "gpu": {"pools": ["h100"]},
+    "cache": {"mode": "none"},
+    "replicas": 2,
+}
+
+
+def llmd(spec: dict | None = None, generation: int = 1, status: dict | None = None) -> dict:
+    body = {"apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
+            "metadata": {"name": "chat", "namespace": "llm", "uid": "uid-chat", "generation": generation},
+            "spec": copy.deepcopy(spec if spec is not None else SPEC)}
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def snapshot(body: dict, children: dict | None = None, pools=(H100,), model=MODEL) -> Snapshot:
+    return Snapshot(body=body, children=children or {}, pools=tuple(pools), model=model)
+
+
+def served(intent: Intent, before: dict | None = None, ready: int | None = None) -> dict:
+    """The children as the API server holds them after ``intent``: applied ones, with a generation and,
+    for the Deployment, ``ready`` of its replicas ready (all of them by default)."""
+    live = {k: v for k, v in (before or {}).items()
+            if k not in {f"{r.kind}/{r.name}" for r in intent.delete}}
+    for obj in intent.apply:
+        key = f"{obj['kind']}/{obj['metadata']['name']}"
+        generation = (live.get(key, {}).get("metadata", {}).get("generation", 0)) + 1
+        live[key] = {**copy.deepcopy(obj), "metadata": {**obj["metadata"], "generation": generation}}
+    for key, obj in live.items():
+        if obj["kind"] == "Deployment":
+            replicas = obj["spec"]["replicas"]
+            count = replicas if ready is None else ready
+            obj["status"] = {"observedGeneration": obj["metadata"]["generation"], "replicas": replicas,
+                             "readyReplicas": count, "updatedReplicas": replicas}
+    return live
+
+
+def status_of(intent: Intent) -> dict:
+    return intent.status.to_wire()
+
+
+def condition(intent: Intent, kind: str) -> tuple[str, str]:
+    found = next(c for c in intent.status.conditions if c.type == kind)
+    return found.status, found.reason
+
+
+def kinds(objects) -> list[str]:
+    return [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
+
+
+def converged(spec: dict | None = None) -> tuple[dict, dict]:
+    """An LLMDeployment whose children are applied, all replicas ready, and status written."""
+    first = decide(snapshot(llmd(spec)), SETTINGS, T0)
+    children = served(first)
+    second = decide(snapshot(llmd(spec, status=status_of(first)), children), SETTINGS, T0)
+    status = status_of(second) if second.status is not None else status_of(first)
+    return llmd(spec, status=status), children
+
+
+def test_create_applies_every_child_with_an_owner_and_reports_the_plan():
+    intent = decide(snapshot(llmd()), SETTINGS, T0)
+    assert kinds(intent.apply) == ["Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"]
+    assert all(o["metadata"]["ownerReferences"][0]["uid"] == "uid-chat" for o in intent.apply)
+    assert intent.delete == ()
+    assert [e.reason for e in intent.events] == ["PlanChosen"]
+    assert intent.status.plan.pool == "h100" and intent.status.desired_replicas == 2
+    assert condition(intent, "Ready") == ("False", "ReplicasNotReady")
+    assert condition(intent, "Degraded") == ("False", "AsExpected")
+
+
+def test_an_unchanged_world_writes_nothing():
+    body, children = converged()
+    intent = decide(snapshot(body, children), SETTINGS, T1)
+    assert intent == Intent(plan=intent.plan) and intent.writes == 0
+    assert next(c for c in body["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
+
+
+def test_a_spec_change_rolls_out_the_deployment_alone():
+    body, children = converged()
+    changed = {**SPEC, "serving": {"maxModelLen": 4096, "maxConcurrency": 8}}
+    intent = decide(snapshot(llmd(changed, generation=2, status=body["status"]), children), SETTINGS, T1)
+    assert kinds(intent.apply) == ["Deployment/chat"]
+    assert intent.rollouts == ("Deployment/chat",)
+    assert [e.reason for e in intent.events] == ["PlanChosen", "RolloutStarted"]
+    assert condition(intent, "Progressing") == ("True", "RollingOut")
+    assert intent.status.observed_generation == 2
+
+
+def test_an_autoscaling_only_change_resizes_without_a_rollout():
+    spec = {**SPEC, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 4}}
+    body, children = converged(spec)
+    wider = {**spec, "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 6}}
+    intent = decide(snapshot(llmd(wider, generation=2, status=body["status"]), children), SETTINGS, T1)
+    assert kinds(intent.apply) == ["Deployment/chat"]
+    assert intent.apply[0]["spec"]["replicas"] == 3
+    assert intent.rollouts == () and "RolloutStarted" not in [e.reason for e in intent.events]
+
+
+def test_the_autoscalers_decision_in_status_sizes_the_deployment():
+    spec = {**SPEC, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 4}}
+    body, children = converged(spec)
+    body["status"]["desiredReplicas"] = 3
+    intent = decide(snapshot(body, children), SETTINGS, T1)
+    assert kinds(intent.apply) == ["Deployment/chat"] and intent.apply[0]["spec"]["replicas"] == 3
+
+
+def test_a_pool_gone_is_degraded_and_keeps_what_serves():
+    body, children = converged()
+    intent = decide(snapshot(body, children, pools=(L4,)), SETTINGS, T1)
+    assert intent.apply == () and intent.delete == ()
+    status, reason = condition(intent, "Degraded")
+    assert status == "True" and reason == "UnknownPool"
+    assert condition(intent, "Ready") == ("True", "AllReplicasReady")  # the running replicas still serve
+    assert [(e.type, e.reason) for e in intent.events] == [("Warning", "UnknownPool")]
+
+
+def test_an_impossible_plan_is_degraded_with_numbers_once():
+    spec = {**SPEC, "gpu": {"pools": ["l4"], "tensorParallelSize": 1},
+            "serving": {"maxModelLen": 32768, "maxConcurrency": 64}}
+    first = decide(snapshot(llmd(spec), pools=(L4,)), SETTINGS, T0)
+    assert first.apply == ()
+    status, reason = condition(first, "Degraded")
+    assert status == "True" and reason == "NoPlanFits"
+    message = next(c.message for c in first.status.conditions if c.type == "Degraded")
+    assert "GiB" in message and "NVIDIA-L4" in message
+    again = decide(snapshot(llmd(spec, status=status_of(first)), pools=(L4,)), SETTINGS, T1)
+    assert again.writes == 0  # the same problem: no second status write, no second Warning
+
+
+def test_a_drifted_child_is_applied_again_and_an_untouched_one_is_not():
+    body, children = converged()
+    drifted = copy.deepcopy(children)
+    drifted["Service/chat"]["spec"]["ports"][0]["port"] = 9999
+    intent = decide(snapshot(body, drifted), SETTINGS, T1)
+    assert kinds(intent.apply) == ["Service/chat"]
+    assert intent.rollouts == ()
+
+
+def test_a_deleted_child_is_created_again():
+    body, children = converged()
+    del children["PodDisruptionBudget/chat"]
+    assert kinds(decide(snapshot(body, children), SETTINGS, T1).apply) == ["PodDisruptionBudget/chat"]
+
+
+def test_a_child_no_longer_rendered_is_deleted_only_if_ours():
+    spec = {**SPEC, "cache": {"mode": "pvc", "size": "100Gi", "storageClassName": "rwx"}}
+    body, children = converged(spec)
+    assert "PersistentVolumeClaim/chat-cache" in children
+    intent = decide(snapshot(llmd(SPEC, generation=2, status=body["status"]), children), SETTINGS, T1)
+    assert [f"{r.kind}/{r.name}" for r in intent.delete] == ["PersistentVolumeClaim/chat-cache"]
+    assert "ChildDeleted" in [e.reason for e in intent.events]
+    foreign = copy.deepcopy(children)
+    foreign["PersistentVolumeClaim/chat-cache"]["metadata"]["ownerReferences"] = [{"uid": "someone-else"}]
+    assert decide(snapshot(llmd(SPEC, generation=2, status=body["status"]), foreign), SETTINGS, T1).delete == ()
+
+
+def test_a_model_the_hub_cannot_give_is_degraded_and_creates_nothing():
+    intent = decide(snapshot(llmd(), model=HubUnreachable("huggingface.co did not answer; check the network")),
+                    SETTINGS, T0)
+    assert intent.apply == ()
+    assert condition(intent, "Degraded") == ("True", "HubUnreachable")
+
+
+@pytest.mark.parametrize("spec", [
+    {**SPEC, "replicas": -1},
+    {**SPEC, "engine": {"kind": "triton"}},
+])
+def test_an_invalid_spec_is_degraded_with_the_field_named(spec):
+    intent = decide(snapshot(llmd(spec)), SETTINGS, T0)
+    assert intent.apply == ()
+    status, reason = condition(intent, "Degraded")
+    assert (status, reason) == ("True", "InvalidSpec")
+
+
+def test_ready_follows_the_deployment():
+    first = decide(snapshot(llmd()), SETTINGS, T0)
+    half = served(first, ready=1)
+    intent = decide(snapshot(llmd(status=status_of(first)), half), SETTINGS, T0)
+    assert condition(intent, "Ready") == ("False", "ReplicasNotReady")
+    assert intent.status.ready_replicas == 1 and intent.apply == ()
