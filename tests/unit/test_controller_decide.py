@@ -14,7 +14,7 @@ import pytest
 
 from modelfleet.api import GPUPool, OperatorSettings
 from modelfleet.catalog import HubUnreachable, load_model_config
-from modelfleet.controller.decide import Intent, decide
+from modelfleet.controller.decide import ChildTrouble, Intent, after_troubles, decide
 from modelfleet.controller.observe import Snapshot
 
 T0, T1 = "2026-11-30T06:00:00Z", "2026-11-30T06:05:00Z"
@@ -206,3 +206,57 @@ def test_ready_follows_the_deployment():
     intent = decide(snapshot(llmd(status=status_of(first)), half), SETTINGS, T0)
     assert condition(intent, "Ready") == ("False", "ReplicasNotReady")
     assert intent.status.ready_replicas == 1 and intent.apply == ()
+
+
+def unschedulable_pod(name: str) -> dict:
+    return {"metadata": {"name": name}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}}
+
+
+def test_pods_the_scheduler_cannot_place_are_degraded_in_its_words():
+    first = decide(snapshot(llmd()), SETTINGS, T0)
+    children = served(first, ready=0)
+    intent = decide(Snapshot(body=llmd(status=status_of(first)), children=children, pools=(H100,), model=MODEL,
+                             pods=(unschedulable_pod("chat-1"),)), SETTINGS, T0)
+    status, reason = condition(intent, "Degraded")
+    assert (status, reason) == ("True", "Unschedulable")
+    message = next(c.message for c in intent.status.conditions if c.type == "Degraded")
+    assert "3 Insufficient nvidia.com/gpu" in message and "pool h100" in message
+    assert [(e.type, e.reason) for e in intent.events] == [("Warning", "Unschedulable")]
+
+
+def test_a_rollout_whose_new_pods_cannot_be_placed_is_blocked():
+    body, children = converged()
+    deployment = children["Deployment/chat"]
+    deployment["status"] = {**deployment["status"], "updatedReplicas": 1, "readyReplicas": 2}
+    intent = decide(Snapshot(body=body, children=children, pools=(H100,), model=MODEL,
+                             pods=(unschedulable_pod("chat-new"),)), SETTINGS, T1)
+    assert condition(intent, "Degraded") == ("True", "RolloutBlocked")
+    assert condition(intent, "Ready") == ("True", "AllReplicasReady")  # the old replicas still serve
+
+
+def test_a_labelled_object_this_llmdeployment_does_not_own_is_a_name_conflict_not_adopted():
+    body, children = converged()
+    foreign = copy.deepcopy(children)
+    foreign["Service/chat"]["metadata"]["ownerReferences"] = [{"kind": "LLMDeployment", "name": "chat",
+                                                               "uid": "an-older-chat"}]
+    foreign["Service/chat"]["spec"]["ports"][0]["port"] = 1234
+    intent = decide(snapshot(body, foreign), SETTINGS, T1)
+    assert "Service/chat" not in kinds(intent.apply)
+    status, reason = condition(intent, "Degraded")
+    assert (status, reason) == ("True", "NameConflict")
+    assert "LLMDeployment/chat" in next(c.message for c in intent.status.conditions if c.type == "Degraded")
+
+
+def test_children_act_could_not_apply_turn_the_status_degraded_with_the_api_servers_words():
+    body = llmd()
+    intent = decide(snapshot(body), SETTINGS, T0)
+    assert intent.creates == {"Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"}
+    refused = ChildTrouble("Deployment/chat", "ChildRefused",
+                           "The API server refused Deployment/chat: spec.template.spec.nodeSelector: Invalid value")
+    after = after_troubles(snapshot(body), intent, [refused], T0)
+    assert condition(after, "Degraded") == ("True", "ChildRefused")
+    assert ("Warning", "ChildRefused") in [(e.type, e.reason) for e in after.events]
+    assert "nodeSelector" in next(c.message for c in after.status.conditions if c.type == "Degraded")
+    assert after_troubles(snapshot(body), intent, [], T0) is intent

@@ -133,6 +133,21 @@ def up(layout: dict | None = None, timeout: float = 180.0) -> pathlib.Path:
     return kcs["admin"]
 
 
+def stop_apiserver() -> None:
+    """An API server outage, for fault tests: stop kube-apiserver alone (everything else keeps running)."""
+    processes.stop(settings.state_dir(), "kube-apiserver", _binary_of("kube-apiserver"))
+
+
+def start_apiserver(timeout: float = 180.0) -> None:
+    """The end of the outage: start kube-apiserver again and wait until it is ready."""
+    state = settings.state_dir()
+    by_name = {c.name: c for c in components.all_components(state, kubeconfigs.write_all(state, certs.ensure(
+        state / "pki")))}
+    if processes.pid_of(state, "kube-apiserver", _binary_of("kube-apiserver")) is None:
+        processes.start(state, "kube-apiserver", by_name["kube-apiserver"].argv)
+    _wait("kube-apiserver /readyz", lambda: api_get("/readyz")[0] == 200, timeout, state, ["etcd", "kube-apiserver"])
+
+
 def down(wipe: bool = True) -> None:
     """Stop our processes (reverse start order); by default drop the etcd data so
     the next `up` starts from an empty cluster. Certs and logs stay."""

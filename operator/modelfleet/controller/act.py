@@ -8,28 +8,53 @@ here decides anything.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import BadRequestError, ConflictError, NotFoundError, UnprocessibleEntityError
 
 from modelfleet.api import API_VERSION, KIND, LLMDeploymentStatus
 
 from . import metrics
 from .cache import ClusterCache
-from .decide import Intent
+from .decide import ChildTrouble, Intent, name_conflict, owned_by
 from .events import post_event
 from .kube import FIELD_MANAGER, Kube
 
 
-def act(kube: Kube, cache: ClusterCache, owner: dict[str, Any], intent: Intent, now: str) -> None:
-    """Apply, delete, write status, post events: in that order, so the status describes what was applied."""
+def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], intent: Intent) -> list[ChildTrouble]:
+    """Server-side apply each child of the intent; what could not be applied comes back, said for a person.
+
+    A child the cache does not hold is looked up first: the cache sees only objects carrying the
+    LLMDeployment label, and applying over someone else's object would adopt it (and the garbage
+    collector would delete it with the LLMDeployment)."""
     namespace = owner["metadata"]["namespace"]
+    troubles = []
     for obj in intent.apply:
-        live = kube.resource(obj["apiVersion"], obj["kind"]).server_side_apply(
-            body=obj, namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True
-        ).to_dict()
+        key = f"{obj['kind']}/{obj['metadata']['name']}"
+        resource = kube.resource(obj["apiVersion"], obj["kind"])
+        if key in intent.creates:
+            holder = _get(resource, obj["metadata"]["name"], namespace)
+            if holder is not None and not owned_by(holder, owner):
+                troubles.append(name_conflict(key, holder))
+                continue
+        try:
+            live = resource.server_side_apply(
+                body=obj, namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True
+            ).to_dict()
+        except (UnprocessibleEntityError, BadRequestError, ConflictError) as exc:
+            troubles.append(ChildTrouble(key, "ChildRefused", f"The API server refused {key}: {_reason(exc)}. "
+                                         "Change the LLMDeployment field that renders it."))
+            continue
         cache.store(live)
         metrics.WRITES.labels(obj["kind"], "apply").inc()
+    return troubles
+
+
+def finish(kube: Kube, cache: ClusterCache, owner: dict[str, Any], intent: Intent, now: str) -> None:
+    """Delete what is no longer rendered, write the status, post the events (after the children, so the
+    status describes what was applied)."""
+    namespace = owner["metadata"]["namespace"]
     for ref in intent.delete:
         try:
             kube.resource(ref.api_version, ref.kind).delete(
@@ -58,3 +83,21 @@ def write_status(kube: Kube, cache: ClusterCache, owner: dict[str, Any], status:
         return  # deleted meanwhile: nothing to report on
     metrics.WRITES.labels(KIND, "status").inc()
     cache.store(written)
+
+
+def _get(resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        return resource.get(name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    """The API server's message (it names the field), not the client's wrapping of it."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, (bytes, str)):
+        try:
+            return json.loads(body).get("message") or str(body)
+        except ValueError:
+            return body.decode() if isinstance(body, bytes) else body
+    return str(exc)

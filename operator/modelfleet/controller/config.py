@@ -6,6 +6,7 @@ Environment variables (the Helm chart sets them):
   MODELFLEET_WATCH_TIMEOUT   server-side watch timeout, seconds (default 300)
   MODELFLEET_AUTOSCALE_SECONDS  how often autoscaled fleets are scraped and decided on (default 15)
   MODELFLEET_WORKERS         reconciles that run at once, each on its own object (default 4)
+  MODELFLEET_DISCONNECTED_LIMIT  seconds without an answer from the API server before /healthz fails (default 60)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ProcessConfig:
     watch_timeout_seconds: int
     autoscale_seconds: float
     workers: int = 4
+    disconnected_limit_seconds: float = 60.0
 
 
 def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
@@ -38,4 +40,5 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
         watch_timeout_seconds=int(env.get("MODELFLEET_WATCH_TIMEOUT", "300")),
         autoscale_seconds=float(env.get("MODELFLEET_AUTOSCALE_SECONDS", "15")),
         workers=int(env.get("MODELFLEET_WORKERS", "4")),
+        disconnected_limit_seconds=float(env.get("MODELFLEET_DISCONNECTED_LIMIT", "60")),
     )

@@ -14,7 +14,7 @@ the next call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelfleet.api import InvalidSpec, LLMDeployment, LLMDeploymentStatus, OperatorSettings, Plan, parse_llmdeployment
@@ -43,6 +43,15 @@ class Event:
 
 
 @dataclass(frozen=True)
+class ChildTrouble:
+    """A child that could not be applied: the name is someone else's, or the API server refused it."""
+
+    key: str  # "Kind/name"
+    reason: str  # NameConflict or ChildRefused
+    message: str
+
+
+@dataclass(frozen=True)
 class Intent:
     """What one reconcile will do. ``status`` is None when the stored one is already right."""
 
@@ -52,6 +61,10 @@ class Intent:
     events: tuple[Event, ...] = ()
     rollouts: tuple[str, ...] = ()  # "Kind/name" of workloads whose pod template changes
     plan: Plan | None = None
+    # Children the cache does not hold: act checks the name is free before it creates them (the cache only
+    # sees objects with the LLMDeployment label, so a foreign object of that name is invisible here).
+    creates: frozenset[str] = frozenset()
+    observation: Observation | None = field(default=None, compare=False)
 
     @property
     def writes(self) -> int:
@@ -64,6 +77,8 @@ class _Children:
     delete: tuple[ChildRef, ...]
     rollouts: tuple[str, ...]
     after: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Kind/name" -> the child once applied
+    creates: frozenset[str] = frozenset()
+    conflicts: tuple[ChildTrouble, ...] = ()
 
 
 def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
@@ -96,16 +111,19 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     events += [Event("Normal", "ChildDeleted", f"Deleted {ref.kind}/{ref.name}: no longer needed by the spec.")
                for ref in children.delete]
     name = body["metadata"]["name"]
+    deployment = children.after.get(f"Deployment/{name}")
     seen = Observation(
         generation=generation,
         plan=plan,
         desired_replicas=replicas,
-        deployment=children.after.get(f"Deployment/{name}"),
+        deployment=deployment,
         selector=selector_string(name),
         endpoint=endpoint(resource),
         blockers=blockers(children.after),
+        problem=_trouble_problem(children.conflicts) or unschedulable(snapshot.pods, deployment, plan),
     )
     status = derive_status(seen, previous, now)
+    events += _warning_if_new(previous, status, seen.problem)
     return Intent(
         apply=children.apply,
         delete=children.delete,
@@ -113,7 +131,62 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         events=tuple(events),
         rollouts=children.rollouts,
         plan=plan,
+        creates=children.creates,
+        observation=seen,
     )
+
+
+def after_troubles(snapshot: Snapshot, intent: Intent, troubles: list[ChildTrouble], now: str) -> Intent:
+    """The intent's status and events once ``act`` met children it could not apply (pure)."""
+    if not troubles or intent.observation is None:
+        return intent
+    previous = read_status(snapshot.previous_status)
+    seen = replace(intent.observation, problem=_trouble_problem(tuple(troubles)))
+    status = derive_status(seen, previous, now)
+    events = (*(e for e in intent.events if e.type != "Warning"), *_warning_if_new(previous, status, seen.problem))
+    return replace(intent, status=status if status != previous else None, events=events, observation=seen)
+
+
+def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] | None,
+                  plan: Plan) -> Problem | None:
+    """The scheduler's own words for engine pods it cannot place; ``RolloutBlocked`` when they are a rollout's
+    new pods (the old ones keep serving, but the rollout cannot finish)."""
+    stuck = []
+    for pod in pods:
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if (condition.get("type"), condition.get("status"), condition.get("reason")) == (
+                    "PodScheduled", "False", "Unschedulable") and not pod["metadata"].get("deletionTimestamp"):
+                stuck.append(f"pod {pod['metadata']['name']}: {condition.get('message', 'no reason given')}")
+    if not stuck:
+        return None
+    status = (deployment or {}).get("status") or {}
+    rolling = status.get("updatedReplicas", 0) < (deployment or {}).get("spec", {}).get("replicas", 0) and (
+        status.get("readyReplicas", 0) > 0)
+    need = (f"Each replica needs {plan.gpus_per_replica} nvidia.com/gpu on one node of pool {plan.pool} "
+            f"({plan.gpu_product}).")
+    if rolling:
+        return Problem("RolloutBlocked", f"The rollout cannot place its new pods: {'; '.join(stuck)}. {need} "
+                       "Free GPUs in the pool (or add nodes), or let the rollout replace pods in place.")
+    return Problem("Unschedulable", f"The scheduler cannot place engine pods: {'; '.join(stuck)}. {need} "
+                   "Check spec.placement against the pool's nodes, or free GPUs in the pool.")
+
+
+def _trouble_problem(troubles: tuple[ChildTrouble, ...]) -> Problem | None:
+    if not troubles:
+        return None
+    return Problem(troubles[0].reason, " ".join(t.message for t in troubles))
+
+
+def _warning_if_new(previous: LLMDeploymentStatus, status: LLMDeploymentStatus,
+                    problem: Problem | None) -> list[Event]:
+    """A Warning when the Degraded condition starts saying something new, not on every status move."""
+    if problem is None:
+        return []
+    before = next((c for c in previous.conditions if c.type == "Degraded"), None)
+    now = next(c for c in status.conditions if c.type == "Degraded")
+    if before is not None and (before.status, before.reason, before.message) == (now.status, now.reason, now.message):
+        return []
+    return [Event("Warning", problem.reason, problem.message)]
 
 
 def desired_replicas(resource: LLMDeployment, decided: int | None) -> int:
@@ -128,11 +201,16 @@ def desired_replicas(resource: LLMDeployment, decided: int | None) -> int:
 def plan_children(owner: dict[str, Any], rendered: list[dict[str, Any]], live: dict[str, dict[str, Any]]) -> _Children:
     """Which rendered children to apply (missing or drifted), which live ones to delete, and each child's
     expected state once that is done (for the status: a Deployment whose spec is applied has a new generation)."""
-    apply, rollouts, after = [], [], {}
+    apply, rollouts, after, creates, conflicts = [], [], {}, set(), []
     for obj in rendered:
         key = _key(obj)
         desired = with_owner(obj, owner)
         current = live.get(key)
+        if current is not None and not owned_by(current, owner):
+            conflicts.append(name_conflict(key, current))
+            continue
+        if current is None:
+            creates.add(key)
         if differs(desired, current):
             apply.append(desired)
             if current is not None and "template" in desired["spec"] and _template_hash(current) != _template_hash(desired):
@@ -143,9 +221,18 @@ def plan_children(owner: dict[str, Any], rendered: list[dict[str, Any]], live: d
     rendered_keys = {_key(obj) for obj in rendered}
     delete = tuple(
         ref for ref in child_refs(owner["metadata"]["name"])
-        if f"{ref.kind}/{ref.name}" not in rendered_keys and _owned_by(live.get(f"{ref.kind}/{ref.name}"), owner)
+        if f"{ref.kind}/{ref.name}" not in rendered_keys and owned_by(live.get(f"{ref.kind}/{ref.name}"), owner)
     )
-    return _Children(apply=tuple(apply), delete=delete, rollouts=tuple(rollouts), after=after)
+    return _Children(apply=tuple(apply), delete=delete, rollouts=tuple(rollouts), after=after,
+                     creates=frozenset(creates), conflicts=tuple(conflicts))
+
+
+def name_conflict(key: str, holder: dict[str, Any]) -> ChildTrouble:
+    """The operator never adopts an object it did not create: say whose it is and what to change."""
+    owners = [f"{o.get('kind')}/{o.get('name')}" for o in holder.get("metadata", {}).get("ownerReferences") or []]
+    whose = f"owned by {', '.join(owners)}" if owners else "not created by modelfleet"
+    return ChildTrouble(key, "NameConflict", f"{key} already exists and is {whose}; the operator will not take it "
+                        "over. Rename the LLMDeployment, or delete or rename that object.")
 
 
 def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
@@ -193,13 +280,7 @@ def _problem(snapshot: Snapshot, problem: Problem, now: str) -> Intent:
     status = derive_status(seen, previous, now)
     if status == previous:
         return Intent()
-    # A Warning only when the Degraded condition changes, not on every status move while degraded.
-    degraded_before = next((c for c in previous.conditions if c.type == "Degraded"), None)
-    degraded_now = next(c for c in status.conditions if c.type == "Degraded")
-    changed = degraded_before is None or (degraded_before.status, degraded_before.reason, degraded_before.message) != (
-        degraded_now.status, degraded_now.reason, degraded_now.message)
-    events = (Event("Warning", problem.reason, problem.message),) if changed else ()
-    return Intent(status=status, events=events)
+    return Intent(status=status, events=tuple(_warning_if_new(previous, status, problem)))
 
 
 def _problem_of(exc: Exception) -> Problem:
@@ -216,7 +297,7 @@ def _expected_after_apply(desired: dict[str, Any], current: dict[str, Any] | Non
     return {**current, "metadata": {**current["metadata"], "generation": generation}}
 
 
-def _owned_by(live: dict[str, Any] | None, owner: dict[str, Any]) -> bool:
+def owned_by(live: dict[str, Any] | None, owner: dict[str, Any]) -> bool:
     """Only what this LLMDeployment owns may be deleted; never touch an object someone else owns."""
     owners = (live or {}).get("metadata", {}).get("ownerReferences") or []
     return any(o.get("uid") == owner["metadata"]["uid"] for o in owners)

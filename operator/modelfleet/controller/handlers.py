@@ -7,8 +7,8 @@ GitOps tools to see. Children carry owner references and are garbage-collected
 by Kubernetes.
 
 kopf keeps one watch per kind; each event stores its object in the
-``ClusterCache`` and queues the LLMDeployment it concerns. Pods are cached
-(the autoscaler reads them) but queue nothing; nodes queue every
+``ClusterCache`` and queues the LLMDeployment it concerns (the queue folds a
+burst of events for one object into one reconcile); nodes queue every
 LLMDeployment only when the GPU pools they form changed.
 """
 
@@ -28,11 +28,13 @@ from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .config import load_process_config
 from .kube import connect
+from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever
 from .observe import LLMDEPLOYMENT_KIND
 from .reconcile import Reconciler
 from .workqueue import WorkQueue
 
+PING_PERIOD_S = 5.0
 # The kinds of child an LLMDeployment may have; each is watched (names do not matter here).
 CHILD_KINDS = sorted({(ref.api_version, ref.kind) for ref in child_refs("any")})
 
@@ -49,18 +51,34 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.watching.server_timeout = config.watch_timeout_seconds
     settings.watching.client_timeout = config.watch_timeout_seconds + 30
     settings.watching.connect_timeout = 30
+    settings.networking.error_backoffs = RECONNECT_BACKOFFS  # see liveness: kopf's own run out after 54 s
+    for api_version, kind in (*CHILD_KINDS, ("v1", "Pod")):
+        # Server-side filtering: only the children and pods of LLMDeployments reach the cache.
+        group, _, version = api_version.rpartition("/")
+        settings.watching.label_selectors[group, version, kind.lower() + "s"] = LLMDEPLOYMENT_LABEL
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
     memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
     memo.queue = WorkQueue()
     memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
     memo.autoscaler = Autoscaler(memo.cache)
     memo.pools = ()
+    memo.liveness = Liveness(config.disconnected_limit_seconds)
     memo.loops = [asyncio.create_task(reconcile_forever(memo.queue, memo.reconciler, logger))
                   for _ in range(config.workers)]
     memo.loops += [
         asyncio.create_task(resync_forever(memo.queue, memo.cache, config)),
+        asyncio.create_task(ping_forever(memo.liveness, memo.reconciler.kube.ping, PING_PERIOD_S)),
         asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, config, logger)),
     ]
+
+
+@kopf.on.probe(id="apiserver")
+async def apiserver_heard(memo: kopf.Memo, **_: Any) -> str:
+    """/healthz: fails when the API server has been silent too long or a watch stream ended."""
+    problem = memo.liveness.problem(running_watchers())
+    if problem is not None:
+        raise kopf.PermanentError(problem)
+    return "connected"
 
 
 @kopf.on.cleanup()
@@ -103,10 +121,13 @@ for _api_version, _kind in CHILD_KINDS:
 
 @kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT})
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """An engine pod changed: the autoscaler reads it, and its owner's status may say why it cannot start."""
+    obj = event["object"]
     if event.get("type") == "DELETED":
-        memo.cache.forget(event["object"])
+        memo.cache.forget(obj)
     else:
-        memo.cache.store(event["object"])
+        memo.cache.store(obj)
+    memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
 
 
 @kopf.on.event("", "v1", "nodes")

@@ -9,6 +9,7 @@ from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 
 FIELD_MANAGER = "modelfleet"
+PING_TIMEOUT_S = 3
 
 
 @dataclass
@@ -17,6 +18,10 @@ class Kube:
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def ping(self) -> None:
+        """The cheapest question (GET /version, open to every authenticated client); raises if unanswered."""
+        client.VersionApi(self.dynamic.client).get_code(_request_timeout=PING_TIMEOUT_S)
 
 
 def connect() -> Kube:

@@ -18,10 +18,10 @@ from modelfleet.api import LLMDeploymentStatus, OperatorSettings
 from modelfleet.autoscale.policy import Decision
 
 from . import capacity, metrics
-from .act import act, write_status
+from .act import apply_children, finish, write_status
 from .autoscaler import decision_status, record_metrics
 from .cache import ClusterCache
-from .decide import Intent, decide
+from .decide import Intent, after_troubles, decide
 from .events import post_event
 from .kube import Kube
 from .observe import LLMDEPLOYMENT_KIND, ModelConfigs, PoolView, observe
@@ -55,7 +55,9 @@ class Reconciler:
             now = self.clock()
             with metrics.RECONCILE_SECONDS.time():
                 intent = decide(snapshot, self.settings, now)
-                act(self.kube, self.cache, snapshot.body, intent, now)
+                troubles = apply_children(self.kube, self.cache, snapshot.body, intent)
+                intent = after_troubles(snapshot, intent, troubles, now)
+                finish(self.kube, self.cache, snapshot.body, intent, now)
         degraded = any(e.type == "Warning" for e in intent.events)
         metrics.RECONCILES.labels("degraded" if degraded else "ok").inc()
         _record_gauges(snapshot.body, intent.status or read_status(snapshot.previous_status))

@@ -1,0 +1,79 @@
+"""Does the operator still hear the API server? What ``/healthz`` answers, and how fast watches come back.
+
+kopf retries a failed watch request on ``settings.networking.error_backoffs``
+(1, 1, 2, 3, 5, 8, 13, 21 s by default) and, once those are spent, lets the
+error end the watcher task for good (kopf 1.45: ``_cogs/clients/api.py``
+``request`` escalates; ``_cogs/clients/watching.py`` ``infinite_watch``
+catches only 429s), so an API server away for a minute leaves an operator
+that hears nothing and a liveness probe that still says 200. Two fixes:
+
+- ``RECONNECT_BACKOFFS``: retry every second, forever, so watches are back
+  within a second or two of the API server.
+- ``Liveness``: a pinger records when the API server last answered, and the
+  probe fails when it has not answered for ``disconnected_limit_s`` or when
+  a watcher task that was running has ended, so the kubelet restarts the
+  operator instead of leaving it deaf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Callable
+
+WATCHER_TASK_PREFIX = "watcher for "  # kopf's name for a watch-stream task (_core/reactor/orchestration.py)
+
+
+class _RetryForever:
+    """Backoffs for kopf's requests that never run out (kopf iterates them afresh per request)."""
+
+    def __iter__(self) -> Iterator[float]:
+        yield 0.5
+        while True:
+            yield 1.0
+
+
+RECONNECT_BACKOFFS = _RetryForever()
+
+
+def running_watchers() -> int:
+    return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith(WATCHER_TASK_PREFIX) and not t.done())
+
+
+@dataclass
+class Liveness:
+    disconnected_limit_s: float
+    clock: Callable[[], float] = time.monotonic
+    last_answer: float = field(default=0.0)
+    most_watchers: int = 0
+
+    def __post_init__(self) -> None:
+        self.last_answer = self.clock()
+
+    def answered(self) -> None:
+        self.last_answer = self.clock()
+
+    def problem(self, watchers: int) -> str | None:
+        """Why the operator should be restarted, or None while it is healthy."""
+        self.most_watchers = max(self.most_watchers, watchers)
+        silent = self.clock() - self.last_answer
+        if silent > self.disconnected_limit_s:
+            return (f"the API server has not answered for {silent:.0f} s (limit {self.disconnected_limit_s:g} s, "
+                    "MODELFLEET_DISCONNECTED_LIMIT): the watches are disconnected")
+        if watchers < self.most_watchers:
+            return (f"{self.most_watchers - watchers} of {self.most_watchers} watch streams ended and kopf does not "
+                    "restart them: the operator no longer hears those objects")
+        return None
+
+
+async def ping_forever(liveness: Liveness, ping: Callable[[], None], period_s: float) -> None:
+    """Ask the API server something cheap every ``period_s``; record each answer."""
+    while True:
+        try:
+            await asyncio.to_thread(ping)
+            liveness.answered()
+        except Exception:  # any failure is a silence; the probe judges how long it lasted
+            pass
+        await asyncio.sleep(period_s)
