@@ -260,3 +260,20 @@ def test_children_act_could_not_apply_turn_the_status_degraded_with_the_api_serv
     assert ("Warning", "ChildRefused") in [(e.type, e.reason) for e in after.events]
     assert "nodeSelector" in next(c.message for c in after.status.conditions if c.type == "Degraded")
     assert after_troubles(snapshot(body), intent, [], T0) is intent
+
+
+def test_a_listed_pool_without_nodes_moves_the_plan_to_the_next_listed_one_and_back():
+    spec = {**SPEC, "gpu": {"pools": ["a100", "h100"]}}
+    a100 = GPUPool(name="a100", gpu_product="NVIDIA-A100-SXM4-80GB", gpus_per_node=8, nodes=2)
+    first = decide(snapshot(llmd(spec), pools=(a100, H100)), SETTINGS, T0)
+    assert first.plan.pool == "a100"
+    body = llmd(spec, status=status_of(first))
+    moved = decide(snapshot(body, served(first), pools=(H100,)), SETTINGS, T1)
+    assert moved.plan.pool == "h100" and "Deployment/chat" in kinds(moved.apply)
+    assert "PoolChanged" in [e.reason for e in moved.events]
+    assert condition(moved, "Degraded") == ("False", "AsExpected")
+    back = decide(snapshot(llmd(spec, status=status_of(moved)), served(moved, served(first)), pools=(a100, H100)),
+                  SETTINGS, T1)
+    assert back.plan.pool == "a100"
+    none = decide(snapshot(body, pools=(L4,)), SETTINGS, T1)
+    assert condition(none, "Degraded")[1] == "UnknownPool"

@@ -130,7 +130,11 @@ def test_an_explicit_tp_that_breaks_a_rule(tmp_path, capsys):
 
 
 def test_a_pool_name_that_does_not_exist(tmp_path, capsys):
+    """A listed pool without nodes is skipped and named (node groups at zero); none at all is an error."""
     llmd = deployment(tmp_path, {"id": "mistralai/Mistral-7B-v0.3"}, gpu={"pools": ["h100", "tpu"]})
+    assert main(["plan", "-f", llmd, "--pools", LOCAL_POOLS]) == 0
+    assert "spec.gpu.pools also names tpu, which has no nodes now" in capsys.readouterr().out
+    llmd = deployment(tmp_path, {"id": "mistralai/Mistral-7B-v0.3"}, gpu={"pools": ["tpu"]})
     assert main(["plan", "-f", llmd, "--pools", LOCAL_POOLS]) == 1
     assert capsys.readouterr().err == (
         "error: spec.gpu.pools names tpu, which is not a GPU pool; available pools: a100-80gb, h100, l4\n"

@@ -106,6 +106,10 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     events = []
     if previous.plan != plan:
         events.append(Event("Normal", "PlanChosen", plan.reason or plan_summary(plan)))
+    if previous.plan is not None and previous.plan.pool != plan.pool and previous.plan.pool not in {
+            p.name for p in snapshot.pools}:
+        events.append(Event("Normal", "PoolChanged", f"Moved from pool {previous.plan.pool} to {plan.pool}: pool "
+                            f"{previous.plan.pool} has no nodes now (it comes back into the plan when they return)."))
     events += [Event("Normal", "RolloutStarted", f"Rolling out {key} on {plan_summary(plan)}.")
                for key in children.rollouts]
     events += [Event("Normal", "ChildDeleted", f"Deleted {ref.kind}/{ref.name}: no longer needed by the spec.")

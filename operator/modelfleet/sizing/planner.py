@@ -167,7 +167,12 @@ def plan_deployment(
     evaluate = _Evaluator(spec, model, tensors, workload, gpu_prices or {})
     candidates = [c for pool in selected for c in evaluate.pool(pool, explicit)]
     summary = _summary(model, tensors, workload)
-    return SizingResult(summary, _choose(candidates, selected, evaluate, summary), tuple(candidates))
+    chosen = _choose(candidates, selected, evaluate, summary)
+    absent = [name for name in spec.gpu.pools if name not in {p.name for p in selected}]
+    if chosen is not None and absent:
+        chosen = chosen.model_copy(update={"reason": f"{chosen.reason}; spec.gpu.pools also names "
+                                           f"{', '.join(absent)}, which has no nodes now"})
+    return SizingResult(summary, chosen, tuple(candidates))
 
 
 def _workload(spec: LLMDeploymentSpec, model: ModelConfig) -> Workload:
@@ -210,12 +215,14 @@ def _select_pools(spec: LLMDeploymentSpec, pools: Sequence[GPUPool]) -> list[GPU
         return list(pools)
     by_name = {pool.name: pool for pool in pools}
     unknown = [name for name in spec.gpu.pools if name not in by_name]
-    if unknown:
+    if len(unknown) == len(spec.gpu.pools):
+        # A listed pool without nodes is normal on autoscaled clusters (a node group at zero, a zone
+        # lost): the others listed are sized; only when none of them exists is there nothing to do.
         raise UnknownPool(
             f"spec.gpu.pools names {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not a GPU pool; "
             f"available pools: {', '.join(sorted(by_name))}"
         )
-    return [by_name[name] for name in spec.gpu.pools]
+    return [by_name[name] for name in spec.gpu.pools if name in by_name]
 
 
 def _explicit_tp(spec: LLMDeploymentSpec, model: ModelConfig) -> int | None:
