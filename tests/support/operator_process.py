@@ -19,7 +19,8 @@ def chart_release(cluster) -> None:
     cluster.kubectl("wait", "--for=condition=Established", "crd/llmdeployments.modelfleet.io")
 
 
-def start_operator(cluster, directory, **env: str) -> OperatorProcess:
+def start_operator(cluster, directory, namespaces: tuple[str, ...] = (), **env: str) -> OperatorProcess:
     """The operator as the chart's ServiceAccount, logging to ``directory``; stop it when done."""
     kubeconfig = service_account_kubeconfig(cluster.binary("kubectl"), cluster.kubeconfig, directory / "kubeconfig")
-    return OperatorProcess(kubeconfig=kubeconfig, log=directory / "operator.log", extra_env=env).start()
+    return OperatorProcess(kubeconfig=kubeconfig, log=directory / "operator.log", extra_env=env,
+                           namespaces=list(namespaces)).start()

@@ -229,6 +229,6 @@ def test_the_result_on_the_wire():
     assert set(wire) == {"model", "chosen", "candidates"}
     assert wire["chosen"]["tensorParallelSize"] == 1
     assert set(wire["candidates"][0]) >= {
-        "pool", "gpuProduct", "tensorParallelSize", "gpusPerReplica", "fits", "reason", "weightsGiBPerGpu",
-        "kvCacheGiBPerGpu", "maxConcurrentSequences", "pricePerHour",
+        "pool", "gpuProduct", "tensorParallelSize", "gpusPerReplica", "fits", "reason", "weightsPerGPU",
+        "kvCachePerGPU", "maxConcurrentSequences", "pricePerHour",
     }

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import ApiModel
+from .quantity import GiB, MiB, Millicores
 from .spec import EngineKind
 
 ConditionType = Literal["Ready", "Progressing", "Degraded", "KVCacheSufficient"]
@@ -38,7 +39,7 @@ class PlanOverhead(ApiModel):
     """Memory the engine holds per GPU besides weights and KV cache, and the engine code the number follows."""
 
     name: str = Field(description="What holds the memory (activations, CUDA graphs, ...).")
-    gi_b: float = Field(description="GiB per GPU.")
+    gi_b: GiB = Field(alias="memory", description="Memory per GPU.")
     in_budget: bool = Field(
         description="The engine counts it against its memory budget; otherwise it must fit in the memory "
         "the budget leaves free."
@@ -52,27 +53,31 @@ class Plan(ApiModel):
     engine: EngineKind = Field(description="Inference server the plan was sized for (vllm or tgi).")
     pool: str = Field(description="GPU node pool the replicas run on.")
     gpu_product: str = Field(description="GPU model, as GPU Feature Discovery names it (nvidia.com/gpu.product).")
-    gpu_memory_gi_b: float = Field(description="Memory of one GPU, in GiB.")
+    gpu_memory_gi_b: GiB = Field(alias="gpuMemory", description="Memory of one GPU.")
     tensor_parallel_size: int = Field(description="GPUs one replica shards the model across.")
     gpus_per_replica: int = Field(description="nvidia.com/gpu requested by one replica.")
     expert_parallel: bool = Field(False, description="Experts are spread across the GPUs (mixture-of-experts models).")
     mixture_of_experts: bool = Field(False, description="The model is a mixture of experts.")
     parameters: int = Field(description="Parameters of the model.")
-    weights_gi_b: float = Field(description="Memory the weights take in all, in GiB.")
-    weights_gi_b_per_gpu: float = Field(description="Weights on each GPU, in GiB.")
-    kv_cache_gi_b_per_gpu: float = Field(description="KV cache each GPU needs for maxConcurrency sequences, in GiB.")
-    overhead_gi_b_per_gpu: float = Field(
-        description="Activations, CUDA graphs and runtime the engine counts against its budget per GPU, in GiB."
+    weights_gi_b: GiB = Field(alias="weights", description="Memory the weights take in all.")
+    weights_gi_b_per_gpu: GiB = Field(alias="weightsPerGPU", description="Weights on each GPU.")
+    kv_cache_gi_b_per_gpu: GiB = Field(alias="kvCachePerGPU",
+                                       description="KV cache each GPU needs for maxConcurrency sequences.")
+    overhead_gi_b_per_gpu: GiB = Field(
+        alias="overheadPerGPU",
+        description="Activations, CUDA graphs and runtime the engine counts against its budget per GPU.",
     )
     overheads: list[PlanOverhead] = Field(
         default_factory=list, description="Each overhead, inside or outside the budget, with its source."
     )
-    budget_gi_b_per_gpu: float = Field(
-        description="The engine's memory budget per GPU, in GiB: memoryUtilization times the GPU's memory "
+    budget_gi_b_per_gpu: GiB = Field(
+        alias="budgetPerGPU",
+        description="The engine's memory budget per GPU: memoryUtilization times the GPU's memory "
         "(vLLM), times 0.90 more for TGI's wiggle room."
     )
-    load_peak_gi_b_per_gpu: float | None = Field(
-        None, description="Weights per GPU while loading, in GiB (more than the weights when quantized at load)."
+    load_peak_gi_b_per_gpu: GiB | None = Field(
+        None, alias="loadPeakPerGPU",
+        description="Weights per GPU while loading (more than the weights when quantized at load).",
     )
     quantized_at_load: bool = Field(False, description="The engine quantizes 16-bit weights while loading them.")
     prefill_tokens: int | None = Field(
@@ -96,14 +101,14 @@ class Plan(ApiModel):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Node labels that select the pool's nodes."
     )
-    node_share_cpu_millicores: int | None = Field(
-        None,
-        description="A replica's share of its node's allocatable CPU (its GPUs over the node's), in millicores; "
+    node_share_cpu_millicores: Millicores | None = Field(
+        None, alias="nodeShareCPU",
+        description="A replica's share of its node's allocatable CPU (its GPUs over the node's); "
         "the engine never requests more. Unset when the pool's nodes are not known.",
     )
-    node_share_memory_mi_b: int | None = Field(
-        None,
-        description="A replica's share of its node's allocatable memory (its GPUs over the node's), in MiB; "
+    node_share_memory_mi_b: MiB | None = Field(
+        None, alias="nodeShareMemory",
+        description="A replica's share of its node's allocatable memory (its GPUs over the node's); "
         "the engine never requests more. Unset when the pool's nodes are not known.",
     )
     reason: str = Field("", description="Why this plan was chosen, in numbers.")

@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kubernetes.dynamic.exceptions import BadRequestError, ConflictError, NotFoundError, UnprocessibleEntityError
+from kubernetes.dynamic.exceptions import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnprocessibleEntityError,
+)
 
 from modelfleet.api import API_VERSION, KIND, LLMDeploymentStatus
 
@@ -42,7 +48,8 @@ def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], inten
             live = resource.server_side_apply(
                 body=obj, namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True
             ).to_dict()
-        except (UnprocessibleEntityError, BadRequestError, ConflictError) as exc:
+        # 403 too: a quota or an admission webhook refusing the child is the user's to fix, like a 422.
+        except (UnprocessibleEntityError, BadRequestError, ConflictError, ForbiddenError) as exc:
             troubles.append(ChildTrouble(key, "ChildRefused", f"The API server refused {key}: {_reason(exc)}. "
                                          "Change the LLMDeployment field that renders it."))
             continue

@@ -15,12 +15,18 @@ with that many replicas (``reconcile.desired_replicas``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
-from modelfleet.api import InvalidSpec, LLMDeployment, LLMDeploymentStatus, parse_llmdeployment
+from modelfleet.api import (
+    InvalidSpec,
+    LLMDeployment,
+    LLMDeploymentStatus,
+    parse_llmdeployment,
+)
 from modelfleet.autoscale.evaluate import evaluate
 from modelfleet.autoscale.policy import Decision, PolicySettings, PolicyState
 from modelfleet.autoscale.scrape import ScrapeTarget

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 Key = tuple[str, str, str]  # (kind, namespace, name); namespace "" for cluster-scoped objects
 

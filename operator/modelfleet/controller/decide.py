@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelfleet.api import InvalidSpec, LLMDeployment, LLMDeploymentStatus, OperatorSettings, Plan, parse_llmdeployment
+from modelfleet.api import (
+    InvalidSpec,
+    LLMDeployment,
+    LLMDeploymentStatus,
+    OperatorSettings,
+    Plan,
+    parse_llmdeployment,
+)
 from modelfleet.catalog import ModelUnavailable
 from modelfleet.render import (
     POD_SPEC_HASH_ANNOTATION,

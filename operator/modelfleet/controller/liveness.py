@@ -18,11 +18,12 @@ that hears nothing and a liveness probe that still says 200. Two fixes:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable
 
+log = logging.getLogger(__name__)
 WATCHER_TASK_PREFIX = "watcher for "  # kopf's name for a watch-stream task (_core/reactor/orchestration.py)
 
 
@@ -74,6 +75,6 @@ async def ping_forever(liveness: Liveness, ping: Callable[[], None], period_s: f
         try:
             await asyncio.to_thread(ping)
             liveness.answered()
-        except Exception:  # any failure is a silence; the probe judges how long it lasted
-            pass
+        except Exception as exc:  # noqa: BLE001  any failure is a silence; the probe judges how long it lasted
+            log.debug("the API server did not answer: %s", exc)
         await asyncio.sleep(period_s)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from modelfleet.api import GPUPool, OperatorSettings
 from modelfleet.catalog import ModelConfig, ModelUnavailable, load_model_config

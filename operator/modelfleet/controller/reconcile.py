@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from modelfleet.api import LLMDeploymentStatus, OperatorSettings
 from modelfleet.autoscale.policy import Decision
@@ -25,11 +26,11 @@ from .decide import Intent, after_troubles, decide
 from .events import post_event
 from .kube import Kube
 from .observe import LLMDEPLOYMENT_KIND, ModelConfigs, PoolView, observe
-from .status import Problem, capacity_status, derive_status, read_status, Observation
+from .status import Observation, Problem, capacity_status, derive_status, read_status
 
 
 def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

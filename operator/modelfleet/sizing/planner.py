@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
+from modelfleet.api.quantity import gib_quantity
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info
 
@@ -57,15 +58,16 @@ class Candidate:
             "gpusPerReplica": self.gpus_per_replica,
             "fits": self.fits,
             "reason": self.reason,
-            "weightsGiBPerGpu": self.weights_gib_per_gpu,
-            "kvCacheGiBPerGpu": self.kv_cache_gib_per_gpu,
-            "overheadGiBPerGpu": self.overhead_gib_per_gpu,
-            "budgetGiBPerGpu": self.budget_gib_per_gpu,
+            # Memory as Kubernetes quantities, named as in status.plan.
+            "weightsPerGPU": gib_quantity(self.weights_gib_per_gpu),
+            "kvCachePerGPU": gib_quantity(self.kv_cache_gib_per_gpu),
+            "overheadPerGPU": gib_quantity(self.overhead_gib_per_gpu),
+            "budgetPerGPU": gib_quantity(self.budget_gib_per_gpu),
             "maxConcurrentSequences": self.max_concurrent_sequences,
             "pricePerHour": self.price_per_hour,
             "expertParallel": self.expert_parallel,
             "kvCapacityTokens": self.kv_capacity_tokens,
-            "loadPeakGiBPerGpu": self.load_peak_gib_per_gpu,
+            "loadPeakPerGPU": None if self.load_peak_gib_per_gpu is None else gib_quantity(self.load_peak_gib_per_gpu),
         }
 
 

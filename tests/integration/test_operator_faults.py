@@ -1,0 +1,129 @@
+"""A bad day on a real API server: names someone else holds, children the API server refuses, pods that
+cannot be scheduled, a namespace whose quota refuses everything, pools whose nodes go, and an operator
+told to watch one namespace. Nothing may be silent: each case is refused with the field named, or
+``Degraded`` with a message that says what to change, or served as documented.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from localcluster import nodes as node_layout
+from support.specs import small_mistral
+from support.waiting import wait_for
+
+pytestmark = pytest.mark.controlplane
+
+
+def kubectl(cluster, *args, **kwargs):
+    return cluster.kubectl(*args, **kwargs)
+
+
+def apply(cluster, namespace: str, document: dict) -> None:
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(document))
+
+
+def get(cluster, namespace: str, what: str) -> dict | None:
+    done = kubectl(cluster, "get", what, "-n", namespace, "-o", "json", check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def degraded(cluster, namespace: str, name: str, reason: str) -> dict | None:
+    obj = get(cluster, namespace, f"llmd/{name}") or {}
+    found = next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == "Degraded"), {})
+    return found if (found.get("status"), found.get("reason")) == ("True", reason) else None
+
+
+def warning_events(cluster, namespace: str, name: str, reason: str) -> list[dict]:
+    items = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    return [e for e in items if e["involvedObject"]["name"] == name and e["reason"] == reason]
+
+
+def with_spec(name: str, **spec) -> dict:
+    document = small_mistral(name, replicas=1)
+    document["spec"].update(spec)
+    return document
+
+
+@pytest.mark.parametrize("kind,manifest,spec", [
+    ("PersistentVolumeClaim", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data-cache"},
+                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+     {"cache": {"mode": "pvc", "size": "100Gi"}}),
+    ("Service", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "data"},
+                 "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]}}, {}),
+    ("Deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "data"},
+                    "spec": {"selector": {"matchLabels": {"app": "theirs"}}, "replicas": 0,
+                             "template": {"metadata": {"labels": {"app": "theirs"}},
+                                          "spec": {"containers": [{"name": "c", "image": "theirs"}]}}}}, {}),
+])
+def test_a_name_someone_else_holds_is_never_adopted(cluster, namespace, operator, kind, manifest, spec):
+    apply(cluster, namespace, manifest)
+    before = get(cluster, namespace, f"{kind.lower()}/{manifest['metadata']['name']}")
+    apply(cluster, namespace, with_spec("data", **spec))
+    condition = wait_for("Degraded NameConflict", lambda: degraded(cluster, namespace, "data", "NameConflict"), 30)
+    assert f"{kind}/{manifest['metadata']['name']}" in condition["message"], condition
+    after = get(cluster, namespace, f"{kind.lower()}/{manifest['metadata']['name']}")
+    assert after["metadata"].get("ownerReferences") is None  # not taken over
+    assert after["spec"] == before["spec"]
+    assert warning_events(cluster, namespace, "data", "NameConflict")
+    kubectl(cluster, "delete", "llmd", "data", "-n", namespace, "--wait=true")
+    assert get(cluster, namespace, f"{kind.lower()}/{manifest['metadata']['name']}") is not None  # still there
+
+
+def test_a_child_the_api_server_refuses_is_degraded_with_its_words(cluster, namespace, operator):
+    apply(cluster, namespace, with_spec("refused", placement={"nodeSelector": {"bad key/with/slashes": "x"}}))
+    condition = wait_for("Degraded ChildRefused", lambda: degraded(cluster, namespace, "refused", "ChildRefused"), 30)
+    assert "Deployment/refused" in condition["message"] and "nodeSelector" in condition["message"], condition
+    assert warning_events(cluster, namespace, "refused", "ChildRefused")
+
+
+def test_pods_that_cannot_be_scheduled_say_why(cluster, namespace, operator):
+    apply(cluster, namespace, with_spec("nowhere", placement={"nodeSelector": {"topology.kubernetes.io/zone": "mars"}}))
+    condition = wait_for("Degraded Unschedulable", lambda: degraded(cluster, namespace, "nowhere", "Unschedulable"),
+                         60)
+    assert "node(s) didn't match" in condition["message"] and "pool h100" in condition["message"], condition
+
+
+def test_a_poison_object_says_so_and_the_others_are_planned_on_time(cluster, namespace, operator):
+    """A namespace whose quota refuses every Deployment beside a namespace where a new pool appears."""
+    poisoned = f"{namespace}-quota"
+    kubectl(cluster, "create", "namespace", poisoned)
+    try:
+        kubectl(cluster, "create", "quota", "none", "-n", poisoned, "--hard=count/deployments.apps=0")
+        apply(cluster, poisoned, with_spec("poison"))
+        apply(cluster, namespace, with_spec("waiting", gpu={"pools": ["fresh"]}))
+        wait_for("waiting: UnknownPool", lambda: degraded(cluster, namespace, "waiting", "UnknownPool"), 30)
+        condition = wait_for("poison: ChildRefused",
+                             lambda: degraded(cluster, poisoned, "poison", "ChildRefused"), 30)
+        assert "quota" in condition["message"], condition
+        layout = node_layout.load_layout()
+        fresh = node_layout.scale_pool(layout, "h100", 2)
+        fresh["pools"].append({**node_layout.pool(layout, "h100"), "name": "fresh", "count": 1})
+        node_layout.sync(fresh)
+        try:
+            wait_for("waiting planned on the new pool",
+                     lambda: ((get(cluster, namespace, "llmd/waiting") or {}).get("status") or {}).get(
+                         "plan", {}).get("pool") == "fresh", 15)
+        finally:
+            node_layout.sync(layout)
+    finally:
+        kubectl(cluster, "delete", "namespace", poisoned, "--wait=false")
+
+
+def test_a_pool_whose_nodes_go_moves_to_the_next_listed_and_back(cluster, namespace, operator):
+    apply(cluster, namespace, with_spec("mover", gpu={"pools": ["a100-80gb", "h100"]}))
+    plan_pool = lambda: ((get(cluster, namespace, "llmd/mover") or {}).get("status") or {}).get("plan", {}).get("pool")
+    wait_for("planned on a100-80gb", lambda: plan_pool() == "a100-80gb", 30)
+    layout = node_layout.load_layout()
+    node_layout.sync(node_layout.scale_pool(layout, "a100-80gb", 0))
+    try:
+        wait_for("moved to h100", lambda: plan_pool() == "h100", 15)
+        deployment = get(cluster, namespace, "deployment/mover")
+        assert deployment["spec"]["template"]["spec"]["nodeSelector"]["modelfleet.io/pool"] == "h100"
+        events = json.loads(kubectl(cluster, "get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+        assert any(e["reason"] == "PoolChanged" and "a100-80gb has no nodes" in e["message"] for e in events)
+    finally:
+        node_layout.sync(layout)
+    wait_for("back on a100-80gb", lambda: plan_pool() == "a100-80gb", 15)
