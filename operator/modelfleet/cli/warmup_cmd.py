@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from modelfleet.engines import ENGINES
+from modelfleet.engines import PROFILES
 from modelfleet.runtime.warmup import WarmupConfig, run_sidecar
 
 
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "warmup", help="warm an engine up before its pod turns Ready (serves /ready and /metrics)",
     )
     parser.add_argument("--engine-url", required=True, help="the engine, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--engine", required=True, choices=sorted(ENGINES), help="the engine's kind")
+    parser.add_argument("--engine", required=True, choices=sorted(PROFILES), help="the engine's kind")
     parser.add_argument("--served-model-name", required=True, help="the model name in OpenAI requests")
     parser.add_argument("--max-model-len", required=True, type=int, help="the engine's context length, in tokens")
     parser.add_argument("--max-concurrency", required=True, type=int,

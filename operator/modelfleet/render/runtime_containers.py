@@ -60,10 +60,11 @@ How the pod uses them
 from __future__ import annotations
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
-from modelfleet.engines import Engine, cache_layout, served_model_name
+from modelfleet.engines import EngineProfile, cache_layout
 
 from . import security
 from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME
+from .engine_args import served_model_name
 
 WARMUP_PORT = 8090
 WARMUP_PORT_NAME = "warmup"
@@ -76,7 +77,7 @@ def warmup_enabled(spec: LLMDeploymentSpec, plan: Plan) -> bool:
     return spec.warmup.enabled == "true"
 
 
-def prepull_args(spec: LLMDeploymentSpec, engine: Engine) -> list[str]:
+def prepull_args(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[str]:
     args = ["prepull", "--model-id", spec.model.id, "--revision", spec.model.revision]
     args += ["--cache-dir", cache_layout.HUB_CACHE]
     for pattern in engine.files:
@@ -84,7 +85,7 @@ def prepull_args(spec: LLMDeploymentSpec, engine: Engine) -> list[str]:
     return args
 
 
-def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: OperatorSettings) -> dict:
+def prepull_container(spec: LLMDeploymentSpec, engine: EngineProfile, settings: OperatorSettings) -> dict:
     env: list[dict] = [{"name": "HF_HOME", "value": cache_layout.HF_HOME}]
     if settings.hub_endpoint:
         env.append({"name": "HF_ENDPOINT", "value": settings.hub_endpoint})
@@ -110,7 +111,7 @@ def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: Operato
     }
 
 
-def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: Engine) -> list[str]:
+def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile) -> list[str]:
     return [
         "warmup",
         "--engine-url", f"http://127.0.0.1:{engine.port}",
@@ -123,7 +124,7 @@ def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: Engine) -> list[str
     ]
 
 
-def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings) -> dict:
+def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> dict:
     return {
         "name": "warmup",
         "image": settings.runtime_image,
@@ -177,7 +178,7 @@ def cache_permissions_container(settings: OperatorSettings) -> dict:
 
 
 def init_containers(
-    spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
 ) -> list[dict]:
     """The engine pod's init containers, in the order the kubelet runs them."""
     # An emptyDir (mode none) always gets the fsGroup; the node's directory and a shared volume may not.
