@@ -92,7 +92,7 @@ class WarmupDialect:
 
     tokenize_path: str | None  # POST {"model", "prompt"} -> {"tokens": [...]}
     token_id_prompts: bool  # a completion's prompt may be a list of token ids
-    extra_body: dict = field(default_factory=dict)
+    extra_body: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
