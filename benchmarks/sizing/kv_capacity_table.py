@@ -26,7 +26,7 @@ import vllm_server  # noqa: E402
 
 from modelfleet.engines.tgi import TGI_VERSION  # noqa: E402
 from modelfleet.engines.vllm import VLLM_VERSION  # noqa: E402
-from modelfleet.sizing.engine_memory import VLLM_CPU  # noqa: E402
+from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU  # noqa: E402
 
 Shape = kv_capacity.ServerShape
 # (name, sliding window or None, shape)
@@ -161,7 +161,7 @@ def render(rows) -> str:
         "## The engine source each sizing rule follows",
         "",
         f"At vLLM v{VLLM_VERSION} (the installed vllm-cpu package) and TGI v{TGI_VERSION} (the tag). The code "
-        "cites the same places: `operator/modelfleet/sizing/engine_memory.py`.",
+        "cites the same places: `operator/modelfleet/engines/vllm.py` and `tgi.py`.",
         "",
         "| rule | engine source | what it says |",
         "|---|---|---|",

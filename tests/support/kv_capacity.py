@@ -3,7 +3,7 @@
 The prediction is modelfleet's own memory model (``modelfleet.sizing``) fed
 the server's facts: its model's config.json, the KV space it is given
 (``VLLM_CPU_KVCACHE_SPACE``, GiB) and the vLLM CPU platform's rules
-(``sizing.engine_memory.VLLM_CPU``: blocks of 128, one batch in flight). The
+(``engines.vllm.CPU_MEMORY``: blocks of 128, one batch in flight). The
 report is what the operator reads in production: ``vllm:cache_config_info``
 from ``/metrics``, parsed by ``modelfleet.autoscale.scrape``.
 """
@@ -23,7 +23,7 @@ from modelfleet.engines.metrics import metrics_for
 from modelfleet.sizing import kv_bytes_per_token
 from modelfleet.sizing import kv_capacity_tokens as predicted_tokens
 from modelfleet.sizing import kv_tokens_per_sequence
-from modelfleet.sizing.engine_memory import VLLM_CPU
+from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU
 
 
 @dataclass(frozen=True)

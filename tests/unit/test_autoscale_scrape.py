@@ -17,7 +17,8 @@ from modelfleet.autoscale.scrape import (
     parse_metrics,
     scrape_fleet,
 )
-from modelfleet.engines.metrics import TGI, VLLM
+from modelfleet.engines.tgi import METRICS as TGI
+from modelfleet.engines.vllm import METRICS as VLLM
 
 METRICS = Path(__file__).resolve().parents[1] / "support" / "metrics"
 VLLM_TEXT = (METRICS / "vllm-0.32.txt").read_text()  # recorded from vLLM 0.32 (CPU) under load

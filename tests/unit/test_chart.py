@@ -38,6 +38,7 @@ EVERY_SETTING = {
     ],
     "gpuPrices": {"NVIDIA-H100-80GB-HBM3": 2.49, "NVIDIA-L4": 1},
     "engineImages": {"vllm": "registry.example.com/vllm:v0.11.0", "tgi": "registry.example.com/tgi:3.3.0"},
+    "allowTrustRemoteCode": True,
     "runtimeImage": "registry.example.com/modelfleet-runtime:0.1.0",
     "nodeCachePath": "/mnt/models",
 }

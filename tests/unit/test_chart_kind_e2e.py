@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from modelfleet.autoscale.scrape import parse_metrics
-from modelfleet.engines.metrics import VLLM
+from modelfleet.engines.vllm import METRICS as VLLM
 
 ROOT = Path(__file__).resolve().parents[2]
 KIND = ROOT / "e2e" / "kind"

@@ -1,4 +1,4 @@
-"""Each engine's memory rules at its pinned release (sizing.engine_memory), and the one pinned version.
+"""Each engine's memory rules at its pinned release (the profiles' ``MEMORY``), and the one pinned version.
 
 Every rule here changes with the engine's version; each test names the engine
 source it holds the rule to, so an upgrade of the pin shows which to re-read.
@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.catalog import GIB, load_model_config, parse_config
-from modelfleet.engines import TGI as TGIEngine
-from modelfleet.engines import VLLM as VLLMEngine
-from modelfleet.engines.tgi import TGI_VERSION
+from modelfleet.engines import profile_for
+from modelfleet.engines.tgi import MEMORY as TGI
+from modelfleet.engines.tgi import TGI_VERSION, TGI_WIGGLE_ROOM
+from modelfleet.engines.vllm import MEMORY as VLLM
 from modelfleet.engines.vllm import VLLM_VERSION
+from modelfleet.render.engine_args import engine_args
 from modelfleet.sizing import (
     Workload,
     engine_memory,
@@ -28,7 +30,6 @@ from modelfleet.sizing import (
     model_tensors,
     plan_deployment,
 )
-from modelfleet.sizing.engine_memory import TGI, VLLM, TGI_WIGGLE_ROOM
 
 ROOT = Path(__file__).resolve().parents[2]
 H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8)
@@ -60,11 +61,12 @@ def test_one_grep_finds_the_pinned_vllm_version_in_exactly_one_place_of_the_code
 
 
 def test_the_image_and_the_engine_tier_follow_the_pin():
-    assert VLLMEngine.default_image == f"vllm/vllm-openai:v{VLLM_VERSION}" and VLLMEngine.version == VLLM_VERSION
+    vllm = profile_for("vllm")
+    assert vllm.default_image == f"vllm/vllm-openai:v{VLLM_VERSION}" and vllm.version == VLLM_VERSION
     # venv.sh reads the version from the engine module (it names the engine tier's virtualenv)
     assert "operator/modelfleet/engines/vllm.py" in (ROOT / "e2e" / "engine" / "venv.sh").read_text()
     # TGI's final release: upstream archived the repository (March 2026)
-    assert TGIEngine.default_image.endswith(f":{TGI_VERSION}") and TGI_VERSION == "3.3.7"
+    assert profile_for("tgi").default_image.endswith(f":{TGI_VERSION}") and TGI_VERSION == "3.3.7"
 
 
 # --- sliding window -------------------------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def test_activations_follow_the_prefill_the_renderer_passes():
         return need.overheads[0].bytes - 32000 * 4  # less one sequence's logits
 
     assert activations("vllm") == 2 * activations("tgi")  # 8192 vs 4096 tokens, not the 32768-token prompt
-    args = TGIEngine().args(spec("tgi"), chosen("tgi"))
+    args = engine_args(spec("tgi"), chosen("tgi"), profile_for("tgi"))
     assert args[args.index("--max-batch-prefill-tokens") + 1] == str(TGI.prefill_tokens)
 
 
@@ -163,7 +165,8 @@ def test_a_16_bit_repo_asked_for_fp8_is_quantized_at_load_and_vllm_gets_the_onli
     plan = chosen("vllm", model="mistralai/Mixtral-8x7B-Instruct-v0.1", length=4096, concurrency=4,
                   quantization="fp8")
     assert plan.quantized_at_load and plan.load_peak_gi_b_per_gpu > plan.weights_gi_b_per_gpu
-    args = VLLMEngine().args(spec("vllm", model="mistralai/Mixtral-8x7B-Instruct-v0.1", quantization="fp8"), plan)
+    args = engine_args(spec("vllm", model="mistralai/Mixtral-8x7B-Instruct-v0.1", quantization="fp8"), plan,
+                       profile_for("vllm"))
     assert args[args.index("--quantization") + 1] == "fp8_per_tensor"
 
 

@@ -15,3 +15,20 @@ def test_import_contracts_are_kept():
         [lint_imports, "--config", ROOT / ".importlinter", "--no-cache"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_engine_profiles_are_a_layer_below_sizing():
+    """Sizing asks an engine's profile (issue 15): modelfleet.engines sits between sizing and catalog."""
+    config = (ROOT / ".importlinter").read_text()
+    layers = config.split("layers =", 1)[1].split("\n\n", 1)[0].split()
+    assert layers == [
+        "modelfleet.cli",
+        "modelfleet.controller",
+        "modelfleet.runtime", "|", "modelfleet.autoscale", "|", "modelfleet.render",
+        "modelfleet.sizing",
+        "modelfleet.engines",
+        "modelfleet.catalog",
+        "modelfleet.api",
+    ]
+    forbidden_sources = config.split("source_modules =", 1)[1].split("forbidden_modules", 1)[0].split()
+    assert "modelfleet.engines" in forbidden_sources

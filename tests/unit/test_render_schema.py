@@ -36,7 +36,7 @@ def resources_and_plans(draw):
 @given(resources_and_plans(), st.one_of(st.none(), st.integers(0, 1000)))
 def test_every_object_of_any_valid_spec_is_valid(resource_and_plan, replicas):
     resource, plan = resource_and_plan
-    if unsupported(resource.spec, plan):
+    if unsupported(resource.spec, plan, OPERATOR_SETTINGS):
         with pytest.raises(UnsupportedSpec):
             render_all(resource, plan, OPERATOR_SETTINGS, replicas)
         return

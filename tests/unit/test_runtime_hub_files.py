@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 from modelfleet.runtime.errors import NothingToLoad
 from modelfleet.runtime.hub_files import exact_patterns, index_to_read, matching, select_files, shard_names
 
-ENGINE = engine_for("vllm").files
+ENGINE = profile_for("vllm").files
 
 # The file list of a Mistral repo on the Hub (Mistral-7B-Instruct-v0.3's shape): sharded safetensors
 # with their index, the same weights again as consolidated.safetensors (Mistral's format), old .bin

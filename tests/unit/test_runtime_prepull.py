@@ -22,10 +22,10 @@ from support.hub_server import HubRepos, HubResponse, HubServer, file_downloads
 from support.waiting import wait_for
 
 from modelfleet.cli.main import main
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 from modelfleet.runtime.fetch import PARTIAL_SUFFIX
 
-ENGINE_PATTERNS = engine_for("vllm").files
+ENGINE_PATTERNS = profile_for("vllm").files
 MIB = 1024 * 1024
 # Big enough to be an LFS file (etag = sha256) and to be killed in the middle of.
 BIG = hashlib.sha256(b"seed").digest() * (12 * MIB // 32)

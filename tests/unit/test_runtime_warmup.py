@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from modelfleet.runtime.engine_client import DIALECTS, Completion
+from modelfleet.engines import profile_for
+from modelfleet.runtime.engine_client import Completion
 from modelfleet.runtime.experts import ExpertCoverage, UnreadableArray, decode_routed_experts
 from modelfleet.runtime.warmup import READY, WAITING, Sidecar, WarmupConfig, summarise
 from modelfleet.runtime.warmup_prompts import PROMPTS
@@ -39,7 +40,7 @@ class Replay:
     """Stands in for the engine: answers completions with recorded ``routed_experts``, in turn."""
 
     def __init__(self, kind: str = "vllm", routed: list[str] = (), refuse_longer_than: int | None = None) -> None:
-        self.dialect = DIALECTS[kind]
+        self.dialect = profile_for(kind).warmup
         self.routed = list(routed)
         self.refuse_longer_than = refuse_longer_than
         self.prompts: list[str | list[int]] = []

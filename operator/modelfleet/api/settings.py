@@ -59,6 +59,11 @@ class OperatorSettings(ApiModel):
     engine_images: dict[EngineKind, str] = Field(
         default_factory=dict, description="Default engine image by engine kind (vllm, tgi), overriding the pinned ones."
     )
+    allow_trust_remote_code: bool = Field(
+        False,
+        description="Whether spec.engine.extraArgs may pass the engine's --trust-remote-code, which runs Python "
+        "code from the model's repository in the engine pod. Default: refused.",
+    )
     runtime_image: str = Field(
         "ghcr.io/modelfleet/runtime:0.1.0",
         description="Image with the modelfleet command, for the pre-pull init container and the warm-up sidecar.",

@@ -15,7 +15,7 @@ import sys
 
 from modelfleet.api import InvalidSpec, LLMDeployment, parse_llmdeployment
 from modelfleet.catalog import ModelUnavailable, default_pools, load_model_config
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 from modelfleet.sizing import Candidate, SizingError, SizingResult, engine_memory, plan_deployment
 
 from .documents import BadInput, UnreadableInput, llmdeployment_documents, read_pools
@@ -74,7 +74,7 @@ def _model_lines(result: SizingResult) -> list[str]:
     active = f" ({m.active_parameters / 1e9:.2f} B active per token)" if m.mixture_of_experts else ""
     at_load = f", quantized by {rules.name} while loading ({rules.load_source})" if m.quantized_at_load else ""
     return [
-        f"{m.model_id} on {rules.name} {engine_for(m.engine).version} ({m.config_source} config)",
+        f"{m.model_id} on {rules.name} {profile_for(m.engine).version} ({m.config_source} config)",
         f"  {m.parameters / 1e9:.2f} B parameters{active}; quantization {m.quantization}: "
         f"{m.weights_gib:.2f} GiB of weights{at_load}",
         f"  KV cache {m.kv_cache_bytes_per_token / 1024:.1f} KiB per token ({m.kv_cache_dtype}); "

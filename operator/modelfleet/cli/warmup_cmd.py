@@ -1,6 +1,7 @@
 """``modelfleet warmup``: the engine pod's native sidecar; Ready only once the engine is warm.
 
-The contract (arguments, ``/ready``) is written in
+The arguments are ``modelfleet.api.runtime_args.WarmupArgs``, which the
+renderer writes; the contract (``/ready``) is written in
 ``modelfleet.render.runtime_containers``; the work is in
 ``modelfleet.runtime.warmup``. Runs until SIGTERM.
 """
@@ -8,8 +9,11 @@ The contract (arguments, ``/ready``) is written in
 from __future__ import annotations
 
 import argparse
+import sys
 
-from modelfleet.engines import ENGINES
+from pydantic import ValidationError
+
+from modelfleet.api.runtime_args import WarmupArgs
 from modelfleet.runtime.warmup import WarmupConfig, run_sidecar
 
 
@@ -17,22 +21,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "warmup", help="warm an engine up before its pod turns Ready (serves /ready and /metrics)",
     )
-    parser.add_argument("--engine-url", required=True, help="the engine, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--engine", required=True, choices=sorted(ENGINES), help="the engine's kind")
-    parser.add_argument("--served-model-name", required=True, help="the model name in OpenAI requests")
-    parser.add_argument("--max-model-len", required=True, type=int, help="the engine's context length, in tokens")
-    parser.add_argument("--max-concurrency", required=True, type=int,
-                        help="the engine's batch limit: the warm-up runs at 1, 2, 4, ... up to it")
-    parser.add_argument("--timeout-seconds", required=True, type=float,
-                        help="longest warm-up, from the engine's first healthy answer; Ready after it regardless")
-    parser.add_argument("--port", required=True, type=int, help="port of /ready and /metrics")
-    parser.add_argument("--host", default="0.0.0.0", help="address of /ready and /metrics (default 0.0.0.0)")
-    parser.add_argument("--num-experts", type=int,
-                        help="experts per layer; with routed experts reported, warm until each was hit")
+    WarmupArgs.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(namespace: argparse.Namespace) -> int:
+    try:
+        args = WarmupArgs.from_namespace(namespace)
+    except ValidationError as exc:
+        print(f"error: modelfleet warmup: {exc}", file=sys.stderr, flush=True)
+        return 2
     config = WarmupConfig(
         engine_url=args.engine_url,
         engine_kind=args.engine,

@@ -22,3 +22,9 @@ HUB_CACHE = f"{HF_HOME}/hub"
 # vLLM's VLLM_CACHE_ROOT: vLLM keeps its torch.compile artifacts (Inductor and
 # Triton kernels) under it, keyed by a hash of the model and engine config.
 VLLM_CACHE_ROOT = f"{MOUNT_PATH}/vllm"
+
+# What every engine needs to read the pre-pulled cache offline. ``HF_HUB_OFFLINE=1``:
+# the pre-pull init container has already put every file in the cache, so the
+# engine must not reach the Hub (no rate limits, no token, no surprise download
+# of another revision).
+OFFLINE_ENV = (("HF_HOME", HF_HOME), ("HF_HUB_OFFLINE", "1"))

@@ -1,9 +1,11 @@
-"""Hugging Face Text Generation Inference, as the pinned TGI image runs it.
+"""Hugging Face Text Generation Inference, as the pinned TGI image runs it: the TGI profile.
 
 ``TGI_VERSION`` is TGI's final release: the project went into maintenance
 mode in December 2025 (its README) and its repository was archived in March
 2026, so no later release will come. Checked against that tag's source
 (``launcher/src/main.rs``, the router and the server, cited below):
+
+Command line (``render.engine_args`` writes it from ``OWNED_FLAGS``):
 
 - No command is set: the image's entrypoint script prepares the environment
   and then runs ``text-generation-launcher`` with our arguments.
@@ -22,77 +24,181 @@ mode in December 2025 (its README) and its repository was archived in March
 - ``--cuda-memory-fraction`` is gpu.memoryUtilization and
   ``--max-batch-prefill-tokens`` the plan's prefill tokens: TGI gives its KV
   cache what is free after a warm-up prefill of that many tokens, within
-  fraction × 0.90 of the GPU (``sizing.engine_memory.TGI``), which is the
-  budget the plan was sized with. Without the flag TGI 3.x picks the prefill
-  size from the GPU's flops (``launcher/src/main.rs``), so the warm-up, and
-  with it the KV cache, would differ from GPU to GPU.
+  fraction × 0.90 of the GPU (``MEMORY``), which is the budget the plan was
+  sized with. Without the flag TGI 3.x picks the prefill size from the GPU's
+  flops (``launcher/src/main.rs``), so the warm-up, and with it the KV cache,
+  would differ from GPU to GPU.
 - Quantization: our names map to ``--quantize`` values; for awq/gptq TGI
   still picks its Marlin kernels where the GPU has them.
 - ``--kv-cache-dtype fp8_e4m3fn`` for kvCacheDtype fp8: the same E4M3 format
   vLLM's ``fp8`` uses (scales from the checkpoint, else 1.0). TGI also offers
   ``fp8_e5m2``; E4M3 keeps the two engines numerically alike.
-- TGI has no expert-parallel switch: its mixture-of-experts layers shard
-  every expert across the tensor-parallel ranks, the same memory per GPU.
+- The launcher's parser is clap (``launcher/src/main.rs`` ``struct Args``,
+  ``#[derive(Parser)]``, clap 4 in ``launcher/Cargo.toml``). It takes
+  ``--flag=value`` but no prefixes (clap's ``infer_long_args`` is off unless
+  a command sets it, and ``Args`` does not) and no underscores for dashes;
+  ``-p`` is ``--port`` (``#[clap(long, short)]`` on ``port``). It refuses a
+  flag given twice.
 - The image runs as root (weights cache default ``/data``, shard sockets in
   ``/tmp``); it cannot run with ``runAsNonRoot``.
+
+Sharding (``flash_mistral_modeling.py``, ``flash_mixtral_modeling.py``, its
+sharded weight loader): attention heads, KV heads and intermediate_size must
+all divide by the number of shards; TGI does not replicate KV heads. It has
+no expert-parallel switch: its mixture-of-experts layers shard every expert
+across the tensor-parallel ranks, the same memory per GPU.
+
+Memory (``server/text_generation_server/models/flash_causal_lm.py``
+``FlashCausalLM.warmup``): after a warm-up prefill of
+``--max-batch-prefill-tokens`` tokens, the KV cache gets
+``get_free_memory(device, MEMORY_FRACTION × TGI_WIGGLE_ROOM)``
+(``utils/import_utils.py`` ``get_cuda_free_memory``: free memory minus
+``(1 - fraction) × total``), with ``TGI_WIGGLE_ROOM`` 0.90
+(``models/globals.py``) and ``MEMORY_FRACTION`` ``--cuda-memory-fraction``.
+Free memory is read with ``mem_get_info``, so everything on the GPU counts
+against that budget, the CUDA context included, and the warm-up's activation
+peak too (no ``empty_cache`` between the prefill and the reading). CUDA graphs
+are captured *after* the KV cache is allocated, so they live outside it.
+
+Metrics (``docs/source/reference/metrics.md`` and the router's
+``metrics::describe_gauge!`` calls): gauges ``tgi_queue_size`` (requests
+waiting) and ``tgi_batch_current_size`` (requests in the batch); counter
+``tgi_request_success`` (requests finished). TGI exports no KV-cache usage;
+the KV cache it got after warm-up is the gauge ``tgi_batch_max_total_tokens``
+(``backends/v3/src/lib.rs`` ``connect_backend``: "Setting max batch total
+tokens to ...").
+
+Warm-up: TGI's tokenizer endpoint and prompt types differ from vLLM's; its
+long prompt is sized by an estimate of characters per token and shrunk when
+refused.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from modelfleet.api import LLMDeploymentSpec, Plan
-from modelfleet.sizing import prefill_tokens
-
 from . import cache_layout
-from .base import Engine
-
-QUANTIZE = {
-    "fp8": "fp8",
-    "awq": "awq",
-    "gptq": "gptq",
-    "bitsandbytes-8bit": "bitsandbytes",
-    "bitsandbytes-4bit": "bitsandbytes-nf4",
-}
+from .flags import ParserRules
+from .memory_rules import EngineMemory
+from .profile import EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
 
 # TGI's final release (see the module docstring); nothing else in the code spells it.
 TGI_VERSION = "3.3.7"
 
+# --max-batch-prefill-tokens: TGI 3.x defaults it to the GPU's flops over the
+# model's, else 4096 (launcher/src/main.rs, the max_batch_prefill_tokens
+# default); not "the longest input". 4096 made explicit keeps the warm-up
+# (and so the KV budget) the same on every GPU. Prompts longer than this are
+# prefilled in chunks (flash models support chunking; the router checks
+# max_input_tokens > max_batch_prefill_tokens only without it,
+# backends/v3/src/main.rs).
+MAX_BATCH_PREFILL_TOKENS = 4096
+# TGI keeps 10 % of its memory fraction back (models/globals.py TGI_WIGGLE_ROOM).
+TGI_WIGGLE_ROOM = 0.90
+
 QUEUE_ALLOWANCE = 4
 
-ALIASES = {"-p": "--port"}
+OWNED_FLAGS = (
+    OwnedFlag("--model-id", Setting.MODEL_ID),
+    OwnedFlag("--revision", Setting.REVISION),
+    OwnedFlag("--hostname", Setting.LISTEN_ADDRESS),
+    OwnedFlag("--port", Setting.PORT),
+    OwnedFlag("--num-shard", Setting.TENSOR_PARALLEL_SIZE),
+    OwnedFlag("--max-input-tokens", Setting.MAX_INPUT_TOKENS),
+    OwnedFlag("--max-total-tokens", Setting.MAX_MODEL_LEN),
+    OwnedFlag("--max-concurrent-requests", Setting.MAX_QUEUED_REQUESTS),
+    OwnedFlag("--cuda-memory-fraction", Setting.MEMORY_UTILIZATION),
+    OwnedFlag("--max-batch-prefill-tokens", Setting.PREFILL_TOKENS),
+    OwnedFlag("--quantize", Setting.QUANTIZATION),
+    OwnedFlag("--kv-cache-dtype", Setting.KV_CACHE_DTYPE),
+)
+
+# clap resolves only what it was given (see the module docstring): the operator's flags, -p, and the
+# flags that name repositories or run repository code.
+PARSER = ParserRules(
+    options={
+        **{owned.flag: owned.flag for owned in OWNED_FLAGS},
+        "-p": "--port",
+        "--lora-adapters": "--lora-adapters",
+        "--trust-remote-code": "--trust-remote-code",
+    },
+    source=f"TGI {TGI_VERSION} launcher/src/main.rs struct Args (clap derive: long flags, -p for --port, no prefixes, env)",
+    env_fallback=True,
+)
+
+MEMORY = EngineMemory(
+    name="TGI",
+    budget_factor=TGI_WIGGLE_ROOM,
+    budget_source=(
+        "server/text_generation_server/models/flash_causal_lm.py FlashCausalLM.warmup: "
+        "get_free_memory(device, MEMORY_FRACTION × TGI_WIGGLE_ROOM), TGI_WIGGLE_ROOM 0.90 (models/globals.py)"
+    ),
+    prefill_tokens=MAX_BATCH_PREFILL_TOKENS,
+    prefill_source="backends/v3/src/client/grpc_client.rs warmup: requests filling max_batch_prefill_tokens",
+    windowed_kv=False,
+    kv_source=(
+        "server/text_generation_server/models/model.py Model.info: window_size=None, so the router "
+        "allocates blocks for the whole max_total_tokens of every request"
+    ),
+    # flashinfer (TGI's default attention on compute capability >= 8) uses blocks of 1 token (models/globals.py).
+    block_size=1,
+    in_flight_batches=1,
+    cuda_context_in_budget=True,
+    cuda_context_source=(
+        "server/text_generation_server/utils/import_utils.py get_cuda_free_memory: mem_get_info counts "
+        "everything on the GPU against the fraction"
+    ),
+    cuda_graphs_in_budget=False,
+    cuda_graphs_source=(
+        "server/text_generation_server/models/flash_causal_lm.py FlashCausalLM.warmup: graphs for "
+        "batch sizes 1-32 are captured after init_kv_cache"
+    ),
+    non_torch_source="flash_causal_lm.py FlashCausalLM.warmup: read with mem_get_info after the warm-up",
+    activations_source="flash_causal_lm.py FlashCausalLM.warmup: free memory read right after the warm-up prefill",
+    logits_of_max_concurrency=False,
+    quantizes_at_load=frozenset({"fp8", "bitsandbytes-8bit", "bitsandbytes-4bit"}),
+    load_source="server/text_generation_server/layers/fp8.py Fp8Linear.from_unquant: each layer quantized as loaded",
+    unservable={},
+    # launcher/src/main.rs: "Bitsandbytes doesn't work with cuda graphs, deactivating them"
+    no_cuda_graphs_with=frozenset({"bitsandbytes-8bit"}),
+)
 
 
-class TGI(Engine):
-    flag_aliases = ALIASES
-    repeated_flag_effect = "TGI refuses a flag given twice"
-    kind: ClassVar = "tgi"
-    version: ClassVar[str] = TGI_VERSION
-    default_image: ClassVar[str] = f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}"
+METRICS = EngineMetrics(
+    metrics_path="/metrics",
+    waiting=("tgi_queue_size",),
+    running=("tgi_batch_current_size",),
+    kv_cache_usage=(),
+    completed=("tgi_request_success",),
+    kv_tokens=("tgi_batch_max_total_tokens",),
+)
 
-    def command(self) -> list[str]:
-        return []
-
-    def env(self) -> list[tuple[str, str]]:
-        # The launcher and the router look for weights and tokenizer here.
-        return super().env() + [("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE)]
-
-    def operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
-        model = spec.model
-        args = [
-            "--model-id", model.id,
-            "--revision", model.revision,
-            "--hostname", "0.0.0.0",
-            "--port", str(self.port),
-            "--num-shard", str(plan.tensor_parallel_size),
-            "--max-input-tokens", str(plan.max_model_len - 1),
-            "--max-total-tokens", str(plan.max_model_len),
-            "--max-concurrent-requests", str(spec.serving.max_concurrency * QUEUE_ALLOWANCE),
-            "--cuda-memory-fraction", f"{spec.gpu.memory_utilization:g}",
-            "--max-batch-prefill-tokens", str(plan.prefill_tokens or prefill_tokens(self.kind)),
-        ]
-        if model.quantization in QUANTIZE:
-            args += ["--quantize", QUANTIZE[model.quantization]]
-        if model.kv_cache_dtype == "fp8":
-            args += ["--kv-cache-dtype", "fp8_e4m3fn"]
-        return args
+PROFILE = EngineProfile(
+    kind="tgi",
+    name="TGI",
+    version=TGI_VERSION,
+    default_image=f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}",
+    command=(),
+    # The launcher and the router look for weights and tokenizer in HUGGINGFACE_HUB_CACHE.
+    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE),),
+    owned_flags=OWNED_FLAGS,
+    parser=PARSER,
+    repeated_flag_effect="TGI refuses a flag given twice",
+    memory=MEMORY,
+    metrics=METRICS,
+    warmup=WarmupDialect(tokenize_path=None, token_id_prompts=False),
+    replicates_kv_heads=False,
+    kv_heads_source=("server/text_generation_server/models/custom_modeling/flash_mistral_modeling.py and "
+                     "flash_llama_modeling.py: `num_key_value_heads` must be divisible by `num_shards`"),
+    expert_parallel=False,
+    quantization_values={
+        "fp8": "fp8",
+        "awq": "awq",
+        "gptq": "gptq",
+        "bitsandbytes-8bit": "bitsandbytes",
+        "bitsandbytes-4bit": "bitsandbytes-nf4",
+    },
+    kv_cache_dtype_values={"fp8": "fp8_e4m3fn"},
+    queue_allowance=QUEUE_ALLOWANCE,
+    # launcher/src/main.rs Args.lora_adapters: "a list of adapter ids i.e. `repo/adapter1,repo/adapter2`".
+    hub_repo_flags=(HubRepoFlag("--lora-adapters", separator=","),),
+    trust_remote_code_flag="--trust-remote-code",
+)

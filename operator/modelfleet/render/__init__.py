@@ -3,7 +3,7 @@
 What the controller calls:
 
 - ``render_all(resource, plan, settings, replicas=None)``: the objects to apply.
-- ``unsupported(spec, plan)``: why the engine cannot serve the spec (before rendering).
+- ``unsupported(spec, plan, settings)``: why the engine cannot serve the spec (before rendering).
 - ``selector_labels(name)`` / ``selector_string(name)``: the engine pods' selector (``status.selector``).
 - ``child_refs(name)``: every child the operator may create, to delete the ones no longer rendered.
 - ``endpoint(resource)``: the in-cluster URL of the OpenAI API (``status.endpoint``).

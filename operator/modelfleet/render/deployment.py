@@ -10,7 +10,7 @@ import hashlib
 import json
 
 from modelfleet.api import LLMDeployment, OperatorSettings, Plan
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 
 from . import security, termination
 from .cache import cache_volume, runtime_tmp_volume, shm_volume
@@ -27,7 +27,7 @@ DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict:
     spec = resource.spec
-    engine = engine_for(spec.engine.kind)
+    engine = profile_for(spec.engine.kind)
     return {
         # Service links would put one variable per Service of the namespace
         # into the engine; a Service named "vllm" sets VLLM_PORT, which vLLM

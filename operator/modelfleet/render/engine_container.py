@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
-from modelfleet.engines import Engine, cache_layout
+from modelfleet.engines import EngineProfile, cache_layout
 
 from . import probes, security, termination
 from .cache import CACHE_VOLUME, SHM_VOLUME, disk_cache_size
+from .engine_args import engine_args, engine_image
 from .resources import engine_resources
 
 CONTAINER_NAME = "engine"
 
 
-def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings) -> dict:
-    container: dict = {"name": CONTAINER_NAME, "image": engine.image(spec, settings), "imagePullPolicy": "IfNotPresent"}
-    if engine.command():
-        container["command"] = engine.command()
+def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> dict:
+    container: dict = {"name": CONTAINER_NAME, "image": engine_image(spec, engine, settings),
+                       "imagePullPolicy": "IfNotPresent"}
+    if engine.command:
+        container["command"] = list(engine.command)
     container.update(
         {
-            "args": engine.args(spec, plan),
+            "args": engine_args(spec, plan, engine),
             "env": engine_env(spec, engine),
             "ports": [{"name": probes.PORT_NAME, "containerPort": engine.port, "protocol": "TCP"}],
             "resources": engine_resources(plan, disk_cache_size(spec, plan)),
@@ -36,12 +38,12 @@ def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settin
     return container
 
 
-def engine_env(spec: LLMDeploymentSpec, engine: Engine) -> list[dict]:
+def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict]:
     """The engine's own variables, then the user's; a user variable of the same name replaces ours.
 
     Names must be unique: server-side apply treats ``env`` as a map keyed by
     name and refuses duplicates.
     """
-    merged = dict(engine.env())
+    merged = dict(engine.env)
     merged.update((var.name, var.value) for var in spec.engine.env)
     return [{"name": name, "value": value} for name, value in merged.items()]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from modelfleet.api import LLMDeployment, LLMDeploymentSpec, OperatorSettings, Plan
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 
 from .cache import cache_claim
 from .deployment import deployment
 from .disruption import disruption_budget
+from .engine_args import operator_args
+from .extra_args import extra_args_problems
 from .prepull import prepull_daemonset
 from .service import service
 
@@ -20,9 +22,10 @@ class UnsupportedSpec(ValueError):
         super().__init__("; ".join(problems))
 
 
-def unsupported(spec: LLMDeploymentSpec, plan: Plan) -> list[str]:
+def unsupported(spec: LLMDeploymentSpec, plan: Plan, settings: OperatorSettings) -> list[str]:
     """Why the spec's engine cannot serve it with this plan; empty when it can."""
-    return engine_for(spec.engine.kind).problems(spec, plan)
+    profile = profile_for(spec.engine.kind)
+    return extra_args_problems(spec, operator_args(spec, plan, profile), profile, settings)
 
 
 def render_all(
@@ -36,7 +39,7 @@ def render_all(
     ``UnsupportedSpec`` when the engine cannot serve the spec.
     """
     spec = resource.spec
-    problems = unsupported(spec, plan)
+    problems = unsupported(spec, plan, settings)
     if problems:
         raise UnsupportedSpec(problems)
     objects: list[dict] = []

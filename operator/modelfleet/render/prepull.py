@@ -13,7 +13,7 @@ two share the hub's file locks.
 from __future__ import annotations
 
 from modelfleet.api import LLMDeployment, OperatorSettings, Plan
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 
 from . import security
 from .cache import cache_volume, runtime_tmp_volume
@@ -47,7 +47,7 @@ def prepull_daemonset(resource: LLMDeployment, plan: Plan, settings: OperatorSet
         **pod_placement(spec, plan, node_affinity(spec)),
         "initContainers": [
             cache_permissions_container(settings),
-            prepull_container(spec, engine_for(spec.engine.kind), settings),
+            prepull_container(spec, profile_for(spec.engine.kind), settings),
         ],
         "containers": [idle_container()],
         "volumes": [cache_volume(resource, plan, settings), runtime_tmp_volume()],

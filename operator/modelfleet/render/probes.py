@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from modelfleet.api import LLMDeploymentSpec, Plan
-from modelfleet.engines import Engine
+from modelfleet.engines import EngineProfile
 
 from .checkpoint import checkpoint_gib
 
@@ -37,7 +37,7 @@ def startup_budget_seconds(spec: LLMDeploymentSpec, plan: Plan) -> int:
     return STARTUP_BASE_SECONDS + math.ceil(checkpoint_gib(spec, plan) * LOAD_SECONDS_PER_GIB)
 
 
-def startup_probe(engine: Engine, spec: LLMDeploymentSpec, plan: Plan) -> dict:
+def startup_probe(engine: EngineProfile, spec: LLMDeploymentSpec, plan: Plan) -> dict:
     return {
         "httpGet": _health(engine),
         "periodSeconds": STARTUP_PERIOD_SECONDS,
@@ -46,14 +46,14 @@ def startup_probe(engine: Engine, spec: LLMDeploymentSpec, plan: Plan) -> dict:
     }
 
 
-def readiness_probe(engine: Engine) -> dict:
+def readiness_probe(engine: EngineProfile) -> dict:
     return {"httpGet": _health(engine), "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 3}
 
 
-def liveness_probe(engine: Engine) -> dict:
+def liveness_probe(engine: EngineProfile) -> dict:
     # /health can be slow on a saturated engine; a restart reloads the weights.
     return {"httpGet": _health(engine), "periodSeconds": 10, "timeoutSeconds": 10, "failureThreshold": 6}
 
 
-def _health(engine: Engine) -> dict:
+def _health(engine: EngineProfile) -> dict:
     return {"path": engine.health_path, "port": PORT_NAME}

@@ -8,41 +8,42 @@ The runtime image (``settings.runtime_image``)
     Has the ``modelfleet`` console script and coreutils' ``install``. Runs as uid/gid
     65532 on a read-only root filesystem; ``/tmp`` is a writable emptyDir.
 
-``modelfleet prepull --model-id ID --revision REV --cache-dir DIR --include PATTERN [--include PATTERN ...]``
-    Downloads the files of the Hugging Face repo ID at REV (branch, tag or
-    commit) that match any PATTERN into the hub cache DIR, in the layout
+``modelfleet prepull`` (``api.runtime_args.PrepullArgs``, which names its options)
+    Downloads the files of the Hugging Face repo ``--model-id`` at
+    ``--revision`` (branch, tag or commit) that match any ``--include`` into
+    the hub cache ``--cache-dir``, in the layout
     ``huggingface_hub.snapshot_download(cache_dir=DIR)`` makes, so that an
-    engine with ``HF_HUB_OFFLINE=1`` resolves REV there (``refs/<branch>``
-    included, written last). Among the matching weights it keeps the ones
-    the engine loads: one format (safetensors over .bin) and one layout (the
-    shards the weight index names, not a ``consolidated`` copy). Idempotent:
-    complete files are not fetched again, partial ones are resumed. Safe to
-    run at the same time from several pods on one cache (a lock per repo on
-    the volume: one downloads, the others wait). Environment: ``HF_TOKEN``
-    (optional; gated and private repos), ``HF_HOME`` (the cache's, so the Hub
-    client's own files land on the volume), ``HF_ENDPOINT`` (another Hub).
-    Exit 0 when every file is in place; otherwise one ``error:`` line naming
-    the repo, the revision and the cause, and an exit code per cause (77
-    access, 66 repo or revision missing, 65 no loadable weights, 76 size
-    mismatch, 73 volume full, 69 Hub unreachable after retries; see
-    ``modelfleet.runtime.errors``); the kubelet retries. Optional flags the
-    renderer leaves at their defaults: ``--attempts``, ``--backoff-seconds``,
-    ``--progress-seconds``, ``--workers``.
+    engine with ``HF_HUB_OFFLINE=1`` resolves the revision there
+    (``refs/<branch>`` included, written last). Among the matching weights it
+    keeps the ones the engine loads: one format (safetensors over .bin) and
+    one layout (the shards the weight index names, not a ``consolidated``
+    copy). Idempotent: complete files are not fetched again, partial ones are
+    resumed. Safe to run at the same time from several pods on one cache (a
+    lock per repo on the volume: one downloads, the others wait).
+    Environment: ``HF_TOKEN`` (optional; gated and private repos),
+    ``HF_HOME`` (the cache's, so the Hub client's own files land on the
+    volume), ``HF_ENDPOINT`` (another Hub). Exit 0 when every file is in
+    place; otherwise one ``error:`` line naming the repo, the revision and the
+    cause, and an exit code per cause (77 access, 66 repo or revision missing,
+    65 no loadable weights, 76 size mismatch, 73 volume full, 69 Hub
+    unreachable after retries; see ``modelfleet.runtime.errors``); the
+    kubelet retries. The renderer leaves the retry, progress and worker
+    options at their defaults.
 
-``modelfleet warmup --engine-url URL --engine KIND --served-model-name NAME --max-model-len N --max-concurrency C --timeout-seconds T --port P``
-    Serves ``GET /ready`` (and ``GET /metrics``) on ``0.0.0.0:P``: 503 until
-    warm, then 200 until the engine stops answering its health checks (a
-    restarted engine is cold again: 503 until it is warmed again). Waits
-    for the engine's health endpoint (``URL`` +
-    the KIND engine's health path), then sends the warm-up set to the
-    OpenAI API at ``URL/v1`` as model NAME: prompts that span the experts'
-    specialities (code, several natural languages, math, long context up to
-    N tokens) at the batch shapes the engine compiles, up to C requests at
-    once. Warm when the set is done, or T seconds after the engine first
-    answered healthy, whichever comes first (it then logs that the replica
-    turns Ready unwarmed). Keeps running; exits non-zero only on a fault of
-    its own (the kubelet restarts it, and it warms again). Optional flags the
-    renderer does not pass: ``--host`` (default 0.0.0.0) and
+``modelfleet warmup`` (``api.runtime_args.WarmupArgs``)
+    Serves ``GET /ready`` (and ``GET /metrics``) on ``--host:--port``: 503
+    until warm, then 200 until the engine stops answering its health checks
+    (a restarted engine is cold again: 503 until it is warmed again). Waits
+    for the engine's health endpoint (``--engine-url`` + the ``--engine``
+    profile's health path), then sends the warm-up set to the OpenAI API at
+    ``URL/v1`` as model ``--served-model-name``: prompts that span the
+    experts' specialities (code, several natural languages, math, long
+    context up to ``--max-model-len`` tokens) at the batch shapes the engine
+    compiles, up to ``--max-concurrency`` requests at once. Warm when the set
+    is done, or ``--timeout-seconds`` after the engine first answered
+    healthy, whichever comes first (it then logs that the replica turns Ready
+    unwarmed). Keeps running; exits non-zero only on a fault of its own (the
+    kubelet restarts it, and it warms again). The renderer does not pass
     ``--num-experts`` (with vLLM's ``--enable-return-routed-experts``, warm
     until every expert of every layer was hit).
 
@@ -60,10 +61,12 @@ How the pod uses them
 from __future__ import annotations
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
-from modelfleet.engines import Engine, cache_layout, served_model_name
+from modelfleet.api.runtime_args import PrepullArgs, WarmupArgs
+from modelfleet.engines import EngineProfile, cache_layout
 
 from . import security
 from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME
+from .engine_args import served_model_name
 
 WARMUP_PORT = 8090
 WARMUP_PORT_NAME = "warmup"
@@ -76,15 +79,12 @@ def warmup_enabled(spec: LLMDeploymentSpec, plan: Plan) -> bool:
     return spec.warmup.enabled == "true"
 
 
-def prepull_args(spec: LLMDeploymentSpec, engine: Engine) -> list[str]:
-    args = ["prepull", "--model-id", spec.model.id, "--revision", spec.model.revision]
-    args += ["--cache-dir", cache_layout.HUB_CACHE]
-    for pattern in engine.files:
-        args += ["--include", pattern]
-    return args
+def prepull_args(spec: LLMDeploymentSpec, engine: EngineProfileProfile) -> PrepullArgs:
+    return PrepullArgs(model_id=spec.model.id, revision=spec.model.revision,
+                       cache_dir=cache_layout.HUB_CACHE, include=engine.files)
 
 
-def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: OperatorSettings) -> dict:
+def prepull_container(spec: LLMDeploymentSpec, engine: EngineProfile, settings: OperatorSettings) -> dict:
     env: list[dict] = [{"name": "HF_HOME", "value": cache_layout.HF_HOME}]
     if settings.hub_endpoint:
         env.append({"name": "HF_ENDPOINT", "value": settings.hub_endpoint})
@@ -96,7 +96,7 @@ def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: Operato
         "image": settings.runtime_image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["modelfleet"],
-        "args": prepull_args(spec, engine),
+        "args": prepull_args(spec, engine).to_argv(),
         "env": env,
         # Downloads stream to disk; the Xet client buffers chunks in memory.
         # 100m: a download waits on the network, not the CPU, and in nodeLocal mode the
@@ -110,27 +110,26 @@ def prepull_container(spec: LLMDeploymentSpec, engine: Engine, settings: Operato
     }
 
 
-def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: Engine) -> list[str]:
-    return [
-        "warmup",
-        "--engine-url", f"http://127.0.0.1:{engine.port}",
-        "--engine", engine.kind,
-        "--served-model-name", served_model_name(spec),
-        "--max-model-len", str(plan.max_model_len),
-        "--max-concurrency", str(spec.serving.max_concurrency),
-        "--timeout-seconds", str(spec.warmup.timeout_seconds),
-        "--port", str(WARMUP_PORT),
-    ]
+def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfileProfile) -> WarmupArgs:
+    return WarmupArgs(
+        engine_url=f"http://127.0.0.1:{engine.port}",
+        engine=engine.kind,
+        served_model_name=served_model_name(spec),
+        max_model_len=plan.max_model_len,
+        max_concurrency=spec.serving.max_concurrency,
+        timeout_seconds=spec.warmup.timeout_seconds,
+        port=WARMUP_PORT,
+    )
 
 
-def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings) -> dict:
+def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> dict:
     return {
         "name": "warmup",
         "image": settings.runtime_image,
         "imagePullPolicy": "IfNotPresent",
         "restartPolicy": "Always",
         "command": ["modelfleet"],
-        "args": warmup_args(spec, plan, engine),
+        "args": warmup_args(spec, plan, engine).to_argv(),
         "ports": [{"name": WARMUP_PORT_NAME, "containerPort": WARMUP_PORT, "protocol": "TCP"}],
         # As patient as the engine's own readiness probe (5 s): on the real node, a second replica
         # compiling its kernels starved this small process past a 2 s timeout, and the warm replica
@@ -177,7 +176,7 @@ def cache_permissions_container(settings: OperatorSettings) -> dict:
 
 
 def init_containers(
-    spec: LLMDeploymentSpec, plan: Plan, engine: Engine, settings: OperatorSettings
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
 ) -> list[dict]:
     """The engine pod's init containers, in the order the kubelet runs them."""
     # An emptyDir (mode none) always gets the fsGroup; the node's directory and a shared volume may not.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelfleet.api import LLMDeployment
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 
 from .labels import ENGINE, metadata, selector_labels
 from .names import service_name
@@ -12,7 +12,7 @@ from .probes import PORT_NAME
 
 def service(resource: LLMDeployment) -> dict:
     name = resource.metadata["name"]
-    port = engine_for(resource.spec.engine.kind).port
+    port = profile_for(resource.spec.engine.kind).port
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -28,5 +28,5 @@ def service(resource: LLMDeployment) -> dict:
 def endpoint(resource: LLMDeployment) -> str:
     """The in-cluster base URL of the OpenAI API (``status.endpoint``)."""
     name = resource.metadata["name"]
-    port = engine_for(resource.spec.engine.kind).port
+    port = profile_for(resource.spec.engine.kind).port
     return f"http://{service_name(name)}.{resource.metadata['namespace']}.svc:{port}/v1"

@@ -1,42 +1,23 @@
 """The warm-up's view of the engine in its pod: health, tokenizer and completions over HTTP (aiohttp).
 
 Both engines serve the OpenAI completions API at ``/v1``; what else the
-warm-up uses differs, and is written down here as a ``Dialect``:
-
-- vLLM has ``POST /tokenize`` (``{"model", "prompt"}`` -> ``{"tokens": [...]}``)
-  and takes a list of token ids as a completion ``prompt``, so the long
-  prompt is exactly as many tokens as asked; ``ignore_eos`` (a vLLM
-  extension) makes every request decode all its ``max_tokens``, so each
-  batch shape runs for as many steps as planned.
-- TGI's tokenizer endpoint and prompt types differ; its long prompt is sized
-  by an estimate of characters per token and shrunk when refused.
+warm-up may use differs, and is the engine profile's ``WarmupDialect``
+(``modelfleet.engines.vllm``, ``tgi``: a tokenizer endpoint, token-id
+prompts, extra request fields).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 
 from modelfleet.api.spec import EngineKind
-from modelfleet.engines import engine_for
+from modelfleet.engines import profile_for
 
 HEALTH_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True)
-class Dialect:
-    tokenize_path: str | None
-    token_id_prompts: bool
-    extra_body: dict = field(default_factory=dict)
-
-
-DIALECTS: dict[EngineKind, Dialect] = {
-    "vllm": Dialect(tokenize_path="/tokenize", token_id_prompts=True, extra_body={"ignore_eos": True}),
-    "tgi": Dialect(tokenize_path=None, token_id_prompts=False),
-}
 
 
 @dataclass(frozen=True)
@@ -55,8 +36,9 @@ class EngineClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, kind: EngineKind, model: str) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
-        self.health_url = self.base_url + engine_for(kind).health_path
-        self.dialect = DIALECTS[kind]
+        profile = profile_for(kind)
+        self.health_url = self.base_url + profile.health_path
+        self.dialect = profile.warmup
         self.model = model
 
     async def health(self) -> bool | None:

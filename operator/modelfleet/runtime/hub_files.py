@@ -1,6 +1,6 @@
 """Which files of a Hugging Face repo the engine loads: pure rules over the repo's file list.
 
-The engine's ``--include`` patterns (``engines.base.HF_FILES``) say which
+The engine's ``--include`` patterns (``engines.profile.HF_FILES``) say which
 kinds of file it reads; within them the weights come in one format and one
 layout only, decided here the way vLLM decides what to load:
 

@@ -16,7 +16,7 @@ from .errors import (
 )
 from .capacity import CONDITION as KV_CAPACITY_CONDITION
 from .capacity import CapacityVerdict, judge_capacity
-from .engine_memory import ENGINE_MEMORY, EngineMemory, engine_memory, kv_tokens_per_sequence
+from .engine_memory import EngineMemory, engine_memory, kv_tokens_per_sequence
 from .memory import (
     MemoryNeed,
     Overhead,
@@ -38,6 +38,6 @@ __all__ = [
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
     "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "kv_capacity_tokens", "prefill_tokens",
     "KV_CAPACITY_CONDITION", "CapacityVerdict", "judge_capacity",
-    "ENGINE_MEMORY", "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
+    "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
     "tensor_parallel_problems", "quantization_problems", "gpu_problems",
 ]

@@ -18,12 +18,13 @@ from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Pl
 from modelfleet.api.quantity import gib_quantity
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info
+from modelfleet.engines import profile_for
 
 from .engine_memory import kv_tokens_per_sequence
 from .errors import ContextTooLong, InvalidTensorParallel, NoPlanFits, NoPools, UnknownPool, UnservableQuantization
 from .memory import MemoryNeed, Overhead, Workload, kv_bytes_per_token, memory_need, weight_bytes
 from .parameters import TensorGroup, count_parameters, model_tensors
-from .rules import ENGINE_NAMES, gpu_problems, quantization_problems, tensor_parallel_problems
+from .rules import gpu_problems, quantization_problems, tensor_parallel_problems
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def _check_quantization(spec: LLMDeploymentSpec, model: ModelConfig) -> None:
     problems = quantization_problems(spec.engine.kind, model, spec.model.quantization)
     if problems:
         raise UnservableQuantization(
-            f"{ENGINE_NAMES[spec.engine.kind]} cannot serve {model.model_id} with quantization "
+            f"{profile_for(spec.engine.kind).name} cannot serve {model.model_id} with quantization "
             f"{spec.model.quantization}: " + "; ".join(problems)
         )
 
@@ -310,7 +311,7 @@ class _Evaluator:
         if fits:
             reason = _fit_reason(need, self.workload)
         elif problems:
-            reason = f"{ENGINE_NAMES[self.workload.engine]} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
+            reason = f"{profile_for(self.workload.engine).name} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
         else:
             reason = _misfit_reason(need, tp, pool.gpu_product, self.workload)
         return Candidate(
@@ -336,10 +337,10 @@ class _Evaluator:
                          reason=reason)
 
     def _expert_parallel(self, tp: int) -> bool:
-        """vLLM can place whole experts on GPUs (--enable-expert-parallel) instead of slicing each one;
-        offered when the experts divide evenly, so each GPU holds what TP would give it."""
+        """An engine that can place whole experts on GPUs (vLLM's --enable-expert-parallel) instead of slicing
+        each one gets it when the experts divide evenly, so each GPU holds what TP would give it."""
         m = self.model
-        return self.workload.engine == "vllm" and m.mixture_of_experts and tp > 1 and m.num_experts % tp == 0
+        return profile_for(self.workload.engine).expert_parallel and m.mixture_of_experts and tp > 1 and m.num_experts % tp == 0
 
 
 def _fit_reason(need: MemoryNeed, workload: Workload) -> str:

@@ -1,27 +1,18 @@
 """What each engine can serve: tensor-parallel divisibility, quantizations, GPU capabilities.
 
-These rules live in sizing (not engines) because the sizing engine must know
-them to choose a plan, and engines sits above sizing. They are checked
-against the engines' code at the pinned versions (``engines.vllm.VLLM_VERSION``,
-``engines.tgi.TGI_VERSION``):
+The engine-specific facts come from its profile (``modelfleet.engines``:
+``replicates_kv_heads``, ``memory.unservable``, each citing the engine's
+source at its pinned version); the rules both engines share are here:
 
-- vLLM (``model_executor/models/llama.py``, ``mixtral.py``, which Mistral
-  shares): attention heads % TP == 0; KV heads % TP == 0 when TP ≤ KV heads,
-  else TP % KV heads == 0 and each GPU holds a replica of one KV head; the
-  column-parallel MLP and expert layers need intermediate_size % TP == 0.
-- TGI (``flash_mistral_modeling.py``, ``flash_mixtral_modeling.py``, its
-  sharded weight loader): attention heads, KV heads and intermediate_size
-  must all divide by the number of shards; TGI does not replicate KV heads.
-- Both, for awq and gptq: every GPU's slice of a row-parallel layer (o_proj
+- Attention heads and intermediate_size must divide by TP (the
+  column-parallel attention, MLP and expert layers); KV heads too, unless
+  the engine replicates a KV head on each GPU when TP is a multiple of them.
+- For awq and gptq: every GPU's slice of a row-parallel layer (o_proj
   input: heads × head_dim / TP, down_proj input: intermediate_size / TP)
   must hold whole quantization groups.
 - Quantizations: awq and gptq need a repository of such weights (they cannot
-  be made at load). vLLM quantizes at load to fp8 (``--quantization
-  fp8_per_tensor``) and serves no bitsandbytes at all any more
-  (``engine_memory.VLLM.unservable`` says where); TGI maps all six values to
-  ``--quantize`` (fp8, awq, gptq, bitsandbytes, bitsandbytes-nf4). An fp8 KV
-  cache is served by both (vLLM ``--kv-cache-dtype fp8``, TGI
-  ``--kv-cache-dtype fp8_e4m3fn``).
+  be made at load); what an engine cannot serve at all is its profile's
+  ``memory.unservable``. An fp8 KV cache is served by both.
 - GPUs: fp8 weights need compute capability 8.0 or newer in both engines
   (Ampere runs them weight-only through FP8 Marlin kernels; Ada, Hopper and
   Blackwell in hardware), so a T4 cannot serve them.
@@ -32,31 +23,31 @@ from __future__ import annotations
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GPUInfo, ModelConfig
 
-from .engine_memory import engine_memory
+from modelfleet.engines import EngineProfile, profile_for
+
 from .quantization import DEFAULT_GROUP_SIZE, PROJECTION_BYTES
 
-ENGINE_NAMES = {"vllm": "vLLM", "tgi": "TGI"}
 PRE_QUANTIZED_ONLY = ("awq", "gptq")
 
 
 def tensor_parallel_problems(engine: EngineKind, model: ModelConfig, tp: int, quantization: str) -> list[str]:
     """Why ``engine`` cannot shard ``model`` over ``tp`` GPUs; empty when it can."""
-    name = ENGINE_NAMES[engine]
+    profile = profile_for(engine)
     problems = []
     if model.num_attention_heads % tp:
         problems.append(f"{model.num_attention_heads} attention heads do not split over TP {tp}")
-    problems += _kv_head_problems(engine, model.num_kv_heads, tp)
+    problems += _kv_head_problems(profile, model.num_kv_heads, tp)
     if model.intermediate_size % tp:
         problems.append(f"intermediate size {model.intermediate_size} does not split over TP {tp}")
     if quantization in PRE_QUANTIZED_ONLY:
         problems += _group_problems(model, tp, quantization)
-    return [f"{name}: {problem}" for problem in problems]
+    return [f"{profile.name}: {problem}" for problem in problems]
 
 
-def _kv_head_problems(engine: EngineKind, kv_heads: int, tp: int) -> list[str]:
+def _kv_head_problems(profile: EngineProfile, kv_heads: int, tp: int) -> list[str]:
     if kv_heads % tp == 0:
         return []
-    if engine == "vllm":
+    if profile.replicates_kv_heads:  # its kv_heads_source says where
         if tp > kv_heads and tp % kv_heads == 0:
             return []
         return [f"{kv_heads} KV heads do not split over TP {tp}, and TP {tp} is not a multiple of them to replicate"]
@@ -91,7 +82,7 @@ def quantization_problems(engine: EngineKind, model: ModelConfig, quantization: 
         return [f"{quantization} needs a repository of {quantization.upper()} weights (config.json "
                 f"quantization_config.quant_method: {quantization}); {model.model_id} holds 16-bit weights: "
                 f"use a {quantization.upper()} repository of it, or quantization fp8"]
-    why = engine_memory(engine).unservable.get(quantization)
+    why = profile_for(engine).memory.unservable.get(quantization)
     if why:
         return [f"{why}: use engine tgi, or quantization fp8, awq or gptq"]
     return []
