@@ -52,3 +52,13 @@ def test_the_version_of_a_kind_moves_with_its_objects_only():
     cache.store({"kind": "Node", "metadata": {"name": "n1", "resourceVersion": "2"}})
     assert cache.version("Node") == before + 1
     assert cache.keys("Node") == [("", "n1")]
+
+
+def test_the_echo_of_the_operators_own_write_is_not_news_and_managed_fields_are_not_kept():
+    cache = ClusterCache(LABEL)
+    written = pod("a", "40")
+    written["metadata"]["managedFields"] = [{"manager": "modelfleet"}]
+    assert cache.store(written) is True
+    assert cache.store(pod("a", "40")) is False  # the watch's echo: queues nothing
+    assert cache.store(pod("a", "41")) is True
+    assert "managedFields" not in cache.get("Pod", "llm", "a")["metadata"]

@@ -7,9 +7,10 @@ nodes from memory, so it sends only the requests that change something.
 
 The operator's own writes are stored from the API server's answer at once,
 so the next reconcile does not act on the state before its own write. A
-watch event that arrives later with an older ``resourceVersion`` is ignored
-(resourceVersions are etcd revisions; Kubernetes says to treat them as
-opaque, so a value that is not an integer always wins).
+watch event that arrives later with the same or an older ``resourceVersion``
+is ignored and queues nothing (resourceVersions are etcd revisions;
+Kubernetes says to treat them as opaque, so a value that is not an integer
+always counts as news).
 """
 
 from __future__ import annotations
@@ -38,26 +39,32 @@ class ClusterCache:
         self._by_label: defaultdict[Key, set[str]] = defaultdict(set)
         self._versions: defaultdict[str, int] = defaultdict(int)  # by kind: moves on every change
 
-    def store(self, obj: dict[str, Any]) -> None:
-        """Keep ``obj`` unless what is stored is newer."""
+    def store(self, obj: dict[str, Any]) -> bool:
+        """Keep ``obj`` unless what is stored is as new or newer; True when it was news.
+
+        The watch's echo of the operator's own write is not news (its answer was stored already), so
+        it queues no reconcile. ``managedFields`` are dropped: nothing here reads them, and they are
+        a large part of every object (a thousand Deployments' worth is tens of MB)."""
         key = key_of(obj)
+        obj = _without_managed_fields(obj)
         with self._lock:
             current = self._objects.get(key)
-            if current is not None and _older(obj, current):
-                return
+            if current is not None and not _newer(obj, current):
+                return False
             self._unindex(key, current)
             self._objects[key] = obj
             self._versions[key[0]] += 1
             label = ((obj["metadata"].get("labels") or {}).get(self._index_label))
             if label is not None:
                 self._by_label[(key[0], key[1], label)].add(key[2])
+            return True
 
     def forget(self, obj: dict[str, Any]) -> None:
         """Drop ``obj``, unless what is stored is newer (the object was created again since)."""
         key = key_of(obj)
         with self._lock:
             current = self._objects.get(key)
-            if current is None or _older(obj, current):
+            if current is None or _newer(current, obj):
                 return
             self._unindex(key, self._objects.pop(key))
             self._versions[key[0]] += 1
@@ -97,8 +104,14 @@ class ClusterCache:
                     del self._by_label[(key[0], key[1], label)]
 
 
-def _older(new: dict[str, Any], current: dict[str, Any]) -> bool:
+def _newer(new: dict[str, Any], current: dict[str, Any]) -> bool:
     try:
-        return int(new["metadata"]["resourceVersion"]) < int(current["metadata"]["resourceVersion"])
+        return int(new["metadata"]["resourceVersion"]) > int(current["metadata"]["resourceVersion"])
     except (KeyError, TypeError, ValueError):
-        return False
+        return True
+
+
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    if "managedFields" not in obj.get("metadata", {}):
+        return obj
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}

@@ -162,12 +162,8 @@ def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] |
                   plan: Plan) -> Problem | None:
     """The scheduler's own words for engine pods it cannot place; ``RolloutBlocked`` when they are a rollout's
     new pods (the old ones keep serving, but the rollout cannot finish)."""
-    stuck = []
-    for pod in pods:
-        for condition in (pod.get("status") or {}).get("conditions") or []:
-            if (condition.get("type"), condition.get("status"), condition.get("reason")) == (
-                    "PodScheduled", "False", "Unschedulable") and not pod["metadata"].get("deletionTimestamp"):
-                stuck.append(f"pod {pod['metadata']['name']}: {condition.get('message', 'no reason given')}")
+    stuck = [f"pod {pod['metadata']['name']}: {message}" for pod in pods
+             if (message := unschedulable_pod(pod)) is not None]
     if not stuck:
         return None
     status = (deployment or {}).get("status") or {}
@@ -180,6 +176,17 @@ def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] |
                        "Free GPUs in the pool (or add nodes), or let the rollout replace pods in place.")
     return Problem("Unschedulable", f"The scheduler cannot place engine pods: {'; '.join(stuck)}. {need} "
                    "Check spec.placement against the pool's nodes, or free GPUs in the pool.")
+
+
+def unschedulable_pod(pod: dict[str, Any]) -> str | None:
+    """The scheduler's message for a live pod it cannot place; None for any other pod."""
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if (condition.get("type"), condition.get("status"), condition.get("reason")) == (
+                "PodScheduled", "False", "Unschedulable"):
+            return str(condition.get("message") or "no reason given")
+    return None
 
 
 def _trouble_problem(troubles: tuple[ChildTrouble, ...]) -> Problem | None:

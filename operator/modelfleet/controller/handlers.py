@@ -27,6 +27,7 @@ from . import metrics
 from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .config import load_process_config
+from .decide import unschedulable_pod
 from .kube import connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever
@@ -97,8 +98,8 @@ async def llmdeployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -
         memo.autoscaler.states.pop(obj["metadata"].get("uid"), None)
         metrics.forget(*key)
         return
-    memo.cache.store(obj)
-    memo.queue.add(key)
+    if memo.cache.store(obj):
+        memo.queue.add(key)
 
 
 def _child_handler(api_version: str, kind: str) -> None:
@@ -110,8 +111,8 @@ def _child_handler(api_version: str, kind: str) -> None:
         obj = event["object"]
         if event.get("type") == "DELETED":
             memo.cache.forget(obj)
-        else:
-            memo.cache.store(obj)
+        elif not memo.cache.store(obj):
+            return  # the echo of the operator's own apply
         memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
 
 
@@ -121,13 +122,16 @@ for _api_version, _kind in CHILD_KINDS:
 
 @kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT})
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """An engine pod changed: the autoscaler reads it, and its owner's status may say why it cannot start."""
+    """An engine pod changed: the autoscaler reads it; its owner's status says why one cannot be scheduled,
+    so the owner is queued when that changes (the Deployment's own status covers the rest)."""
     obj = event["object"]
+    before = memo.cache.get("Pod", obj["metadata"]["namespace"], obj["metadata"]["name"])
     if event.get("type") == "DELETED":
         memo.cache.forget(obj)
     else:
         memo.cache.store(obj)
-    memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
+    if unschedulable_pod(obj) or (before is not None and unschedulable_pod(before)):
+        memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
 
 
 @kopf.on.event("", "v1", "nodes")
