@@ -1,4 +1,4 @@
-"""Time to Ready of every LLMDeployment, one curve per run (results-*.json -> time-to-ready.png).
+"""Time to Ready of every LLMDeployment (its create -> its Ready status), one curve per run (results-*.json -> time-to-ready.png).
 
     ~/.cache/modelfleet/venv/fleet-sim/bin/python benchmarks/controlplane/plot.py
 """
@@ -20,10 +20,10 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for path in sorted(HERE.glob("results-*.json"), key=lambda p: int(p.stem.split("-")[1])):
         result = json.loads(path.read_text())
-        times = result["ready_seconds"]
+        times = result["create_to_ready_seconds"]
         ax.plot(times, [100 * (i + 1) / len(times) for i in range(len(times))],
-                label=f"{result['count']} applied at once (all Ready in {result['all_ready_seconds']} s)")
-    ax.set_xlabel("seconds after kubectl apply")
+                label=f"{result['count']} in one kubectl apply ({result['apply_seconds']} s to send)")
+    ax.set_xlabel("seconds from an object's create to the operator writing it Ready")
     ax.set_ylabel("LLMDeployments Ready (%)")
     ax.set_title("Time to Ready on the local control plane (kwok nodes)")
     ax.grid(alpha=0.3)

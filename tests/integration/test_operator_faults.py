@@ -127,3 +127,33 @@ def test_a_pool_whose_nodes_go_moves_to_the_next_listed_and_back(cluster, namesp
     finally:
         node_layout.sync(layout)
     wait_for("back on a100-80gb", lambda: plan_pool() == "a100-80gb", 15)
+
+
+def test_hand_additions_to_a_child_are_removed_in_one_write(cluster, namespace, operator):
+    from localcluster import audit
+
+    apply(cluster, namespace, with_spec("owned"))
+    wait_for("the Deployment", lambda: get(cluster, namespace, "deployment/owned"), 30)
+    tail = audit.AuditTail()
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "sidecar", "image": "theirs"},
+        {"name": "engine", "env": [{"name": "SNEAKY", "value": "x"}]}]}}}}
+    kubectl(cluster, "patch", "deployment", "owned", "-n", namespace, "--type=strategic", "-p", json.dumps(patch))
+
+    def clean() -> bool:
+        spec = get(cluster, namespace, "deployment/owned")["spec"]["template"]["spec"]
+        engine = next(c for c in spec["containers"] if c["name"] == "engine")
+        return [c["name"] for c in spec["containers"]] == ["engine"] and not any(
+            e["name"] == "SNEAKY" for e in engine.get("env", []))
+    wait_for("the hand additions removed", clean, 30)
+    reconciles = _reconciles(operator)
+    wait_for("three more reconciles", lambda: _reconciles(operator) >= reconciles + 3, 30)
+    writes = [e for e in tail.poll() if e.get("stage") == "ResponseComplete" and e["verb"] in ("patch", "update")
+              and (e.get("objectRef") or {}).get("resource") == "deployments"
+              and (e.get("objectRef") or {}).get("name") == "owned" and "modelfleet" in e["user"]["username"]]
+    assert len(writes) == 1, [(e["verb"], e["user"]["username"]) for e in writes]
+
+
+def _reconciles(operator) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in operator.metrics().splitlines()
+               if line.startswith("modelfleet_reconcile_total{"))

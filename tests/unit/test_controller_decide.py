@@ -277,3 +277,17 @@ def test_a_listed_pool_without_nodes_moves_the_plan_to_the_next_listed_one_and_b
     assert back.plan.pool == "a100"
     none = decide(snapshot(body, pools=(L4,)), SETTINGS, T1)
     assert condition(none, "Degraded")[1] == "UnknownPool"
+
+
+def test_a_hand_added_container_is_pruned_in_one_patch_and_not_applied_over_and_over():
+    body, children = converged()
+    edited = copy.deepcopy(children)
+    deployment = edited["Deployment/chat"]
+    deployment["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "theirs"})
+    deployment["metadata"]["resourceVersion"] = "9"
+    deployment["metadata"]["managedFields"] = [{"manager": "kubectl-patch", "operation": "Update", "fieldsV1": {
+        "f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"sidecar"}': {".": {}}}}}}}}]
+    intent = decide(snapshot(body, edited), SETTINGS, T1)
+    assert [(p.kind, p.name) for p in intent.prune] == [("Deployment", "chat")]
+    assert intent.prune[0].ops[-1] == {"op": "remove", "path": "/spec/template/spec/containers/1"}
+    assert intent.apply == ()  # once pruned, nothing else drifted: one write in all

@@ -36,6 +36,15 @@ def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], inten
     collector would delete it with the LLMDeployment)."""
     namespace = owner["metadata"]["namespace"]
     troubles = []
+    for prune in intent.prune:
+        try:
+            live = kube.resource(prune.api_version, prune.kind).patch(
+                body=list(prune.ops), name=prune.name, namespace=namespace,
+                content_type="application/json-patch+json").to_dict()
+        except (UnprocessibleEntityError, ConflictError, NotFoundError):
+            continue  # changed or gone since it was read: the next reconcile looks again
+        cache.store(live)
+        metrics.WRITES.labels(prune.kind, "prune").inc()
     for obj in intent.apply:
         key = f"{obj['kind']}/{obj['metadata']['name']}"
         resource = kube.resource(obj["apiVersion"], obj["kind"])

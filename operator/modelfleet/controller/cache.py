@@ -31,10 +31,11 @@ def key_of(obj: dict[str, Any]) -> Key:
 class ClusterCache:
     """A thread-safe store of the objects the watches delivered, by kind, namespace and name."""
 
-    def __init__(self, index_label: str) -> None:
+    def __init__(self, index_label: str, managed_fields_of: frozenset[str] = frozenset()) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, Any]] = {}
         self._index_label = index_label
+        self._managed_fields_of = managed_fields_of  # kinds whose managedFields are kept (the children's)
         # (kind, namespace, label value) -> names: an LLMDeployment's pods without a scan of every pod.
         self._by_label: defaultdict[Key, set[str]] = defaultdict(set)
         self._versions: defaultdict[str, int] = defaultdict(int)  # by kind: moves on every change
@@ -43,10 +44,11 @@ class ClusterCache:
         """Keep ``obj`` unless what is stored is as new or newer; True when it was news.
 
         The watch's echo of the operator's own write is not news (its answer was stored already), so
-        it queues no reconcile. ``managedFields`` are dropped: nothing here reads them, and they are
-        a large part of every object (a thousand Deployments' worth is tens of MB)."""
+        it queues no reconcile. ``managedFields`` are kept only for the kinds that need them (the
+        children: ``takeback`` reads them); they are a large part of every pod and node."""
         key = key_of(obj)
-        obj = _without_managed_fields(obj)
+        if key[0] not in self._managed_fields_of:
+            obj = _without_managed_fields(obj)
         with self._lock:
             current = self._objects.get(key)
             if current is not None and not _newer(obj, current):

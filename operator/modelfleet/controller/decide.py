@@ -38,6 +38,8 @@ from modelfleet.render import (
 from modelfleet.sizing import SizingError, plan_deployment
 
 from .drift import differs
+from .kube import FIELD_MANAGER
+from .takeback import foreign_additions, removal_patch, without
 from .observe import Snapshot
 from .status import Observation, Problem, derive_status, read_status
 
@@ -59,11 +61,27 @@ class ChildTrouble:
 
 
 @dataclass(frozen=True)
+class Prune:
+    """A JSON patch that removes what someone else added to a child's spec (``takeback``)."""
+
+    api_version: str
+    kind: str
+    name: str
+    ops: tuple[dict[str, Any], ...]
+
+
+# Children whose spec the API server lets change after creation: hand additions there are removed.
+# (A PersistentVolumeClaim's spec is immutable but for its size.)
+PRUNABLE_KINDS = {"Deployment", "DaemonSet", "Service", "PodDisruptionBudget"}
+
+
+@dataclass(frozen=True)
 class Intent:
     """What one reconcile will do. ``status`` is None when the stored one is already right."""
 
     apply: tuple[dict[str, Any], ...] = ()
     delete: tuple[ChildRef, ...] = ()
+    prune: tuple[Prune, ...] = ()  # sent before ``apply``
     status: LLMDeploymentStatus | None = None
     events: tuple[Event, ...] = ()
     rollouts: tuple[str, ...] = ()  # "Kind/name" of workloads whose pod template changes
@@ -75,7 +93,7 @@ class Intent:
 
     @property
     def writes(self) -> int:
-        return len(self.apply) + len(self.delete) + (self.status is not None) + len(self.events)
+        return len(self.apply) + len(self.delete) + len(self.prune) + (self.status is not None) + len(self.events)
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,7 @@ class _Children:
     after: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Kind/name" -> the child once applied
     creates: frozenset[str] = frozenset()
     conflicts: tuple[ChildTrouble, ...] = ()
+    prune: tuple[Prune, ...] = ()
 
 
 def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
@@ -138,6 +157,7 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     return Intent(
         apply=children.apply,
         delete=children.delete,
+        prune=children.prune,
         status=status if status != previous else None,
         events=tuple(events),
         rollouts=children.rollouts,
@@ -219,7 +239,7 @@ def desired_replicas(resource: LLMDeployment, decided: int | None) -> int:
 def plan_children(owner: dict[str, Any], rendered: list[dict[str, Any]], live: dict[str, dict[str, Any]]) -> _Children:
     """Which rendered children to apply (missing or drifted), which live ones to delete, and each child's
     expected state once that is done (for the status: a Deployment whose spec is applied has a new generation)."""
-    apply, rollouts, after, creates, conflicts = [], [], {}, set(), []
+    apply, rollouts, after, creates, conflicts, prune = [], [], {}, set(), [], []
     for obj in rendered:
         key = _key(obj)
         desired = with_owner(obj, owner)
@@ -229,6 +249,10 @@ def plan_children(owner: dict[str, Any], rendered: list[dict[str, Any]], live: d
             continue
         if current is None:
             creates.add(key)
+        elif obj["kind"] in PRUNABLE_KINDS and (added := foreign_additions(current, desired, FIELD_MANAGER)):
+            prune.append(Prune(obj["apiVersion"], obj["kind"], obj["metadata"]["name"],
+                               tuple(removal_patch(current, added))))
+            current = without(current, added)  # what the apply below is judged against
         if differs(desired, current):
             apply.append(desired)
             if current is not None and "template" in desired["spec"] and _template_hash(current) != _template_hash(desired):
@@ -242,7 +266,7 @@ def plan_children(owner: dict[str, Any], rendered: list[dict[str, Any]], live: d
         if f"{ref.kind}/{ref.name}" not in rendered_keys and owned_by(live.get(f"{ref.kind}/{ref.name}"), owner)
     )
     return _Children(apply=tuple(apply), delete=delete, rollouts=tuple(rollouts), after=after,
-                     creates=frozenset(creates), conflicts=tuple(conflicts))
+                     creates=frozenset(creates), conflicts=tuple(conflicts), prune=tuple(prune))
 
 
 def name_conflict(key: str, holder: dict[str, Any]) -> ChildTrouble:

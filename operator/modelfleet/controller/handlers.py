@@ -58,7 +58,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
         group, _, version = api_version.rpartition("/")
         settings.watching.label_selectors[group, version, kind.lower() + "s"] = LLMDEPLOYMENT_LABEL
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
-    memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
+    memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS))
     memo.queue = WorkQueue()
     memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
     memo.autoscaler = Autoscaler(memo.cache)
