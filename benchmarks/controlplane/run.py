@@ -138,7 +138,7 @@ def run(count: int) -> dict:
     operator = OperatorProcess(
         kubeconfig=service_account_kubeconfig(settings.binary("kubectl"), settings.kubeconfig_path(),
                                               state / "kubeconfig"),
-        log=state / "operator.log", resync_seconds=60,
+        log=state / "operator.log", resync_seconds=60, verbose=False,
         command=str(Path(sys.executable).parent / "modelfleet"),
     ).start()
     try:

@@ -65,6 +65,8 @@ class OperatorProcess:
     resync_seconds: float = 2.0
     command: str = str(Path(sys.executable).parent / "modelfleet")
     extra_env: dict[str, str] = field(default_factory=dict)
+    namespaces: list[str] = field(default_factory=list)  # --namespace for each; none: every namespace
+    verbose: bool = True  # debug logs for failure reports; the benchmark runs as the chart does, without
     process: subprocess.Popen | None = None
     metrics_port: int = 0
     liveness_port: int = 0
@@ -80,8 +82,9 @@ class OperatorProcess:
         }
         env.pop("MODELFLEET_SETTINGS", None)
         command = [
-            self.command, "run", "--verbose",
+            self.command, "run", *(["--verbose"] if self.verbose else []),
             f"--metrics-port={self.metrics_port}", f"--liveness-port={self.liveness_port}",
+            *(f"--namespace={ns}" for ns in self.namespaces),
         ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
