@@ -60,7 +60,8 @@ The fleet simulator (benchmarks/fleet-sim) measures this policy against
 peers on the same signal; there only the occupancy is swept, the other
 constants (DOWN_BAND, TREND_SECONDS, the one-decision dwell) are fixed. On
 its traces the default matches a per-trace tuned KEDA on running + waiting in
-GPU-hours (0.82-1.05x on its curve), with fewer reversals on 7 of 9 runs.
+GPU-hours (0.81-1.04x on its curve; the issue's 0.85x is not met), with fewer
+reversals on 7 of 9 runs.
 """
 
 from __future__ import annotations
