@@ -176,6 +176,17 @@ def test_littles_law_reads_what_the_arrivals_need_from_the_counters():
     assert littles_in_flight(now, before, 0.0) is None  # no time between the scrapes
 
 
+def test_littles_law_counts_only_replicas_seen_in_both_scrapes():
+    """A new replica has no previous counter and a restarted one a smaller one: the others' need is
+    scaled up to all ready replicas (each of the 2 known ones: 1.2 req/s x 8 s = 9.6 in flight)."""
+    before = rate_sample(fleet(2, 2, waiting=0, running=16, completed=200), 0.0)
+    known = fleet(2, 2, waiting=6, running=16, completed=230).observations
+    restarted = Observation("r1", EngineLoad(waiting=3, running=8, completed=5))  # counter began again
+    new = Observation("r9", EngineLoad(waiting=3, running=8, completed=40))
+    assert littles_in_flight(FleetSnapshot(3, 3, known + (new,)), before, 15.0) == pytest.approx(19.2 * 3 / 2)
+    assert littles_in_flight(FleetSnapshot(2, 2, (known[0], restarted)), before, 15.0) == pytest.approx(19.2)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 12), st.floats(0.1, 20), st.floats(1, 30), st.floats(0, 1e4))
 def test_in_a_steady_state_littles_law_is_the_requests_in_flight(replicas, arrivals, service_s, completed):
