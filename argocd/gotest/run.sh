@@ -5,8 +5,9 @@
 #
 # Modules, the Go toolchain Argo CD needs and the build cache live under
 # $MODELFLEET_CACHE/go (default ~/.cache/modelfleet/go), outside the repo, so
-# only the first run is slow (~7 min of compiling on 2 busy cores; a rerun
-# takes ~10 s). go.mod and go.sum are the pins: -mod=readonly.
+# only the first run is slow (about 6 CPU-minutes of compiling: 7 to 17 min
+# on 2 shared cores); a rerun takes about 10 s. go.mod and go.sum are the
+# pins: -mod=readonly.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}/go"

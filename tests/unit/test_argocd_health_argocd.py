@@ -6,9 +6,9 @@ every case three ways: as Argo CD's own ``TestLuaHealthScript`` does, as the
 controller runs an argocd-cm customization (``ResourceHealthOverrides``, no
 open libraries, integers as the API server gives them), and through
 gitops-engine's ``GetResourceHealth`` (see its package comment). Here: build
-it (cached under $MODELFLEET_CACHE/go, ~7 min the first time) and run it once,
-then one test per mode and case. No Go, no build, no run: the tests fail, they
-do not skip.
+it (cached under $MODELFLEET_CACHE/go; 7 to 17 min the first time) and run it
+once, then one test per mode and case. No Go, no build, no run: the tests
+fail, they do not skip. test_argocd_health.py runs the same cases through lupa.
 """
 
 from __future__ import annotations
