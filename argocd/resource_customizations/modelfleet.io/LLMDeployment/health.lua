@@ -22,8 +22,9 @@ local function message_of(c, fallback)
   return fallback
 end
 
--- Argo CD answers this itself before running any health script; the branch
--- keeps the script right when another tool runs it.
+-- Argo CD answers this itself: before running the script up to v3.5, over the
+-- script's answer from v3.6 (Progressing, "Pending deletion; blocked by
+-- finalizers: ..."). The branch keeps the script right when another tool runs it.
 if obj.metadata.deletionTimestamp ~= nil then
   hs.status = "Progressing"
   hs.message = "Pending deletion"
