@@ -67,3 +67,11 @@ def test_the_argocd_cm_snippet_in_the_docs_is_the_script():
     match = re.search(rf"^( *){re.escape(ARGOCD_CM_KEY)}: \|\n((?:\1  .*\n|\n)+)", doc, re.MULTILINE)
     assert match, f"docs/gitops.md has no {ARGOCD_CM_KEY} block"
     assert textwrap.dedent(match.group(2)).strip() == SCRIPT.strip()
+
+
+@pytest.mark.parametrize("path", sorted((CHECK_DIR / "testdata").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_testdata_status_is_one_the_operator_writes(path):
+    """The cases are statuses the operator could write: they parse as the typed status, so they follow it."""
+    from modelfleet.api import LLMDeploymentStatus
+
+    LLMDeploymentStatus.model_validate(yaml.safe_load(path.read_text()).get("status") or {})
