@@ -58,3 +58,21 @@ def test_tgi_uses_its_batch_and_queue_gauges():
 
 def test_the_threshold_is_at_least_one_request():
     assert threshold(1) == 1 and threshold(64) == round(64 * KEDA_OCCUPANCY)
+
+
+def test_users_get_it_from_the_cli(tmp_path, capsys):
+    import yaml
+
+    from modelfleet.cli.main import main
+
+    llmd = tmp_path / "llmd.yaml"
+    llmd.write_text(yaml.safe_dump({
+        "apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment", "metadata": {"name": "chat", "namespace": "llm"},
+        "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "serving": {"maxConcurrency": 64},
+                 "autoscaling": {"enabled": False, "minReplicas": 2, "maxReplicas": 9}}}))
+    assert main(["keda", "-f", str(llmd), "--prometheus", "http://prom:9090"]) == 0
+    (scaled,) = yaml.safe_load_all(capsys.readouterr().out)
+    assert scaled["kind"] == "ScaledObject" and scaled["metadata"] == {"name": "chat", "namespace": "llm"}
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (2, 9)
+    assert scaled["spec"]["triggers"][0]["metadata"]["threshold"] == "48"
+    assert main(["keda", "-f", str(tmp_path / "missing.yaml"), "--prometheus", "http://prom:9090"]) == 1

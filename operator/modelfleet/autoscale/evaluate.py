@@ -1,8 +1,9 @@
-"""One autoscaling step, as the operator's timer runs it: scrape the ready replicas, then decide.
+"""One autoscaling step, as the operator's autoscaling loop runs it: scrape the ready replicas, then decide.
 
-The timer (in ``controller``, not written yet) owns the clock, the Kubernetes
-calls and a ``PolicyState`` per LLMDeployment kept in memory; this module owns
-neither, so it runs the same against a test server as against a cluster.
+The loop (``controller.loops`` and ``controller.autoscaler``) owns the clock,
+the ready pods (from the watch-fed cache) and a ``PolicyState`` per
+LLMDeployment kept in memory; this module owns neither, so it runs the same
+against a test server as against a cluster.
 """
 
 from __future__ import annotations

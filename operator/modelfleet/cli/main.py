@@ -13,7 +13,7 @@ import sys
 from modelfleet import __version__
 
 # Sub-commands, each a module ``modelfleet.cli.<name>_cmd`` with ``register(subparsers)``.
-COMMANDS = ("crd", "validate", "run", "plan", "render", "prepull", "warmup")
+COMMANDS = ("crd", "validate", "run", "plan", "render", "keda", "prepull", "warmup")
 
 
 def build_parser() -> argparse.ArgumentParser:
