@@ -41,8 +41,10 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(session, config, items):
     """Tests that stop and start the whole local cluster run first, before any test installs
-    anything a later one relies on (the cluster fixture is shared by the session)."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("cluster_restart") else 1)
+    anything a later one relies on (the cluster fixture is shared by the session); tests that stop
+    the API server run last, so nothing after them meets nodes and pods the outage marked NotReady."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("cluster_restart") else
+               2 if item.get_closest_marker("api_outage") else 1)
 
 
 def guard_kubeconfig(path: pathlib.Path) -> None:

@@ -150,7 +150,8 @@ def test_hand_additions_to_a_child_are_removed_in_one_write(cluster, namespace, 
     wait_for("three more reconciles", lambda: _reconciles(operator) >= reconciles + 3, 30)
     writes = [e for e in tail.poll() if e.get("stage") == "ResponseComplete" and e["verb"] in ("patch", "update")
               and (e.get("objectRef") or {}).get("resource") == "deployments"
-              and (e.get("objectRef") or {}).get("name") == "owned" and "modelfleet" in e["user"]["username"]]
+              and (e.get("objectRef") or {}).get("name") == "owned"
+              and e["user"]["username"] == "system:serviceaccount:modelfleet-system:modelfleet"]
     assert len(writes) == 1, [(e["verb"], e["user"]["username"]) for e in writes]
 
 
