@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
 
+from modelfleet.api.spec import OPERATOR_ENV, REVISION_PATTERN
 from modelfleet.api.crd import PRINTER_COLUMNS, generate_crd
 from modelfleet.cli.crd_cmd import crd_yaml
 
@@ -85,14 +87,37 @@ def test_enums_are_the_documented_ones():
 def test_cross_field_rules_are_cel():
     spec = schema()["properties"]["spec"]["properties"]
     rules = {
-        "autoscaling": "minReplicas",
-        "gpu": "tensorParallelSize",
-        "cache": "storageClassName",
+        "autoscaling": [".minReplicas"],
+        "gpu": [".tensorParallelSize"],
+        "cache": [".storageClassName", ".size"],
+        "model": [".revision"],
+        "engine": [".env"],
     }
-    for name, field in rules.items():
+    for name, fields in rules.items():
         validations = spec[name]["x-kubernetes-validations"]
-        assert [v["fieldPath"] for v in validations] == [f".{field}"]
+        assert [v["fieldPath"] for v in validations] == fields
         assert all(v["message"] and v["rule"] for v in validations)
+    env_var = spec["engine"]["properties"]["env"]["items"]
+    assert [v["fieldPath"] for v in env_var["x-kubernetes-validations"]] == [".name"]
+    toleration = spec["placement"]["properties"]["tolerations"]["items"]
+    assert [v["fieldPath"] for v in toleration["x-kubernetes-validations"]] == [".tolerationSeconds", ".value"]
+
+
+def test_the_env_rule_lists_every_variable_the_operator_owns():
+    rule = schema()["properties"]["spec"]["properties"]["engine"]["properties"]["env"]["items"][
+        "x-kubernetes-validations"][0]["rule"]
+    assert all(f"'{name}'" in rule for name in OPERATOR_ENV)
+
+
+def test_revision_pattern_follows_the_hubs_ref_rules():
+    # fullmatch: Python's $ also matches before a final newline; RE2 (the API server) and pydantic's do not.
+    pattern = re.compile(REVISION_PATTERN)
+    for good in ("main", "v1.0", "refs/pr/1", "refs/convert/parquet", "a" * 40, "release-2024_01", "v1.0+cu121"):
+        assert pattern.fullmatch(good), good
+    for bad in ("../../../models--other--repo/refs/main", "..", "a/../b", "/main", "main/", "a//b", ".hidden",
+                "a/.b", "v1.", "-x", "--trust-remote-code", "a b", "a@{1}", "a~1", "a^", "a:b", "a?", "a*", "a[",
+                "a\\b", "main\n"):
+        assert not pattern.fullmatch(bad), bad
 
 
 def test_subresources_and_printer_columns():
