@@ -405,3 +405,107 @@ def test_the_token_is_never_in_the_output(hub, cache):
     for output in (ok_out, ok_err, refused_out, refused_err):
         assert ALLOWED_TOKEN not in output and WRONG_TOKEN not in output
         assert "s3cret" not in output
+
+
+# ---- hostile names and bytes: nothing leaves the repository's directory, nothing unverified is kept ----------
+
+
+def victim_ref(cache: Path) -> Path:
+    """Another repository's branch in the same shared cache, which a hostile pre-pull would overwrite."""
+    ref = cache / "models--other--repo" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("a" * 40)
+    return ref
+
+
+def everything_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("revision", ["../../models--other--repo/refs/main", "../../../models--other--repo/refs/main",
+                                      "/refs/main", "main/../../../models--other--repo/refs/main"])
+def test_a_revision_that_leaves_the_repository_is_refused_before_anything_is_written(prepull, hub, cache, revision):
+    ref = victim_ref(cache)
+    before = everything_under(cache.parent)
+    code, _, err = prepull("acme/mistral", revision=revision)
+    assert code == 64
+    assert "is not a branch, tag or 40-hex commit" in err and "fix spec.model.revision" in err
+    assert ref.read_text() == "a" * 40
+    assert everything_under(cache.parent) == before
+    assert hub.requests == []
+
+
+def test_a_ref_directory_that_links_outside_the_repository_is_refused(prepull, hub, cache):
+    """The shape of the revision is fine; what is on disk would still take the write elsewhere."""
+    ref = victim_ref(cache)
+    storage = cache / "models--acme--mistral"
+    storage.mkdir(parents=True)
+    (storage / "refs").symlink_to(ref.parent)
+    code, _, err = prepull("acme/mistral")
+    assert code == 76
+    assert "revision 'refs/main' leads outside the repository's directory" in err
+    assert ref.read_text() == "a" * 40
+
+
+def test_a_file_name_from_the_hub_that_leaves_the_repository_is_refused(prepull, hub, cache, repos):
+    repos.add("acme/evil", {"config.json": "{}", "model.safetensors": SHARD_1, "../../../../evil.json": "{}"})
+    code, _, err = prepull("acme/evil")
+    assert code == 76
+    assert "'snapshots/" in err and "/../../../../evil.json' would leave the repository's directory" in err
+    assert not [p for p in cache.parents[1].rglob("evil.json")]
+    assert downloaded(hub) == []
+
+
+def replace_in_answers(hub, change) -> None:
+    served = hub.responder
+
+    def changed(request):
+        return change(request, served(request))
+
+    hub.responder = changed
+
+
+def test_a_commit_from_the_hub_that_is_not_a_commit_is_refused(prepull, hub, cache):
+    def hostile_sha(request, response):
+        if not model_api(request):
+            return response
+        body = json.dumps({**json.loads(response.body), "sha": "../../../models--other--repo"}).encode()
+        return HubResponse(200, {**response.headers, "Content-Length": str(len(body))}, body)
+
+    replace_in_answers(hub, hostile_sha)
+    code, _, err = prepull("acme/mistral")
+    assert code == 76
+    assert "the Hub named commit '../../../models--other--repo', which is not a 40-hex commit" in err
+    assert downloaded(hub) == []
+
+
+def test_an_etag_that_is_not_a_content_hash_is_refused(prepull, hub, cache):
+    def hostile_etag(request, response):
+        if "/resolve/" not in request.path or "config.json" not in request.path:
+            return response
+        return HubResponse(response.status, {**response.headers, "ETag": '"../../../../evil"'}, response.body)
+
+    replace_in_answers(hub, hostile_etag)
+    code, _, err = prepull("acme/mistral")
+    assert code == 76
+    assert "the Hub gave config.json the etag '../../../../evil', which is not a sha1 or sha256" in err
+    assert not [p for p in cache.parents[1].rglob("evil")]
+
+
+@pytest.mark.parametrize(("model", "path", "kind"), [("acme/big", "model.safetensors", "LFS, sha256"),
+                                                      ("acme/mistral", "config.json", "git blob sha1")])
+def test_bytes_that_do_not_hash_to_the_hubs_etag_are_not_kept(prepull, hub, cache, repos, model, path, kind):
+    """A mirror that changes a file in transit (same size): the blob never lands, the pod does not start."""
+    def tampered(request, response):
+        if request.method != "GET" or not file_downloads(path)(request) or not response.body:
+            return response
+        return HubResponse(response.status, response.headers, bytes(reversed(response.body)))
+
+    replace_in_answers(hub, tampered)
+    code, _, err = prepull(model)
+    assert code == 76, kind
+    assert f"{path}: the downloaded bytes hash to " in err and "the file was discarded" in err
+    repo = repos.get(model)
+    etag = repo.commits[repo.resolve("main")][path].etag
+    assert not [p for p in blobs(cache, model).iterdir() if p.name.startswith(etag)]  # neither blob nor partial
+    assert not (cache / f"models--{model.replace('/', '--')}" / "refs" / "main").exists()
