@@ -190,6 +190,8 @@ def test_namespaces_and_the_hub_token_reach_the_container(helm, tmp_path):
     assert "--namespace=llm" in container["args"] and "--namespace=llm-staging" in container["args"]
     hf_token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
     assert hf_token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token"}
+    source = next(e for e in container["env"] if e["name"] == "MODELFLEET_HUB_TOKEN_SECRET")
+    assert source["value"] == "modelfleet-system/hf-token (key token)"  # named when the Hub refuses the token
     defaults = operator_container(render(helm, tmp_path))
     assert not any(a.startswith("--namespace") for a in defaults["args"])
     assert "HF_TOKEN" not in {e["name"] for e in defaults["env"]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
@@ -90,6 +91,8 @@ def args(model: str, cache: Path, *extra: str, revision: str = "main", include=E
 @pytest.fixture
 def prepull(hub, cache, monkeypatch, capsys):
     """Run the command in this process; returns (exit code, stdout, stderr)."""
+    # The command redacts this process's log records from then on (catalog.redact): not beyond the test.
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.delenv("HF_TOKEN", raising=False)
 
@@ -509,3 +512,33 @@ def test_bytes_that_do_not_hash_to_the_hubs_etag_are_not_kept(prepull, hub, cach
     etag = repo.commits[repo.resolve("main")][path].etag
     assert not [p for p in blobs(cache, model).iterdir() if p.name.startswith(etag)]  # neither blob nor partial
     assert not (cache / f"models--{model.replace('/', '--')}" / "refs" / "main").exists()
+
+
+# ---- a Hub that echoes the token in its errors ------------------------------------------------------------
+
+
+def echo_authorization(status: int):
+    def respond(request) -> HubResponse:
+        said = f"refused; you sent authorization: {request.headers.get('authorization')}"
+        body = json.dumps({"error": said}).encode()
+        return HubResponse(status, {"X-Error-Message": said, "Content-Type": "application/json",
+                                    "Content-Length": str(len(body))}, body)
+    return respond
+
+
+@pytest.mark.parametrize(("status", "code", "words"), [
+    (401, 77, "the Hub does not accept the token in HF_TOKEN (HTTP 401"),
+    (500, 69, "the Hub kept failing while reading the repository's file list"),
+    (400, 1, "error: prepull acme/mistral@main: unexpected"),
+])
+def test_a_hub_that_echoes_the_token_never_gets_it_printed(hub, cache, status, code, words):
+    """Run as the kubelet runs it: stdout, stderr and any traceback, with retries logged on the way."""
+    hub.responder = echo_authorization(status)
+    run = spawn(hub, cache, "acme/mistral", "--attempts", "2", "--backoff-seconds", "0.01", token=ALLOWED_TOKEN)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == code, out + err
+    assert words in out + err
+    assert any(r.token == ALLOWED_TOKEN for r in hub.requests)  # the Hub got it, and said it back
+    assert ALLOWED_TOKEN not in out + err and "s3cret" not in out + err
+    if status == 400:  # the traceback carries the Hub's message: there, redacted
+        assert "refused; you sent authorization: <redacted>" in err
