@@ -6,10 +6,13 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+import jsonschema
+import pytest
 import yaml
+from support.specs import VALID, with_change
 
-from modelfleet.api.spec import OPERATOR_ENV, REVISION_PATTERN
 from modelfleet.api.crd import PRINTER_COLUMNS, generate_crd
+from modelfleet.api.spec import OPERATOR_ENV, REVISION_PATTERN
 from modelfleet.cli.crd_cmd import crd_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,3 +148,26 @@ def test_committed_crd_is_valid_yaml_with_the_right_names():
     crd = yaml.safe_load(COMMITTED.read_text())
     assert crd["metadata"]["name"] == "llmdeployments.modelfleet.io"
     assert crd["spec"]["names"]["shortNames"] == ["llmd"]
+
+
+# Issue 16's hostile values that the CRD's structural schema itself refuses (the CEL rules have their
+# offline twin in each model's __rules__, checked by tests/unit/test_validate.py on the same documents).
+SCHEMA_REFUSES = [
+    ("spec.model.revision", "../../../models--other--repo/refs/main"),
+    ("spec.model.revision", "/refs/main"),
+    ("spec.model.revision", "--trust-remote-code"),
+    ("spec.engine.env", [{"name": "A", "value": "x" * 1_048_576}]),
+    ("spec.engine.env", [{"name": f"V{i}"} for i in range(65)]),
+    ("spec.placement.nodeSelector", {"a": "x" * 64}),
+    ("spec.placement.nodeSelector", {f"k{i}": "v" for i in range(33)}),
+    ("spec.placement.tolerations", [{"key": "k" * 318}]),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), SCHEMA_REFUSES, ids=[f"{p}={str(v)[:20]}" for p, v in SCHEMA_REFUSES])
+def test_the_crd_schema_alone_refuses_hostile_values(path, value):
+    validator = jsonschema.Draft4Validator(schema())  # OpenAPI v3.0's schema dialect is draft 4's
+    assert validator.is_valid(VALID)
+    errors = list(validator.iter_errors(with_change(path, value)))
+    assert errors, f"{path}={str(value)[:40]} passed the schema"
+    assert all(".".join(str(p) for p in e.absolute_path).startswith(path) for e in errors), errors
