@@ -205,7 +205,7 @@ def test_progress_lines_fit_kubectl_logs(prepull, hub):
     lines = [line for line in out.splitlines() if "MB/s" in line]
     assert len(lines) >= 3
     pattern = (r"^prepull acme/big@main: \d+\.\d% \(\d+\.\d\d of 12\.58 MB\), \d+\.\d MB/s, "
-               r"ETA (\d+s|\d+m\d\ds|unknown)$")
+               r"ETA (\d+s|\d+m\d\ds|\d+h\d\dm|unknown)$")  # hours: a first line on a busy machine, few bytes in
     for line in lines:
         assert re.match(pattern, line), line
     assert "\r" not in out and "|" not in out  # no progress bars
