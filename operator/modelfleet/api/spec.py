@@ -309,7 +309,9 @@ class CacheSpec(ApiModel):
         ),
         Rule(
             field="size",
-            # isQuantity first: a malformed size is the pattern's to report, once.
+            # isQuantity first: a malformed size is the pattern's to report, once. The Kubernetes
+            # quantity library is in the API server's CEL base environment since 1.28
+            # (k8s.io/apiserver/pkg/cel/environment/base.go).
             cel=f"!has(self.size) || !isQuantity(self.size) || "
             f"quantity(self.size).compareTo(quantity('{MIN_CACHE_SIZE}')) >= 0",
             check=lambda c: c.size is None or not is_quantity(c.size) or parse_quantity(c.size) >= MIN_CACHE_BYTES,
