@@ -9,7 +9,10 @@ vLLM starts: whatever vLLM needs must already be in the cache.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import urllib.request
+from pathlib import Path
 
 import pytest
 import vllm_server
@@ -28,6 +31,20 @@ def completion(server: vllm_server.VllmServer, prompt: str) -> dict:
         return json.load(response)
 
 
+def set_writable(root: Path, writable: bool) -> None:
+    """Every directory and file under ``root`` writable or not: the engine mounts the cache read-only."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+        os.chmod(path, (mode | stat.S_IWUSR) if writable else (mode & ~bits))
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
+
+
 def test_vllm_serves_offline_from_the_prepulled_cache(vllm_python, tiny_model_dir, tmp_path):
     pod = on_this_machine(render_pod(max_model_len=256, max_concurrency=4), tmp_path / "cache",
                           engine_port=vllm_server.free_port(), warmup_port=vllm_server.free_port())
@@ -37,6 +54,9 @@ def test_vllm_serves_offline_from_the_prepulled_cache(vllm_python, tiny_model_di
     assert result.returncode == 0, result.stdout + result.stderr
     assert fetched == LOADED  # not consolidated.safetensors, not pytorch_model.bin
 
+    # As in the pod: the engine gets the cache read-only and writes only to its scratch directory.
+    set_writable(pod.cache_root, False)
+    before = tree(pod.cache_root)
     server = vllm_server.VllmServer(vllm_python, TINY_REPO, tmp_path / "vllm.log", args=pod.engine_args,
                                     env=pod.engine_env)
     try:
@@ -44,6 +64,8 @@ def test_vllm_serves_offline_from_the_prepulled_cache(vllm_python, tiny_model_di
         answer = completion(server, "Le renard brun rapide")
     finally:
         server.stop()
+        set_writable(pod.cache_root, True)
+    assert tree(pod.cache_root) == before
     assert answer["model"] == TINY_REPO
     assert answer["usage"]["completion_tokens"] == 8
     log = server.log_path.read_text(errors="replace")

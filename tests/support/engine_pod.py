@@ -4,7 +4,7 @@
 the local Hub as ``acme/tiny-mixtral``) and keeps the three containers that
 matter here, with their arguments and environment exactly as rendered;
 ``on_this_machine`` then maps the pod to this machine and nothing else: the
-``/cache`` volume becomes a directory, ``0.0.0.0`` becomes ``127.0.0.1``,
+``/cache`` and ``/scratch`` volumes become directories, ``0.0.0.0`` becomes ``127.0.0.1``,
 the fixed ports become free ones, and ``--gpu-memory-utilization`` goes (the
 CPU build sizes its KV cache from ``VLLM_CPU_KVCACHE_SPACE`` instead).
 
@@ -92,10 +92,14 @@ class LocalPod:
 
 
 def on_this_machine(pod: PodContainers, cache_root: Path, engine_port: int, warmup_port: int) -> LocalPod:
+    # The engine's scratch emptyDir (compile cache, remote code) becomes a directory beside the cache.
+    scratch_root = cache_root.with_name(cache_root.name + "-scratch")
+
     def path(value: str) -> str:
-        if not value.startswith(cache_layout.MOUNT_PATH):
-            return value
-        return str(cache_root) + value[len(cache_layout.MOUNT_PATH):]
+        for mount, local in ((cache_layout.MOUNT_PATH, cache_root), (cache_layout.SCRATCH_PATH, scratch_root)):
+            if value == mount or value.startswith(mount + "/"):
+                return str(local) + value[len(mount):]
+        return value
 
     warmup = [path(a) for a in pod.warmup_args]
     warmup = _set(_set(warmup, "--engine-url", f"http://127.0.0.1:{engine_port}"), "--port", str(warmup_port))

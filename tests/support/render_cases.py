@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from kubernetes.utils.quantity import parse_quantity
 
 from modelfleet.api import LLMDeployment, Plan, parse_llmdeployment
+from modelfleet.api.spec import OPERATOR_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "examples"
@@ -166,8 +167,14 @@ model_ids = st.one_of(
     st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,30}/[A-Za-z0-9][A-Za-z0-9._-]{0,30}\Z"),
 )
 revisions = st.one_of(st.just("main"), st.sampled_from(["v1.0", "refs/pr/1"]), st.from_regex(r"\A[0-9a-f]{40}\Z"))
-quantities = st.builds(lambda n, unit: f"{n}{unit}", st.integers(1, 4096), st.sampled_from(["Gi", "Ti", "G", "Mi"]))
-env_names = st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,20}\Z") | st.sampled_from(["HF_HUB_OFFLINE", "VLLM_CACHE_ROOT"])
+# At least 1Gi (CacheSpec's rule): in Mi from 1024, in G from 2.
+quantities = st.one_of(
+    st.builds(lambda n, unit: f"{n}{unit}", st.integers(1, 4096), st.sampled_from(["Gi", "Ti"])),
+    st.builds(lambda n: f"{n}G", st.integers(2, 4096)),
+    st.builds(lambda n: f"{n}Mi", st.integers(1024, 65536)),
+)
+# Never a name the operator owns (api.spec.OPERATOR_ENV): the API refuses those (tests/unit/test_validate.py).
+env_names = st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,20}\Z").filter(lambda name: name not in OPERATOR_ENV)
 # "--port" collides with the operator's own flag: the spec must then be refused, not rendered.
 extra_args = st.sampled_from(["--enable-prefix-caching", "--disable-log-stats", "--trust-remote-code", "--seed", "7", "--port"])
 
@@ -245,7 +252,8 @@ def llmdeployments(draw) -> LLMDeployment:
     if draw(st.booleans()):
         engine["image"] = draw(st.sampled_from(["registry.example.com/vllm:custom", "ghcr.io/acme/tgi@sha256:" + "a" * 64]))
     engine["extraArgs"] = draw(st.lists(extra_args, max_size=3))
-    engine["env"] = draw(st.lists(st.builds(lambda n, v: {"name": n, "value": v}, env_names, st.text(max_size=20)), max_size=4))
+    engine["env"] = draw(st.lists(st.builds(lambda n, v: {"name": n, "value": v}, env_names, st.text(max_size=20)),
+                                  max_size=4, unique_by=lambda var: var["name"]))
     spec = {
         "model": model,
         "engine": engine,

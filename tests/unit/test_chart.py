@@ -190,6 +190,8 @@ def test_namespaces_and_the_hub_token_reach_the_container(helm, tmp_path):
     assert "--namespace=llm" in container["args"] and "--namespace=llm-staging" in container["args"]
     hf_token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
     assert hf_token["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token"}
+    source = next(e for e in container["env"] if e["name"] == "MODELFLEET_HUB_TOKEN_SECRET")
+    assert source["value"] == "modelfleet-system/hf-token (key token)"  # named when the Hub refuses the token
     defaults = operator_container(render(helm, tmp_path))
     assert not any(a.startswith("--namespace") for a in defaults["args"])
     assert "HF_TOKEN" not in {e["name"] for e in defaults["env"]}
@@ -232,6 +234,42 @@ def test_rbac_grants_no_wildcards_and_never_writes_the_users_spec(helm, tmp_path
         {v for r in rules if "llmdeployments/status" in r["resources"] for v in r["verbs"]})
     binding = by_kind(render(helm, tmp_path), "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelfleet", "namespace": NAMESPACE}]
+
+
+CLUSTER_SCOPED = {"nodes", "customresourcedefinitions"}
+WRITE_VERBS = {"create", "patch", "update", "delete", "deletecollection"}
+
+
+def resources_of(rules: list[dict]) -> set[str]:
+    return {resource for rule in rules for resource in rule["resources"]}
+
+
+def test_with_watch_namespaces_the_operator_may_write_only_in_them(helm, tmp_path):
+    objects = render(helm, tmp_path, {"watchNamespaces": ["llm", "llm-staging"]})
+    cluster_role = by_kind(objects, "ClusterRole")
+    # Cluster-wide: only what belongs to no namespace, and only read.
+    assert resources_of(cluster_role["rules"]) == CLUSTER_SCOPED
+    assert not {v for rule in cluster_role["rules"] for v in rule["verbs"]} & WRITE_VERBS
+    roles = [o for o in objects if o["kind"] == "Role"]
+    bindings = [o for o in objects if o["kind"] == "RoleBinding"]
+    assert sorted(o["metadata"]["namespace"] for o in roles) == ["llm", "llm-staging"]
+    assert sorted(o["metadata"]["namespace"] for o in bindings) == ["llm", "llm-staging"]
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "modelfleet"}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelfleet", "namespace": NAMESPACE}]
+    # The same grants as the all-namespaces ClusterRole, split by scope: nothing lost, nothing added.
+    everywhere = by_kind(render(helm, tmp_path), "ClusterRole")["rules"]
+    for role in roles:
+        assert role["rules"] + cluster_role["rules"] == sorted(
+            everywhere, key=lambda r: resources_of([r]) <= CLUSTER_SCOPED)
+        assert "deployments" in resources_of(role["rules"]) and not resources_of(role["rules"]) & CLUSTER_SCOPED
+
+
+def test_without_watch_namespaces_one_cluster_role_is_bound_cluster_wide(helm, tmp_path):
+    objects = render(helm, tmp_path)
+    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    rules = by_kind(objects, "ClusterRole")["rules"]
+    assert {"llmdeployments", "deployments", "daemonsets", "events"} | CLUSTER_SCOPED <= resources_of(rules)
 
 
 def test_every_rbac_rule_says_why():

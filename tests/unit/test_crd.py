@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
+import jsonschema
+import pytest
 import yaml
+from support.specs import VALID, with_change
 
 from modelfleet.api.crd import PRINTER_COLUMNS, generate_crd
+from modelfleet.api.spec import OPERATOR_ENV, REVISION_PATTERN
 from modelfleet.cli.crd_cmd import crd_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,14 +90,37 @@ def test_enums_are_the_documented_ones():
 def test_cross_field_rules_are_cel():
     spec = schema()["properties"]["spec"]["properties"]
     rules = {
-        "autoscaling": "minReplicas",
-        "gpu": "tensorParallelSize",
-        "cache": "storageClassName",
+        "autoscaling": [".minReplicas"],
+        "gpu": [".tensorParallelSize"],
+        "cache": [".storageClassName", ".size"],
+        "model": [".revision"],
+        "engine": [".env"],
     }
-    for name, field in rules.items():
+    for name, fields in rules.items():
         validations = spec[name]["x-kubernetes-validations"]
-        assert [v["fieldPath"] for v in validations] == [f".{field}"]
+        assert [v["fieldPath"] for v in validations] == fields
         assert all(v["message"] and v["rule"] for v in validations)
+    env_var = spec["engine"]["properties"]["env"]["items"]
+    assert [v["fieldPath"] for v in env_var["x-kubernetes-validations"]] == [".name"]
+    toleration = spec["placement"]["properties"]["tolerations"]["items"]
+    assert [v["fieldPath"] for v in toleration["x-kubernetes-validations"]] == [".tolerationSeconds", ".value"]
+
+
+def test_the_env_rule_lists_every_variable_the_operator_owns():
+    rule = schema()["properties"]["spec"]["properties"]["engine"]["properties"]["env"]["items"][
+        "x-kubernetes-validations"][0]["rule"]
+    assert all(f"'{name}'" in rule for name in OPERATOR_ENV)
+
+
+def test_revision_pattern_follows_the_hubs_ref_rules():
+    # fullmatch: Python's $ also matches before a final newline; RE2 (the API server) and pydantic's do not.
+    pattern = re.compile(REVISION_PATTERN)
+    for good in ("main", "v1.0", "refs/pr/1", "refs/convert/parquet", "a" * 40, "release-2024_01", "v1.0+cu121"):
+        assert pattern.fullmatch(good), good
+    for bad in ("../../../models--other--repo/refs/main", "..", "a/../b", "/main", "main/", "a//b", ".hidden",
+                "a/.b", "v1.", "-x", "--trust-remote-code", "a b", "a@{1}", "a~1", "a^", "a:b", "a?", "a*", "a[",
+                "a\\b", "main\n"):
+        assert not pattern.fullmatch(bad), bad
 
 
 def test_subresources_and_printer_columns():
@@ -120,3 +148,26 @@ def test_committed_crd_is_valid_yaml_with_the_right_names():
     crd = yaml.safe_load(COMMITTED.read_text())
     assert crd["metadata"]["name"] == "llmdeployments.modelfleet.io"
     assert crd["spec"]["names"]["shortNames"] == ["llmd"]
+
+
+# Issue 16's hostile values that the CRD's structural schema itself refuses (the CEL rules have their
+# offline twin in each model's __rules__, checked by tests/unit/test_validate.py on the same documents).
+SCHEMA_REFUSES = [
+    ("spec.model.revision", "../../../models--other--repo/refs/main"),
+    ("spec.model.revision", "/refs/main"),
+    ("spec.model.revision", "--trust-remote-code"),
+    ("spec.engine.env", [{"name": "A", "value": "x" * 1_048_576}]),
+    ("spec.engine.env", [{"name": f"V{i}"} for i in range(65)]),
+    ("spec.placement.nodeSelector", {"a": "x" * 64}),
+    ("spec.placement.nodeSelector", {f"k{i}": "v" for i in range(33)}),
+    ("spec.placement.tolerations", [{"key": "k" * 318}]),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), SCHEMA_REFUSES, ids=[f"{p}={str(v)[:20]}" for p, v in SCHEMA_REFUSES])
+def test_the_crd_schema_alone_refuses_hostile_values(path, value):
+    validator = jsonschema.Draft4Validator(schema())  # OpenAPI v3.0's schema dialect is draft 4's
+    assert validator.is_valid(VALID)
+    errors = list(validator.iter_errors(with_change(path, value)))
+    assert errors, f"{path}={str(value)[:40]} passed the schema"
+    assert all(".".join(str(p) for p in e.absolute_path).startswith(path) for e in errors), errors

@@ -178,14 +178,11 @@ def test_replicas_spread_over_nodes_without_blocking():
     assert spread["labelSelector"]["matchLabels"] == selector_labels("mixtral-8x7b")
 
 
-def test_user_env_replaces_the_engines_without_duplicates():
-    resource = with_spec(
-        MIXTRAL,
-        **{"engine.env": [{"name": "HF_HUB_OFFLINE", "value": "0"}, {"name": "NCCL_DEBUG", "value": "INFO"}]},
-    )
+def test_user_env_follows_the_engines():
+    resource = with_spec(MIXTRAL, **{"engine.env": [{"name": "NCCL_DEBUG", "value": "INFO"}]})
     env = container(pod(resource), "engine")["env"]
-    assert [e["name"] for e in env] == ["HF_HOME", "HF_HUB_OFFLINE", "VLLM_CACHE_ROOT", "NCCL_DEBUG"]
-    assert {"name": "HF_HUB_OFFLINE", "value": "0"} in env
+    assert [e["name"] for e in env] == [
+        "HF_HOME", "HF_HUB_OFFLINE", "HF_MODULES_CACHE", "VLLM_CACHE_ROOT", "NCCL_DEBUG"]
 
 
 def test_the_token_goes_to_the_prepull_only():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx2
 import pytest
+from support.waiting import wait_for
 from support.hub_server import LFS_THRESHOLD, HubRepos, HubServer, api_calls, file_downloads
 
 WEIGHTS = bytes(range(256)) * (LFS_THRESHOLD // 256 + 1)
@@ -52,4 +53,6 @@ def test_clear_disarms_every_fault(hub):
 def test_head_requests_send_no_body_and_are_recorded(hub):
     response = httpx2.head(f"{hub.url}/acme/model/resolve/main/model.safetensors")
     assert response.headers["Content-Length"] == str(len(WEIGHTS))
+    # The server records a response after it went out: the client may have read it first.
+    wait_for("the HEAD response recorded", lambda: hub.served, timeout=10, interval=0.01)
     assert [(s.request.method, s.status, s.body_bytes) for s in hub.served] == [("HEAD", 200, 0)]

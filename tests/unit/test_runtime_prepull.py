@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
@@ -90,6 +91,8 @@ def args(model: str, cache: Path, *extra: str, revision: str = "main", include=E
 @pytest.fixture
 def prepull(hub, cache, monkeypatch, capsys):
     """Run the command in this process; returns (exit code, stdout, stderr)."""
+    # The command redacts this process's log records from then on (catalog.redact): not beyond the test.
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.getLogRecordFactory())
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.delenv("HF_TOKEN", raising=False)
 
@@ -202,7 +205,7 @@ def test_progress_lines_fit_kubectl_logs(prepull, hub):
     lines = [line for line in out.splitlines() if "MB/s" in line]
     assert len(lines) >= 3
     pattern = (r"^prepull acme/big@main: \d+\.\d% \(\d+\.\d\d of 12\.58 MB\), \d+\.\d MB/s, "
-               r"ETA (\d+s|\d+m\d\ds|unknown)$")
+               r"ETA (\d+s|\d+m\d\ds|\d+h\d\dm|unknown)$")  # hours: a first line on a busy machine, few bytes in
     for line in lines:
         assert re.match(pattern, line), line
     assert "\r" not in out and "|" not in out  # no progress bars
@@ -405,3 +408,137 @@ def test_the_token_is_never_in_the_output(hub, cache):
     for output in (ok_out, ok_err, refused_out, refused_err):
         assert ALLOWED_TOKEN not in output and WRONG_TOKEN not in output
         assert "s3cret" not in output
+
+
+# ---- hostile names and bytes: nothing leaves the repository's directory, nothing unverified is kept ----------
+
+
+def victim_ref(cache: Path) -> Path:
+    """Another repository's branch in the same shared cache, which a hostile pre-pull would overwrite."""
+    ref = cache / "models--other--repo" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("a" * 40)
+    return ref
+
+
+def everything_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("revision", ["../../models--other--repo/refs/main", "../../../models--other--repo/refs/main",
+                                      "/refs/main", "main/../../../models--other--repo/refs/main"])
+def test_a_revision_that_leaves_the_repository_is_refused_before_anything_is_written(prepull, hub, cache, revision):
+    ref = victim_ref(cache)
+    before = everything_under(cache.parent)
+    code, _, err = prepull("acme/mistral", revision=revision)
+    assert code == 64
+    assert "is not a branch, tag or 40-hex commit" in err and "fix spec.model.revision" in err
+    assert ref.read_text() == "a" * 40
+    assert everything_under(cache.parent) == before
+    assert hub.requests == []
+
+
+def test_a_ref_directory_that_links_outside_the_repository_is_refused(prepull, hub, cache):
+    """The shape of the revision is fine; what is on disk would still take the write elsewhere."""
+    ref = victim_ref(cache)
+    storage = cache / "models--acme--mistral"
+    storage.mkdir(parents=True)
+    (storage / "refs").symlink_to(ref.parent)
+    code, _, err = prepull("acme/mistral")
+    assert code == 76
+    assert "revision 'refs/main' leads outside the repository's directory" in err
+    assert ref.read_text() == "a" * 40
+
+
+def test_a_file_name_from_the_hub_that_leaves_the_repository_is_refused(prepull, hub, cache, repos):
+    repos.add("acme/evil", {"config.json": "{}", "model.safetensors": SHARD_1, "../../../../evil.json": "{}"})
+    code, _, err = prepull("acme/evil")
+    assert code == 76
+    assert "'snapshots/" in err and "/../../../../evil.json' would leave the repository's directory" in err
+    assert not [p for p in cache.parents[1].rglob("evil.json")]
+    assert downloaded(hub) == []
+
+
+def replace_in_answers(hub, change) -> None:
+    served = hub.responder
+
+    def changed(request):
+        return change(request, served(request))
+
+    hub.responder = changed
+
+
+def test_a_commit_from_the_hub_that_is_not_a_commit_is_refused(prepull, hub, cache):
+    def hostile_sha(request, response):
+        if not model_api(request):
+            return response
+        body = json.dumps({**json.loads(response.body), "sha": "../../../models--other--repo"}).encode()
+        return HubResponse(200, {**response.headers, "Content-Length": str(len(body))}, body)
+
+    replace_in_answers(hub, hostile_sha)
+    code, _, err = prepull("acme/mistral")
+    assert code == 76
+    assert "the Hub named commit '../../../models--other--repo', which is not a 40-hex commit" in err
+    assert downloaded(hub) == []
+
+
+def test_an_etag_that_is_not_a_content_hash_is_refused(prepull, hub, cache):
+    def hostile_etag(request, response):
+        if "/resolve/" not in request.path or "config.json" not in request.path:
+            return response
+        return HubResponse(response.status, {**response.headers, "ETag": '"../../../../evil"'}, response.body)
+
+    replace_in_answers(hub, hostile_etag)
+    code, _, err = prepull("acme/mistral")
+    assert code == 76
+    assert "the Hub gave config.json the etag '../../../../evil', which is not a sha1 or sha256" in err
+    assert not [p for p in cache.parents[1].rglob("evil")]
+
+
+@pytest.mark.parametrize(("model", "path", "kind"), [("acme/big", "model.safetensors", "LFS, sha256"),
+                                                      ("acme/mistral", "config.json", "git blob sha1")])
+def test_bytes_that_do_not_hash_to_the_hubs_etag_are_not_kept(prepull, hub, cache, repos, model, path, kind):
+    """A mirror that changes a file in transit (same size): the blob never lands, the pod does not start."""
+    def tampered(request, response):
+        if request.method != "GET" or not file_downloads(path)(request) or not response.body:
+            return response
+        return HubResponse(response.status, response.headers, bytes(reversed(response.body)))
+
+    replace_in_answers(hub, tampered)
+    code, _, err = prepull(model)
+    assert code == 76, kind
+    assert f"{path}: the downloaded bytes hash to " in err and "the file was discarded" in err
+    repo = repos.get(model)
+    etag = repo.commits[repo.resolve("main")][path].etag
+    assert not [p for p in blobs(cache, model).iterdir() if p.name.startswith(etag)]  # neither blob nor partial
+    assert not (cache / f"models--{model.replace('/', '--')}" / "refs" / "main").exists()
+
+
+# ---- a Hub that echoes the token in its errors ------------------------------------------------------------
+
+
+def echo_authorization(status: int):
+    def respond(request) -> HubResponse:
+        said = f"refused; you sent authorization: {request.headers.get('authorization')}"
+        body = json.dumps({"error": said}).encode()
+        return HubResponse(status, {"X-Error-Message": said, "Content-Type": "application/json",
+                                    "Content-Length": str(len(body))}, body)
+    return respond
+
+
+@pytest.mark.parametrize(("status", "code", "words"), [
+    (401, 77, "the Hub does not accept the token in HF_TOKEN (HTTP 401"),
+    (500, 69, "the Hub kept failing while reading the repository's file list"),
+    (400, 1, "error: prepull acme/mistral@main: unexpected"),
+])
+def test_a_hub_that_echoes_the_token_never_gets_it_printed(hub, cache, status, code, words):
+    """Run as the kubelet runs it: stdout, stderr and any traceback, with retries logged on the way."""
+    hub.responder = echo_authorization(status)
+    run = spawn(hub, cache, "acme/mistral", "--attempts", "2", "--backoff-seconds", "0.01", token=ALLOWED_TOKEN)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == code, out + err
+    assert words in out + err
+    assert any(r.token == ALLOWED_TOKEN for r in hub.requests)  # the Hub got it, and said it back
+    assert ALLOWED_TOKEN not in out + err and "s3cret" not in out + err
+    if status == 400:  # the traceback carries the Hub's message: there, redacted
+        assert "refused; you sent authorization: <redacted>" in err

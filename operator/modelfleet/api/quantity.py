@@ -6,6 +6,9 @@ describe`` shows ``Weights Per GPU: 13.5Gi``. Reading accepts what is
 written, and plain numbers in the field's unit. Only the binary suffixes
 and ``m`` this module writes are read back (the status is the operator's
 own; it never holds a quantity written by anyone else).
+
+``parse_quantity`` reads the quantities users write (``spec.cache.size``),
+in the whole of Kubernetes' syntax.
 """
 
 from __future__ import annotations
@@ -57,3 +60,41 @@ MiB = Annotated[int, BeforeValidator(_parser(2**20)), PlainSerializer(lambda v: 
                                                                       when_used="json"), _schema("24576Mi")]
 Millicores = Annotated[int, BeforeValidator(_parser(None, millis=True)), PlainSerializer(
     lambda v: f"{v}m", return_type=str, when_used="json"), _schema("1500m")]
+
+
+# --- Quantities users write (spec.cache.size): the whole of Kubernetes' syntax, for rules on sizes. -----
+#
+# The API layer imports nothing of Kubernetes (``.importlinter``), so this is
+# the same arithmetic as ``kubernetes.utils.quantity.parse_quantity`` (the
+# client's own parser, which ``tests/unit/test_api_quantity.py`` checks this
+# against) for the strings ``spec.QUANTITY_PATTERN`` accepts.
+
+# Suffixes of apimachinery's resource.Quantity (pkg/api/resource/suffix.go).
+SIZE_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+SIZE_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
+                "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_SPLIT = re.compile(r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?P<suffix>[KMGTPE]i|[numkMGTPE])?$")
+
+GIB = 2**30
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The quantity's value in base units (bytes for a size); ValueError when it is not a quantity."""
+    match = _SPLIT.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (such as 200Gi or 1.5T)")
+    number, suffix = Decimal(match["number"]), match["suffix"]
+    if suffix is None:
+        return number
+    try:
+        return number * (SIZE_BINARY.get(suffix) or SIZE_DECIMAL[suffix])
+    except ArithmeticError as exc:  # 1E1000000: beyond any size a volume has
+        raise ValueError(f"{text!r} is too large a quantity") from exc
+
+
+def is_quantity(text: str) -> bool:
+    try:
+        parse_quantity(text)
+    except ValueError:
+        return False
+    return True

@@ -8,11 +8,13 @@ can improve without a migration. Every description says its default.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, StrictBool, StrictInt
 
 from .base import ApiModel, Rule
+from .quantity import GIB, is_quantity, parse_quantity
 
 Quantization = Literal["none", "fp8", "awq", "gptq", "bitsandbytes-8bit", "bitsandbytes-4bit"]
 KVCacheDtype = Literal["auto", "fp8"]
@@ -30,6 +32,46 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+
+# A branch, tag or commit of a Hub repository, as git's ref rules allow them
+# (git-check-ref-format(1)), narrowed to what is safe as a path and as a
+# command-line argument: components of letters, digits, '_', '+', '-' and
+# single inner dots, separated by single '/' (``main``, ``v1.0``,
+# ``refs/pr/1``, a 40-hex commit). So no ``..``, no leading or trailing '/'
+# or '.', no '//', no '@{', no space or control character, and no leading
+# '-' (the engines would read it as a flag). huggingface_hub joins the
+# revision into the cache unchecked, as ``<repo>/refs/<revision>``
+# (``file_download._cache_commit_hash_for_specific_revision``), and so does
+# the pre-pull: this pattern is what keeps it inside the repo's directory.
+# The one git rule a pattern without look-ahead cannot say (a component
+# ending in ``.lock``) is the rule on ModelSpec below.
+REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*(/[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*)*$"
+REVISION_LOCK_SUFFIX = r"[.]lock(/|$)"
+
+# The smallest cache that can hold any model's files: a model's weights alone
+# are more (the smallest model the project serves, the tests' tiny Mixtral,
+# has a 1Gi cache on the real node, e2e/suite/test_real_node.py).
+MIN_CACHE_BYTES = GIB
+MIN_CACHE_SIZE = "1Gi"
+
+# Environment variables the operator sets on the engine, pre-pull and warm-up
+# containers (engines.base.Engine.env, engines.vllm, engines.tgi,
+# render.runtime_containers, render.engine_container), and the Hub client's
+# other spellings of them (huggingface_hub/constants.py), with why a user may
+# not set them. tests/unit/test_render_env.py renders every engine and cache
+# mode and fails when the operator sets a variable that is not here.
+OPERATOR_ENV: dict[str, str] = {
+    "HF_HOME": "points the engine at the pre-pulled cache",
+    "HF_HUB_CACHE": "would move the engine off the pre-pulled cache",
+    "HUGGINGFACE_HUB_CACHE": "points the engine at the pre-pulled cache",
+    "HF_HUB_OFFLINE": "keeps the engine off the Hub: the pre-pull fetched every file",
+    "HF_ENDPOINT": "the Hub is the operator's setting (hubEndpoint), not a replica's",
+    "HF_TOKEN": "the token comes from spec.model.tokenSecretRef and only the pre-pull gets it",
+    "HUGGING_FACE_HUB_TOKEN": "the token comes from spec.model.tokenSecretRef and only the pre-pull gets it",
+    "HF_MODULES_CACHE": "remote code is cached in the pod's own scratch volume, not the shared cache",
+    "VLLM_CACHE_ROOT": "vLLM's compile cache lives in the pod's own scratch volume, not the shared cache",
+}
+ENV_VALUE_MAX_LENGTH = 32_768
 
 
 class SecretKeyRef(ApiModel):
@@ -54,9 +96,11 @@ class ModelSpec(ApiModel):
     )
     revision: str = Field(
         "main",
-        description="Branch, tag or commit of the repository. Pin a commit for reproducible rollouts. Default: main.",
+        description="Branch, tag or 40-hex commit of the repository, e.g. main, v1.0, refs/pr/1. "
+        "Pin a commit for reproducible rollouts. Default: main.",
         min_length=1,
         max_length=200,
+        pattern=REVISION_PATTERN,
     )
     token_secret_ref: SecretKeyRef | None = Field(
         None,
@@ -78,10 +122,44 @@ class ModelSpec(ApiModel):
         max_length=200,
     )
 
+    __rules__ = (
+        Rule(
+            field="revision",
+            cel=f"!has(self.revision) || !self.revision.matches('{REVISION_LOCK_SUFFIX}')",
+            check=lambda m: re.search(REVISION_LOCK_SUFFIX, m.revision) is None,
+            message="revision must be a branch, tag or commit: git refuses a name ending in .lock",
+        ),
+    )
+
+
+def _cel_list(names) -> str:
+    return "[" + ", ".join(f"'{name}'" for name in names) + "]"
+
 
 class EnvVar(ApiModel):
-    name: str = Field(description="Environment variable name.", pattern=ENV_NAME_PATTERN, max_length=253)
-    value: str = Field("", description="Environment variable value. Default: empty.")
+    name: str = Field(
+        description="Environment variable name. Not one the operator sets: " + ", ".join(OPERATOR_ENV) + ".",
+        pattern=ENV_NAME_PATTERN,
+        max_length=253,
+    )
+    value: str = Field(
+        "",
+        description=f"Environment variable value, at most {ENV_VALUE_MAX_LENGTH} characters. Default: empty.",
+        max_length=ENV_VALUE_MAX_LENGTH,
+    )
+
+    __rules__ = (
+        Rule(
+            field="name",
+            cel=f"!(self.name in {_cel_list(OPERATOR_ENV)})",
+            check=lambda e: e.name not in OPERATOR_ENV,
+            message="this variable is the operator's: HF_HOME, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE and "
+            "HF_HUB_OFFLINE keep the engine on the pre-pulled cache and off the Hub; HF_ENDPOINT, HF_TOKEN and "
+            "HUGGING_FACE_HUB_TOKEN come from the operator's hubEndpoint and spec.model.tokenSecretRef; "
+            "HF_MODULES_CACHE and VLLM_CACHE_ROOT point at the pod's own scratch volume. Remove it from "
+            "spec.engine.env",
+        ),
+    )
 
 
 class EngineSpec(ApiModel):
@@ -99,8 +177,17 @@ class EngineSpec(ApiModel):
     )
     env: list[EnvVar] = Field(
         default_factory=list,
-        description="Extra environment variables for the engine container.",
+        description="Extra environment variables for the engine container, each name once.",
         max_length=64,
+    )
+
+    __rules__ = (
+        Rule(
+            field="env",
+            cel="!has(self.env) || self.env.all(e, self.env.filter(f, f.name == e.name).size() == 1)",
+            check=lambda e: len({var.name for var in e.env}) == len(e.env),
+            message="env names a variable twice; give each name once",
+        ),
     )
 
 
@@ -201,7 +288,8 @@ class CacheSpec(ApiModel):
     )
     size: str | None = Field(
         None,
-        description="Size of the cache volume (pvc, none), e.g. 200Gi. Default: the weights plus 20%.",
+        description=f"Size of the cache volume (pvc, none), e.g. 200Gi; at least {MIN_CACHE_SIZE}. "
+        "Default: the weights plus 20%.",
         pattern=QUANTITY_PATTERN,
         max_length=64,
     )
@@ -218,6 +306,17 @@ class CacheSpec(ApiModel):
             cel="!has(self.storageClassName) || (has(self.mode) && self.mode == 'pvc')",
             check=lambda c: c.storage_class_name is None or c.mode == "pvc",
             message="storageClassName is only used with mode pvc",
+        ),
+        Rule(
+            field="size",
+            # isQuantity first: a malformed size is the pattern's to report, once. The Kubernetes
+            # quantity library is in the API server's CEL base environment since 1.28
+            # (k8s.io/apiserver/pkg/cel/environment/base.go).
+            cel=f"!has(self.size) || !isQuantity(self.size) || "
+            f"quantity(self.size).compareTo(quantity('{MIN_CACHE_SIZE}')) >= 0",
+            check=lambda c: c.size is None or not is_quantity(c.size) or parse_quantity(c.size) >= MIN_CACHE_BYTES,
+            message=f"size must be at least {MIN_CACHE_SIZE}: no model's files fit in less "
+            "(leave it out to get the weights plus 20%)",
         ),
     )
 
@@ -237,9 +336,18 @@ class WarmupSpec(ApiModel):
 
 
 class Toleration(ApiModel):
-    key: str | None = Field(None, description="Taint key the toleration applies to; empty matches all keys.")
+    # Bounds and rules from Kubernetes' own validation of a toleration
+    # (pkg/apis/core/validation: validateTolerations): a label key (253 + '/'
+    # + 63) and value (63), tolerationSeconds only with NoExecute, no value
+    # with Exists. Refused here, the user sees the field; refused on the
+    # child Deployment, nobody would.
+    key: str | None = Field(
+        None, description="Taint key the toleration applies to; empty matches all keys.", max_length=317
+    )
     operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal. Default: Equal.")
-    value: str | None = Field(None, description="Taint value the toleration matches (operator Equal).")
+    value: str | None = Field(
+        None, description="Taint value the toleration matches (operator Equal).", max_length=63
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         None, description="Taint effect to match; empty matches all effects."
     )
@@ -247,11 +355,27 @@ class Toleration(ApiModel):
         None, description="How long a NoExecute taint is tolerated; empty means forever."
     )
 
+    __rules__ = (
+        Rule(
+            field="tolerationSeconds",
+            cel="!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+            check=lambda t: t.toleration_seconds is None or t.effect == "NoExecute",
+            message="tolerationSeconds only applies to effect NoExecute; set effect: NoExecute or remove it",
+        ),
+        Rule(
+            field="value",
+            cel="!has(self.value) || self.value == '' || !has(self.operator) || self.operator != 'Exists'",
+            check=lambda t: not t.value or t.operator != "Exists",
+            message="a toleration with operator Exists matches any value; remove value or use operator Equal",
+        ),
+    )
+
 
 class PlacementSpec(ApiModel):
-    node_selector: dict[str, str] = Field(
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
         default_factory=dict,
         description="Labels the GPU nodes must have, added to the chosen pool's own selector.",
+        max_length=32,
     )
     tolerations: list[Toleration] = Field(
         default_factory=list,

@@ -31,5 +31,11 @@ class HubUnreachable(ModelUnavailable):
     reason = "HubUnreachable"
 
 
+class HubTokenRefused(ModelUnavailable):
+    """The Hub answered 401 or 403: the network is fine, the token (or its absence) is not."""
+
+    reason = "HubTokenRefused"
+
+
 class InvalidModelConfig(ModelUnavailable):
     reason = "InvalidModelConfig"

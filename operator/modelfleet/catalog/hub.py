@@ -4,6 +4,9 @@ huggingface-hub reads ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` once, when it is
 imported; ``HubAccess.from_environment`` reads them (and ``HF_TOKEN``,
 ``HF_HUB_CACHE``) at call time and passes them explicitly, so the process
 environment at the moment of the call is what counts.
+
+Every message is redacted (``redact``): a Hub may echo the request's token in
+its error, and these messages become status conditions, events and logs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from huggingface_hub.errors import (
 
 from .errors import (
     GatedModel,
+    HubTokenRefused,
     HubUnreachable,
     InvalidModelConfig,
     ModelNotCached,
@@ -36,9 +40,13 @@ from .errors import (
     RevisionNotFound,
 )
 from .model_config import ModelConfig, parse_config
+from .redact import redact
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "ON", "YES", "TRUE"}
+# Set by the chart next to HF_TOKEN: which Secret the operator's token comes from, for messages.
+TOKEN_SOURCE_VARIABLE = "MODELFLEET_HUB_TOKEN_SECRET"
+DEFAULT_TOKEN_SOURCE = "the operator's HF_TOKEN (the chart's hubTokenSecretRef)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class HubAccess:
     token: str | None = None  # None: huggingface-hub's own lookup (HF_TOKEN, then `hf auth login`'s file)
     cache_dir: str | None = None  # None: huggingface-hub's default (~/.cache/huggingface/hub)
     offline: bool = False
+    token_source: str = DEFAULT_TOKEN_SOURCE  # where the token comes from, to say which Secret to check
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None, token: str | None = None) -> HubAccess:
@@ -59,6 +68,8 @@ class HubAccess:
             token=token or env.get("HF_TOKEN") or None,
             cache_dir=env.get("HF_HUB_CACHE") or None,
             offline=env.get("HF_HUB_OFFLINE", "").upper() in _TRUE,
+            token_source=f"Secret {env[TOKEN_SOURCE_VARIABLE]}" if env.get(TOKEN_SOURCE_VARIABLE)
+            else DEFAULT_TOKEN_SOURCE,
         )
 
 
@@ -84,12 +95,15 @@ def _download_config(model_id: str, revision: str, hub: HubAccess) -> str:
             local_files_only=hub.offline,
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, httpx2.HTTPError, OSError) as exc:
-        raise _unavailable(model_id, revision, hub, exc) from exc
+        error = _unavailable(model_id, revision, hub, exc)
+        # Not "from exc": a traceback would print the Hub's own message, which may carry the token.
+        raise type(error)(redact(str(error), [hub.token])) from None
 
 
 def _unavailable(model_id: str, revision: str, hub: HubAccess, exc: Exception) -> ModelUnavailable:
     """The huggingface-hub error, said in terms of what to change. Subclasses before their bases."""
     where = f"{model_id}@{revision}"
+    status = _status_code(exc)
     if isinstance(exc, LocalEntryNotFoundError) and hub.offline:
         return ModelNotCached(
             f"{model_id} is not a bundled model and HF_HUB_OFFLINE is set, and its config.json for revision "
@@ -106,6 +120,8 @@ def _unavailable(model_id: str, revision: str, hub: HubAccess, exc: Exception) -
         return RevisionNotFound(f"{model_id} has no revision {revision!r} on {hub.endpoint}: use a branch, tag or commit it has")
     if isinstance(exc, RemoteEntryNotFoundError):
         return InvalidModelConfig(f"{where} has no config.json: it is not a transformers model repository")
+    if status in (401, 403) and not isinstance(exc, RepositoryNotFoundError):
+        return _token_refused(where, status, hub)
     if isinstance(exc, (RepositoryNotFoundError, HFValidationError)):
         return ModelNotFound(
             f"no model repository {model_id} on {hub.endpoint} (or it is private and the token cannot see it): "
@@ -115,6 +131,33 @@ def _unavailable(model_id: str, revision: str, hub: HubAccess, exc: Exception) -
         f"cannot fetch {where}/config.json from {hub.endpoint}: {_first_line(_root_cause(exc))}; check the "
         "network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only bundled models and the local cache"
     )
+
+
+def _token_refused(where: str, status: int, hub: HubAccess) -> HubTokenRefused:
+    if not hub.token:
+        return HubTokenRefused(
+            f"the Hub at {hub.endpoint} refused to serve {where}/config.json without a token (HTTP {status}): the "
+            f"repository is private or gated; give the operator a token that can read it ({hub.token_source})"
+        )
+    if status == 401:
+        return HubTokenRefused(
+            f"the Hub at {hub.endpoint} refused the token (HTTP 401: invalid, expired or revoked) reading "
+            f"{where}/config.json: put a valid token in {hub.token_source}"
+        )
+    return HubTokenRefused(
+        f"the Hub at {hub.endpoint} accepted the token but it may not read {where}/config.json (HTTP 403): "
+        f"check the scopes of the token in {hub.token_source} and the repository's access settings"
+    )
+
+
+def _status_code(exc: BaseException | None) -> int | None:
+    """The HTTP status of the Hub's answer, also when huggingface-hub wrapped it (a 403 on the file's
+    HEAD comes as a LocalEntryNotFoundError from it: ``file_download._raise_on_head_call_error``)."""
+    while exc is not None:
+        if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+            return exc.response.status_code
+        exc = exc.__cause__
+    return None
 
 
 def _status(exc: HfHubHTTPError) -> str:

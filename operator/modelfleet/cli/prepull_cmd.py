@@ -4,8 +4,11 @@ The arguments are ``modelfleet.api.runtime_args.PrepullArgs``, which the
 renderer writes; the contract (environment, exit codes) is written in
 ``modelfleet.render.runtime_containers``; the work is in
 ``modelfleet.runtime.prepull``. The token comes from ``HF_TOKEN`` only and is
-never printed. Exit codes: 0 done; 65-77 a known cause (``runtime.errors``),
-with one ``error:`` line on stderr naming the repo, the revision and the cause.
+never printed: every line, log record and traceback is redacted
+(``catalog.redact``), since a Hub may echo the token in its errors. Exit
+codes: 0 done; 64-77 a known cause (``runtime.errors``), with one ``error:``
+line on stderr naming the repo, the revision and the cause; 1 anything else,
+with its (redacted) traceback.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 from huggingface_hub import constants
 from pydantic import ValidationError
 
 from modelfleet.api.runtime_args import PrepullArgs
+from modelfleet.catalog.redact import install_log_redaction, redact
 from modelfleet.runtime.errors import PrepullError
 from modelfleet.runtime.prepull import PrepullRequest, prepull
 from modelfleet.runtime.retry import Backoff
@@ -39,20 +44,30 @@ def run(namespace: argparse.Namespace) -> int:
         print(f"error: modelfleet prepull: {exc}", file=sys.stderr, flush=True)
         return 2
     label = f"prepull {args.model_id}@{args.revision}"
+    token = os.environ.get("HF_TOKEN") or None
+    install_log_redaction([token])
+
+    def say(message: str, stream=sys.stdout) -> None:
+        print(redact(message, [token]), file=stream, flush=True)
+
     request = PrepullRequest(
         model_id=args.model_id,
         revision=args.revision,
         cache_dir=args.cache_dir,
         include=args.include,
         endpoint=os.environ.get("HF_ENDPOINT") or constants.ENDPOINT,
-        token=os.environ.get("HF_TOKEN") or None,
+        token=token,
         backoff=Backoff(attempts=args.attempts, first_delay_s=args.backoff_seconds),
         progress_interval_s=args.progress_seconds,
         workers=args.workers,
     )
     try:
-        prepull(request, lambda message: print(f"{label}: {message}", flush=True))
+        prepull(request, lambda message: say(f"{label}: {message}"))
     except PrepullError as exc:
-        print(f"error: {label}: {exc}", file=sys.stderr, flush=True)
+        say(f"error: {label}: {exc}", sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - said here, redacted, rather than by Python, verbatim
+        say("".join(traceback.format_exception(exc)).rstrip("\n"), sys.stderr)
+        say(f"error: {label}: unexpected {type(exc).__name__} (traceback above)", sys.stderr)
+        return 1
     return 0

@@ -18,7 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelfleet.catalog.redact import environment_tokens, install_log_redaction
     from modelfleet.controller.operator import run_operator  # kopf is imported only when running
 
+    # A Hub may echo the operator's token (HF_TOKEN) in an error, which kopf and
+    # the handlers log at any level: every record is redacted before any handler sees it.
+    install_log_redaction(environment_tokens())
     run_operator(args.namespace, args.liveness_port, args.metrics_port, args.verbose)
     return 0

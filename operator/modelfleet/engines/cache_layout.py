@@ -1,10 +1,21 @@
 """Where the weights cache is mounted in every container, and its layout.
 
-One volume holds everything that is slow to make and the same on every start:
-the Hugging Face hub cache (weights, config, tokenizer) and the engines'
-compile caches. The pre-pull program fills the hub cache; the engines read it
-offline and write their compile caches next to it, so the second start of a
-replica on the same cache skips both the download and the compilation.
+The cache volume holds the Hugging Face hub cache (weights, config,
+tokenizer). The pre-pull program fills it and is the only writer; the
+engines mount it read-only and read it offline. In nodeLocal mode the volume
+is one directory per node shared by every tenant's models, and the engine's
+image is the user's choice: a writable mount would let one tenant's engine
+rewrite the weights another tenant's replicas load.
+
+What an engine writes (vLLM's compile cache, transformers' copies of a
+repo's remote code) goes to its pod's own scratch volume instead, an
+emptyDir: not shared with any other pod, bounded in size, gone with the pod.
+The price: every new pod compiles its graphs again (a container restart in
+the same pod keeps them). On the real node's CPU build the node's compile
+cache spared little (benchmarks/coldstart/results.md); on GPUs large models
+compile for longer. A writable directory shared across pods would need a
+per-LLMDeployment path that no later object can inherit (its UID), and
+would have no size bound on the node's disk.
 """
 
 from __future__ import annotations
@@ -19,12 +30,19 @@ HF_HOME = f"{MOUNT_PATH}/huggingface"
 # directory both the pre-pull program and the engines resolve a revision in.
 HUB_CACHE = f"{HF_HOME}/hub"
 
+# The engine container's own writable directory (an emptyDir per pod).
+SCRATCH_PATH = "/scratch"
+
 # vLLM's VLLM_CACHE_ROOT: vLLM keeps its torch.compile artifacts (Inductor and
 # Triton kernels) under it, keyed by a hash of the model and engine config.
-VLLM_CACHE_ROOT = f"{MOUNT_PATH}/vllm"
+VLLM_CACHE_ROOT = f"{SCRATCH_PATH}/vllm"
+
+# transformers' HF_MODULES_CACHE: where it copies a repo's Python code to import
+# it (trust_remote_code). Its default is under HF_HOME, which engines read only.
+HF_MODULES_CACHE = f"{SCRATCH_PATH}/hf-modules"
 
 # What every engine needs to read the pre-pulled cache offline. ``HF_HUB_OFFLINE=1``:
 # the pre-pull init container has already put every file in the cache, so the
 # engine must not reach the Hub (no rate limits, no token, no surprise download
-# of another revision).
-OFFLINE_ENV = (("HF_HOME", HF_HOME), ("HF_HUB_OFFLINE", "1"))
+# of another revision). ``HF_MODULES_CACHE``: the cache is mounted read-only.
+OFFLINE_ENV = (("HF_HOME", HF_HOME), ("HF_HUB_OFFLINE", "1"), ("HF_MODULES_CACHE", HF_MODULES_CACHE))

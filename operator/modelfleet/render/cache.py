@@ -8,8 +8,11 @@
 - ``none``: an emptyDir per pod on the node's disk; every start downloads.
 
 Size (pvc, none): ``spec.cache.size``, else the checkpoint plus
-``HEADROOM`` (20%) for the engine's compile cache and the hub's partial
-downloads.
+``HEADROOM`` (20%) for the hub's partial downloads and lock files.
+
+Only the pre-pull writes to the cache; the engine container mounts it
+read-only and writes to its pod's own ``scratch`` emptyDir
+(``engines.cache_layout`` says why).
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from .resources import shm_gib
 CACHE_VOLUME = "cache"
 SHM_VOLUME = "shm"
 RUNTIME_TMP_VOLUME = "runtime-tmp"
+SCRATCH_VOLUME = "scratch"
 HEADROOM = 1.2
+# vLLM's torch.compile cache of one model is tens to hundreds of MiB; the
+# limit leaves room for several configurations and transformers' remote code,
+# and keeps a runaway writer from filling the node's disk (the kubelet evicts
+# the pod past it).
+SCRATCH_SIZE = "8Gi"
 
 
 def cache_size(spec: LLMDeploymentSpec, plan: Plan) -> str:
@@ -52,6 +61,12 @@ def cache_volume(resource: LLMDeployment, plan: Plan, settings: OperatorSettings
 def shm_volume(plan: Plan) -> dict:
     # Docker's 64 MiB /dev/shm default is too small for NCCL across GPUs.
     return {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gib(plan)}Gi"}}
+
+
+def scratch_volume() -> dict:
+    # The engine's writable directory: per pod, never shared with another
+    # tenant's pods the way the nodeLocal cache is.
+    return {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": SCRATCH_SIZE}}
 
 
 def runtime_tmp_volume() -> dict:

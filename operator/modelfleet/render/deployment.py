@@ -13,7 +13,7 @@ from modelfleet.api import LLMDeployment, OperatorSettings, Plan
 from modelfleet.engines import profile_for
 
 from . import security, termination
-from .cache import cache_volume, runtime_tmp_volume, shm_volume
+from .cache import cache_volume, runtime_tmp_volume, scratch_volume, shm_volume
 from .checkpoint import download_seconds
 from .engine_container import CONTAINER_NAME, engine_container
 from .labels import ENGINE, POD_SPEC_HASH_ANNOTATION, labels, metadata, selector_labels
@@ -41,7 +41,7 @@ def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSetti
         "topologySpreadConstraints": spread_over_nodes(resource.metadata["name"]),
         "initContainers": init_containers(spec, plan, engine, settings),
         "containers": [engine_container(spec, plan, engine, settings)],
-        "volumes": [cache_volume(resource, plan, settings), shm_volume(plan), runtime_tmp_volume()],
+        "volumes": [cache_volume(resource, plan, settings), shm_volume(plan), runtime_tmp_volume(), scratch_volume()],
     }
 
 

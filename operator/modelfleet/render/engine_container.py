@@ -1,12 +1,19 @@
-"""The engine container: the inference server itself."""
+"""The engine container: the inference server itself.
+
+It reads the weights cache and never writes it: the cache is mounted
+read-only (in nodeLocal mode it is one directory shared by every tenant's
+pods on the node, and the engine's image is the user's). What the engine
+writes goes to the pod's own ``scratch`` emptyDir (``engines.cache_layout``).
+"""
 
 from __future__ import annotations
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
+from modelfleet.api.spec import OPERATOR_ENV
 from modelfleet.engines import EngineProfile, cache_layout
 
 from . import probes, security, termination
-from .cache import CACHE_VOLUME, SHM_VOLUME, disk_cache_size
+from .cache import CACHE_VOLUME, SCRATCH_VOLUME, SHM_VOLUME, disk_cache_size
 from .engine_args import engine_args, engine_image
 from .resources import engine_resources
 
@@ -30,7 +37,8 @@ def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile,
             "lifecycle": termination.lifecycle(plan),
             "securityContext": security.engine(),
             "volumeMounts": [
-                {"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH},
+                {"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH, "readOnly": True},
+                {"name": SCRATCH_VOLUME, "mountPath": cache_layout.SCRATCH_PATH},
                 {"name": SHM_VOLUME, "mountPath": "/dev/shm"},
             ],
         }
@@ -39,11 +47,16 @@ def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile,
 
 
 def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict]:
-    """The engine's own variables, then the user's; a user variable of the same name replaces ours.
+    """The engine's own variables, then the user's.
 
-    Names must be unique: server-side apply treats ``env`` as a map keyed by
-    name and refuses duplicates.
+    The API refuses user variables the operator owns (``OPERATOR_ENV``, with
+    the reason); should one reach here anyway (an object stored before that
+    rule), ours stay: the engine must read the pre-pulled cache offline.
+    Names are unique: server-side apply treats ``env`` as a map keyed by name
+    and refuses duplicates.
     """
     merged = dict(engine.env)
-    merged.update((var.name, var.value) for var in spec.engine.env)
+    for var in spec.engine.env:
+        if var.name not in OPERATOR_ENV and var.name not in merged:
+            merged[var.name] = var.value
     return [{"name": name, "value": value} for name, value in merged.items()]

@@ -154,9 +154,9 @@ def cache_permissions_container(settings: OperatorSettings) -> dict:
     ReadWriteMany volumes whose driver does not manage ownership (NFS, and
     hostPath or local PersistentVolumes: a pvc cache failed the pre-pull with
     "Permission denied: '/cache/huggingface'" on the real node). The non-root
-    pre-pull could not write to it, nor could the engine, which runs as root
-    with every capability dropped (no CAP_DAC_OVERRIDE), create its compile
-    cache (``VLLM_CACHE_ROOT``) there. Owner 65532, group 65532 with the
+    pre-pull could not write to it. (The engine only reads the cache, through
+    a read-only mount; its compile cache is in the pod's scratch volume.)
+    Owner 65532, group 65532 with the
     group's write bit and setgid, as fsGroup makes the other volume types:
     the engine's processes carry the pod's fsGroup as a supplementary group.
     ``install -d`` sets owner and mode on an existing directory too (CHOWN,

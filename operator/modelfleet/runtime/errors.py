@@ -9,9 +9,11 @@ own 1 (an unexpected exception) and 2 (a wrong command line):
 77  EX_NOPERM       gated or private repo: no token, or one not allowed
 66  EX_NOINPUT      the repo or the revision does not exist
 65  EX_DATAERR      the repo has no weights the engine can load
-76  EX_PROTOCOL     a file's size differs from what the Hub lists
+76  EX_PROTOCOL     a file's size or content differs from what the Hub
+                    lists, or the Hub named a path outside the repository
 73  EX_CANTCREAT    the cache volume is full
 69  EX_UNAVAILABLE  the Hub kept failing after every retry
+64  EX_USAGE        the revision is not a branch, tag or commit
 ==  ==============  =====================================================
 """
 
@@ -52,6 +54,22 @@ class SizeMismatch(PrepullError):
 
 class DiskFull(PrepullError):
     exit_code = 73
+
+
+class ContentMismatch(PrepullError):
+    """A downloaded file's bytes do not hash to the etag the Hub gave for it."""
+
+    exit_code = 76
+
+
+class UnsafeName(PrepullError):
+    """The Hub named a file, commit or blob whose path would leave the repository's directory."""
+
+    exit_code = 76
+
+
+class BadRevision(PrepullError):
+    exit_code = 64
 
 
 class HubUnavailable(PrepullError):

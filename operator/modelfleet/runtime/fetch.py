@@ -14,10 +14,18 @@ blob lands where the Hub client looks for it (``blobs/<etag>``), so
 A run claims a partial file by renaming it to a name of its own: even when
 the volume's file locks do not work (NFS mounted ``nolock``) and two
 pre-pulls run at once, no two ever append to the same file.
+
+A finished file becomes the blob only when its bytes hash to the etag:
+sha256 of the content for LFS files (the Hub's ``X-Linked-Etag``, which
+``get_hf_file_metadata`` returns as the etag), git's blob sha1 (``"blob
+<size>\0" + content``) for the others (``tests/support/hub_server.py``
+serves both the way the Hub does). The pre-pull is the cache's only writer,
+so a blob in place was verified when it was written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import uuid
@@ -29,7 +37,8 @@ import httpx2
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-from .errors import SizeMismatch
+from .errors import ContentMismatch, SizeMismatch
+from .paths import check_etag
 from .progress import Progress
 from .retry import ShortBody
 
@@ -54,10 +63,17 @@ class Remote:
     headers: dict[str, str]
 
 
-def remote_file(model_id: str, path: str, commit: str, size: int, token: str | None, endpoint: str) -> Remote:
-    """The file's blob name and download location, from the Hub's answer to a HEAD request."""
+def remote_file(
+    model_id: str, path: str, commit: str, size: int, token: str | None, endpoint: str, storage: Path
+) -> Remote:
+    """The file's blob name and download location, from the Hub's answer to a HEAD request.
+
+    ``storage`` is the repository's directory in the cache: the blob name (the
+    etag) must be a content hash that stays inside it.
+    """
     url = hf_hub_url(model_id, path, revision=commit, endpoint=endpoint)
     metadata = get_hf_file_metadata(url, token=token or False, endpoint=endpoint)
+    check_etag(storage, metadata.etag or "", path)
     if metadata.size is not None and metadata.size != size:
         raise SizeMismatch(f"{path}: the Hub lists {size} bytes but serves {metadata.size}")
     headers = build_hf_headers(token=token or False)
@@ -96,6 +112,7 @@ class BlobDownload:
         self._claim_partial()
         self._stream()
         self._check_size()
+        self._check_content()
         os.replace(self.partial, blob)
         self._remove_stale_partials()
         return blob
@@ -149,12 +166,35 @@ class BlobDownload:
             self.partial.unlink()
             raise SizeMismatch(f"{self.remote.path}: the Hub sent {size} bytes but lists {self.remote.size}")
 
+    def _check_content(self) -> None:
+        """The bytes hash to the etag, or the partial goes: the next attempt fetches the file anew."""
+        digest = content_hash(self.partial, self.remote.etag)
+        if digest != self.remote.etag:
+            self.partial.unlink()
+            raise ContentMismatch(
+                f"{self.remote.path}: the downloaded bytes hash to {digest}, not to the Hub's {self.remote.etag}; "
+                "the file was discarded (a proxy or mirror that changes files in transit, or a corrupt download)"
+            )
+
     def _partials(self) -> list[Path]:
         return list(self.blobs_dir.glob(f"{self.remote.etag}.*{PARTIAL_SUFFIX}"))
 
     def _remove_stale_partials(self) -> None:
         for stale in self._partials():
             stale.unlink(missing_ok=True)
+
+
+def content_hash(path: Path, etag: str) -> str:
+    """The hash of the file that the Hub's etag of this kind is: sha256 (64 hex) or git's blob sha1 (40 hex)."""
+    if len(etag) == 64:
+        digest = hashlib.sha256()
+    else:
+        digest = hashlib.sha1(usedforsecurity=False)
+        digest.update(b"blob %d\0" % path.stat().st_size)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _size(path: Path) -> int:

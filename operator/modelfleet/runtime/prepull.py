@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -58,13 +57,13 @@ from huggingface_hub.utils import disable_progress_bars
 from .errors import HubUnavailable, PrepullError, SizeMismatch, classify, disk_full, is_disk_full
 from .fetch import BlobDownload, Remote, is_complete, remote_file
 from .hub_files import RepoFile, exact_patterns, index_to_read, matching, select_files, shard_names
+from .paths import COMMIT, check_commit, check_revision, inside
 from .progress import Progress, Reporter, size_text
 from .retry import Backoff, with_retries
 
 T = TypeVar("T")
 Log = Callable[[str], None]
 LOCK_LOG_INTERVAL_S = 30.0
-COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,8 @@ class PrepullResult:
 def prepull(request: PrepullRequest, log: Log) -> PrepullResult:
     """Pull the files the engine loads; raises ``PrepullError`` with the cause a user can act on."""
     disable_progress_bars()  # tqdm bars are unreadable in kubectl logs; we log lines instead
+    # Before anything touches the shared cache: refs/<revision> must stay in this repo's directory.
+    check_revision(request.storage, request.revision)
     try:
         with repo_lock(request, log):
             return _pull_or_reuse(request, log)
@@ -147,7 +148,7 @@ def _pull(request: PrepullRequest, log: Log) -> PrepullResult:
     @functools.cache
     def remote(path: str) -> Remote:
         return _retry(request, log, f"asking the Hub about {path}", lambda: remote_file(
-            request.model_id, path, commit, listed[path], request.token, request.endpoint))
+            request.model_id, path, commit, listed[path], request.token, request.endpoint, request.storage))
 
     selected = choose_files(request, log, listed, remote)
     fetched = fetch_files(request, log, [remote(path) for path in selected])
@@ -164,7 +165,11 @@ def resolve(request: PrepullRequest) -> tuple[str, dict[str, int]]:
     """The commit the revision names, and the size of every file of the repo at that commit."""
     api = HfApi(endpoint=request.endpoint, token=request.token or False)
     info = api.model_info(request.model_id, revision=request.revision, files_metadata=True)
-    return info.sha, {s.rfilename: s.size for s in info.siblings}
+    commit = check_commit(request.storage, info.sha or "")
+    for sibling in info.siblings:
+        # Against the repo's directory, not the snapshot's: a file already linked resolves into blobs/.
+        inside(request.storage, f"snapshots/{commit}/{sibling.rfilename}", "the Hub's file")
+    return commit, {s.rfilename: s.size for s in info.siblings}
 
 
 def choose_files(
@@ -245,7 +250,7 @@ def write_ref(request: PrepullRequest, commit: str) -> None:
     """``refs/<revision>`` -> commit, atomically: the last step, the marker of a complete cache."""
     if request.revision == commit:
         return  # a commit needs no ref: the engine finds snapshots/<commit>/ directly
-    ref = request.storage / "refs" / request.revision
+    ref = inside(request.storage, f"refs/{request.revision}", "revision")
     ref.parent.mkdir(parents=True, exist_ok=True)
     temporary = ref.with_name(f".{ref.name}.modelfleet-tmp")
     temporary.write_text(commit)
@@ -277,8 +282,9 @@ def earlier_pull(request: PrepullRequest) -> PrepullResult | None:
 def _cached_commit(request: PrepullRequest) -> str | None:
     if COMMIT.fullmatch(request.revision):
         return request.revision
-    ref = request.storage / "refs" / request.revision
-    return ref.read_text().strip() if ref.is_file() else None
+    ref = inside(request.storage, f"refs/{request.revision}", "revision")
+    commit = ref.read_text().strip() if ref.is_file() else ""
+    return commit if COMMIT.fullmatch(commit) else None
 
 
 def _retry(request: PrepullRequest, log: Log, what: str, operation: Callable[[], T]) -> T:
