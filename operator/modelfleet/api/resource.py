@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
@@ -13,8 +13,9 @@ from .status import LLMDeploymentStatus
 
 GROUP = "modelfleet.io"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "LLMDeployment"
+# Spelled out (GROUP/VERSION) so that it is the literal type of the field below.
+API_VERSION: Final = "modelfleet.io/v1alpha1"
+KIND: Final = "LLMDeployment"
 PLURAL = "llmdeployments"
 SINGULAR = "llmdeployment"
 SHORT_NAMES = ("llmd",)

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .base import ApiModel
 from .resource import LLMDeployment
+
+# Where pydantic puts an error: field names and list indexes, outermost first.
+Loc = tuple[int | str, ...]
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def _rule_errors(model: ApiModel, path: str) -> Iterator[FieldError]:
                     yield from _rule_errors(item, f"{_join(path, alias)}[{index}]")
 
 
-def _field_error(err: dict) -> FieldError:
+def _field_error(err: ErrorDetails) -> FieldError:
     loc = _clean_loc(err["loc"])
     path = _path(loc)
     kind = err["type"]
@@ -84,14 +88,14 @@ def _field_error(err: dict) -> FieldError:
     return FieldError(path, message)
 
 
-def _clean_loc(loc: tuple) -> tuple:
+def _clean_loc(loc: Loc) -> Loc:
     """Drop pydantic's union-branch markers such as ``literal['auto']`` or ``int``."""
     return tuple(
         part for part in loc if not (isinstance(part, str) and (part.startswith(("literal[", "function-")) or part in ("int", "str", "bool", "float")))
     )
 
 
-def _path(loc: tuple) -> str:
+def _path(loc: Loc) -> str:
     path = ""
     for part in loc:
         path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
@@ -102,7 +106,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _allowed_fields(loc: tuple) -> list[str]:
+def _allowed_fields(loc: Loc) -> list[str]:
     """The wire names of the fields of the model at ``loc``, for 'unknown field' hints."""
     model: type[BaseModel] | None = LLMDeployment
     for part in loc:
