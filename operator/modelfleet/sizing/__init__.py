@@ -16,7 +16,9 @@ from .errors import (
 )
 from .capacity import CONDITION as KV_CAPACITY_CONDITION
 from .capacity import CapacityVerdict, judge_capacity
-from .engine_memory import EngineMemory, engine_memory, kv_tokens_per_sequence
+from modelfleet.engines.memory_rules import EngineMemory
+
+from .engine_memory import engine_memory, kv_tokens_per_sequence
 from .memory import (
     MemoryNeed,
     Overhead,
