@@ -11,6 +11,8 @@ library: the warm-up image carries no NumPy for one field.
 
 from __future__ import annotations
 
+from typing import Any
+
 import ast
 import base64
 import struct
@@ -76,7 +78,7 @@ class ExpertCoverage:
         return {layer: sorted(set(range(num_experts)) - experts) for layer, experts in sorted(self.hit.items())
                 if len(experts) < num_experts}
 
-    def summary(self, num_experts: int | None) -> dict:
+    def summary(self, num_experts: int | None) -> dict[str, Any]:
         per_layer = {str(layer): len(experts) for layer, experts in sorted(self.hit.items())}
         total = None if num_experts is None else num_experts * len(self.hit)
         return {"layers": len(self.hit), "pairs_hit": self.pairs(), "pairs": total, "experts_hit_per_layer": per_layer}

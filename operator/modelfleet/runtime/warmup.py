@@ -22,6 +22,8 @@ warm-up is abandoned and starts again when the engine is back.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import json
 import signal
@@ -97,7 +99,7 @@ class Sidecar:
         self.log = log
         self.phase = WAITING
         self.metrics = WarmupMetrics()
-        self.summary: dict | None = None
+        self.summary: dict[str, Any] | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -183,7 +185,7 @@ class Sidecar:
         self.metrics.ready.set(1 if phase == READY else 0)
 
 
-def summarise(report: WarmupReport, outcome: str, duration_s: float, num_experts: int | None) -> dict:
+def summarise(report: WarmupReport, outcome: str, duration_s: float, num_experts: int | None) -> dict[str, Any]:
     """The warm-up as one JSON object: what the log line and ``/ready`` show."""
     latencies = [r.latency_s for r in report.records]
     by_concurrency = {}
