@@ -21,7 +21,7 @@ from modelfleet.sizing import Candidate, SizingError, SizingResult, engine_memor
 from .documents import BadInput, UnreadableInput, llmdeployment_documents, read_pools
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "plan", help="size an LLMDeployment: GPUs, tensor-parallel size and the arithmetic behind them"
     )
@@ -131,9 +131,8 @@ def _table(result: SizingResult) -> list[str]:
 
 
 def _row(c: Candidate, verdict: str) -> tuple[str, ...]:
-    need = None if c.weights_gib_per_gpu is None else (
-        c.weights_gib_per_gpu + c.kv_cache_gib_per_gpu + c.overhead_gib_per_gpu
-    )
+    weights, kv, overhead = c.weights_gib_per_gpu, c.kv_cache_gib_per_gpu, c.overhead_gib_per_gpu
+    need = None if weights is None or kv is None or overhead is None else weights + kv + overhead
     return (
         c.pool, c.gpu_product, str(c.tensor_parallel_size),
         _num(c.weights_gib_per_gpu), _num(c.kv_cache_gib_per_gpu), _num(c.overhead_gib_per_gpu), _num(need),
