@@ -27,7 +27,7 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME_LENGTH = 52
 
 
-def _valid_name(resource: "LLMDeployment") -> bool:
+def _valid_name(resource: LLMDeployment) -> bool:
     name = resource.metadata.get("name", "")
     return isinstance(name, str) and bool(re.match(NAME_PATTERN, name)) and len(name) <= MAX_NAME_LENGTH
 

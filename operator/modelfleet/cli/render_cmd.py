@@ -10,10 +10,9 @@ when the input is bad, no pool fits, or the engine cannot serve the spec.
 
 from __future__ import annotations
 
-from typing import Any
-
 import argparse
 import sys
+from typing import Any
 
 from modelfleet.api import KIND, GPUPool, InvalidSpec, LLMDeployment, OperatorSettings, parse_llmdeployment
 from modelfleet.catalog import ModelUnavailable, default_pools, load_model_config

@@ -29,8 +29,8 @@ engine's parser would resolve it (``ParserRules``), not by its spelling:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ autoscaler and ``kubectl scale`` change it without rolling a single pod.
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 import json
+from typing import Any
 
 from modelfleet.api import LLMDeployment, OperatorSettings, Plan
 from modelfleet.engines import profile_for

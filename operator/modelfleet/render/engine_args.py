@@ -9,7 +9,7 @@ out. ``spec.engine.extraArgs`` come last, checked by ``extra_args``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.engines import EngineProfile, Setting

@@ -20,9 +20,8 @@ because a restart costs a full reload of the weights.
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from modelfleet.api import LLMDeploymentSpec, Plan
 from modelfleet.engines import EngineProfile

@@ -30,9 +30,8 @@ its GPUs, or none at all (the kubelet refuses a pod it cannot hold).
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from modelfleet.api import Plan
 

@@ -20,9 +20,8 @@ engine image.
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from modelfleet.api import Plan
 

@@ -24,6 +24,7 @@ from typing import ClassVar
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from .progress import size_text
+
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 TOKEN_HINT = "the LLMDeployment's spec.model.tokenSecretRef gives the pod HF_TOKEN"
 

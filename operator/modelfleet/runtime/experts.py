@@ -11,12 +11,11 @@ library: the warm-up image carries no NumPy for one field.
 
 from __future__ import annotations
 
-from typing import Any
-
 import ast
 import base64
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 NPY_MAGIC = b"\x93NUMPY"
 # .npy dtype codes vLLM's routed-expert arrays use (uint8/uint16/int32) and their neighbours.

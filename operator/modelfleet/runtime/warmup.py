@@ -22,14 +22,13 @@ warm-up is abandoned and starts again when the engine is back.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import json
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web

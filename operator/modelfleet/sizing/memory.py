@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GIB, ModelConfig
-
 from modelfleet.engines.memory_rules import EngineMemory
 
 from .engine_memory import (

@@ -11,8 +11,9 @@ person can see why each smaller plan was rejected.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
 from modelfleet.api.quantity import gib_quantity
