@@ -9,6 +9,7 @@ everywhere else): deselect them with `-m "not controlplane"` instead.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import pathlib
@@ -26,8 +27,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "e2e" / "local"))
 
 import localcluster  # noqa: E402  (lives in e2e/local, not an installed package)
-from support.operator_process import chart_release, start_operator  # noqa: E402  (chart_release: a fixture)
 from localcluster import nodes as node_layout  # noqa: E402
+from support.operator_process import start_operator  # noqa: E402  (chart_release: a fixture)
 
 ALLOWED_CONTEXT = localcluster.CONTEXT
 # Set once guard_kubeconfig passed: failure dumps talk to this cluster only.
@@ -56,10 +57,8 @@ def guard_kubeconfig(path: pathlib.Path) -> None:
     server = next(c["cluster"]["server"] for c in cfg["clusters"] if c["name"] == context["cluster"])
     host = urllib.parse.urlsplit(server).hostname or ""
     loopback = host == "localhost"
-    try:
+    with contextlib.suppress(ValueError):
         loopback = loopback or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
     if not loopback:
         raise RuntimeError(f"refusing API server {server}: not on loopback")
 
@@ -100,7 +99,7 @@ def cluster():
             started = True
         guard_kubeconfig(kubeconfig)
         _GUARDED.append(kubeconfig)
-    except Exception as e:  # noqa: BLE001 - any failure to get a cluster is a test failure
+    except Exception as e:
         where = "in CI" if os.environ.get("CI") else "locally"
         pytest.fail(f"local control plane unavailable {where}: {type(e).__name__}: {e}\n"
                     f"logs: {localcluster.state_dir() / 'logs'}", pytrace=False)
@@ -187,12 +186,12 @@ def _cluster_dump(item) -> list[tuple[str, str]]:
             lines = (logs_dir / f"{component}.log").read_text(errors="replace").splitlines()[-15:]
             out.append((f"{component} log (tail)", "\n".join(lines)))
         return out
-    except Exception as e:  # noqa: BLE001 - a dump must never hide the real failure
+    except Exception as e:
         return [("dump failed", f"{type(e).__name__}: {e}")]
 
 
 @pytest.fixture(scope="module")
-def operator(cluster, chart_release, tmp_path_factory):  # noqa: F811  (chart_release is the imported fixture)
+def operator(cluster, chart_release, tmp_path_factory):
     """The operator, installed by the chart and running as its ServiceAccount, for one test module.
 
     Autoscaling rounds every second, so tests of the autoscaler need not wait.

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import yaml
+
 from localcluster import nodes as node_layout
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -114,7 +115,8 @@ def test_a_poison_object_says_so_and_the_others_are_planned_on_time(cluster, nam
 
 def test_a_pool_whose_nodes_go_moves_to_the_next_listed_and_back(cluster, namespace, operator):
     apply(cluster, namespace, with_spec("mover", gpu={"pools": ["a100-80gb", "h100"]}))
-    plan_pool = lambda: ((get(cluster, namespace, "llmd/mover") or {}).get("status") or {}).get("plan", {}).get("pool")
+    def plan_pool():
+        return ((get(cluster, namespace, "llmd/mover") or {}).get("status") or {}).get("plan", {}).get("pool")
     wait_for("planned on a100-80gb", lambda: plan_pool() == "a100-80gb", 30)
     layout = node_layout.load_layout()
     node_layout.sync(node_layout.scale_pool(layout, "a100-80gb", 0))

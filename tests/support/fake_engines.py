@@ -79,7 +79,7 @@ class FakeEngines:
         engines = self
 
         class MetricsHandler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path != "/metrics":
                     self.send_error(404)
                     return

@@ -6,12 +6,11 @@ import json
 
 import huggingface_hub.constants
 import pytest
-from support.hub_server import HubRepos, HubResponse, HubServer
 
 from modelfleet.catalog import (
     GatedModel,
-    HubUnreachable,
     HubAccess,
+    HubUnreachable,
     InvalidModelConfig,
     ModelNotCached,
     ModelNotFound,
@@ -20,6 +19,7 @@ from modelfleet.catalog import (
     load_model_config,
     parse_config,
 )
+from support.hub_server import HubRepos, HubResponse, HubServer
 
 MISTRAL_IDS = [
     "mistralai/Mistral-7B-v0.1",

@@ -241,7 +241,7 @@ def test_every_rbac_rule_says_why():
     for i in rules:
         above = lines[i - 1].strip()
         # A rule is explained by the comment above it, or continues the group above it.
-        assert above.startswith("#") or above.startswith("verbs:"), lines[i]
+        assert above.startswith(("#", "verbs:")), lines[i]
 
 
 def test_the_service_monitor_is_optional_and_scrapes_the_metrics_service(helm, tmp_path):

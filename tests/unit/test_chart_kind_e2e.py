@@ -111,10 +111,10 @@ def serving(server: subprocess.Popen, url: str, timeout: float = 20):
     while True:
         try:
             return urllib.request.urlopen(url, timeout=2)
-        except OSError:
+        except OSError as err:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                raise AssertionError(f"the fake engine never answered:\n{server.communicate()[0].decode()}")
+                raise AssertionError(f"the fake engine never answered:\n{server.communicate()[0].decode()}") from err
             time.sleep(0.2)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from support.render_cases import example, example_plan, with_spec
 
 from modelfleet.api import OperatorSettings
 from modelfleet.engines import profile_for
 from modelfleet.engines.flags import flag_uses
 from modelfleet.render import UnsupportedSpec, render_all
 from modelfleet.render.fleet import unsupported
+from support.render_cases import example, example_plan, with_spec
 
 MIXTRAL = example("mixtral-8x22b-fp8")
 MIXTRAL_PLAN = example_plan("mixtral-8x22b-fp8")

@@ -8,6 +8,7 @@ import httpx2
 import pytest
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
 from support.hub_server import LFS_THRESHOLD, HubRepos, HubResponse, HubServer
 
 WEIGHTS = bytes(range(256)) * (LFS_THRESHOLD // 256 + 1)

@@ -13,10 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from support.vllm_server import require_vllm_python
 
 from modelfleet.catalog import parse_config
 from modelfleet.sizing import count_parameters
+from support.vllm_server import require_vllm_python
 
 pytestmark = pytest.mark.engine
 

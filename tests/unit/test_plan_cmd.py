@@ -8,11 +8,11 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 import yaml
-from support.hub_server import HubRepos, HubServer
 
 from modelfleet.cli.main import main
 from modelfleet.engines.tgi import TGI_VERSION
 from modelfleet.engines.vllm import VLLM_VERSION
+from support.hub_server import HubRepos, HubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.render_cases import assert_selector_matches, example, example_plan, with_spec
 
 from modelfleet.api import OperatorSettings
 from modelfleet.render import (
@@ -18,6 +17,7 @@ from modelfleet.render import (
     selector_string,
     to_yaml,
 )
+from support.render_cases import assert_selector_matches, example, example_plan, with_spec
 
 SETTINGS = OperatorSettings()
 MIXTRAL = example("mixtral-8x7b-vllm")  # vLLM, nodeLocal, mixture of experts, TP 4

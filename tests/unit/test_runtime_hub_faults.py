@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx2
 import pytest
+
 from support.hub_server import LFS_THRESHOLD, HubRepos, HubServer, api_calls, file_downloads
 
 WEIGHTS = bytes(range(256)) * (LFS_THRESHOLD // 256 + 1)

@@ -182,7 +182,7 @@ def test_fp8_weights_skip_gpus_without_fp8_kernels():
 
 
 def test_quantizing_shrinks_the_plan():
-    s = dict(model_id="mistralai/Mixtral-8x22B-Instruct-v0.1", max_model_len=65536, max_concurrency=8)
+    s = {"model_id": "mistralai/Mixtral-8x22B-Instruct-v0.1", "max_model_len": 65536, "max_concurrency": 8}
     assert plan(spec(**s)).require_chosen().tensor_parallel_size == 8
     assert plan(spec(**s, quantization="fp8", kvCacheDtype="fp8")).require_chosen().tensor_parallel_size == 4
 
