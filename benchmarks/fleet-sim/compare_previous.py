@@ -20,8 +20,9 @@ import assumptions as A
 import policies
 import run
 from fleet import simulate
-from modelfleet.autoscale.observations import EngineLoad, Observation
 from traces import TRACES
+
+from modelfleet.autoscale.observations import EngineLoad, Observation
 
 HERE = Path(__file__).resolve().parent
 PREVIOUS: object = None

@@ -26,13 +26,11 @@ Model (README.md says why):
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
-import heapq
-
-import numpy as np
-
 import assumptions as A
+import numpy as np
 from traces import Trace
 
 

@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import assumptions as A
+import numpy as np
 from fleet import Result, simulate
 from policies import SWEEPS, make
 from traces import TRACES
+
 from modelfleet.autoscale.policy import TARGET_OCCUPANCY
 
 HERE = Path(__file__).resolve().parent

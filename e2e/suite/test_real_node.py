@@ -30,9 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from support.waiting import wait_for
-
 from modelfleet.render.runtime_containers import WARMUP_PORT
+from support.waiting import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "e2e" / "local"))
@@ -252,7 +251,7 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, s
                                                                "max_tokens": 200, "ignore_eos": True}, timeout=300)
                 if status != 200:
                     failures.append(f"{status}: {body[:200]!r}")
-            except Exception as e:  # noqa: BLE001 - a load generator must not die with its first error
+            except Exception as e:
                 failures.append(repr(e))
                 time.sleep(0.5)
 
