@@ -118,7 +118,9 @@ def model_schema(model: type[ApiModel]) -> dict[str, Any]:
     return schema
 
 
-def _structural(node: Any, defs: dict[str, Any], models: dict[str, type[ApiModel]], owner: type[ApiModel] | None) -> Any:
+def _structural(
+    node: Any, defs: dict[str, Any], models: dict[str, type[ApiModel]], owner: type[ApiModel] | None
+) -> Any:
     if isinstance(node, list):
         return [_structural(item, defs, models, None) for item in node]
     if not isinstance(node, dict):

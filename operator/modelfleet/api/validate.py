@@ -91,9 +91,11 @@ def _field_error(err: ErrorDetails) -> FieldError:
 
 def _clean_loc(loc: Loc) -> Loc:
     """Drop pydantic's union-branch markers such as ``literal['auto']`` or ``int``."""
-    return tuple(
-        part for part in loc if not (isinstance(part, str) and (part.startswith(("literal[", "function-")) or part in ("int", "str", "bool", "float")))
-    )
+    return tuple(part for part in loc if not (isinstance(part, str) and _is_branch_marker(part)))
+
+
+def _is_branch_marker(part: str) -> bool:
+    return part.startswith(("literal[", "function-")) or part in ("int", "str", "bool", "float")
 
 
 def _path(loc: Loc) -> str:

@@ -125,7 +125,9 @@ def _table(result: SizingResult) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     numeric = {2, 3, 4, 5, 6, 7, 8, 9}
     return [
-        "  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        "  ".join(
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
         for row in rows
     ]
 

@@ -130,7 +130,9 @@ def _matches(name: str, rules: ParserRules) -> list[tuple[str, str | None]]:
     # Single dash: a one-letter option takes its value attached ("-q8" is "-q 8"; argparse
     # _get_option_tuples, and clap's short flags); argparse also takes a prefix ("-t" for "-tp").
     attached: list[tuple[str, str | None]] = [(option, name[2:]) for option in rules.options if option == name[:2]]
-    prefixed: list[tuple[str, str | None]] = [(option, None) for option in rules.options if option.startswith(name) and option != name[:2]]
+    prefixed: list[tuple[str, str | None]] = [
+        (option, None) for option in rules.options if option.startswith(name) and option != name[:2]
+    ]
     return attached + (prefixed if rules.prefixes else [])
 
 

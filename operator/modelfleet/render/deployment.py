@@ -61,8 +61,9 @@ def pod_template(resource: LLMDeployment, plan: Plan, settings: OperatorSettings
 
 def pod_spec_hash(template: dict[str, Any]) -> str:
     """A short, stable digest of a pod template (without its own hash annotation)."""
-    annotations = {k: v for k, v in template["metadata"].get("annotations", {}).items() if k != POD_SPEC_HASH_ANNOTATION}
-    canonical = json.dumps({**template, "metadata": {**template["metadata"], "annotations": annotations}}, sort_keys=True)
+    metadata = template["metadata"]
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k != POD_SPEC_HASH_ANNOTATION}
+    canonical = json.dumps({**template, "metadata": {**metadata, "annotations": annotations}}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -256,8 +256,8 @@ def _explicit_tp(spec: LLMDeploymentSpec, model: ModelConfig) -> int | None:
 class _Evaluator:
     """Candidates of one pool: memory arithmetic, engine rules, price."""
 
-    def __init__(self, spec: LLMDeploymentSpec, model: ModelConfig, tensors: tuple[TensorGroup, ...], workload: Workload,
-                 gpu_prices: Mapping[str, float]):
+    def __init__(self, spec: LLMDeploymentSpec, model: ModelConfig, tensors: tuple[TensorGroup, ...],
+                 workload: Workload, gpu_prices: Mapping[str, float]):
         self.spec = spec
         self.model = model
         self.tensors = tensors
@@ -329,7 +329,8 @@ class _Evaluator:
         if fits:
             reason = _fit_reason(need, self.workload)
         elif problems:
-            reason = f"{profile_for(self.workload.engine).name} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
+            engine = profile_for(self.workload.engine).name
+            reason = f"{engine} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
         else:
             reason = _misfit_reason(need, tp, pool.gpu_product, self.workload)
         return Candidate(
@@ -358,7 +359,8 @@ class _Evaluator:
         """An engine that can place whole experts on GPUs (vLLM's --enable-expert-parallel) instead of slicing
         each one gets it when the experts divide evenly, so each GPU holds what TP would give it."""
         m = self.model
-        return profile_for(self.workload.engine).expert_parallel and m.mixture_of_experts and tp > 1 and m.num_experts % tp == 0
+        engine = profile_for(self.workload.engine)
+        return engine.expert_parallel and m.mixture_of_experts and tp > 1 and m.num_experts % tp == 0
 
 
 def _fit_reason(need: MemoryNeed, workload: Workload) -> str:
