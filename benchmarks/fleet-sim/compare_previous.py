@@ -74,7 +74,8 @@ def main(argv: list[str]) -> int:
     jobs = [(t, s, args.commit) for t in TRACES for s in run.SEEDS]
     with multiprocessing.Pool(2) as pool:
         rows = pool.map(one, jobs, chunksize=1)
-    print("| trace | seed | GPU-hours | p95 (s) | p99 (s) | reversals/day | flaps/day |\n|---|---:|---:|---:|---:|---:|---:|")
+    print("| trace | seed | GPU-hours | p95 (s) | p99 (s) | reversals/day | flaps/day |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['trace']} | {r['seed']} | {r['gpu_hours']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
               f"{r['reversals_per_day']:.0f} | {r['changes_per_day']:.0f} |")

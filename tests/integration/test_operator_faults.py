@@ -50,7 +50,8 @@ def with_spec(name: str, **spec) -> dict:
 
 @pytest.mark.parametrize("kind,manifest,spec", [
     ("PersistentVolumeClaim", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data-cache"},
-                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+                               "spec": {"accessModes": ["ReadWriteOnce"],
+                                        "resources": {"requests": {"storage": "1Gi"}}}},
      {"cache": {"mode": "pvc", "size": "100Gi"}}),
     ("Service", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "data"},
                  "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]}}, {}),

@@ -219,7 +219,8 @@ def test_the_crd_survives_helm_uninstall_and_argo_cd_pruning(helm, tmp_path):
     annotations = by_kind(render(helm, tmp_path), "CustomResourceDefinition")["metadata"]["annotations"]
     assert annotations["helm.sh/resource-policy"] == "keep"
     assert set(annotations["argocd.argoproj.io/sync-options"].split(",")) == {"Prune=false", "Delete=false"}
-    assert not [o for o in render(helm, tmp_path, {"crds": {"enabled": False}}) if o["kind"] == "CustomResourceDefinition"]
+    objects = render(helm, tmp_path, {"crds": {"enabled": False}})
+    assert not [o for o in objects if o["kind"] == "CustomResourceDefinition"]
 
 
 def test_rbac_grants_no_wildcards_and_never_writes_the_users_spec(helm, tmp_path):

@@ -48,7 +48,8 @@ CONFIGS = {
 @pytest.fixture(scope="module")
 def transformers_counts() -> dict[str, dict[str, int]]:
     result = subprocess.run(
-        [str(require_vllm_python()), str(SCRIPT)], input=json.dumps(CONFIGS), capture_output=True, text=True, timeout=600
+        [str(require_vllm_python()), str(SCRIPT)],
+        input=json.dumps(CONFIGS), capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)
