@@ -37,8 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "e2e" / "local"), str(ROOT / "tests"), str(ROOT / "e2e" / "suite")]
 
 import localcluster  # noqa: E402
-from localcluster import images, node, settings  # noqa: E402
-from localcluster import operator as local_operator  # noqa: E402
+from localcluster import images, node, operator as local_operator, settings  # noqa: E402
 from support.engine_pod import tiny_model_repos  # noqa: E402
 from support.hub_server import HubServer  # noqa: E402
 from support.tiny_model import ensure_tiny_model  # noqa: E402

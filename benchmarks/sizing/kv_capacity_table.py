@@ -25,8 +25,7 @@ import tiny_model  # noqa: E402
 import vllm_server  # noqa: E402
 
 from modelfleet.engines.tgi import TGI_VERSION  # noqa: E402
-from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU  # noqa: E402
-from modelfleet.engines.vllm import VLLM_VERSION  # noqa: E402
+from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU, VLLM_VERSION  # noqa: E402
 
 Shape = kv_capacity.ServerShape
 # (name, sliding window or None, shape)

@@ -112,7 +112,7 @@ def target():
             localcluster.up()
             started = True
         context = guard(kubeconfig)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - no usable cluster is a failure, never a skip
         pytest.fail(f"e2e target unavailable: {type(e).__name__}: {e}", pytrace=False)
     yield Target(kubeconfig=kubeconfig, context=context, operator=operator,
                  engine_image=os.environ.get("MODELFLEET_E2E_ENGINE_IMAGE") or None)

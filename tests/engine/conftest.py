@@ -19,8 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
-import tiny_model
-import vllm_server
+import tiny_model  # noqa: E402  (tests/support is not an installed package)
+import vllm_server  # noqa: E402
 
 SERVED_MODEL = "tiny-mixtral"
 FLEET_SIZE = 2

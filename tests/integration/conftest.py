@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "e2e" / "local"))
 
 import localcluster  # noqa: E402  (lives in e2e/local, not an installed package)
 from localcluster import nodes as node_layout  # noqa: E402
-from support.operator_process import start_operator  # noqa: E402  (chart_release: a fixture)
+from support.operator_process import chart_release, start_operator  # noqa: E402, F401  (chart_release: a fixture)
 
 ALLOWED_CONTEXT = localcluster.CONTEXT
 # Set once guard_kubeconfig passed: failure dumps talk to this cluster only.
@@ -99,7 +99,7 @@ def cluster():
             started = True
         guard_kubeconfig(kubeconfig)
         _GUARDED.append(kubeconfig)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure to get a cluster is a test failure
         where = "in CI" if os.environ.get("CI") else "locally"
         pytest.fail(f"local control plane unavailable {where}: {type(e).__name__}: {e}\n"
                     f"logs: {localcluster.state_dir() / 'logs'}", pytrace=False)
@@ -186,12 +186,12 @@ def _cluster_dump(item) -> list[tuple[str, str]]:
             lines = (logs_dir / f"{component}.log").read_text(errors="replace").splitlines()[-15:]
             out.append((f"{component} log (tail)", "\n".join(lines)))
         return out
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a dump must never hide the real failure
         return [("dump failed", f"{type(e).__name__}: {e}")]
 
 
 @pytest.fixture(scope="module")
-def operator(cluster, chart_release, tmp_path_factory):
+def operator(cluster, chart_release, tmp_path_factory):  # noqa: F811  (chart_release is the imported fixture)
     """The operator, installed by the chart and running as its ServiceAccount, for one test module.
 
     Autoscaling rounds every second, so tests of the autoscaler need not wait.

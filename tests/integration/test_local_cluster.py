@@ -8,8 +8,7 @@ import pytest
 from kubernetes import client
 
 import localcluster
-from localcluster import audit, node, processes, settings
-from localcluster import nodes as node_layout
+from localcluster import audit, node, nodes as node_layout, processes, settings
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane

@@ -79,7 +79,7 @@ class FakeEngines:
         engines = self
 
         class MetricsHandler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 if self.path != "/metrics":
                     self.send_error(404)
                     return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e" / "local"))
 
-from localcluster import audit
+from localcluster import audit  # noqa: E402  (lives in e2e/local, not an installed package)
 
 
 def line(n: int) -> str:

@@ -30,7 +30,7 @@ vllm:kv_cache_usage_perc{{model_name="{model}"}} 0.0
 
 def handler_for(model: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
             if self.path == "/health":
                 self.reply(200, "text/plain", "")
             elif self.path == "/metrics":

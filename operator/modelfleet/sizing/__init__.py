@@ -6,8 +6,7 @@ model comes from ``modelfleet.catalog.load_model_config``.
 
 from modelfleet.engines.memory_rules import EngineMemory
 
-from .capacity import CONDITION as KV_CAPACITY_CONDITION
-from .capacity import CapacityVerdict, judge_capacity
+from .capacity import CONDITION as KV_CAPACITY_CONDITION, CapacityVerdict, judge_capacity
 from .engine_memory import engine_memory, kv_tokens_per_sequence
 from .errors import (
     ContextTooLong,
