@@ -10,6 +10,7 @@ import yaml
 from modelfleet.api import GPUPool, LLMDeploymentSpec, parse_llmdeployment
 from modelfleet.catalog import default_pools, load_model_config
 from modelfleet.sizing import (
+    Candidate,
     ContextTooLong,
     InvalidTensorParallel,
     NoPlanFits,
@@ -237,3 +238,9 @@ def test_the_result_on_the_wire():
         "pool", "gpuProduct", "tensorParallelSize", "gpusPerReplica", "fits", "reason", "weightsPerGPU",
         "kvCachePerGPU", "maxConcurrentSequences", "pricePerHour",
     }
+
+
+def test_a_candidate_turned_away_before_measuring_has_no_memory_on_the_wire():
+    """'modelfleet plan -o json' lists it too (mypy --strict found gib_quantity(None) here)."""
+    wire = Candidate(pool="l4", gpu_product="NVIDIA-L4", tensor_parallel_size=2, fits=False, reason="1 GPU").to_wire()
+    assert [wire[k] for k in ("weightsPerGPU", "kvCachePerGPU", "overheadPerGPU", "budgetPerGPU")] == [None] * 4
