@@ -7,7 +7,7 @@ neither, so it runs the same against a test server as against a cluster.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import aiohttp
 

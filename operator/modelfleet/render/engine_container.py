@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.engines import EngineProfile, cache_layout
 
@@ -13,9 +15,11 @@ from .resources import engine_resources
 CONTAINER_NAME = "engine"
 
 
-def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> dict:
-    container: dict = {"name": CONTAINER_NAME, "image": engine_image(spec, engine, settings),
-                       "imagePullPolicy": "IfNotPresent"}
+def engine_container(
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
+) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": CONTAINER_NAME, "image": engine_image(spec, engine, settings),
+                                 "imagePullPolicy": "IfNotPresent"}
     if engine.command:
         container["command"] = list(engine.command)
     container.update(
@@ -38,7 +42,7 @@ def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile,
     return container
 
 
-def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict]:
+def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict[str, Any]]:
     """The engine's own variables, then the user's; a user variable of the same name replaces ours.
 
     Names must be unique: server-side apply treats ``env`` as a map keyed by

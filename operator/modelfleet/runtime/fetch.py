@@ -29,7 +29,7 @@ import httpx2
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-from .errors import SizeMismatch
+from .errors import PrepullError, SizeMismatch
 from .progress import Progress
 from .retry import ShortBody
 
@@ -64,6 +64,8 @@ def remote_file(model_id: str, path: str, commit: str, size: int, token: str | N
     if _origin(metadata.location) != _origin(url):
         headers.pop("authorization", None)  # a CDN's signed URL needs no token, and must not see it
     headers["Accept-Encoding"] = "identity"  # byte ranges count the stored bytes
+    if metadata.etag is None:  # the Hub always sends one; it names the blob in the cache
+        raise PrepullError(f"{path}: the Hub serves it without an ETag, so its blob has no name")
     return Remote(path, metadata.location, metadata.etag, size, headers)
 
 

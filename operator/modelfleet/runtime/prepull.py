@@ -164,7 +164,15 @@ def resolve(request: PrepullRequest) -> tuple[str, dict[str, int]]:
     """The commit the revision names, and the size of every file of the repo at that commit."""
     api = HfApi(endpoint=request.endpoint, token=request.token or False)
     info = api.model_info(request.model_id, revision=request.revision, files_metadata=True)
-    return info.sha, {s.rfilename: s.size for s in info.siblings}
+    # With files_metadata the Hub always answers the commit, the files and their sizes.
+    if info.sha is None or info.siblings is None:
+        raise PrepullError(f"{request.model_id}: the Hub's answer names no commit or no files")
+    sizes: dict[str, int] = {}
+    for sibling in info.siblings:
+        if sibling.size is None:
+            raise PrepullError(f"{request.model_id}: the Hub gives no size for {sibling.rfilename}")
+        sizes[sibling.rfilename] = sibling.size
+    return info.sha, sizes
 
 
 def choose_files(
