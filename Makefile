@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every directory with Python in it, for ruff (mypy's scope is in pyproject.toml).
+PY_DIRS := operator tests benchmarks e2e scripts charts
 
 .PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind
 
@@ -34,9 +36,11 @@ test: $(STAMP) lint cluster-binaries engine-venv
 engine-venv:
 	bash e2e/engine/venv.sh
 
-## Layer contracts (DESIGN.md) and the committed CRD.
+## Layer contracts (DESIGN.md), ruff on every Python directory, mypy --strict on the operator.
 lint: $(STAMP)
 	$(BIN)/lint-imports --config .importlinter
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/mypy
 
 ## Regenerate crds/ (and the chart's copy) from the pydantic models.
 crds: $(STAMP)

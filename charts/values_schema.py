@@ -109,7 +109,8 @@ class ChartValues(OperatorSettings):
     })] = Field(description="Default engine image by engine kind, overriding the operator's pinned ones.")
     # Not required: Helm drops keys whose value is null (the default here).
     hub_token_secret_ref: SecretKeyRef | None = Field(
-        None, description="Secret (in the release namespace) with a Hugging Face token for reading gated models' configs."
+        None,
+        description="Secret (in the release namespace) with a Hugging Face token for reading gated models' configs.",
     )
     resources: Annotated[dict[str, Any], kubernetes("ResourceRequirements")] = Field(
         description="The operator container's resources."

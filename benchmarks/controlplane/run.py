@@ -86,7 +86,8 @@ def operator_share(events: list[dict], names: list[str]) -> dict[str, list[float
     - ``operator``: the sum, the operator's own share of the way to Ready;
     - ``create_to_last_write``: its create -> the operator's last write for it (control plane included).
     """
-    writes = [e for e in events if e.get("stage") == "ResponseComplete" and e.get("verb") in ("create", "patch", "update")
+    writes = [e for e in events
+              if e.get("stage") == "ResponseComplete" and e.get("verb") in ("create", "patch", "update")
               and (e.get("objectRef") or {}).get("namespace") == NAMESPACE]
     by_name: dict[str, list[dict]] = collections.defaultdict(list)
     for e in writes:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine import H100X2_MIXTRAL, StepModel
 from modelfleet.api import parse_llmdeployment
 from modelfleet.catalog import default_pools, load_model_config
 from modelfleet.cli.documents import llmdeployment_documents
 from modelfleet.sizing import plan_deployment
-
-from engine import H100X2_MIXTRAL, StepModel
 
 HERE = Path(__file__).resolve().parent
 GIB = 1024 ** 3

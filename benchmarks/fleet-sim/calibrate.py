@@ -125,7 +125,8 @@ def main(argv: list[str]) -> int:
                     sample = round_trip(server.base_url, model, batch, prompt_len, seed=rep * 100)
                     samples.append({"batch": batch, "prompt_tokens": prompt_len, "max_tokens": [SHORT, LONG],
                                     "repetition": rep, "loadavg_1m": load, **sample})
-                    print(f"rep {rep} prompt {prompt_len:4d} batch {batch:2d}: client {sample['client_step_s'] * 1e3:7.2f} ms"
+                    print(f"rep {rep} prompt {prompt_len:4d} batch {batch:2d}: "
+                          f"client {sample['client_step_s'] * 1e3:7.2f} ms"
                           f"  server {sample['server_itl_s'] * 1e3:7.2f} ms  load {load:.2f}", flush=True)
     finally:
         server.stop()

@@ -20,8 +20,9 @@ import assumptions as A
 import policies
 import run
 from fleet import simulate
-from modelfleet.autoscale.observations import EngineLoad, Observation
 from traces import TRACES
+
+from modelfleet.autoscale.observations import EngineLoad, Observation
 
 HERE = Path(__file__).resolve().parent
 PREVIOUS: object = None
@@ -73,7 +74,8 @@ def main(argv: list[str]) -> int:
     jobs = [(t, s, args.commit) for t in TRACES for s in run.SEEDS]
     with multiprocessing.Pool(2) as pool:
         rows = pool.map(one, jobs, chunksize=1)
-    print("| trace | seed | GPU-hours | p95 (s) | p99 (s) | reversals/day | flaps/day |\n|---|---:|---:|---:|---:|---:|---:|")
+    print("| trace | seed | GPU-hours | p95 (s) | p99 (s) | reversals/day | flaps/day |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['trace']} | {r['seed']} | {r['gpu_hours']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
               f"{r['reversals_per_day']:.0f} | {r['changes_per_day']:.0f} |")

@@ -26,13 +26,11 @@ Model (README.md says why):
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
-import heapq
-
-import numpy as np
-
 import assumptions as A
+import numpy as np
 from traces import Trace
 
 
@@ -273,7 +271,8 @@ class Fleet:
         share = self.queued() / len(serving) if serving else 0.0
         active = self.active()
         return FleetView(now=now, asked=len(active), starting=sum(not r.ready for r in active),
-                         ready=tuple(ReplicaView(r.id, int(self.running[r.id]), share, int(self.completed[r.id]), int(self.busy_ticks[r.id])) for r in serving),
+                         ready=tuple(ReplicaView(r.id, int(self.running[r.id]), share, int(self.completed[r.id]),
+                                                 int(self.busy_ticks[r.id])) for r in serving),
                          waiting=self.queued())
 
     def decide(self, now: float) -> None:

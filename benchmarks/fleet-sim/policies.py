@@ -14,6 +14,7 @@ from collections import deque
 
 import assumptions as A
 from fleet import FleetView
+
 from modelfleet.autoscale.observations import EngineLoad, Observation
 from modelfleet.autoscale.policy import TARGET_OCCUPANCY, FleetSnapshot, PolicySettings, PolicyState, decide
 

@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import assumptions as A
+import numpy as np
 from fleet import Result, simulate
 from policies import SWEEPS, make
 from traces import TRACES
+
 from modelfleet.autoscale.policy import TARGET_OCCUPANCY
 
 HERE = Path(__file__).resolve().parent
@@ -52,7 +52,8 @@ def summarize(trace, result: Result, knob) -> dict:
         "knob": knob, "label": result.knob, "requests": int(len(waits)),
         "gpu_hours": round(result.gpu_hours, 2), "p50": round(p50, 3), "p95": round(p95, 3), "p99": round(p99, 3),
         "slo_violations": round(float(np.mean(waits > A.SLO_QUEUE_WAIT_SECONDS)), 5),
-        "changes_per_day": round(result.changes * per_day, 1), "reversals_per_day": round(result.reversals * per_day, 1),
+        "changes_per_day": round(result.changes * per_day, 1),
+        "reversals_per_day": round(result.reversals * per_day, 1),
         "burst_p95": round(float(np.percentile(burst, 95)), 3) if len(burst) else None,
         "burst_over_slo": round(float(np.mean(burst > A.SLO_QUEUE_WAIT_SECONDS)), 4) if len(burst) else None,
         "peak_kv_share": round(result.peak_kv_share, 3),
@@ -149,8 +150,10 @@ def results_md(rows: list[dict], checks: list[dict], elapsed: float) -> str:
     for trace in dict.fromkeys(r["trace"] for r in rows):
         first = next(r for r in rows if r["trace"] == trace)
         lines += [f"### {trace}: {TRACES[trace](0).description}", "",
-                  f"{first['requests']:,} requests (seed 0). Plots: [p95 and p99 vs GPU-hours](fleet-sim-{trace}.png).", "",
-                  "| policy | seed | GPU-hours | p50 (s) | p95 (s) | p99 (s) | SLO violations | p95 after a burst (s) | "
+                  f"{first['requests']:,} requests (seed 0). "
+                  f"Plots: [p95 and p99 vs GPU-hours](fleet-sim-{trace}.png).", "",
+                  "| policy | seed | GPU-hours | p50 (s) | p95 (s) | p99 (s) | SLO violations "
+                  "| p95 after a burst (s) | "
                   "after a burst > SLO | flaps/day | reversals/day |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in sorted((r for r in rows if r["trace"] == trace), key=lambda r: (r["family"] != OURS, r["family"],
@@ -261,8 +264,9 @@ def main(argv: list[str]) -> int:
             plot_timeline(trace, rows, args.out / f"fleet-sim-{trace}-timeline.png")
     for c in checks:
         o, b = c["ours"], c["best"]
-        print(f"{c['trace']:10s} seed {c['seed']} vs {c['family']:26s} {c['peer']:18s} reach={c['reaches_our_waits']!s:5s} "
-              f"ratio {c['ratio']:.2f} curve {fmt(c['curve_ratio'])}  p95 {o['p95']:.1f}/{b['p95']:.1f} p99 {o['p99']:.1f}/{b['p99']:.1f} "
+        print(f"{c['trace']:10s} seed {c['seed']} vs {c['family']:26s} {c['peer']:18s} "
+              f"reach={c['reaches_our_waits']!s:5s} ratio {c['ratio']:.2f} curve {fmt(c['curve_ratio'])}  "
+              f"p95 {o['p95']:.1f}/{b['p95']:.1f} p99 {o['p99']:.1f}/{b['p99']:.1f} "
               f"rev {o['reversals_per_day']:.0f}/{b['reversals_per_day']:.0f} dominated={c['dominated']}")
     print(f"done in {elapsed:.0f} s")
     return 0

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 import assumptions as A
+import numpy as np
 
 HOUR = 3600
 

@@ -25,8 +25,7 @@ import tiny_model  # noqa: E402
 import vllm_server  # noqa: E402
 
 from modelfleet.engines.tgi import TGI_VERSION  # noqa: E402
-from modelfleet.engines.vllm import VLLM_VERSION  # noqa: E402
-from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU  # noqa: E402
+from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU, VLLM_VERSION  # noqa: E402
 
 Shape = kv_capacity.ServerShape
 # (name, sliding window or None, shape)
@@ -42,7 +41,8 @@ CONFIGURATIONS = [
 # (vLLM: the installed vllm-cpu package; TGI: the v3.3.7 tag), and the function around it.
 RULES = [
     ("vLLM: KV budget = total × gpu_memory_utilization",
-     "vllm/v1/worker/utils.py:725 (request_memory)", "init_snapshot.total_memory * cache_config.gpu_memory_utilization"),
+     "vllm/v1/worker/utils.py:725 (request_memory)",
+     "init_snapshot.total_memory * cache_config.gpu_memory_utilization"),
     ("vLLM: CUDA context and NCCL outside the budget",
      "vllm/v1/worker/gpu_worker.py:509, :534 (init_device)",
      "init_worker_distributed_environment(...) runs before self.init_snapshot = MemorySnapshot(...)"),
@@ -143,7 +143,8 @@ def render(rows) -> str:
     for name, shape, predicted, reported, error in rows:
         if reported is None:
             lines.append(f"| {name} | {shape.kv_space_gib} GiB | {shape.kv_cache_dtype} | {predicted.tokens} | "
-                         f"not run: {error} | - | {predicted.tokens_per_sequence} | {predicted.sequences:.2f} | - | - |")
+                         f"not run: {error} | - | {predicted.tokens_per_sequence} | "
+                         f"{predicted.sequences:.2f} | - | - |")
             continue
         token_error = (predicted.tokens - reported.tokens) / reported.tokens
         sequence_error = (predicted.sequences - reported.max_concurrency) / reported.max_concurrency

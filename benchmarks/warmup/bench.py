@@ -43,8 +43,15 @@ sys.path.insert(0, str(HERE.parents[1] / "tests" / "support"))
 import aiohttp  # noqa: E402
 import tiny_model  # noqa: E402
 import vllm_server  # noqa: E402
+
 from support.engine_pod import (  # noqa: E402
-    TINY_REPO, on_this_machine, render_pod, run_prepull, start_warmup, stop_process, tiny_model_repos,
+    TINY_REPO,
+    on_this_machine,
+    render_pod,
+    run_prepull,
+    start_warmup,
+    stop_process,
+    tiny_model_repos,
 )
 from support.hub_server import HubServer  # noqa: E402
 

@@ -30,9 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from support.waiting import wait_for
-
 from modelfleet.render.runtime_containers import WARMUP_PORT
+from support.waiting import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "e2e" / "local"))

@@ -14,8 +14,8 @@ import signal
 import pytest
 import vllm_server
 
-from modelfleet.autoscale.policy import FleetSnapshot, PolicySettings, PolicyState, decide
 from modelfleet.autoscale.observations import Observation
+from modelfleet.autoscale.policy import FleetSnapshot, PolicySettings, PolicyState, decide
 from modelfleet.autoscale.scrape import ScrapeTarget, scrape_fleet
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]

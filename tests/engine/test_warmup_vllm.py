@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 
 import pytest
 import vllm_server
-from support.engine_pod import on_this_machine, render_pod, run_prepull, start_warmup, stop_process, tiny_model_repos
-from support.hub_server import HubServer
 
 from modelfleet.runtime.warmup_prompts import PROMPTS
+from support.engine_pod import on_this_machine, render_pod, run_prepull, start_warmup, stop_process, tiny_model_repos
+from support.hub_server import HubServer
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1200)]
 

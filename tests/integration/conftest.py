@@ -9,6 +9,7 @@ everywhere else): deselect them with `-m "not controlplane"` instead.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import pathlib
@@ -26,8 +27,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "e2e" / "local"))
 
 import localcluster  # noqa: E402  (lives in e2e/local, not an installed package)
-from support.operator_process import chart_release, start_operator  # noqa: E402  (chart_release: a fixture)
 from localcluster import nodes as node_layout  # noqa: E402
+from support.operator_process import chart_release, start_operator  # noqa: E402, F401  (chart_release: a fixture)
 
 ALLOWED_CONTEXT = localcluster.CONTEXT
 # Set once guard_kubeconfig passed: failure dumps talk to this cluster only.
@@ -58,10 +59,8 @@ def guard_kubeconfig(path: pathlib.Path) -> None:
     server = next(c["cluster"]["server"] for c in cfg["clusters"] if c["name"] == context["cluster"])
     host = urllib.parse.urlsplit(server).hostname or ""
     loopback = host == "localhost"
-    try:
+    with contextlib.suppress(ValueError):
         loopback = loopback or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
     if not loopback:
         raise RuntimeError(f"refusing API server {server}: not on loopback")
 

@@ -4,15 +4,12 @@ Running and Ready; controllers and garbage collection work; every write is
 audited; nothing listens beyond loopback."""
 from __future__ import annotations
 
-
 import pytest
 from kubernetes import client
 
-from support.waiting import wait_for
-
 import localcluster
-from localcluster import nodes as node_layout
-from localcluster import audit, node, processes, settings
+from localcluster import audit, node, nodes as node_layout, processes, settings
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 

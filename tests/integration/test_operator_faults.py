@@ -10,6 +10,7 @@ import json
 
 import pytest
 import yaml
+
 from localcluster import nodes as node_layout
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -49,7 +50,8 @@ def with_spec(name: str, **spec) -> dict:
 
 @pytest.mark.parametrize("kind,manifest,spec", [
     ("PersistentVolumeClaim", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data-cache"},
-                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+                               "spec": {"accessModes": ["ReadWriteOnce"],
+                                        "resources": {"requests": {"storage": "1Gi"}}}},
      {"cache": {"mode": "pvc", "size": "100Gi"}}),
     ("Service", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "data"},
                  "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 80}]}}, {}),
@@ -114,7 +116,8 @@ def test_a_poison_object_says_so_and_the_others_are_planned_on_time(cluster, nam
 
 def test_a_pool_whose_nodes_go_moves_to_the_next_listed_and_back(cluster, namespace, operator):
     apply(cluster, namespace, with_spec("mover", gpu={"pools": ["a100-80gb", "h100"]}))
-    plan_pool = lambda: ((get(cluster, namespace, "llmd/mover") or {}).get("status") or {}).get("plan", {}).get("pool")
+    def plan_pool():
+        return ((get(cluster, namespace, "llmd/mover") or {}).get("status") or {}).get("plan", {}).get("pool")
     wait_for("planned on a100-80gb", lambda: plan_pool() == "a100-80gb", 30)
     layout = node_layout.load_layout()
     node_layout.sync(node_layout.scale_pool(layout, "a100-80gb", 0))

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 import yaml
+
 from support.operator_process import start_operator
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -35,8 +36,9 @@ def test_an_operator_told_one_namespace_leaves_the_others_alone(cluster, chart_r
         apply(cluster, other, small_mistral("elsewhere", replicas=1))
         apply(cluster, mine, small_mistral("here", replicas=1))
         wait_for("the watched namespace served", lambda: get(cluster, mine, "deployment/here"), 30)
-        reconciles = lambda: sum(float(line.rsplit(" ", 1)[1]) for line in process.metrics().splitlines()
-                                 if line.startswith("modelfleet_reconcile_total{"))
+        def reconciles():
+            return sum(float(line.rsplit(" ", 1)[1]) for line in process.metrics().splitlines()
+                       if line.startswith("modelfleet_reconcile_total{"))
         seen = reconciles()
         wait_for("three resyncs", lambda: reconciles() >= seen + 3, 30)
         assert get(cluster, other, "deployment/elsewhere") is None

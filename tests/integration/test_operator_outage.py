@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 import yaml
+
 from localcluster import cluster as local
 from support.operator_process import start_operator
 from support.specs import small_mistral

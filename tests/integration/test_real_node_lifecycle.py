@@ -13,10 +13,9 @@ import json
 
 import pytest
 
-from support.waiting import wait_for
-
 import localcluster
 from localcluster import node, settings
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.cluster_restart, pytest.mark.realnode]
 

@@ -22,12 +22,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.hub_server import HubRepos
-from support.render_cases import example, example_plan, with_spec
-
 from modelfleet.api import OperatorSettings
 from modelfleet.engines import cache_layout
 from modelfleet.render import render_all
+from support.hub_server import HubRepos
+from support.render_cases import example, example_plan, with_spec
 
 TINY_REPO = "acme/tiny-mixtral"
 MODELFLEET = Path(sys.executable).parent / "modelfleet"

@@ -38,10 +38,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
 # Files at least this big are stored as LFS objects, as the Hub does for weights.

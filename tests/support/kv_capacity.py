@@ -20,10 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from modelfleet.autoscale.scrape import kv_capacity_tokens
 from modelfleet.catalog import GIB, ModelConfig, parse_config
 from modelfleet.engines.metrics import metrics_for
-from modelfleet.sizing import kv_bytes_per_token
-from modelfleet.sizing import kv_capacity_tokens as predicted_tokens
-from modelfleet.sizing import kv_tokens_per_sequence
 from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU
+from modelfleet.sizing import kv_bytes_per_token, kv_capacity_tokens as predicted_tokens, kv_tokens_per_sequence
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from localcluster.operator import (  # noqa: F401  (re-exported for the tests)
     OPERATOR_NAMESPACE,
     RELEASE,

@@ -26,9 +26,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_SCRIPT = REPO / "e2e" / "engine" / "venv.sh"
@@ -146,7 +146,7 @@ class VllmServer:
             time.sleep(1.0)
         raise TimeoutError(f"vLLM did not answer /health within {timeout_s:.0f} s\n{self.log_tail()}")
 
-    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> "VllmServer":
+    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> VllmServer:
         self.launch()
         try:
             self.wait_ready(timeout_s)
@@ -180,10 +180,8 @@ class VllmServer:
 
     def kill_leftovers(self) -> None:
         """Children may outlive the leader: end what is left of the group by its id."""
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def log_tail(self, lines: int = 80) -> str:
         if not self.log_path.is_file():

@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from modelfleet.api.spec import AutoscalingSpec
+from modelfleet.autoscale.observations import EngineLoad, Observation
 from modelfleet.autoscale.policy import (
     DOWN_BAND,
     MIN_UP_STEP,
@@ -23,7 +23,6 @@ from modelfleet.autoscale.policy import (
     littles_in_flight,
     rate_sample,
 )
-from modelfleet.autoscale.observations import EngineLoad, Observation
 
 BATCH = 8
 

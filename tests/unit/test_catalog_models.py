@@ -6,12 +6,11 @@ import json
 
 import huggingface_hub.constants
 import pytest
-from support.hub_server import HubRepos, HubResponse, HubServer
 
 from modelfleet.catalog import (
     GatedModel,
-    HubUnreachable,
     HubAccess,
+    HubUnreachable,
     InvalidModelConfig,
     ModelNotCached,
     ModelNotFound,
@@ -20,6 +19,7 @@ from modelfleet.catalog import (
     load_model_config,
     parse_config,
 )
+from support.hub_server import HubRepos, HubResponse, HubServer
 
 MISTRAL_IDS = [
     "mistralai/Mistral-7B-v0.1",
@@ -85,7 +85,8 @@ def test_mixtral_8x22b_shape():
 
 
 def test_parse_fills_transformers_defaults():
-    model = parse_config("x/y", {k: v for k, v in LLAMA_CONFIG.items() if k not in ("head_dim", "num_key_value_heads")}, "hub")
+    config = {k: v for k, v in LLAMA_CONFIG.items() if k not in ("head_dim", "num_key_value_heads")}
+    model = parse_config("x/y", config, "hub")
     assert model.head_dim == 2048 // 32
     assert model.num_kv_heads == 32
     assert model.tie_word_embeddings
@@ -108,7 +109,8 @@ def test_parse_reads_transformers_5_dtype_and_quantization_config():
     ],
 )
 def test_parse_names_pre_quantized_repos_in_spec_words(quantization_config, expected):
-    assert parse_config("x/y", {**LLAMA_CONFIG, "quantization_config": quantization_config}, "hub").quantization == expected
+    config = {**LLAMA_CONFIG, "quantization_config": quantization_config}
+    assert parse_config("x/y", config, "hub").quantization == expected
 
 
 @pytest.mark.parametrize(

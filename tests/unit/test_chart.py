@@ -221,7 +221,8 @@ def test_the_crd_survives_helm_uninstall_and_argo_cd_pruning(helm, tmp_path):
     annotations = by_kind(render(helm, tmp_path), "CustomResourceDefinition")["metadata"]["annotations"]
     assert annotations["helm.sh/resource-policy"] == "keep"
     assert set(annotations["argocd.argoproj.io/sync-options"].split(",")) == {"Prune=false", "Delete=false"}
-    assert not [o for o in render(helm, tmp_path, {"crds": {"enabled": False}}) if o["kind"] == "CustomResourceDefinition"]
+    objects = render(helm, tmp_path, {"crds": {"enabled": False}})
+    assert not [o for o in objects if o["kind"] == "CustomResourceDefinition"]
 
 
 def test_rbac_grants_no_wildcards_and_never_writes_the_users_spec(helm, tmp_path):
@@ -279,7 +280,7 @@ def test_every_rbac_rule_says_why():
     for i in rules:
         above = lines[i - 1].strip()
         # A rule is explained by the comment above it, or continues the group above it.
-        assert above.startswith("#") or above.startswith("verbs:"), lines[i]
+        assert above.startswith(("#", "verbs:")), lines[i]
 
 
 def test_the_service_monitor_is_optional_and_scrapes_the_metrics_service(helm, tmp_path):

@@ -111,10 +111,10 @@ def serving(server: subprocess.Popen, url: str, timeout: float = 20):
     while True:
         try:
             return urllib.request.urlopen(url, timeout=2)
-        except OSError:
+        except OSError as err:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                raise AssertionError(f"the fake engine never answered:\n{server.communicate()[0].decode()}")
+                raise AssertionError(f"the fake engine never answered:\n{server.communicate()[0].decode()}") from err
             time.sleep(0.2)
 
 
@@ -127,7 +127,8 @@ def free_port() -> int:
 def test_the_fake_engine_answers_like_vllm_under_the_rendered_command(tmp_path):
     model = {
         "apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment", "metadata": {"name": "m", "namespace": "e2e"},
-        "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "engine": {"image": "modelfleet/fake-engine:e2e"},
+        "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
+                 "engine": {"image": "modelfleet/fake-engine:e2e"},
                  "gpu": {"pools": ["h100"]}, "serving": {"maxModelLen": 4096, "maxConcurrency": 4},
                  "cache": {"mode": "none"}, "warmup": {"enabled": "false"}},
     }

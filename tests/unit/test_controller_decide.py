@@ -54,7 +54,7 @@ def served(intent: Intent, before: dict | None = None, ready: int | None = None)
         key = f"{obj['kind']}/{obj['metadata']['name']}"
         generation = (live.get(key, {}).get("metadata", {}).get("generation", 0)) + 1
         live[key] = {**copy.deepcopy(obj), "metadata": {**obj["metadata"], "generation": generation}}
-    for key, obj in live.items():
+    for obj in live.values():
         if obj["kind"] == "Deployment":
             replicas = obj["spec"]["replicas"]
             count = replicas if ready is None else ready

@@ -56,7 +56,8 @@ def test_a_rollout_is_progressing_and_still_ready_replicas_are_counted():
 
 
 def test_a_stalled_rollout_is_degraded():
-    stalled = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "took too long"}
+    stalled = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+               "message": "took too long"}
     seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1, conditions=[stalled]))
     assert conditions(derive_status(seen, EMPTY, T0))["Degraded"] == ("True", "RolloutStalled")
 

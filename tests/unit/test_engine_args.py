@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.render_cases import example, example_plan, with_spec
 
 from modelfleet.api import OperatorSettings
 from modelfleet.engines import PORT, profile_for
@@ -11,6 +10,7 @@ from modelfleet.engines.tgi import TGI_VERSION
 from modelfleet.engines.vllm import VLLM_VERSION
 from modelfleet.render.engine_args import engine_args, engine_image
 from modelfleet.render.fleet import unsupported
+from support.render_cases import example, example_plan, with_spec
 
 VLLM = profile_for("vllm")
 TGI = profile_for("tgi")

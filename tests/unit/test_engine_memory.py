@@ -11,16 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.catalog import GIB, load_model_config, parse_config
 from modelfleet.engines import profile_for
-from modelfleet.engines.tgi import MEMORY as TGI
-from modelfleet.engines.tgi import TGI_VERSION, TGI_WIGGLE_ROOM
-from modelfleet.engines.vllm import MEMORY as VLLM
-from modelfleet.engines.vllm import VLLM_VERSION
+from modelfleet.engines.tgi import MEMORY as TGI, TGI_VERSION, TGI_WIGGLE_ROOM
+from modelfleet.engines.vllm import MEMORY as VLLM, VLLM_VERSION
 from modelfleet.render.engine_args import engine_args
 from modelfleet.sizing import (
     Workload,

@@ -1,4 +1,5 @@
-"""The engine profiles: one per engine kind, complete, consistent with their parsers, and the only place engines are named."""
+"""The engine profiles: one per engine kind, complete, consistent with their parsers, and the only place
+engines are named."""
 
 from __future__ import annotations
 

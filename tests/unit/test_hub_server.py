@@ -8,6 +8,7 @@ import httpx2
 import pytest
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
 from support.hub_server import LFS_THRESHOLD, HubRepos, HubResponse, HubServer
 
 WEIGHTS = bytes(range(256)) * (LFS_THRESHOLD // 256 + 1)
@@ -73,7 +74,9 @@ def test_gated_and_missing_repos(hub, tmp_path):
 
 def test_the_responder_can_be_wrapped_to_inject_faults(hub, tmp_path):
     served = hub.responder
-    hub.responder = lambda request: HubResponse(400, {"Content-Length": "0"}) if request.method == "HEAD" else served(request)
+    hub.responder = lambda request: (
+        HubResponse(400, {"Content-Length": "0"}) if request.method == "HEAD" else served(request)
+    )
     with pytest.raises(LocalEntryNotFoundError, match="error happened while trying to locate the file"):
         hf_hub_download("acme/model", "config.json", endpoint=hub.url, cache_dir=tmp_path)
     hub.responder = served

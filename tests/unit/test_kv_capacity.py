@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from modelfleet.api import GPUPool, LLMDeploymentSpec
+from modelfleet.api import GPUPool, LLMDeploymentSpec, LLMDeploymentStatus
 from modelfleet.catalog import load_model_config
 from modelfleet.controller.capacity import transition_event
-from modelfleet.api import LLMDeploymentStatus
 from modelfleet.controller.status import Observation, capacity_status, derive_status
 from modelfleet.sizing import KV_CAPACITY_CONDITION, judge_capacity, plan_deployment
 

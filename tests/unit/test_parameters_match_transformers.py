@@ -13,10 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from support.vllm_server import require_vllm_python
 
 from modelfleet.catalog import parse_config
 from modelfleet.sizing import count_parameters
+from support.vllm_server import require_vllm_python
 
 pytestmark = pytest.mark.engine
 
@@ -48,7 +48,8 @@ CONFIGS = {
 @pytest.fixture(scope="module")
 def transformers_counts() -> dict[str, dict[str, int]]:
     result = subprocess.run(
-        [str(require_vllm_python()), str(SCRIPT)], input=json.dumps(CONFIGS), capture_output=True, text=True, timeout=600
+        [str(require_vllm_python()), str(SCRIPT)],
+        input=json.dumps(CONFIGS), capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)

@@ -8,11 +8,11 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 import yaml
-from support.hub_server import HubRepos, HubServer
 
 from modelfleet.cli.main import main
 from modelfleet.engines.tgi import TGI_VERSION
 from modelfleet.engines.vllm import VLLM_VERSION
+from support.hub_server import HubRepos, HubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -95,7 +95,8 @@ def test_nothing_fits_prints_null_and_exits_1_with_the_numbers(tmp_path, capsys)
     captured = capsys.readouterr()
     assert json.loads(captured.out)["chosen"] is None
     assert captured.err.startswith("error: no GPU pool can serve mistralai/Mixtral-8x22B-Instruct-v0.1 (16-bit weights")
-    assert "l4: needs" in captured.err and "GiB per GPU at TP 1 on NVIDIA-L4 (20.2 GiB budget): weights 261.9 + KV" in captured.err
+    assert "l4: needs" in captured.err
+    assert "GiB per GPU at TP 1 on NVIDIA-L4 (20.2 GiB budget): weights 261.9 + KV" in captured.err
 
 
 def test_nothing_fits_in_the_table_too(tmp_path, capsys):
@@ -120,7 +121,8 @@ def test_unknown_model_offline(tmp_path, capsys, monkeypatch):
 def test_a_quantization_the_engine_cannot_serve(tmp_path, capsys):
     llmd = deployment(tmp_path, {"id": "mistralai/Mistral-7B-v0.3", "quantization": "bitsandbytes-8bit"})
     assert main(["plan", "-f", llmd]) == 1
-    assert "error: vLLM cannot serve mistralai/Mistral-7B-v0.3 with quantization bitsandbytes-8bit" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: vLLM cannot serve mistralai/Mistral-7B-v0.3 with quantization bitsandbytes-8bit" in err
 
 
 def test_an_explicit_tp_that_breaks_a_rule(tmp_path, capsys):

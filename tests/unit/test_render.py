@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.render_cases import assert_selector_matches, example, example_plan, with_spec
 
 from modelfleet.api import OperatorSettings
 from modelfleet.render import (
@@ -18,6 +17,7 @@ from modelfleet.render import (
     selector_string,
     to_yaml,
 )
+from support.render_cases import assert_selector_matches, example, example_plan, with_spec
 
 SETTINGS = OperatorSettings()
 MIXTRAL = example("mixtral-8x7b-vllm")  # vLLM, nodeLocal, mixture of experts, TP 4
@@ -208,7 +208,9 @@ def test_init_containers_run_prepull_then_the_warmup_sidecar():
     assert [c["name"] for c in spec["initContainers"]] == ["cache-permissions", "prepull", "warmup"]
     prepull = container(spec, "prepull")
     assert prepull["command"] == ["modelfleet"]
-    assert prepull["args"][:5] == ["prepull", "--model-id", "mistralai/Mixtral-8x7B-Instruct-v0.1", "--revision", "main"]
+    assert prepull["args"][:5] == [
+        "prepull", "--model-id", "mistralai/Mixtral-8x7B-Instruct-v0.1", "--revision", "main"
+    ]
     assert "model*.safetensors" in prepull["args"]
     assert prepull["image"] == SETTINGS.runtime_image
 
@@ -362,10 +364,13 @@ def test_every_object_is_labelled_and_namespaced_without_owner_references():
 
 def test_the_engine_selector_picks_engine_pods_and_not_prepull_pods():
     objects = render()
-    assert_selector_matches(selector_labels("mixtral-8x7b"), objects["Deployment"]["spec"]["template"]["metadata"]["labels"])
+    pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert_selector_matches(selector_labels("mixtral-8x7b"), pod_labels)
     prepull_labels = objects["DaemonSet"]["spec"]["template"]["metadata"]["labels"]
     assert any(prepull_labels.get(k) != v for k, v in selector_labels("mixtral-8x7b").items())
-    assert selector_string("mixtral-8x7b") == "modelfleet.io/llmdeployment=mixtral-8x7b,app.kubernetes.io/component=engine"
+    assert selector_string("mixtral-8x7b") == (
+        "modelfleet.io/llmdeployment=mixtral-8x7b,app.kubernetes.io/component=engine"
+    )
 
 
 def test_switching_engines_keeps_the_selectors_and_the_service():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import yaml
-from support.render_cases import EXAMPLES, EXAMPLES_DIR, assert_acceptable
 
 from modelfleet.cli.main import main
+from support.render_cases import EXAMPLES, EXAMPLES_DIR, assert_acceptable
 
 MIXTRAL_IN_A_NAMESPACE = """\
 apiVersion: v1

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from support.render_cases import EXAMPLES, GOLDEN_DIR, example, example_plan
 
 from modelfleet.api import OperatorSettings
 from modelfleet.render import render_all, to_yaml
+from support.render_cases import EXAMPLES, GOLDEN_DIR, example, example_plan
 
 HEADER = (
     "# Rendered from examples/{name}.yaml with the plan in plans.yaml, in namespace llm.\n"

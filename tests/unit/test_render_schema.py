@@ -8,12 +8,11 @@ hypothesis can build: the OpenAPI schema of Kubernetes 1.34 in strict mode
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from support.render_cases import EXAMPLES, assert_acceptable, example, example_plan, llmdeployments, plans_for
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from modelfleet.api import OperatorSettings
 from modelfleet.render import UnsupportedSpec, child_refs, ref_of, render_all, unsupported
+from support.render_cases import EXAMPLES, assert_acceptable, example, example_plan, llmdeployments, plans_for
 
 OPERATOR_SETTINGS = OperatorSettings()
 

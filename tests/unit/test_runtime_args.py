@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given
-from hypothesis import strategies as st
-from support.render_cases import example, example_plan
+from hypothesis import given, strategies as st
 
 from modelfleet.api.runtime_args import PrepullArgs, WarmupArgs
 from modelfleet.cli import prepull_cmd, warmup_cmd
 from modelfleet.cli.main import build_parser, main
 from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import prepull_args, warmup_args
+from support.render_cases import example, example_plan
 
 MIXTRAL = example("mixtral-8x22b-fp8")
 MIXTRAL_PLAN = example_plan("mixtral-8x22b-fp8")

@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.hub_server import HubRepos, HubResponse, HubServer, file_downloads
-from support.waiting import wait_for
 
 from modelfleet.cli.main import main
 from modelfleet.engines import profile_for
 from modelfleet.runtime.fetch import PARTIAL_SUFFIX
+from support.hub_server import HubRepos, HubResponse, HubServer, file_downloads
+from support.waiting import wait_for
 
 ENGINE_PATTERNS = profile_for("vllm").files
 MIB = 1024 * 1024

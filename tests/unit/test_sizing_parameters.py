@@ -28,7 +28,8 @@ def test_mistral_7b_exactly():
     # embeddings + lm_head + 32 × (q, k, v, o + gate, up, down + 2 norms) + final norm
     hidden, inter, vocab, kv = 4096, 14336, 32000, 1024
     layer = hidden * hidden * 2 + hidden * kv * 2 + 3 * hidden * inter + 2 * hidden
-    assert count_parameters(load_model_config("mistralai/Mistral-7B-v0.1")).total == 2 * vocab * hidden + 32 * layer + hidden
+    total = count_parameters(load_model_config("mistralai/Mistral-7B-v0.1")).total
+    assert total == 2 * vocab * hidden + 32 * layer + hidden
 
 
 def test_mixtral_experts_and_router():
@@ -68,5 +69,6 @@ def test_explicit_head_dim_shapes_attention():
 
 def test_other_architectures_are_refused_by_name():
     model = parse_config("Qwen/Qwen2-7B", {**TINY_LLAMA, "model_type": "qwen2"}, "hub")
-    with pytest.raises(UnsupportedArchitecture, match="Qwen/Qwen2-7B is a qwen2 model; modelfleet sizes llama, mistral, mixtral"):
+    with pytest.raises(UnsupportedArchitecture,
+                       match="Qwen/Qwen2-7B is a qwen2 model; modelfleet sizes llama, mistral, mixtral"):
         count_parameters(model)

@@ -10,6 +10,7 @@ import yaml
 from modelfleet.api import GPUPool, LLMDeploymentSpec, parse_llmdeployment
 from modelfleet.catalog import default_pools, load_model_config
 from modelfleet.sizing import (
+    Candidate,
     ContextTooLong,
     InvalidTensorParallel,
     NoPlanFits,
@@ -33,7 +34,9 @@ def spec(model_id=MISTRAL, engine="vllm", max_model_len=8192, max_concurrency=16
     model = {"id": model_id} | {k: v for k, v in model_and_gpu.items() if k in ("quantization", "kvCacheDtype")}
     gpu = {k: v for k, v in model_and_gpu.items() if k in ("pools", "tensorParallelSize", "memoryUtilization")}
     serving = {"maxConcurrency": max_concurrency} | ({"maxModelLen": max_model_len} if max_model_len else {})
-    return LLMDeploymentSpec.model_validate({"model": model, "engine": {"kind": engine}, "serving": serving, "gpu": gpu})
+    return LLMDeploymentSpec.model_validate(
+        {"model": model, "engine": {"kind": engine}, "serving": serving, "gpu": gpu}
+    )
 
 
 def plan(s, pools=(H100,), prices=None):
@@ -107,7 +110,8 @@ def test_spec_pools_restrict_and_order():
 
 
 def test_an_unknown_pool_name_lists_the_pools():
-    with pytest.raises(UnknownPool, match="spec.gpu.pools names h200, which is not a GPU pool; available pools: a100-80gb, h100"):
+    with pytest.raises(UnknownPool,
+                       match="spec.gpu.pools names h200, which is not a GPU pool; available pools: a100-80gb, h100"):
         plan(spec(pools=["h200"]), pools=(H100, A100))
 
 
@@ -164,12 +168,14 @@ def test_explicit_tp_larger_than_a_node_is_rejected_in_the_candidates():
 
 
 def test_explicit_tp_that_breaks_a_rule_is_refused():
-    with pytest.raises(InvalidTensorParallel, match="tensorParallelSize 16 cannot shard .*8 KV heads do not split over TP 16"):
+    with pytest.raises(InvalidTensorParallel,
+                       match="tensorParallelSize 16 cannot shard .*8 KV heads do not split over TP 16"):
         plan(spec(engine="tgi", tensorParallelSize=16), pools=(H100.model_copy(update={"gpus_per_node": 16}),))
 
 
 def test_a_quantization_the_engine_cannot_serve():
-    with pytest.raises(UnservableQuantization, match="vLLM cannot serve .* bitsandbytes-8bit: bitsandbytes is not a vLLM quantization method"):
+    with pytest.raises(UnservableQuantization,
+                       match="vLLM cannot serve .* bitsandbytes-8bit: bitsandbytes is not a vLLM quantization method"):
         plan(spec(quantization="bitsandbytes-8bit"))
     with pytest.raises(UnservableQuantization, match="awq needs a repository of AWQ weights"):
         plan(spec(engine="tgi", quantization="awq"))
@@ -182,7 +188,7 @@ def test_fp8_weights_skip_gpus_without_fp8_kernels():
 
 
 def test_quantizing_shrinks_the_plan():
-    s = dict(model_id="mistralai/Mixtral-8x22B-Instruct-v0.1", max_model_len=65536, max_concurrency=8)
+    s = {"model_id": "mistralai/Mixtral-8x22B-Instruct-v0.1", "max_model_len": 65536, "max_concurrency": 8}
     assert plan(spec(**s)).require_chosen().tensor_parallel_size == 8
     assert plan(spec(**s, quantization="fp8", kvCacheDtype="fp8")).require_chosen().tensor_parallel_size == 4
 
@@ -232,3 +238,9 @@ def test_the_result_on_the_wire():
         "pool", "gpuProduct", "tensorParallelSize", "gpusPerReplica", "fits", "reason", "weightsPerGPU",
         "kvCachePerGPU", "maxConcurrentSequences", "pricePerHour",
     }
+
+
+def test_a_candidate_turned_away_before_measuring_has_no_memory_on_the_wire():
+    """'modelfleet plan -o json' lists it too (mypy --strict found gib_quantity(None) here)."""
+    wire = Candidate(pool="l4", gpu_product="NVIDIA-L4", tensor_parallel_size=2, fits=False, reason="1 GPU").to_wire()
+    assert [wire[k] for k in ("weightsPerGPU", "kvCachePerGPU", "overheadPerGPU", "budgetPerGPU")] == [None] * 4

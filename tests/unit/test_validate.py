@@ -43,7 +43,8 @@ def test_parse_raises_with_every_error():
 
 
 def test_a_non_mapping_is_rejected():
-    assert [str(e) for e in validate_llmdeployment(["a", "list"])] == ["(document): must be a mapping (an object), not list"]
+    errors = [str(e) for e in validate_llmdeployment(["a", "list"])]
+    assert errors == ["(document): must be a mapping (an object), not list"]
 
 
 def test_defaults_are_applied_by_the_model_not_stored():

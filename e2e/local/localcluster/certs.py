@@ -61,7 +61,8 @@ def _signed(pki: pathlib.Path, name: str, subject: str, extensions: str) -> None
 def ensure(pki: pathlib.Path) -> pathlib.Path:
     """Create the PKI under `pki` unless it is complete already."""
     wanted = ["ca.crt", "sa.key", "sa.pub", "apiserver.crt"] + [f"{c}.crt" for c in CLIENTS]
-    if all((pki / f).exists() for f in wanted) and (pki / "sans").exists() and (pki / "sans").read_text() == SERVER_SANS:
+    sans = pki / "sans"
+    if all((pki / f).exists() for f in wanted) and sans.exists() and sans.read_text() == SERVER_SANS:
         return pki
     # Anything missing or made for other addresses: make all of it again.
     for old in pki.glob("*"):

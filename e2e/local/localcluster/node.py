@@ -28,6 +28,7 @@ outside ours when they were not there before.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -350,10 +351,8 @@ def cgroups_down() -> None:
         for dirpath, _, _ in sorted(os.walk(root), key=lambda entry: -entry[0].count("/")):
             for pid in _read_pids(pathlib.Path(dirpath)):
                 _kill(pid)
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
-            except OSError:
-                pass
 
 
 def _read_pids(cgroup: pathlib.Path) -> list[int]:
@@ -364,10 +363,8 @@ def _read_pids(cgroup: pathlib.Path) -> list[int]:
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _unmount_under(*roots: pathlib.Path) -> None:

@@ -71,7 +71,7 @@ class OperatorProcess:
     metrics_port: int = 0
     liveness_port: int = 0
 
-    def start(self) -> "OperatorProcess":
+    def start(self) -> OperatorProcess:
         self.metrics_port, self.liveness_port = free_port(), free_port()
         env = {
             **os.environ,

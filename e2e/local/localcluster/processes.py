@@ -6,12 +6,12 @@ its command line is still the binary we started (pids get reused).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
 import subprocess
 import time
-
 
 # Popen objects of the processes this Python process started: kept so they
 # are not garbage-collected while running (ResourceWarning) and so stop() can
@@ -75,10 +75,8 @@ def stop(state: pathlib.Path, name: str, binary: str, timeout: float = 15.0) -> 
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # exited meanwhile
         os.kill(pid, sig)
-    except ProcessLookupError:  # exited meanwhile
-        pass
 
 
 def _reap(pid: int) -> None:

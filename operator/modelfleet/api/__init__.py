@@ -12,6 +12,7 @@ from .resource import (
     VERSION,
     LLMDeployment,
 )
+from .settings import DEFAULT_POOL_LABEL_KEY, GPUPool, OperatorSettings
 from .spec import (
     TENSOR_PARALLEL_SIZES,
     AutoscalingSpec,
@@ -24,7 +25,6 @@ from .spec import (
     ServingSpec,
     WarmupSpec,
 )
-from .settings import DEFAULT_POOL_LABEL_KEY, GPUPool, OperatorSettings
 from .status import Condition, KVCapacity, LLMDeploymentStatus, Plan, PlanOverhead
 from .validate import FieldError, InvalidSpec, parse_llmdeployment, validate_llmdeployment
 

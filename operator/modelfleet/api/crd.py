@@ -114,10 +114,13 @@ def model_schema(model: type[ApiModel]) -> dict[str, Any]:
     """One model's structural schema, refs inlined and rules attached."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     models = {cls.__name__: cls for cls in _models_under(model)}
-    return _structural(raw, raw.get("$defs", {}), models, model)
+    schema: dict[str, Any] = _structural(raw, raw.get("$defs", {}), models, model)
+    return schema
 
 
-def _structural(node: Any, defs: dict, models: dict[str, type[ApiModel]], owner: type | None) -> Any:
+def _structural(
+    node: Any, defs: dict[str, Any], models: dict[str, type[ApiModel]], owner: type[ApiModel] | None
+) -> Any:
     if isinstance(node, list):
         return [_structural(item, defs, models, None) for item in node]
     if not isinstance(node, dict):
@@ -141,12 +144,12 @@ def _structural(node: Any, defs: dict, models: dict[str, type[ApiModel]], owner:
             out[key] = {name: _structural(sub, defs, models, None) for name, sub in value.items()}
         else:
             out[key] = _structural(value, defs, models, None)
-    if owner is not None and getattr(owner, "__rules__", ()):
+    if owner is not None and owner.__rules__:
         out["x-kubernetes-validations"] = _cel_rules(owner)
     return out
 
 
-def _collapse_nullable(node: dict) -> dict:
+def _collapse_nullable(node: dict[str, Any]) -> dict[str, Any]:
     """``anyOf: [T, {type: null}]`` → ``T`` with ``nullable: true``."""
     options = node.get("anyOf")
     if not options:
@@ -162,7 +165,7 @@ def _collapse_nullable(node: dict) -> dict:
     return collapsed
 
 
-def _keep(node: dict, *keys: str) -> dict:
+def _keep(node: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: node[k] for k in keys if k in node}
 
 

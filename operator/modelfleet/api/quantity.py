@@ -14,8 +14,9 @@ in the whole of Kubernetes' syntax.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
@@ -54,8 +55,8 @@ def gib_quantity(value: float) -> str:
     return f"{short}Gi"
 
 
-GiB = Annotated[float, BeforeValidator(_parser(2**30)), PlainSerializer(gib_quantity, return_type=str, when_used="json"),
-                _schema("43.5Gi")]
+GiB = Annotated[float, BeforeValidator(_parser(2**30)),
+                PlainSerializer(gib_quantity, return_type=str, when_used="json"), _schema("43.5Gi")]
 MiB = Annotated[int, BeforeValidator(_parser(2**20)), PlainSerializer(lambda v: f"{v}Mi", return_type=str,
                                                                       when_used="json"), _schema("24576Mi")]
 Millicores = Annotated[int, BeforeValidator(_parser(None, millis=True)), PlainSerializer(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
@@ -13,8 +13,9 @@ from .status import LLMDeploymentStatus
 
 GROUP = "modelfleet.io"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "LLMDeployment"
+# Spelled out (GROUP/VERSION) so that it is the literal type of the field below.
+API_VERSION: Final = "modelfleet.io/v1alpha1"
+KIND: Final = "LLMDeployment"
 PLURAL = "llmdeployments"
 SINGULAR = "llmdeployment"
 SHORT_NAMES = ("llmd",)
@@ -26,7 +27,7 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME_LENGTH = 52
 
 
-def _valid_name(resource: "LLMDeployment") -> bool:
+def _valid_name(resource: LLMDeployment) -> bool:
     name = resource.metadata.get("name", "")
     return isinstance(name, str) and bool(re.match(NAME_PATTERN, name)) and len(name) <= MAX_NAME_LENGTH
 

@@ -102,7 +102,9 @@ class WarmupArgs(CommandArgs):
     engine: EngineKind = Field(description="the engine's kind")
     served_model_name: str = Field(description="the model name in OpenAI requests")
     max_model_len: int = Field(ge=1, description="the engine's context length, in tokens")
-    max_concurrency: int = Field(ge=1, description="the engine's batch limit: the warm-up runs at 1, 2, 4, ... up to it")
+    max_concurrency: int = Field(
+        ge=1, description="the engine's batch limit: the warm-up runs at 1, 2, 4, ... up to it"
+    )
     timeout_seconds: float = Field(
         gt=0, description="longest warm-up, from the engine's first healthy answer; Ready after it regardless"
     )

@@ -16,7 +16,9 @@ DEFAULT_POOL_LABEL_KEY = "modelfleet.io/pool"
 
 
 class GPUPool(ApiModel):
-    name: str = Field(description="Pool name, as spec.gpu.pools refers to it.", pattern=DNS_LABEL_PATTERN, max_length=63)
+    name: str = Field(
+        description="Pool name, as spec.gpu.pools refers to it.", pattern=DNS_LABEL_PATTERN, max_length=63
+    )
     gpu_product: str = Field(
         description="GPU model as GPU Feature Discovery names it (nvidia.com/gpu.product), e.g. NVIDIA-H100-80GB-HBM3.",
         min_length=1,

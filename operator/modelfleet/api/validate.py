@@ -8,13 +8,18 @@ CEL). Messages say what is allowed, so a user knows what to change.
 from __future__ import annotations
 
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .base import ApiModel
 from .resource import LLMDeployment
+
+# Where pydantic puts an error: field names and list indexes, outermost first.
+Loc = tuple[int | str, ...]
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def _rule_errors(model: ApiModel, path: str) -> Iterator[FieldError]:
                     yield from _rule_errors(item, f"{_join(path, alias)}[{index}]")
 
 
-def _field_error(err: dict) -> FieldError:
+def _field_error(err: ErrorDetails) -> FieldError:
     loc = _clean_loc(err["loc"])
     path = _path(loc)
     kind = err["type"]
@@ -84,14 +89,16 @@ def _field_error(err: dict) -> FieldError:
     return FieldError(path, message)
 
 
-def _clean_loc(loc: tuple) -> tuple:
+def _clean_loc(loc: Loc) -> Loc:
     """Drop pydantic's union-branch markers such as ``literal['auto']`` or ``int``."""
-    return tuple(
-        part for part in loc if not (isinstance(part, str) and (part.startswith(("literal[", "function-")) or part in ("int", "str", "bool", "float")))
-    )
+    return tuple(part for part in loc if not (isinstance(part, str) and _is_branch_marker(part)))
 
 
-def _path(loc: tuple) -> str:
+def _is_branch_marker(part: str) -> bool:
+    return part.startswith(("literal[", "function-")) or part in ("int", "str", "bool", "float")
+
+
+def _path(loc: Loc) -> str:
     path = ""
     for part in loc:
         path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
@@ -102,7 +109,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _allowed_fields(loc: tuple) -> list[str]:
+def _allowed_fields(loc: Loc) -> list[str]:
     """The wire names of the fields of the model at ``loc``, for 'unknown field' hints."""
     model: type[BaseModel] | None = LLMDeployment
     for part in loc:

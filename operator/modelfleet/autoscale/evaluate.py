@@ -8,7 +8,7 @@ against a test server as against a cluster.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import aiohttp
 

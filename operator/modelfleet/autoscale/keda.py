@@ -35,6 +35,8 @@ PodMonitor or the kubernetes-pods scrape job).
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api.spec import AutoscalingSpec, EngineKind
 from modelfleet.engines.metrics import metrics_for
 
@@ -66,7 +68,7 @@ def scaled_object(
     prometheus_url: str,
     batch_limit: int,
     pod_prefix: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A ``keda.sh/v1alpha1`` ScaledObject that scales LLMDeployment ``name`` on its requests in flight.
 
     ``batch_limit``: sequences one replica runs at once (``serving.maxConcurrency``,

@@ -94,7 +94,7 @@ class PolicySettings:
 
     @classmethod
     def from_spec(cls, spec: AutoscalingSpec, batch_limit: int,
-                  target_occupancy: float = TARGET_OCCUPANCY) -> "PolicySettings":
+                  target_occupancy: float = TARGET_OCCUPANCY) -> PolicySettings:
         """``batch_limit``: sequences one replica runs at once (the engine's --max-num-seqs);
         ``target_occupancy``: the share of those slots the fleet aims to fill."""
         return cls(
@@ -400,14 +400,17 @@ def remember(settings: PolicySettings, history: tuple[tuple[float, int, int], ..
     return tuple(entry for entry in history if entry[0] >= now - horizon) + ((now, recommendation, keep),)
 
 
-def stabilize(settings: PolicySettings, current: int, history: tuple[tuple[float, int, int], ...], since: float,
-              now: float) -> int:
+def stabilize(settings: PolicySettings, current: int, history: tuple[tuple[float, int, int], ...],
+              since: float | None, now: float) -> int:
     """HPA-style: up to the lowest recommendation of the up window, down to the highest keep of the
     down window (the replicas the lower scale-down occupancy needs: hysteresis).
 
     A window not yet watched in full counts the current size as one of its
     recommendations: a restart of the operator is no evidence of a low load.
+    ``since`` None: this is the first decision, the windows start now.
     """
+    if since is None:
+        since = now
     up_window = [up for t, up, _ in history if t >= now - settings.scale_up_window_s]
     down_window = [keep for t, _, keep in history if t >= now - settings.scale_down_window_s]
     if now - since < settings.scale_up_window_s:

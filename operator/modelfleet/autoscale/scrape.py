@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -70,7 +70,7 @@ def kv_capacity_tokens(text: str, names: EngineMetrics) -> int | None:
         for sample in family.samples:
             if family.name == names.kv_blocks_info and sample.name == names.kv_blocks_info:
                 blocks, size = sample.labels.get("num_gpu_blocks"), sample.labels.get("block_size")
-                if not (blocks or "").isdigit() or not (size or "").isdigit():
+                if blocks is None or size is None or not blocks.isdigit() or not size.isdigit():
                     continue  # "None" before the engine has sized its cache
                 total_tokens += int(blocks) * int(size)
                 found = True
@@ -125,7 +125,7 @@ async def scrape_replica(
             if response.status != 200:
                 return Observation(target.name, error=f"GET {url}: HTTP {response.status}")
             body = await read_limited(response.content)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Observation(target.name, error=f"GET {url}: no answer within {timeout_s:g} s")
     except aiohttp.ClientError as exc:
         return Observation(target.name, error=f"GET {url}: {exc.__class__.__name__}: {exc}")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import httpx2
 from huggingface_hub import hf_hub_download
@@ -117,7 +117,9 @@ def _unavailable(model_id: str, revision: str, hub: HubAccess, exc: Exception) -
             f"{DEFAULT_ENDPOINT}/{model_id} and set HF_TOKEN (or spec.model.tokenSecretRef) to that account's token"
         )
     if isinstance(exc, RevisionNotFoundError):
-        return RevisionNotFound(f"{model_id} has no revision {revision!r} on {hub.endpoint}: use a branch, tag or commit it has")
+        return RevisionNotFound(
+            f"{model_id} has no revision {revision!r} on {hub.endpoint}: use a branch, tag or commit it has"
+        )
     if isinstance(exc, RemoteEntryNotFoundError):
         return InvalidModelConfig(f"{where} has no config.json: it is not a transformers model repository")
     if status in (401, 403) and not isinstance(exc, RepositoryNotFoundError):

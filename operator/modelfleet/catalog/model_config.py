@@ -103,9 +103,9 @@ def _int(model_id: str, data: dict[str, Any], key: str, default: int | None = No
         if default is None:
             raise InvalidModelConfig(f"{model_id}: config.json has no {key}, which sizing needs")
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidModelConfig(f"{model_id}: config.json {key} must be an integer of at least {minimum}, not {value!r}")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    raise InvalidModelConfig(f"{model_id}: config.json {key} must be an integer of at least {minimum}, not {value!r}")
 
 
 def _default_head_dim(model_id: str, hidden: int, heads: int) -> int:

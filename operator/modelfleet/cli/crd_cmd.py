@@ -10,7 +10,7 @@ import yaml
 from modelfleet.api.crd import generate_crd
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("crd", help="print the LLMDeployment CRD (YAML)")
     parser.set_defaults(handler=run)
 

@@ -21,7 +21,7 @@ from modelfleet.sizing import Candidate, SizingError, SizingResult, engine_memor
 from .documents import BadInput, UnreadableInput, llmdeployment_documents, read_pools
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "plan", help="size an LLMDeployment: GPUs, tensor-parallel size and the arithmetic behind them"
     )
@@ -125,15 +125,16 @@ def _table(result: SizingResult) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     numeric = {2, 3, 4, 5, 6, 7, 8, 9}
     return [
-        "  ".join(cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        "  ".join(
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
         for row in rows
     ]
 
 
 def _row(c: Candidate, verdict: str) -> tuple[str, ...]:
-    need = None if c.weights_gib_per_gpu is None else (
-        c.weights_gib_per_gpu + c.kv_cache_gib_per_gpu + c.overhead_gib_per_gpu
-    )
+    weights, kv, overhead = c.weights_gib_per_gpu, c.kv_cache_gib_per_gpu, c.overhead_gib_per_gpu
+    need = None if weights is None or kv is None or overhead is None else weights + kv + overhead
     return (
         c.pool, c.gpu_product, str(c.tensor_parallel_size),
         _num(c.weights_gib_per_gpu), _num(c.kv_cache_gib_per_gpu), _num(c.overhead_gib_per_gpu), _num(need),

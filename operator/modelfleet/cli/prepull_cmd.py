@@ -28,7 +28,7 @@ from modelfleet.runtime.prepull import PrepullRequest, prepull
 from modelfleet.runtime.retry import Backoff
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "prepull", help="download the files an engine loads from a Hugging Face repo into the hub cache",
         description="Environment: HF_TOKEN (gated and private repos), HF_ENDPOINT (another Hub), HF_HOME.",

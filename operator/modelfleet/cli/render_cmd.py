@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from modelfleet.api import KIND, GPUPool, InvalidSpec, LLMDeployment, OperatorSettings, parse_llmdeployment
 from modelfleet.catalog import ModelUnavailable, default_pools, load_model_config
@@ -21,7 +22,7 @@ from modelfleet.sizing import SizingError, plan_deployment
 from .documents import BadInput, UnreadableInput, llmdeployment_documents, read_pools
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("render", help="print the Kubernetes objects an LLMDeployment becomes (YAML)")
     parser.add_argument(
         "-f", "--filename", action="append", required=True, metavar="FILE",
@@ -60,7 +61,7 @@ def _read_deployments(filenames: list[str]) -> list[LLMDeployment]:
     return resources
 
 
-def _render(resource: LLMDeployment, pools: list[GPUPool]) -> list[dict]:
+def _render(resource: LLMDeployment, pools: list[GPUPool]) -> list[dict[str, Any]]:
     """The resource's objects, or BadInput naming the resource and why it cannot be served."""
     name = resource.metadata["name"]
     try:

@@ -10,7 +10,7 @@ from modelfleet.api import KIND, validate_llmdeployment
 from .documents import UnreadableInput, read_documents
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("validate", help="check LLMDeployment YAML against the API's rules")
     parser.add_argument(
         "-f", "--filename", action="append", required=True, metavar="FILE",

@@ -17,7 +17,7 @@ from modelfleet.api.runtime_args import WarmupArgs
 from modelfleet.runtime.warmup import WarmupConfig, run_sidecar
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "warmup", help="warm an engine up before its pod turns Ready (serves /ready and /metrics)",
     )

@@ -9,7 +9,7 @@ here decides anything.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from kubernetes.dynamic.exceptions import (
     BadRequestError,
@@ -103,7 +103,7 @@ def write_status(kube: Kube, cache: ClusterCache, owner: dict[str, Any], status:
 
 def _get(resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
     try:
-        return resource.get(name=name, namespace=namespace).to_dict()
+        return cast(dict[str, Any], resource.get(name=name, namespace=namespace).to_dict())
     except NotFoundError:
         return None
 

@@ -3,9 +3,10 @@
 The policy (``autoscale.policy``) is pure; this module owns what it does not:
 the clock, which pods are ready and at which address (from the watch-fed
 cache), what a decision writes (``status.desiredReplicas``, ``queueDepth``,
-``lastScaleTime``, an event per scale; written by ``reconcile``), and each LLMDeployment's ``PolicyState`` between rounds,
-kept in memory. After a restart the state starts empty, and the policy never
-scales down before it has watched a whole stabilization window again.
+``lastScaleTime``, an event per scale; written by ``reconcile``), and each
+LLMDeployment's ``PolicyState`` between rounds, kept in memory. After a
+restart the state starts empty, and the policy never scales down before it
+has watched a whole stabilization window again.
 
 Writing ``status.desiredReplicas`` is the whole act of scaling: the status
 change is an event on the LLMDeployment, its reconcile renders the Deployment
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
@@ -74,7 +75,8 @@ class Autoscaler:
     def _asked(self, body: dict[str, Any]) -> int:
         """Replicas asked for now: the last decision, else what the Deployment runs."""
         desired = (body.get("status") or {}).get("desiredReplicas")
-        return desired if desired is not None else (body.get("status") or {}).get("replicas", 0)
+        asked = desired if desired is not None else (body.get("status") or {}).get("replicas", 0)
+        return cast(int, asked)  # the API server's JSON: an integer field
 
     def ready_pods(self, resource: LLMDeployment) -> list[dict[str, Any]]:
         pods = self.cache.labelled("Pod", resource.metadata["namespace"], resource.metadata["name"])

@@ -60,7 +60,7 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
             observation = await scrape_replica(own, target, names, timeout_s)
     else:
         observation = await scrape_replica(session, target, names, timeout_s)
-    if observation.missing or observation.load.kv_capacity_tokens is None:
+    if observation.load is None or observation.load.kv_capacity_tokens is None:  # missing, or not yet sized
         return None
     verdict = judge_capacity(resource.spec, status.plan, observation.load.kv_capacity_tokens, target.name)
     return Measurement(verdict, body["metadata"].get("generation", 0), status.plan)

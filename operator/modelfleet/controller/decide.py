@@ -14,6 +14,7 @@ the next call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -198,7 +199,7 @@ def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] |
                    "Check spec.placement against the pool's nodes, or free GPUs in the pool.")
 
 
-def unschedulable_pod(pod: dict[str, Any]) -> str | None:
+def unschedulable_pod(pod: Mapping[str, Any]) -> str | None:
     """The scheduler's message for a live pod it cannot place; None for any other pod."""
     if pod.get("metadata", {}).get("deletionTimestamp"):
         return None
@@ -255,7 +256,9 @@ def plan_children(owner: dict[str, Any], rendered: list[dict[str, Any]], live: d
             current = without(current, added)  # what the apply below is judged against
         if differs(desired, current):
             apply.append(desired)
-            if current is not None and "template" in desired["spec"] and _template_hash(current) != _template_hash(desired):
+            if current is not None and "template" in desired["spec"] and (
+                _template_hash(current) != _template_hash(desired)
+            ):
                 rollouts.append(key)
             after[key] = _expected_after_apply(desired, current)
         elif current is not None:

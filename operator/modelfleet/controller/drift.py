@@ -52,6 +52,6 @@ def _same_quantity(live: Any, desired: Any) -> bool:
     if not isinstance(live, (str, int, float)) or not isinstance(desired, (str, int, float)):
         return False
     try:
-        return parse_quantity(live) == parse_quantity(desired)
+        return bool(parse_quantity(live) == parse_quantity(desired))
     except ValueError:
         return False

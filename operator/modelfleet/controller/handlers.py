@@ -46,7 +46,7 @@ def login(**kwargs: Any) -> Any:
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_kwargs: Any) -> None:
     """Every kopf setting, and the operator's own state, in one place."""
     config = load_process_config()
     settings.watching.server_timeout = config.watch_timeout_seconds

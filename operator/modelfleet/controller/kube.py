@@ -1,4 +1,5 @@
-"""The connection to the API server: the dynamic client, which serves every kind (CRDs included) and server-side apply."""
+"""The connection to the API server: the dynamic client, which serves every kind (CRDs included)
+and server-side apply."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 
@@ -21,7 +22,8 @@ from .reconcile import Reconciler
 from .workqueue import WorkQueue
 
 
-async def reconcile_forever(queue: WorkQueue, reconciler: Reconciler, logger: logging.Logger) -> None:
+async def reconcile_forever(queue: WorkQueue, reconciler: Reconciler,
+                            logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     """One worker: take a key, reconcile it in a thread, and let the queue know how it went."""
     while True:
         key = await queue.get()
@@ -48,7 +50,7 @@ async def resync_forever(queue: WorkQueue, cache: ClusterCache, config: ProcessC
 
 
 async def autoscale_forever(autoscaler: Autoscaler, reconciler: Reconciler, config: ProcessConfig,
-                            logger: logging.Logger) -> None:
+                            logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     async with aiohttp.ClientSession() as session:
         while True:
             await asyncio.sleep(config.autoscale_seconds)

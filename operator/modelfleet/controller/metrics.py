@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECONCILES = Counter(
@@ -40,7 +42,8 @@ KV_CAPACITY_SEQUENCES = Gauge(
     ["namespace", "name", "source"],
 )
 SCALINGS = Counter(
-    "modelfleet_autoscaler_scalings_total", "Replica changes made by the autoscaler.", ["namespace", "name", "direction"]
+    "modelfleet_autoscaler_scalings_total", "Replica changes made by the autoscaler.",
+    ["namespace", "name", "direction"],
 )
 
 
@@ -51,13 +54,9 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
 def forget(namespace: str, name: str) -> None:
     """Drop the per-LLMDeployment series of a deleted object."""
     for gauge in (READY_REPLICAS, DESIRED_REPLICAS, QUEUE_DEPTH, LAST_SCALE):
-        try:
+        with contextlib.suppress(KeyError):
             gauge.remove(namespace, name)
-        except KeyError:
-            pass
     for gauge in (KV_CAPACITY_TOKENS, KV_CAPACITY_SEQUENCES):
         for source in ("planned", "measured"):
-            try:
+            with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name, source)
-            except KeyError:
-                pass

@@ -113,6 +113,6 @@ def _model(models: ModelConfigs, body: dict[str, Any]) -> ModelConfig | ModelUna
     model = (body.get("spec") or {}).get("model") or {}
     if not isinstance(model.get("id"), str):
         return None  # the spec is invalid; decide says so
-    revision = model.get("revision") if isinstance(model.get("revision"), str) else "main"
-    return models.get(model["id"], revision)
+    revision = model.get("revision")
+    return models.get(model["id"], revision if isinstance(revision, str) else "main")
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelfleet.api import Condition, LLMDeploymentStatus, Plan
+from modelfleet.api.status import ConditionStatus
 from modelfleet.sizing import KV_CAPACITY_CONDITION, CapacityVerdict
 
 
@@ -98,7 +99,7 @@ def _replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
     return status.get("replicas", 0), status.get("readyReplicas", 0)
 
 
-def _ready(seen: Observation, ready: int) -> tuple[str, str, str]:
+def _ready(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
     desired = seen.desired_replicas
     if seen.deployment is None:
         return "False", "NotDeployed", "No engine Deployment exists yet."
@@ -109,7 +110,7 @@ def _ready(seen: Observation, ready: int) -> tuple[str, str, str]:
     return "False", "ReplicasNotReady", f"{ready}/{desired} replicas are ready; the others are loading or warming up."
 
 
-def _progressing(seen: Observation, ready: int) -> tuple[str, str, str]:
+def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
     if seen.deployment is None:
         return "False", "NotDeployed", "Nothing to roll out."
     status = seen.deployment.get("status") or {}
@@ -124,7 +125,7 @@ def _progressing(seen: Observation, ready: int) -> tuple[str, str, str]:
     return "True", reason, " ".join((message, *seen.blockers))
 
 
-def _degraded(seen: Observation) -> tuple[str, str, str]:
+def _degraded(seen: Observation) -> tuple[ConditionStatus, str, str]:
     if seen.problem:
         return "True", seen.problem.reason, seen.problem.message
     for condition in ((seen.deployment or {}).get("status") or {}).get("conditions") or []:
@@ -135,7 +136,7 @@ def _degraded(seen: Observation) -> tuple[str, str, str]:
     return "False", "AsExpected", "The spec is served as asked."
 
 
-def _condition(kind: str, status: str, reason: str, message: str, generation: int) -> Condition:
+def _condition(kind: str, status: ConditionStatus, reason: str, message: str, generation: int) -> Condition:
     # lastTransitionTime is settled by keep_transition_times.
     return Condition(type=kind, status=status, reason=reason, message=message, observed_generation=generation,
                      last_transition_time="")

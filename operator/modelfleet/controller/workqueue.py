@@ -59,7 +59,7 @@ class WorkQueue:
     def failed(self, key: WorkKey) -> float:
         """Queue ``key`` again after its backoff; returns the delay."""
         self._failures[key] += 1
-        delay = min(BACKOFF_BASE_SECONDS * 2 ** (self._failures[key] - 1), BACKOFF_MAX_SECONDS)
+        delay = min(BACKOFF_BASE_SECONDS * 2.0 ** (self._failures[key] - 1), BACKOFF_MAX_SECONDS)
         asyncio.get_running_loop().call_later(delay, self.add, key)
         return delay
 

@@ -29,8 +29,8 @@ engine's parser would resolve it (``ParserRules``), not by its spelling:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,10 @@ def _matches(name: str, rules: ParserRules) -> list[tuple[str, str | None]]:
         return [(option, None) for option in rules.options if option.startswith(name)] if rules.prefixes else []
     # Single dash: a one-letter option takes its value attached ("-q8" is "-q 8"; argparse
     # _get_option_tuples, and clap's short flags); argparse also takes a prefix ("-t" for "-tp").
-    attached = [(option, name[2:]) for option in rules.options if option == name[:2]]
-    prefixed = [(option, None) for option in rules.options if option.startswith(name) and option != name[:2]]
+    attached: list[tuple[str, str | None]] = [(option, name[2:]) for option in rules.options if option == name[:2]]
+    prefixed: list[tuple[str, str | None]] = [
+        (option, None) for option in rules.options if option.startswith(name) and option != name[:2]
+    ]
     return attached + (prefixed if rules.prefixes else [])
 
 

@@ -120,7 +120,8 @@ PARSER = ParserRules(
         "--lora-adapters": "--lora-adapters",
         "--trust-remote-code": "--trust-remote-code",
     },
-    source=f"TGI {TGI_VERSION} launcher/src/main.rs struct Args (clap derive: long flags, -p for --port, no prefixes, env)",
+    source=(f"TGI {TGI_VERSION} launcher/src/main.rs struct Args "
+            "(clap derive: long flags, -p for --port, no prefixes, env)"),
     env_fallback=True,
 )
 

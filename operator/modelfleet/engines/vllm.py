@@ -148,8 +148,8 @@ MEMORY = EngineMemory(
     budget_factor=1.0,
     budget_source="vllm/v1/worker/utils.py request_memory: total × gpu_memory_utilization",
     prefill_tokens=MAX_NUM_BATCHED_TOKENS,
-    prefill_source=("vllm/v1/worker/gpu_model_runner.py GPUModelRunner.profile_run: _dummy_run(max_num_batched_tokens), "
-                    "then _dummy_sampler_run (logits of max_num_seqs sequences)"),
+    prefill_source=("vllm/v1/worker/gpu_model_runner.py GPUModelRunner.profile_run: "
+                    "_dummy_run(max_num_batched_tokens), then _dummy_sampler_run (logits of max_num_seqs sequences)"),
     windowed_kv=True,
     kv_source=(
         "vllm/v1/kv_cache_interface.py SlidingWindowSpec.max_admission_blocks_per_request: "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from modelfleet.api import LLMDeployment, OperatorSettings, Plan
 from modelfleet.engines import profile_for
@@ -25,7 +26,7 @@ from .scheduling import pod_placement, spread_over_nodes
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 
-def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict:
+def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
     spec = resource.spec
     engine = profile_for(spec.engine.kind)
     return {
@@ -45,7 +46,7 @@ def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSetti
     }
 
 
-def pod_template(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict:
+def pod_template(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
     """The pod template, its hash annotation included."""
     template = {
         "metadata": {
@@ -58,10 +59,11 @@ def pod_template(resource: LLMDeployment, plan: Plan, settings: OperatorSettings
     return template
 
 
-def pod_spec_hash(template: dict) -> str:
+def pod_spec_hash(template: dict[str, Any]) -> str:
     """A short, stable digest of a pod template (without its own hash annotation)."""
-    annotations = {k: v for k, v in template["metadata"].get("annotations", {}).items() if k != POD_SPEC_HASH_ANNOTATION}
-    canonical = json.dumps({**template, "metadata": {**template["metadata"], "annotations": annotations}}, sort_keys=True)
+    metadata = template["metadata"]
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k != POD_SPEC_HASH_ANNOTATION}
+    canonical = json.dumps({**template, "metadata": {**metadata, "annotations": annotations}}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -76,7 +78,7 @@ def progress_deadline_seconds(resource: LLMDeployment, plan: Plan) -> int:
     return download_seconds(spec, plan) + startup_budget_seconds(spec, plan) + warmup
 
 
-def deployment(resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int) -> dict:
+def deployment(resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int) -> dict[str, Any]:
     name = resource.metadata["name"]
     template = pod_template(resource, plan, settings)
     meta = metadata(resource, deployment_name(name), ENGINE)

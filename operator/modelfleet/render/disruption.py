@@ -16,13 +16,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeployment
 
 from .labels import ENGINE, metadata, selector_labels
 from .names import disruption_budget_name
 
 
-def disruption_budget(resource: LLMDeployment) -> dict:
+def disruption_budget(resource: LLMDeployment) -> dict[str, Any]:
     name = resource.metadata["name"]
     return {
         "apiVersion": "policy/v1",

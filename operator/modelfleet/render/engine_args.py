@@ -9,7 +9,7 @@ out. ``spec.engine.extraArgs`` come last, checked by ``extra_args``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.engines import EngineProfile, Setting
@@ -68,7 +68,9 @@ SETTINGS: dict[Setting, Callable[[LLMDeploymentSpec, Plan, EngineProfile], Value
     Setting.MAX_MODEL_LEN: lambda spec, plan, profile: str(plan.max_model_len),
     Setting.MAX_INPUT_TOKENS: lambda spec, plan, profile: str(plan.max_model_len - 1),
     Setting.MAX_RUNNING_SEQUENCES: lambda spec, plan, profile: str(spec.serving.max_concurrency),
-    Setting.MAX_QUEUED_REQUESTS: lambda spec, plan, profile: str(spec.serving.max_concurrency * profile.queue_allowance),
+    Setting.MAX_QUEUED_REQUESTS: lambda spec, plan, profile: str(
+        spec.serving.max_concurrency * profile.queue_allowance
+    ),
     Setting.PREFILL_TOKENS: lambda spec, plan, profile: _prefill_tokens(plan, profile),
     Setting.MEMORY_UTILIZATION: lambda spec, plan, profile: f"{spec.gpu.memory_utilization:g}",
     Setting.QUANTIZATION: _quantization,

@@ -21,7 +21,7 @@ A launcher that also reads its options from the environment (TGI's clap
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings
 from modelfleet.engines import EngineProfile, HubRepoFlag

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeployment, LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.engines import profile_for
 
@@ -30,7 +32,7 @@ def unsupported(spec: LLMDeploymentSpec, plan: Plan, settings: OperatorSettings)
 
 def render_all(
     resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The objects to apply, in apply order (volumes before the pods that mount them).
 
     ``replicas`` is the Deployment's replica count: the autoscaler's decision
@@ -42,7 +44,7 @@ def render_all(
     problems = unsupported(spec, plan, settings)
     if problems:
         raise UnsupportedSpec(problems)
-    objects: list[dict] = []
+    objects: list[dict[str, Any]] = []
     if spec.cache.mode == "pvc":
         objects.append(cache_claim(resource, plan))
     if spec.cache.mode == "nodeLocal":

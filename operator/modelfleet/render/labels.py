@@ -9,6 +9,8 @@ engine kind is a label but never part of a selector.
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import GROUP, LLMDeployment
 
 LLMDEPLOYMENT_LABEL = f"{GROUP}/llmdeployment"
@@ -44,7 +46,7 @@ def selector_string(name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in selector_labels(name).items())
 
 
-def metadata(resource: LLMDeployment, name: str, component: str) -> dict:
+def metadata(resource: LLMDeployment, name: str, component: str) -> dict[str, Any]:
     """Name, the resource's namespace (absent when it has none, e.g. ``modelfleet render``), labels."""
     namespace = resource.metadata.get("namespace")
     return {"name": name, **({"namespace": namespace} if namespace else {}), "labels": labels(resource, component)}

@@ -12,6 +12,8 @@ two share the hub's file locks.
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeployment, OperatorSettings, Plan
 from modelfleet.engines import profile_for
 
@@ -27,7 +29,7 @@ from .scheduling import node_affinity, pod_placement
 IDLE_IMAGE = "registry.k8s.io/pause:3.10"
 
 
-def idle_container() -> dict:
+def idle_container() -> dict[str, Any]:
     return {
         "name": "idle",
         "image": IDLE_IMAGE,
@@ -37,7 +39,7 @@ def idle_container() -> dict:
     }
 
 
-def prepull_daemonset(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict:
+def prepull_daemonset(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
     spec = resource.spec
     name = resource.metadata["name"]
     pod_spec = {

@@ -21,6 +21,7 @@ because a restart costs a full reload of the weights.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from modelfleet.api import LLMDeploymentSpec, Plan
 from modelfleet.engines import EngineProfile
@@ -37,7 +38,7 @@ def startup_budget_seconds(spec: LLMDeploymentSpec, plan: Plan) -> int:
     return STARTUP_BASE_SECONDS + math.ceil(checkpoint_gib(spec, plan) * LOAD_SECONDS_PER_GIB)
 
 
-def startup_probe(engine: EngineProfile, spec: LLMDeploymentSpec, plan: Plan) -> dict:
+def startup_probe(engine: EngineProfile, spec: LLMDeploymentSpec, plan: Plan) -> dict[str, Any]:
     return {
         "httpGet": _health(engine),
         "periodSeconds": STARTUP_PERIOD_SECONDS,
@@ -46,14 +47,14 @@ def startup_probe(engine: EngineProfile, spec: LLMDeploymentSpec, plan: Plan) ->
     }
 
 
-def readiness_probe(engine: EngineProfile) -> dict:
+def readiness_probe(engine: EngineProfile) -> dict[str, Any]:
     return {"httpGet": _health(engine), "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 3}
 
 
-def liveness_probe(engine: EngineProfile) -> dict:
+def liveness_probe(engine: EngineProfile) -> dict[str, Any]:
     # /health can be slow on a saturated engine; a restart reloads the weights.
     return {"httpGet": _health(engine), "periodSeconds": 10, "timeoutSeconds": 10, "failureThreshold": 6}
 
 
-def _health(engine: EngineProfile) -> dict:
+def _health(engine: EngineProfile) -> dict[str, Any]:
     return {"path": engine.health_path, "port": PORT_NAME}

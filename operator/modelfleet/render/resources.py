@@ -31,6 +31,7 @@ its GPUs, or none at all (the kubelet refuses a pod it cannot hold).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from modelfleet.api import Plan
 
@@ -71,7 +72,7 @@ def shm_gib(plan: Plan) -> int:
     return SHM_GIB_PER_GPU * plan.gpus_per_replica
 
 
-def engine_resources(plan: Plan, ephemeral_storage: str | None) -> dict:
+def engine_resources(plan: Plan, ephemeral_storage: str | None) -> dict[str, Any]:
     """Requests and limits of the engine container.
 
     ``ephemeral_storage`` is the emptyDir cache's size when the cache lives on

@@ -60,6 +60,9 @@ How the pod uses them
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.api.runtime_args import PrepullArgs, WarmupArgs
 from modelfleet.engines import EngineProfile, cache_layout
@@ -79,13 +82,13 @@ def warmup_enabled(spec: LLMDeploymentSpec, plan: Plan) -> bool:
     return spec.warmup.enabled == "true"
 
 
-def prepull_args(spec: LLMDeploymentSpec, engine: EngineProfileProfile) -> PrepullArgs:
+def prepull_args(spec: LLMDeploymentSpec, engine: EngineProfile) -> PrepullArgs:
     return PrepullArgs(model_id=spec.model.id, revision=spec.model.revision,
-                       cache_dir=cache_layout.HUB_CACHE, include=engine.files)
+                       cache_dir=Path(cache_layout.HUB_CACHE), include=engine.files)
 
 
-def prepull_container(spec: LLMDeploymentSpec, engine: EngineProfile, settings: OperatorSettings) -> dict:
-    env: list[dict] = [{"name": "HF_HOME", "value": cache_layout.HF_HOME}]
+def prepull_container(spec: LLMDeploymentSpec, engine: EngineProfile, settings: OperatorSettings) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [{"name": "HF_HOME", "value": cache_layout.HF_HOME}]
     if settings.hub_endpoint:
         env.append({"name": "HF_ENDPOINT", "value": settings.hub_endpoint})
     if spec.model.token_secret_ref is not None:
@@ -110,7 +113,7 @@ def prepull_container(spec: LLMDeploymentSpec, engine: EngineProfile, settings: 
     }
 
 
-def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfileProfile) -> WarmupArgs:
+def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile) -> WarmupArgs:
     return WarmupArgs(
         engine_url=f"http://127.0.0.1:{engine.port}",
         engine=engine.kind,
@@ -122,7 +125,9 @@ def warmup_args(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfileProfil
     )
 
 
-def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> dict:
+def warmup_sidecar(
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
+) -> dict[str, Any]:
     return {
         "name": "warmup",
         "image": settings.runtime_image,
@@ -146,7 +151,7 @@ def warmup_sidecar(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, s
     }
 
 
-def cache_permissions_container(settings: OperatorSettings) -> dict:
+def cache_permissions_container(settings: OperatorSettings) -> dict[str, Any]:
     """Hands the cache volume's root to the runtime user and its group (nodeLocal, pvc).
 
     The kubelet creates a missing hostPath directory owned by root, mode
@@ -177,7 +182,7 @@ def cache_permissions_container(settings: OperatorSettings) -> dict:
 
 def init_containers(
     spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The engine pod's init containers, in the order the kubelet runs them."""
     # An emptyDir (mode none) always gets the fsGroup; the node's directory and a shared volume may not.
     containers = [cache_permissions_container(settings)] if spec.cache.mode in ("nodeLocal", "pvc") else []

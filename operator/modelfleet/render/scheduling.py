@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeploymentSpec, Plan
 
 from .labels import selector_labels
@@ -17,18 +19,18 @@ def node_selector(spec: LLMDeploymentSpec, plan: Plan) -> dict[str, str]:
     return dict(sorted(merged.items()))
 
 
-def tolerations(spec: LLMDeploymentSpec) -> list[dict]:
+def tolerations(spec: LLMDeploymentSpec) -> list[dict[str, Any]]:
     extra = [t.to_wire() for t in spec.placement.tolerations]
     return [GPU_TOLERATION, *(t for t in extra if t != GPU_TOLERATION)]
 
 
-def node_affinity(spec: LLMDeploymentSpec) -> dict | None:
+def node_affinity(spec: LLMDeploymentSpec) -> dict[str, Any] | None:
     """Only the node part of the user's affinity: for pods that are per node, not per replica."""
     affinity = spec.placement.affinity or {}
     return {"nodeAffinity": affinity["nodeAffinity"]} if "nodeAffinity" in affinity else None
 
 
-def spread_over_nodes(name: str) -> list[dict]:
+def spread_over_nodes(name: str) -> list[dict[str, Any]]:
     """Replicas prefer different nodes, so losing one node loses as few as possible.
 
     ScheduleAnyway: several replicas on one 8-GPU node beat a pending replica.
@@ -46,9 +48,9 @@ def spread_over_nodes(name: str) -> list[dict]:
     ]
 
 
-def pod_placement(spec: LLMDeploymentSpec, plan: Plan, affinity: dict | None) -> dict:
+def pod_placement(spec: LLMDeploymentSpec, plan: Plan, affinity: dict[str, Any] | None) -> dict[str, Any]:
     """The pod spec fields that place a pod on the plan's nodes."""
-    placement: dict = {"nodeSelector": node_selector(spec, plan), "tolerations": tolerations(spec)}
+    placement: dict[str, Any] = {"nodeSelector": node_selector(spec, plan), "tolerations": tolerations(spec)}
     if affinity:
         placement["affinity"] = affinity
     return placement

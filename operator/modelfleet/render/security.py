@@ -17,13 +17,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 # The runtime image's user (distroless "nonroot"); it owns what it writes to the cache.
 RUNTIME_UID = 65532
 
 RUNTIME_DEFAULT_SECCOMP = {"type": "RuntimeDefault"}
 
 
-def pod_security_context() -> dict:
+def pod_security_context() -> dict[str, Any]:
     # fsGroup makes emptyDir and (where the CSI driver supports it) PVC caches
     # writable by the runtime user; OnRootMismatch skips the recursive chown
     # of a large, already-filled volume on every start.
@@ -34,7 +36,7 @@ def pod_security_context() -> dict:
     }
 
 
-def restricted() -> dict:
+def restricted() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": RUNTIME_UID,
@@ -46,7 +48,7 @@ def restricted() -> dict:
     }
 
 
-def engine() -> dict:
+def engine() -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
@@ -54,7 +56,7 @@ def engine() -> dict:
     }
 
 
-def cache_owner() -> dict:
+def cache_owner() -> dict[str, Any]:
     return {
         "runAsUser": 0,
         "runAsNonRoot": False,

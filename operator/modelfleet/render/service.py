@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeployment
 from modelfleet.engines import profile_for
 
@@ -10,7 +12,7 @@ from .names import service_name
 from .probes import PORT_NAME
 
 
-def service(resource: LLMDeployment) -> dict:
+def service(resource: LLMDeployment) -> dict[str, Any]:
     name = resource.metadata["name"]
     port = profile_for(resource.spec.engine.kind).port
     return {
@@ -20,7 +22,9 @@ def service(resource: LLMDeployment) -> dict:
         "spec": {
             "type": "ClusterIP",
             "selector": selector_labels(name),
-            "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP", "appProtocol": "http"}],
+            "ports": [
+                {"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP", "appProtocol": "http"}
+            ],
         },
     }
 

@@ -21,6 +21,7 @@ engine image.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from modelfleet.api import Plan
 
@@ -36,7 +37,7 @@ def pre_stop_seconds(plan: Plan) -> int:
     return ENDPOINTS_PROPAGATION_SECONDS + min(max(longest_request, MIN_DRAIN_SECONDS), MAX_DRAIN_SECONDS)
 
 
-def lifecycle(plan: Plan) -> dict:
+def lifecycle(plan: Plan) -> dict[str, Any]:
     return {"preStop": {"sleep": {"seconds": pre_stop_seconds(plan)}}}
 
 

@@ -8,7 +8,6 @@ prompts, extra request fields).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -47,7 +46,7 @@ class EngineClient:
             timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
             async with self.session.get(self.health_url, timeout=timeout) as response:
                 return response.status == 200
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None  # busy, perhaps: not evidence that it went away
         except aiohttp.ClientError:
             return False

@@ -26,6 +26,7 @@ from typing import ClassVar
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from .progress import size_text
+
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 TOKEN_HINT = "the LLMDeployment's spec.model.tokenSecretRef gives the pod HF_TOKEN"
 
@@ -106,8 +107,8 @@ def classify(exc: BaseException, *, token_given: bool, endpoint: str) -> Prepull
             return NotFound("the revision does not exist in the repository (a branch, tag or 40-hex commit)")
         if isinstance(cause, RepositoryNotFoundError):
             return _repo_not_found(status_of(cause), token_given, endpoint)
-        if isinstance(cause, HfHubHTTPError) and status_of(cause) in (401, 403):
-            return AccessDenied(_refused(status_of(cause), token_given))
+        if isinstance(cause, HfHubHTTPError) and (status := status_of(cause)) in (401, 403):
+            return AccessDenied(_refused(status, token_given))
     return None
 
 

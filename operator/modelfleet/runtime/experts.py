@@ -15,6 +15,7 @@ import ast
 import base64
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 NPY_MAGIC = b"\x93NUMPY"
 # .npy dtype codes vLLM's routed-expert arrays use (uint8/uint16/int32) and their neighbours.
@@ -76,7 +77,7 @@ class ExpertCoverage:
         return {layer: sorted(set(range(num_experts)) - experts) for layer, experts in sorted(self.hit.items())
                 if len(experts) < num_experts}
 
-    def summary(self, num_experts: int | None) -> dict:
+    def summary(self, num_experts: int | None) -> dict[str, Any]:
         per_layer = {str(layer): len(experts) for layer, experts in sorted(self.hit.items())}
         total = None if num_experts is None else num_experts * len(self.hit)
         return {"layers": len(self.hit), "pairs_hit": self.pairs(), "pairs": total, "experts_hit_per_layer": per_layer}

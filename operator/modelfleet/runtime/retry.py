@@ -34,7 +34,7 @@ class Backoff:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th failure in a row (1-based): 2, 4, 8, ... capped."""
-        return min(self.first_delay_s * 2 ** (failures - 1), self.max_delay_s)
+        return min(self.first_delay_s * 2.0 ** (failures - 1), self.max_delay_s)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -28,6 +28,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -97,7 +98,7 @@ class Sidecar:
         self.log = log
         self.phase = WAITING
         self.metrics = WarmupMetrics()
-        self.summary: dict | None = None
+        self.summary: dict[str, Any] | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -183,7 +184,7 @@ class Sidecar:
         self.metrics.ready.set(1 if phase == READY else 0)
 
 
-def summarise(report: WarmupReport, outcome: str, duration_s: float, num_experts: int | None) -> dict:
+def summarise(report: WarmupReport, outcome: str, duration_s: float, num_experts: int | None) -> dict[str, Any]:
     """The warm-up as one JSON object: what the log line and ``/ready`` show."""
     latencies = [r.latency_s for r in report.records]
     by_concurrency = {}

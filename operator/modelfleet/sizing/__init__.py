@@ -4,6 +4,10 @@ The entry point is ``plan_deployment(spec, model, pools, gpu_prices)``; the
 model comes from ``modelfleet.catalog.load_model_config``.
 """
 
+from modelfleet.engines.memory_rules import EngineMemory
+
+from .capacity import CONDITION as KV_CAPACITY_CONDITION, CapacityVerdict, judge_capacity
+from .engine_memory import engine_memory, kv_tokens_per_sequence
 from .errors import (
     ContextTooLong,
     InvalidTensorParallel,
@@ -14,9 +18,6 @@ from .errors import (
     UnservableQuantization,
     UnsupportedArchitecture,
 )
-from .capacity import CONDITION as KV_CAPACITY_CONDITION
-from .capacity import CapacityVerdict, judge_capacity
-from .engine_memory import EngineMemory, engine_memory, kv_tokens_per_sequence
 from .memory import (
     MemoryNeed,
     Overhead,

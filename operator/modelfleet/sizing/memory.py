@@ -36,12 +36,12 @@ from dataclasses import dataclass
 
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GIB, ModelConfig
+from modelfleet.engines.memory_rules import EngineMemory
 
 from .engine_memory import (
     CUDA_CONTEXT_GIB,
     CUDA_GRAPHS_GIB,
     NON_TORCH_GIB,
-    EngineMemory,
     engine_memory,
     kv_tokens_per_sequence,
 )

@@ -11,8 +11,9 @@ person can see why each smaller plan was rejected.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
 from modelfleet.api.quantity import gib_quantity
@@ -21,7 +22,15 @@ from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info
 from modelfleet.engines import profile_for
 
 from .engine_memory import kv_tokens_per_sequence
-from .errors import ContextTooLong, InvalidTensorParallel, NoPlanFits, NoPools, UnknownPool, UnservableQuantization
+from .errors import (
+    ContextTooLong,
+    InvalidTensorParallel,
+    NoPlanFits,
+    NoPools,
+    SizingError,
+    UnknownPool,
+    UnservableQuantization,
+)
 from .memory import MemoryNeed, Overhead, Workload, kv_bytes_per_token, memory_need, weight_bytes
 from .parameters import TensorGroup, count_parameters, model_tensors
 from .rules import gpu_problems, quantization_problems, tensor_parallel_problems
@@ -60,10 +69,10 @@ class Candidate:
             "fits": self.fits,
             "reason": self.reason,
             # Memory as Kubernetes quantities, named as in status.plan.
-            "weightsPerGPU": gib_quantity(self.weights_gib_per_gpu),
-            "kvCachePerGPU": gib_quantity(self.kv_cache_gib_per_gpu),
-            "overheadPerGPU": gib_quantity(self.overhead_gib_per_gpu),
-            "budgetPerGPU": gib_quantity(self.budget_gib_per_gpu),
+            "weightsPerGPU": None if self.weights_gib_per_gpu is None else gib_quantity(self.weights_gib_per_gpu),
+            "kvCachePerGPU": None if self.kv_cache_gib_per_gpu is None else gib_quantity(self.kv_cache_gib_per_gpu),
+            "overheadPerGPU": None if self.overhead_gib_per_gpu is None else gib_quantity(self.overhead_gib_per_gpu),
+            "budgetPerGPU": None if self.budget_gib_per_gpu is None else gib_quantity(self.budget_gib_per_gpu),
             "maxConcurrentSequences": self.max_concurrent_sequences,
             "pricePerHour": self.price_per_hour,
             "expertParallel": self.expert_parallel,
@@ -247,8 +256,8 @@ def _explicit_tp(spec: LLMDeploymentSpec, model: ModelConfig) -> int | None:
 class _Evaluator:
     """Candidates of one pool: memory arithmetic, engine rules, price."""
 
-    def __init__(self, spec: LLMDeploymentSpec, model: ModelConfig, tensors: tuple[TensorGroup, ...], workload: Workload,
-                 gpu_prices: Mapping[str, float]):
+    def __init__(self, spec: LLMDeploymentSpec, model: ModelConfig, tensors: tuple[TensorGroup, ...],
+                 workload: Workload, gpu_prices: Mapping[str, float]):
         self.spec = spec
         self.model = model
         self.tensors = tensors
@@ -288,10 +297,19 @@ class _Evaluator:
         gpu = gpu_info(pool.gpu_product)
         return gpu.price_per_gpu_hour if gpu else None
 
+    def _price(self, pool: GPUPool) -> float:
+        price = self.price_per_gpu(pool)
+        if price is None:  # _pool_problem turns such a pool away before any candidate is measured
+            raise SizingError(f"no price for {pool.gpu_product}")
+        return price
+
     def memory_bytes(self, pool: GPUPool) -> float:
         if pool.gpu_memory_mi_b is not None:
             return pool.gpu_memory_mi_b * MIB
-        return gpu_info(pool.gpu_product).memory_mib * MIB
+        gpu = gpu_info(pool.gpu_product)
+        if gpu is None:  # _pool_problem turns such a pool away before any candidate is measured
+            raise SizingError(f"GPU {pool.gpu_product} is not in the catalog and the pool gives no memory")
+        return gpu.memory_mib * MIB
 
     def candidate(self, pool: GPUPool, tp: int) -> Candidate:
         if tp > pool.gpus_per_node:
@@ -311,7 +329,8 @@ class _Evaluator:
         if fits:
             reason = _fit_reason(need, self.workload)
         elif problems:
-            reason = f"{profile_for(self.workload.engine).name} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
+            engine = profile_for(self.workload.engine).name
+            reason = f"{engine} at TP {tp} on {pool.gpu_product}: " + "; ".join(problems)
         else:
             reason = _misfit_reason(need, tp, pool.gpu_product, self.workload)
         return Candidate(
@@ -325,7 +344,7 @@ class _Evaluator:
             overhead_gib_per_gpu=_gib(need.overhead),
             budget_gib_per_gpu=_gib(need.budget),
             max_concurrent_sequences=need.max_sequences,
-            price_per_hour=round(self.price_per_gpu(pool) * tp, 4),
+            price_per_hour=round(self._price(pool) * tp, 4),
             expert_parallel=self._expert_parallel(tp),
             kv_capacity_tokens=need.kv_capacity_tokens,
             load_peak_gib_per_gpu=_gib(need.load_peak),
@@ -340,7 +359,8 @@ class _Evaluator:
         """An engine that can place whole experts on GPUs (vLLM's --enable-expert-parallel) instead of slicing
         each one gets it when the experts divide evenly, so each GPU holds what TP would give it."""
         m = self.model
-        return profile_for(self.workload.engine).expert_parallel and m.mixture_of_experts and tp > 1 and m.num_experts % tp == 0
+        engine = profile_for(self.workload.engine)
+        return engine.expert_parallel and m.mixture_of_experts and tp > 1 and m.num_experts % tp == 0
 
 
 def _fit_reason(need: MemoryNeed, workload: Workload) -> str:
@@ -374,6 +394,10 @@ def _choose(candidates: list[Candidate], pools: list[GPUPool], evaluate: _Evalua
         return None
     best = fitting[0]
     pool = pools[order[best.pool]]
+    # A candidate that fits was measured (_measured): every number is there.
+    assert best.weights_gib_per_gpu is not None and best.kv_cache_gib_per_gpu is not None
+    assert best.overhead_gib_per_gpu is not None and best.budget_gib_per_gpu is not None
+    assert best.max_concurrent_sequences is not None and best.price_per_hour is not None
     return Plan(
         engine=evaluate.spec.engine.kind,
         pool=best.pool,

@@ -22,7 +22,7 @@ Per projection of ``rows`` (out) × ``cols`` (in) features:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .parameters import TensorGroup
 

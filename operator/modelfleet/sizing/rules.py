@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import GPUInfo, ModelConfig
-
 from modelfleet.engines import EngineProfile, profile_for
 
 from .quantization import DEFAULT_GROUP_SIZE, PROJECTION_BYTES
