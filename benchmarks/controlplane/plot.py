@@ -1,4 +1,6 @@
-"""Time to Ready of every LLMDeployment (its create -> its Ready status), one curve per run (results-*.json -> time-to-ready.png).
+"""Time to Ready of every LLMDeployment (its create -> its Ready status), one curve per run.
+
+results-*.json -> time-to-ready.png:
 
     ~/.cache/modelfleet/venv/fleet-sim/bin/python benchmarks/controlplane/plot.py
 """

@@ -183,7 +183,8 @@ def run(count: int) -> dict:
         }
     finally:
         operator.stop()
-        kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=900s", check=False)  # the next user starts clean
+        # Wait, so the next user of the cluster starts clean.
+        kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=900s", check=False)
         nodes.sync(layout)
 
 

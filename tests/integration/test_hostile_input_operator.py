@@ -16,8 +16,7 @@ import json
 import pytest
 import yaml
 
-from modelfleet.api.hub_token import HUB_TOKEN_LABEL
-from modelfleet.api.hub_token import REASON as TOKEN_REASON
+from modelfleet.api.hub_token import HUB_TOKEN_LABEL, REASON as TOKEN_REASON
 from modelfleet.sizing.cache_fit import REASON as CACHE_REASON
 from support.specs import small_mistral
 from support.waiting import wait_for

@@ -13,11 +13,10 @@ import copy
 
 import pytest
 import yaml
-from kubernetes import client
-from kubernetes import config as kube_config
+from kubernetes import client, config as kube_config
 from kubernetes.client.rest import ApiException
-from localcluster.operator import OPERATOR_NAMESPACE, OperatorProcess, install_chart, service_account_kubeconfig
 
+from localcluster.operator import OPERATOR_NAMESPACE, OperatorProcess, install_chart, service_account_kubeconfig
 from support.specs import small_mistral
 from support.waiting import wait_for
 
@@ -67,9 +66,10 @@ def test_the_operator_watching_one_namespace_cannot_create_workloads_in_kube_sys
     apps.create_namespaced_daemon_set(namespace, copy.deepcopy(DAEMONSET), dry_run="All")
     # Anywhere else: refused, by the API server, for the operator's own ServiceAccount.
     for other in ("kube-system", OPERATOR_NAMESPACE):
-        error = refused(lambda: apps.create_namespaced_deployment(other, copy.deepcopy(DEPLOYMENT), dry_run="All"))
+        error = refused(
+            lambda ns=other: apps.create_namespaced_deployment(ns, copy.deepcopy(DEPLOYMENT), dry_run="All"))
         assert f'cannot create resource "deployments" in API group "apps" in the namespace "{other}"' in error.body
-        refused(lambda: apps.create_namespaced_daemon_set(other, copy.deepcopy(DAEMONSET), dry_run="All"))
+        refused(lambda ns=other: apps.create_namespaced_daemon_set(ns, copy.deepcopy(DAEMONSET), dry_run="All"))
     refused(lambda: client.CoreV1Api(api).create_namespaced_service(
         "kube-system", {"metadata": {"name": "rbac-probe"}, "spec": {"ports": [{"port": 80}]}}, dry_run="All"))
     # Nor list workloads cluster-wide.

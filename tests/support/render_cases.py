@@ -176,7 +176,8 @@ quantities = st.one_of(
 # Never a name the operator owns (api.spec.OPERATOR_ENV): the API refuses those (tests/unit/test_validate.py).
 env_names = st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,20}\Z").filter(lambda name: name not in OPERATOR_ENV)
 # "--port" collides with the operator's own flag: the spec must then be refused, not rendered.
-extra_args = st.sampled_from(["--enable-prefix-caching", "--disable-log-stats", "--trust-remote-code", "--seed", "7", "--port"])
+extra_args = st.sampled_from(
+    ["--enable-prefix-caching", "--disable-log-stats", "--trust-remote-code", "--seed", "7", "--port"])
 
 tolerations = st.one_of(
     st.builds(
@@ -250,7 +251,8 @@ def llmdeployments(draw) -> LLMDeployment:
         model["servedModelName"] = draw(st.text(_alnum + "-/.", min_size=1, max_size=40))
     engine: dict = {"kind": draw(st.sampled_from(["vllm", "tgi"]))}
     if draw(st.booleans()):
-        engine["image"] = draw(st.sampled_from(["registry.example.com/vllm:custom", "ghcr.io/acme/tgi@sha256:" + "a" * 64]))
+        engine["image"] = draw(st.sampled_from(
+            ["registry.example.com/vllm:custom", "ghcr.io/acme/tgi@sha256:" + "a" * 64]))
     engine["extraArgs"] = draw(st.lists(extra_args, max_size=3))
     engine["env"] = draw(st.lists(st.builds(lambda n, v: {"name": n, "value": v}, env_names, st.text(max_size=20)),
                                   max_size=4, unique_by=lambda var: var["name"]))
@@ -266,7 +268,8 @@ def llmdeployments(draw) -> LLMDeployment:
         "replicas": draw(st.integers(0, 1000)),
         "autoscaling": draw(_autoscaling()),
         "cache": draw(_cache()),
-        "warmup": {"enabled": draw(st.sampled_from(["auto", "true", "false"])), "timeoutSeconds": draw(st.integers(10, 7200))},
+        "warmup": {"enabled": draw(st.sampled_from(["auto", "true", "false"])),
+                   "timeoutSeconds": draw(st.integers(10, 7200))},
         "placement": {
             "nodeSelector": draw(st.dictionaries(label_keys, label_values, max_size=3)),
             "tolerations": draw(st.lists(tolerations, max_size=3)),
@@ -290,7 +293,8 @@ def llmdeployments(draw) -> LLMDeployment:
 def plans_for(draw, resource: LLMDeployment) -> Plan:
     """A plan the sizing engine could have made for the resource."""
     spec = resource.spec
-    tp = spec.gpu.tensor_parallel_size if spec.gpu.tensor_parallel_size != "auto" else draw(st.sampled_from([1, 2, 4, 8]))
+    tp = (spec.gpu.tensor_parallel_size if spec.gpu.tensor_parallel_size != "auto"
+          else draw(st.sampled_from([1, 2, 4, 8])))
     parameters = draw(st.integers(10**8, 10**12))
     weights = parameters * draw(st.sampled_from([0.5, 1.0, 2.0])) / 2**30
     pool = draw(st.sampled_from(spec.gpu.pools or ["h100", "l4"]))

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from kubernetes.utils.quantity import parse_quantity as kubernetes_parse_quantity
 
 from modelfleet.api import PlanOverhead

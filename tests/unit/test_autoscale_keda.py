@@ -67,7 +67,8 @@ def test_users_get_it_from_the_cli(tmp_path, capsys):
 
     llmd = tmp_path / "llmd.yaml"
     llmd.write_text(yaml.safe_dump({
-        "apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment", "metadata": {"name": "chat", "namespace": "llm"},
+        "apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
+        "metadata": {"name": "chat", "namespace": "llm"},
         "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "serving": {"maxConcurrency": 64},
                  "autoscaling": {"enabled": False, "minReplicas": 2, "maxReplicas": 9}}}))
     assert main(["keda", "-f", str(llmd), "--prometheus", "http://prom:9090"]) == 0

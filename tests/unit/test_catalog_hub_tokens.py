@@ -15,12 +15,12 @@ import traceback
 
 import huggingface_hub
 import pytest
-from support.hub_server import HubRepos, HubResponse, HubServer
 
 from modelfleet.catalog import HubAccess, load_model_config
 from modelfleet.catalog.errors import HubTokenRefused, HubUnreachable, ModelUnavailable
 from modelfleet.catalog.redact import REDACTED, install_log_redaction, redact
 from modelfleet.cli.main import main
+from support.hub_server import HubRepos, HubResponse, HubServer
 
 TOKEN = "hf_EchoedSecretToken0123456789abcdef"
 SOURCE = "Secret modelfleet-system/hf-token (key token)"

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 import yaml
-from support.specs import VALID, with_change
 
 from modelfleet.api.crd import PRINTER_COLUMNS, generate_crd
 from modelfleet.api.spec import OPERATOR_ENV, REVISION_PATTERN
 from modelfleet.cli.crd_cmd import crd_yaml
+from support.specs import VALID, with_change
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "crds" / "modelfleet.io_llmdeployments.yaml"

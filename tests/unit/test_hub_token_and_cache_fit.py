@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from support.render_cases import example, example_plan, with_spec
 
 from modelfleet.api.hub_token import HUB_TOKEN_LABEL, hub_token_refusal
 from modelfleet.api.spec import SecretKeyRef
 from modelfleet.sizing.cache_fit import cache_too_small, checkpoint_gib
+from support.render_cases import example, example_plan, with_spec
 
 REF = SecretKeyRef(name="hf-token")
 

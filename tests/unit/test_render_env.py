@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from support.render_cases import example, example_plan, with_spec
 
 from modelfleet.api import OperatorSettings
 from modelfleet.api.spec import OPERATOR_ENV, EnvVar
 from modelfleet.engines import cache_layout
 from modelfleet.render import render_all
+from support.render_cases import example, example_plan, with_spec
 
 # Spellings huggingface_hub also reads (constants.py) that the renderer itself does not set.
 HUB_CLIENT_ALIASES = {"HF_HUB_CACHE", "HUGGING_FACE_HUB_TOKEN"}

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import httpx2
 import pytest
-from support.waiting import wait_for
+
 from support.hub_server import LFS_THRESHOLD, HubRepos, HubServer, api_calls, file_downloads
+from support.waiting import wait_for
 
 WEIGHTS = bytes(range(256)) * (LFS_THRESHOLD // 256 + 1)
 

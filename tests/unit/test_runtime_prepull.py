@@ -455,7 +455,7 @@ def test_a_file_name_from_the_hub_that_leaves_the_repository_is_refused(prepull,
     code, _, err = prepull("acme/evil")
     assert code == 76
     assert "'snapshots/" in err and "/../../../../evil.json' would leave the repository's directory" in err
-    assert not [p for p in cache.parents[1].rglob("evil.json")]
+    assert not list(cache.parents[1].rglob("evil.json"))
     assert downloaded(hub) == []
 
 
@@ -492,7 +492,7 @@ def test_an_etag_that_is_not_a_content_hash_is_refused(prepull, hub, cache):
     code, _, err = prepull("acme/mistral")
     assert code == 76
     assert "the Hub gave config.json the etag '../../../../evil', which is not a sha1 or sha256" in err
-    assert not [p for p in cache.parents[1].rglob("evil")]
+    assert not list(cache.parents[1].rglob("evil"))
 
 
 @pytest.mark.parametrize(("model", "path", "kind"), [("acme/big", "model.safetensors", "LFS, sha256"),

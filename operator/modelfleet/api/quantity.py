@@ -71,10 +71,14 @@ Millicores = Annotated[int, BeforeValidator(_parser(None, millis=True)), PlainSe
 # against) for the strings ``spec.QUANTITY_PATTERN`` accepts.
 
 # Suffixes of apimachinery's resource.Quantity (pkg/api/resource/suffix.go).
-SIZE_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-SIZE_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
-                "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_SPLIT = re.compile(r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?P<suffix>[KMGTPE]i|[numkMGTPE])?$")
+SIZE_BINARY: dict[str, int] = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+SIZE_DECIMAL: dict[str, Decimal | int] = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}
+_SPLIT = re.compile(
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?P<suffix>[KMGTPE]i|[numkMGTPE])?$"
+)
 
 GIB = 2**30
 
@@ -88,7 +92,7 @@ def parse_quantity(text: str) -> Decimal:
     if suffix is None:
         return number
     try:
-        return number * (SIZE_BINARY.get(suffix) or SIZE_DECIMAL[suffix])
+        return number * Decimal(SIZE_BINARY.get(suffix) or SIZE_DECIMAL[suffix])
     except ArithmeticError as exc:  # 1E1000000: beyond any size a volume has
         raise ValueError(f"{text!r} is too large a quantity") from exc
 

@@ -9,7 +9,8 @@ can improve without a migration. Every description says its default.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt
 
@@ -25,7 +26,9 @@ CacheMode = Literal["pvc", "nodeLocal", "none"]
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8, 16)
 
 # A Kubernetes quantity such as 200Gi or 1.5T (the API server's own pattern).
-QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 # A Hugging Face repo id: "name" or "owner/name".
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
 # A DNS-1123 label, for pool names and Secret names.
@@ -132,7 +135,7 @@ class ModelSpec(ApiModel):
     )
 
 
-def _cel_list(names) -> str:
+def _cel_list(names: Iterable[str]) -> str:
     return "[" + ", ".join(f"'{name}'" for name in names) + "]"
 
 
@@ -208,7 +211,7 @@ class ServingSpec(ApiModel):
     )
 
 
-TensorParallelSize = Union[Literal["auto"], StrictInt]
+TensorParallelSize = Literal["auto"] | StrictInt
 
 
 class GPUSpec(ApiModel):
@@ -382,7 +385,7 @@ class PlacementSpec(ApiModel):
         description="Tolerations added to the pods, besides the nvidia.com/gpu one the operator always sets.",
         max_length=32,
     )
-    affinity: dict | None = Field(
+    affinity: dict[str, Any] | None = Field(
         None,
         description="A Kubernetes Affinity for the engine pods, merged with the pool's node affinity.",
         json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True},

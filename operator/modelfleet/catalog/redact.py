@@ -16,7 +16,8 @@ import logging
 import os
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 REDACTED = "<redacted>"
 # Environment variables whose values are Hub tokens (huggingface_hub/constants.py, utils/_auth.py).
@@ -39,7 +40,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return text
 
 
-def environment_tokens(env=None) -> tuple[str, ...]:
+def environment_tokens(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     env = os.environ if env is None else env
     return tuple(env[name] for name in TOKEN_VARIABLES if env.get(name))
 
@@ -55,9 +56,9 @@ def install_log_redaction(secrets: Iterable[str | None] = ()) -> None:
     known = tuple(s for s in secrets if s)
     make_record = logging.getLogRecordFactory()
     if getattr(make_record, "redacts", False):
-        make_record = make_record.wrapped
+        make_record = getattr(make_record, "wrapped")  # noqa: B009  (set below, on our own factory)
 
-    def redacting(*args, **kwargs) -> logging.LogRecord:
+    def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
         try:
             record.msg, record.args = redact(record.getMessage(), known), None

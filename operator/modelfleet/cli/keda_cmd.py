@@ -20,7 +20,7 @@ from modelfleet.render import to_yaml
 from .documents import BadInput, UnreadableInput, llmdeployment_documents
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("keda", help="print a KEDA ScaledObject for each LLMDeployment (YAML)")
     parser.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
                         help="LLMDeployment YAML: a file, a directory of them, or - for stdin (repeatable)")

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import traceback
+from typing import TextIO
 
 from huggingface_hub import constants
 from pydantic import ValidationError
@@ -47,7 +48,7 @@ def run(namespace: argparse.Namespace) -> int:
     token = os.environ.get("HF_TOKEN") or None
     install_log_redaction([token])
 
-    def say(message: str, stream=sys.stdout) -> None:
+    def say(message: str, stream: TextIO = sys.stdout) -> None:
         print(redact(message, [token]), file=stream, flush=True)
 
     request = PrepullRequest(

@@ -40,9 +40,9 @@ from modelfleet.sizing import SizingError, plan_deployment
 
 from .drift import differs
 from .kube import FIELD_MANAGER
-from .takeback import foreign_additions, removal_patch, without
 from .observe import Snapshot
 from .status import Observation, Problem, derive_status, read_status
+from .takeback import foreign_additions, removal_patch, without
 
 
 @dataclass(frozen=True)

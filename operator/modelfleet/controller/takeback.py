@@ -46,9 +46,9 @@ def removal_patch(live: dict[str, Any], paths: list[Path]) -> list[dict[str, Any
 
 def without(live: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
     """``live`` as it will be once ``paths`` are removed (``paths`` in removal order)."""
-    out = json.loads(json.dumps(live))
+    out: dict[str, Any] = json.loads(json.dumps(live))
     for path in paths:
-        node = out
+        node: Any = out  # dicts and lists, as the path walks them
         for step in path[:-1]:
             node = node[step]
         del node[path[-1]]

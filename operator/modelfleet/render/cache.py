@@ -18,6 +18,7 @@ read-only and writes to its pod's own ``scratch`` emptyDir
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from modelfleet.api import LLMDeployment, LLMDeploymentSpec, OperatorSettings, Plan
 
@@ -47,7 +48,7 @@ def disk_cache_size(spec: LLMDeploymentSpec, plan: Plan) -> str | None:
     return cache_size(spec, plan) if spec.cache.mode == "none" else None
 
 
-def cache_volume(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict:
+def cache_volume(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
     spec = resource.spec
     if spec.cache.mode == "pvc":
         source = {"persistentVolumeClaim": {"claimName": cache_claim_name(resource.metadata["name"])}}
@@ -58,25 +59,25 @@ def cache_volume(resource: LLMDeployment, plan: Plan, settings: OperatorSettings
     return {"name": CACHE_VOLUME, **source}
 
 
-def shm_volume(plan: Plan) -> dict:
+def shm_volume(plan: Plan) -> dict[str, Any]:
     # Docker's 64 MiB /dev/shm default is too small for NCCL across GPUs.
     return {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gib(plan)}Gi"}}
 
 
-def scratch_volume() -> dict:
+def scratch_volume() -> dict[str, Any]:
     # The engine's writable directory: per pod, never shared with another
     # tenant's pods the way the nodeLocal cache is.
     return {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": SCRATCH_SIZE}}
 
 
-def runtime_tmp_volume() -> dict:
+def runtime_tmp_volume() -> dict[str, Any]:
     # The runtime containers' root filesystems are read-only; libraries still want a /tmp.
     return {"name": RUNTIME_TMP_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}}
 
 
-def cache_claim(resource: LLMDeployment, plan: Plan) -> dict:
+def cache_claim(resource: LLMDeployment, plan: Plan) -> dict[str, Any]:
     spec = resource.spec
-    claim_spec: dict = {
+    claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteMany"],
         "resources": {"requests": {"storage": cache_size(spec, plan)}},
     }

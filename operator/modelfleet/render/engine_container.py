@@ -8,6 +8,8 @@ writes goes to the pod's own ``scratch`` emptyDir (``engines.cache_layout``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.api.spec import OPERATOR_ENV
 from modelfleet.engines import EngineProfile, cache_layout
@@ -20,9 +22,11 @@ from .resources import engine_resources
 CONTAINER_NAME = "engine"
 
 
-def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> dict:
-    container: dict = {"name": CONTAINER_NAME, "image": engine_image(spec, engine, settings),
-                       "imagePullPolicy": "IfNotPresent"}
+def engine_container(
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
+) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": CONTAINER_NAME, "image": engine_image(spec, engine, settings),
+                                 "imagePullPolicy": "IfNotPresent"}
     if engine.command:
         container["command"] = list(engine.command)
     container.update(
@@ -46,7 +50,7 @@ def engine_container(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile,
     return container
 
 
-def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict]:
+def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict[str, Any]]:
     """The engine's own variables, then the user's.
 
     The API refuses user variables the operator owns (``OPERATOR_ENV``, with

@@ -37,7 +37,7 @@ import httpx2
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-from .errors import ContentMismatch, SizeMismatch
+from .errors import ContentMismatch, PrepullError, SizeMismatch
 from .paths import check_etag
 from .progress import Progress
 from .retry import ShortBody
@@ -80,6 +80,8 @@ def remote_file(
     if _origin(metadata.location) != _origin(url):
         headers.pop("authorization", None)  # a CDN's signed URL needs no token, and must not see it
     headers["Accept-Encoding"] = "identity"  # byte ranges count the stored bytes
+    if metadata.etag is None:  # the Hub always sends one; it names the blob in the cache
+        raise PrepullError(f"{path}: the Hub serves it without an ETag, so its blob has no name")
     return Remote(path, metadata.location, metadata.etag, size, headers)
 
 

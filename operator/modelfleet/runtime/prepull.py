@@ -165,11 +165,17 @@ def resolve(request: PrepullRequest) -> tuple[str, dict[str, int]]:
     """The commit the revision names, and the size of every file of the repo at that commit."""
     api = HfApi(endpoint=request.endpoint, token=request.token or False)
     info = api.model_info(request.model_id, revision=request.revision, files_metadata=True)
-    commit = check_commit(request.storage, info.sha or "")
+    if info.sha is None or info.siblings is None:
+        raise PrepullError(f"{request.model_id}: the Hub's answer names no commit or no files")
+    commit = check_commit(request.storage, info.sha)
+    sizes: dict[str, int] = {}
     for sibling in info.siblings:
         # Against the repo's directory, not the snapshot's: a file already linked resolves into blobs/.
         inside(request.storage, f"snapshots/{commit}/{sibling.rfilename}", "the Hub's file")
-    return commit, {s.rfilename: s.size for s in info.siblings}
+        if sibling.size is None:
+            raise PrepullError(f"{request.model_id}: the Hub gives no size for {sibling.rfilename}")
+        sizes[sibling.rfilename] = sibling.size
+    return commit, sizes
 
 
 def choose_files(
