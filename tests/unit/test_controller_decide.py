@@ -291,3 +291,26 @@ def test_a_hand_added_container_is_pruned_in_one_patch_and_not_applied_over_and_
     assert [(p.kind, p.name) for p in intent.prune] == [("Deployment", "chat")]
     assert intent.prune[0].ops[-1] == {"op": "remove", "path": "/spec/template/spec/containers/1"}
     assert intent.apply == ()  # once pruned, nothing else drifted: one write in all
+
+
+@pytest.mark.parametrize("labels,reason", [
+    (None, "TokenSecretNotFound"),
+    ({"team": "other"}, "TokenSecretNotAllowed"),
+    ({"modelfleet.io/hub-token": "true"}, None),
+])
+def test_a_token_secret_must_exist_and_opt_in_before_any_pod_mounts_it(labels, reason):
+    spec = copy.deepcopy(SPEC)
+    spec["model"] = {**spec["model"], "tokenSecretRef": {"name": "hf"}}
+    intent = decide(Snapshot(body=llmd(spec), pools=(H100,), model=MODEL, token_secret_labels=labels), SETTINGS, T0)
+    if reason is None:
+        assert kinds(intent.apply) == ["Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"]
+    else:
+        assert intent.apply == () and condition(intent, "Degraded") == ("True", reason)
+        assert "Secret hf" in next(c.message for c in intent.status.conditions if c.type == "Degraded")
+
+
+def test_a_cache_too_small_for_the_weights_creates_nothing_and_says_the_size_needed():
+    spec = {**SPEC, "cache": {"mode": "pvc", "size": "2Gi"}}
+    intent = decide(snapshot(llmd(spec)), SETTINGS, T0)
+    assert intent.apply == () and condition(intent, "Degraded") == ("True", "CacheTooSmall")
+    assert "give it at least" in next(c.message for c in intent.status.conditions if c.type == "Degraded")

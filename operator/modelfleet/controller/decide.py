@@ -26,6 +26,7 @@ from modelfleet.api import (
     Plan,
     parse_llmdeployment,
 )
+from modelfleet.api.hub_token import REASON as TOKEN_SECRET_NOT_ALLOWED, hub_token_refusal
 from modelfleet.catalog import ModelUnavailable
 from modelfleet.render import (
     POD_SPEC_HASH_ANNOTATION,
@@ -37,6 +38,7 @@ from modelfleet.render import (
     selector_string,
 )
 from modelfleet.sizing import SizingError, plan_deployment
+from modelfleet.sizing.cache_fit import REASON as CACHE_TOO_SMALL, cache_too_small
 
 from .drift import differs
 from .kube import FIELD_MANAGER
@@ -119,6 +121,9 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         return _problem(snapshot, Problem("InvalidSpec", str(exc)), now)
     if isinstance(snapshot.model, ModelUnavailable):
         return _problem(snapshot, _problem_of(snapshot.model), now)
+    token = _token_problem(resource, snapshot)
+    if token is not None:
+        return _problem(snapshot, token, now)
     replicas = desired_replicas(resource, previous.desired_replicas)
     try:
         assert snapshot.model is not None  # a valid spec names a model
@@ -128,6 +133,9 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         return _problem(snapshot, _problem_of(exc), now)
     except UnsupportedSpec as exc:
         return _problem(snapshot, Problem("UnsupportedSpec", str(exc)), now)
+    too_small = cache_too_small(resource.spec, plan)
+    if too_small is not None:
+        return _problem(snapshot, Problem(CACHE_TOO_SMALL, too_small), now)
 
     children = plan_children(body, rendered, snapshot.children)
     events = []
@@ -177,6 +185,18 @@ def after_troubles(snapshot: Snapshot, intent: Intent, troubles: list[ChildTroub
     status = derive_status(seen, previous, now)
     events = (*(e for e in intent.events if e.type != "Warning"), *_warning_if_new(previous, status, seen.problem))
     return replace(intent, status=status if status != previous else None, events=events, observation=seen)
+
+
+def _token_problem(resource: LLMDeployment, snapshot: Snapshot) -> Problem | None:
+    """A token Secret must exist and have opted in (``api.hub_token``) before any pod may mount it."""
+    ref = resource.spec.model.token_secret_ref
+    if ref is None:
+        return None
+    if snapshot.token_secret_labels is None:
+        return Problem("TokenSecretNotFound", f"Secret {ref.name} (spec.model.tokenSecretRef) does not exist in "
+                       f"namespace {resource.metadata['namespace']}: create it, or remove tokenSecretRef")
+    refusal = hub_token_refusal(ref, snapshot.token_secret_labels)
+    return None if refusal is None else Problem(TOKEN_SECRET_NOT_ALLOWED, refusal)
 
 
 def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] | None,

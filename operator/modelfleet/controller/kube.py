@@ -20,6 +20,16 @@ class Kube:
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
+    def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's labels (its data is read too, by the API's nature, and dropped here); None if missing."""
+        try:
+            secret = client.CoreV1Api(self.dynamic.client).read_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict((secret.metadata.labels if secret.metadata else None) or {})
+
     def ping(self) -> None:
         """The cheapest question (GET /version, open to every authenticated client); raises if unanswered."""
         client.VersionApi(self.dynamic.client).get_code(_request_timeout=PING_TIMEOUT_S)

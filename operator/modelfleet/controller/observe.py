@@ -27,6 +27,8 @@ LLMDEPLOYMENT_KIND = "LLMDeployment"
 # retried sooner, so a fixed token or a Hub back online is seen within a resync or two.
 CONFIG_TTL_SECONDS = 600.0
 FAILURE_TTL_SECONDS = 30.0
+# A label added to a token Secret is seen within this long.
+SECRET_TTL_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Snapshot:
     pods: tuple[dict[str, Any], ...] = ()  # the engine pods (by the LLMDeployment's label)
     pools: tuple[GPUPool, ...] = ()
     model: ModelConfig | ModelUnavailable | None = None  # None: the spec names no model it could read
+    # The labels of the Secret spec.model.tokenSecretRef names; None when it names none or it does not exist.
+    token_secret_labels: dict[str, str] | None = None
 
     @property
     def previous_status(self) -> dict[str, Any]:
@@ -90,7 +94,30 @@ class PoolView:
         return pools
 
 
-def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespace: str, name: str) -> Snapshot | None:
+class SecretLabels:
+    """The labels of Secrets by (namespace, name), read with a GET and kept ``SECRET_TTL_SECONDS``: the
+    operator may read a Secret it is pointed at, never list them (chart RBAC)."""
+
+    def __init__(self, read: Callable[[str, str], dict[str, str] | None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._read = read
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
+
+    def get(self, namespace: str, name: str) -> dict[str, str] | None:
+        with self._lock:
+            known = self._known.get((namespace, name))
+        if known is not None and known[0] > self._clock():
+            return known[1]
+        labels = self._read(namespace, name)
+        with self._lock:
+            self._known[(namespace, name)] = (self._clock() + SECRET_TTL_SECONDS, labels)
+        return labels
+
+
+def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespace: str, name: str,
+            secrets: SecretLabels | None = None) -> Snapshot | None:
     """The snapshot for one LLMDeployment; None when it is gone or being deleted."""
     body = cache.get(LLMDEPLOYMENT_KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -106,6 +133,7 @@ def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespac
         pods=tuple(cache.labelled("Pod", namespace, name)),
         pools=pools.pools(cache),
         model=_model(models, body),
+        token_secret_labels=_token_secret_labels(secrets, body),
     )
 
 
@@ -116,3 +144,10 @@ def _model(models: ModelConfigs, body: dict[str, Any]) -> ModelConfig | ModelUna
     revision = model.get("revision")
     return models.get(model["id"], revision if isinstance(revision, str) else "main")
 
+
+
+def _token_secret_labels(secrets: SecretLabels | None, body: dict[str, Any]) -> dict[str, str] | None:
+    ref = ((body.get("spec") or {}).get("model") or {}).get("tokenSecretRef") or {}
+    if secrets is None or not isinstance(ref.get("name"), str):
+        return None
+    return secrets.get(body["metadata"]["namespace"], ref["name"])

@@ -25,7 +25,7 @@ from .cache import ClusterCache
 from .decide import Intent, after_troubles, decide
 from .events import post_event
 from .kube import Kube
-from .observe import LLMDEPLOYMENT_KIND, ModelConfigs, PoolView, observe
+from .observe import LLMDEPLOYMENT_KIND, ModelConfigs, PoolView, SecretLabels, observe
 from .status import Observation, Problem, capacity_status, derive_status, read_status
 
 
@@ -41,16 +41,18 @@ class Reconciler:
     models: ModelConfigs = field(default_factory=ModelConfigs)
     clock: Callable[[], str] = utc_now
     pools: PoolView = field(init=False)
+    secrets: SecretLabels = field(init=False)
     _locks: defaultdict[tuple[str, str], threading.Lock] = field(
         default_factory=lambda: defaultdict(threading.Lock), init=False)
 
     def __post_init__(self) -> None:
         self.pools = PoolView(self.settings)
+        self.secrets = SecretLabels(self.kube.secret_labels)
 
     def reconcile(self, namespace: str, name: str) -> Intent | None:
         """Bring one LLMDeployment to its desired state; None when it is gone."""
         with self._locks[(namespace, name)]:
-            snapshot = observe(self.cache, self.pools, self.models, namespace, name)
+            snapshot = observe(self.cache, self.pools, self.models, namespace, name, self.secrets)
             if snapshot is None:
                 return None
             now = self.clock()
