@@ -161,3 +161,32 @@ def test_hand_additions_to_a_child_are_removed_in_one_write(cluster, namespace, 
 def _reconciles(operator) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in operator.metrics().splitlines()
                if line.startswith("modelfleet_reconcile_total{"))
+
+
+def test_a_rollout_on_a_full_pool_is_blocked_and_replacing_in_place_completes_it(cluster, namespace, operator):
+    """Pool l4: 3 nodes of 1 GPU. Three replicas fill it, so a new replica has nowhere to go."""
+    apps_ready = lambda: (get(cluster, namespace, "deployment/full") or {}).get("status", {}).get(  # noqa: E731
+        "readyReplicas", 0)
+    document = with_spec("full", gpu={"pools": ["l4"]}, replicas=3)
+    apply(cluster, namespace, document)
+    wait_for("three replicas ready", lambda: apps_ready() == 3, 90)
+    document["spec"]["serving"] = {"maxModelLen": 2048, "maxConcurrency": 4}
+    apply(cluster, namespace, document)
+    condition = wait_for("RolloutBlocked", lambda: degraded(cluster, namespace, "full", "RolloutBlocked"), 60)
+    assert "replaceInPlace" in condition["message"] and "pool l4" in condition["message"], condition
+
+    document["spec"]["rollout"] = {"replaceInPlace": True}
+    apply(cluster, namespace, document)
+    fewest = 3
+
+    def rolled_out() -> bool:
+        nonlocal fewest
+        deployment = get(cluster, namespace, "deployment/full")
+        status = deployment.get("status", {})
+        fewest = min(fewest, status.get("readyReplicas", 0))
+        return (status.get("updatedReplicas") == 3 and status.get("readyReplicas") == 3
+                and status.get("observedGeneration") == deployment["metadata"]["generation"]
+                and status.get("replicas") == 3)
+    wait_for("the in-place rollout", rolled_out, 180, 0.5)
+    assert fewest >= 2, f"{3 - fewest} replicas were down at once"
+    wait_for("not degraded", lambda: degraded(cluster, namespace, "full", "RolloutBlocked") is None, 30)

@@ -314,3 +314,12 @@ def test_a_cache_too_small_for_the_weights_creates_nothing_and_says_the_size_nee
     intent = decide(snapshot(llmd(spec)), SETTINGS, T0)
     assert intent.apply == () and condition(intent, "Degraded") == ("True", "CacheTooSmall")
     assert "give it at least" in next(c.message for c in intent.status.conditions if c.type == "Degraded")
+
+
+def test_replace_in_place_is_the_documented_way_out_of_a_full_pool():
+    spec = {**SPEC, "rollout": {"replaceInPlace": True}}
+    intent = decide(snapshot(llmd(spec)), SETTINGS, T0)
+    strategy = next(o for o in intent.apply if o["kind"] == "Deployment")["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+    default = next(o for o in decide(snapshot(llmd()), SETTINGS, T0).apply if o["kind"] == "Deployment")
+    assert default["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}

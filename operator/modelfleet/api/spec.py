@@ -392,6 +392,16 @@ class PlacementSpec(ApiModel):
     )
 
 
+class RolloutSpec(ApiModel):
+    replace_in_place: bool = Field(
+        False,
+        description="Replace replicas one at a time, old before new (maxSurge 0, maxUnavailable 1), so a rollout "
+        "needs no spare GPUs; one replica is down at a time. Default false: a new replica first, then an old "
+        "one goes (capacity never dips, but the pool needs one replica's GPUs free, or the rollout waits: "
+        "status says RolloutBlocked).",
+    )
+
+
 class LLMDeploymentSpec(ApiModel):
     model: ModelSpec = Field(description="The model to serve.")
     engine: EngineSpec = Field(default_factory=EngineSpec, description="The inference server that runs it.")
@@ -411,3 +421,4 @@ class LLMDeploymentSpec(ApiModel):
     placement: PlacementSpec = Field(
         default_factory=PlacementSpec, description="Extra scheduling constraints for the engine pods."
     )
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How a spec change replaces replicas.")

@@ -214,7 +214,8 @@ def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] |
             f"({plan.gpu_product}).")
     if rolling:
         return Problem("RolloutBlocked", f"The rollout cannot place its new pods: {'; '.join(stuck)}. {need} "
-                       "Free GPUs in the pool (or add nodes), or let the rollout replace pods in place.")
+                       "Free GPUs in the pool (or add nodes), or set spec.rollout.replaceInPlace: true "
+                       "(one replica down at a time, no spare GPUs needed).")
     return Problem("Unschedulable", f"The scheduler cannot place engine pods: {'; '.join(stuck)}. {need} "
                    "Check spec.placement against the pool's nodes, or free GPUs in the pool.")
 

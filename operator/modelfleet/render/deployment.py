@@ -92,9 +92,16 @@ def deployment(resource: LLMDeployment, plan: Plan, settings: OperatorSettings, 
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": progress_deadline_seconds(resource, plan),
             "selector": {"matchLabels": selector_labels(name)},
-            # A new replica first, then an old one goes: serving capacity never
-            # dips during a rollout (it needs one replica's GPUs spare).
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "strategy": rollout_strategy(resource),
             "template": template,
         },
     }
+
+
+def rollout_strategy(resource: LLMDeployment) -> dict[str, Any]:
+    """By default a new replica first, then an old one goes: serving capacity never dips during a rollout,
+    but it needs one replica's GPUs spare. ``rollout.replaceInPlace`` trades one replica down at a time for
+    a rollout that completes on a full pool."""
+    if resource.spec.rollout.replace_in_place:
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
