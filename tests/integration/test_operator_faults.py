@@ -11,6 +11,7 @@ import json
 import pytest
 import yaml
 
+from localcluster import cluster as local
 from localcluster import nodes as node_layout
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -110,6 +111,7 @@ def test_a_poison_object_says_so_and_the_others_are_planned_on_time(cluster, nam
                          "plan", {}).get("pool") == "fresh", 15)
         finally:
             node_layout.sync(layout)
+            local.restart_kwok()
     finally:
         kubectl(cluster, "delete", "namespace", poisoned, "--wait=false")
 
@@ -129,6 +131,7 @@ def test_a_pool_whose_nodes_go_moves_to_the_next_listed_and_back(cluster, namesp
         assert any(e["reason"] == "PoolChanged" and "a100-80gb has no nodes" in e["message"] for e in events)
     finally:
         node_layout.sync(layout)
+        local.restart_kwok()  # the a100 nodes come back under their old names
     wait_for("back on a100-80gb", lambda: plan_pool() == "a100-80gb", 15)
 
 

@@ -10,6 +10,7 @@ authentication, authorization and admission, and create nothing.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -68,7 +69,8 @@ def test_the_operator_watching_one_namespace_cannot_create_workloads_in_kube_sys
     for other in ("kube-system", OPERATOR_NAMESPACE):
         error = refused(
             lambda ns=other: apps.create_namespaced_deployment(ns, copy.deepcopy(DEPLOYMENT), dry_run="All"))
-        assert f'cannot create resource "deployments" in API group "apps" in the namespace "{other}"' in error.body
+        message = json.loads(error.body)["message"]
+        assert f'cannot create resource "deployments" in API group "apps" in the namespace "{other}"' in message
         refused(lambda ns=other: apps.create_namespaced_daemon_set(ns, copy.deepcopy(DAEMONSET), dry_run="All"))
     refused(lambda: client.CoreV1Api(api).create_namespaced_service(
         "kube-system", {"metadata": {"name": "rbac-probe"}, "spec": {"ports": [{"port": 80}]}}, dry_run="All"))

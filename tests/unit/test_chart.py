@@ -237,7 +237,7 @@ def test_rbac_grants_no_wildcards_and_never_writes_the_users_spec(helm, tmp_path
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelfleet", "namespace": NAMESPACE}]
 
 
-CLUSTER_SCOPED = {"nodes", "customresourcedefinitions"}
+CLUSTER_SCOPED = {"nodes", "namespaces", "customresourcedefinitions"}
 WRITE_VERBS = {"create", "patch", "update", "delete", "deletecollection"}
 
 

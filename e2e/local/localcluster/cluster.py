@@ -148,6 +148,19 @@ def start_apiserver(timeout: float = 180.0) -> None:
     _wait("kube-apiserver /readyz", lambda: api_get("/readyz")[0] == 200, timeout, state, ["etcd", "kube-apiserver"])
 
 
+def restart_kwok(timeout: float = 120.0) -> None:
+    """kwok v0.8's node lease controller keeps a deleted node's lease and fails every renewal of a node created
+    again under the same name ("the object has been modified"), so the node turns NotReady over and over; a
+    fresh kwok starts from the leases as they are. For tests that delete GPU nodes and bring them back."""
+    state = settings.state_dir()
+    processes.stop(state, "kwok", _binary_of("kwok"))
+    by_name = {c.name: c for c in components.all_components(state, kubeconfigs.write_all(state, certs.ensure(
+        state / "pki")))}
+    processes.start(state, "kwok", by_name["kwok"].argv)
+    names = [n["metadata"]["name"] for n in nodes.render(nodes.load_layout())]
+    _wait("kwok nodes Ready", lambda: _nodes_ready(names), timeout, state, ["kwok"])
+
+
 def down(wipe: bool = True) -> None:
     """Stop our processes (reverse start order); by default drop the etcd data so
     the next `up` starts from an empty cluster. Certs and logs stay."""
