@@ -11,8 +11,7 @@ import json
 import pytest
 import yaml
 
-from localcluster import cluster as local
-from localcluster import nodes as node_layout
+from localcluster import cluster as local, nodes as node_layout
 from support.specs import small_mistral
 from support.waiting import wait_for
 
