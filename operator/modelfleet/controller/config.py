@@ -5,7 +5,8 @@ Environment variables (the Helm chart sets them):
   MODELFLEET_RESYNC_SECONDS  how often every LLMDeployment is re-checked (default 60)
   MODELFLEET_WATCH_TIMEOUT   server-side watch timeout, seconds (default 300)
   MODELFLEET_AUTOSCALE_SECONDS  how often autoscaled fleets are scraped and decided on (default 15)
-  MODELFLEET_WORKERS         reconciles that run at once, each on its own object (default 4)
+  MODELFLEET_WORKERS         reconciles that run at once, each on its own object (default 16: they
+                             mostly wait on the API server)
   MODELFLEET_DISCONNECTED_LIMIT  seconds without an answer from the API server before /healthz fails (default 60)
 """
 
@@ -26,7 +27,7 @@ class ProcessConfig:
     resync_seconds: float
     watch_timeout_seconds: int
     autoscale_seconds: float
-    workers: int = 4
+    workers: int = 16
     disconnected_limit_seconds: float = 60.0
 
 
@@ -39,6 +40,6 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
         resync_seconds=float(env.get("MODELFLEET_RESYNC_SECONDS", "60")),
         watch_timeout_seconds=int(env.get("MODELFLEET_WATCH_TIMEOUT", "300")),
         autoscale_seconds=float(env.get("MODELFLEET_AUTOSCALE_SECONDS", "15")),
-        workers=int(env.get("MODELFLEET_WORKERS", "4")),
+        workers=int(env.get("MODELFLEET_WORKERS", "16")),
         disconnected_limit_seconds=float(env.get("MODELFLEET_DISCONNECTED_LIMIT", "60")),
     )
