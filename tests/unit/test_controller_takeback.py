@@ -58,11 +58,3 @@ def test_an_object_only_the_operator_and_the_api_server_touched_has_nothing_to_r
     live["metadata"] = {"resourceVersion": "1", "managedFields": [
         {"manager": "modelfleet", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]}
     assert foreign_additions(live, DESIRED, "modelfleet") == []
-
-
-def test_a_field_the_operators_own_create_set_and_a_later_render_drops_is_removed():
-    live = copy.deepcopy(DESIRED)
-    live["spec"]["paused"] = True
-    live["metadata"] = {"resourceVersion": "3", "managedFields": [
-        {"manager": "modelfleet", "operation": "Update", "fieldsV1": {"f:spec": {"f:paused": {}, "f:replicas": {}}}}]}
-    assert foreign_additions(live, DESIRED, "modelfleet") == [("spec", "paused")]

@@ -31,11 +31,9 @@ from .kube import FIELD_MANAGER, Kube
 def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], intent: Intent) -> list[ChildTrouble]:
     """Server-side apply each child of the intent; what could not be applied comes back, said for a person.
 
-    A child the cache does not hold is created with a POST, not applied: the cache sees only objects
-    carrying the LLMDeployment label, and an apply over someone else's object of that name would adopt it
-    (and the garbage collector would delete it with the LLMDeployment). The POST fails on any existing
-    object (409), which is then looked at: someone else's is a NameConflict; ours (the watch had not
-    brought it yet) is applied as usual."""
+    A child the cache does not hold is looked up first: the cache sees only objects carrying the
+    LLMDeployment label, and applying over someone else's object would adopt it (and the garbage
+    collector would delete it with the LLMDeployment)."""
     namespace = owner["metadata"]["namespace"]
     troubles = []
     for prune in intent.prune:
@@ -51,19 +49,9 @@ def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], inten
         key = f"{obj['kind']}/{obj['metadata']['name']}"
         resource = kube.resource(obj["apiVersion"], obj["kind"])
         if key in intent.creates:
-            try:
-                created = resource.create(body=obj, namespace=namespace, field_manager=FIELD_MANAGER).to_dict()
-            except ConflictError:
-                holder = _get(resource, obj["metadata"]["name"], namespace)
-                if holder is not None and not owned_by(holder, owner):
-                    troubles.append(name_conflict(key, holder))
-                    continue
-            except (UnprocessibleEntityError, BadRequestError, ForbiddenError) as exc:
-                troubles.append(_refused(key, exc))
-                continue
-            else:
-                cache.store(created)
-                metrics.WRITES.labels(obj["kind"], "create").inc()
+            holder = _get(resource, obj["metadata"]["name"], namespace)
+            if holder is not None and not owned_by(holder, owner):
+                troubles.append(name_conflict(key, holder))
                 continue
         try:
             live = resource.server_side_apply(
@@ -71,7 +59,8 @@ def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], inten
             ).to_dict()
         # 403 too: a quota or an admission webhook refusing the child is the user's to fix, like a 422.
         except (UnprocessibleEntityError, BadRequestError, ConflictError, ForbiddenError) as exc:
-            troubles.append(_refused(key, exc))
+            troubles.append(ChildTrouble(key, "ChildRefused", f"The API server refused {key}: {_reason(exc)}. "
+                                         "Change the LLMDeployment field that renders it."))
             continue
         cache.store(live)
         metrics.WRITES.labels(obj["kind"], "apply").inc()
@@ -117,11 +106,6 @@ def _get(resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
         return cast(dict[str, Any], resource.get(name=name, namespace=namespace).to_dict())
     except NotFoundError:
         return None
-
-
-def _refused(key: str, exc: Exception) -> ChildTrouble:
-    return ChildTrouble(key, "ChildRefused", f"The API server refused {key}: {_reason(exc)}. "
-                        "Change the LLMDeployment field that renders it.")
 
 
 def _reason(exc: Exception) -> str:

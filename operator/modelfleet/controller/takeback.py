@@ -7,8 +7,7 @@ operator would apply again and again without effect. The operator owns the
 whole spec it renders, so such additions are removed with one JSON patch.
 
 An addition is a field or list item that (a) a manager other than the
-operator's apply owns (its create, a POST, counts as another: a field it
-set that a later render drops is removed the same way) (its ``fieldsV1``, for the object itself, not a subresource
+operator owns (its ``fieldsV1``, for the object itself, not a subresource
 such as ``status`` or ``scale``) and (b) the rendered object does not have.
 Fields nobody owns are the API server's defaults and stay.
 
@@ -29,8 +28,10 @@ def foreign_additions(live: dict[str, Any], desired: dict[str, Any], manager: st
     """Paths (under ``spec``) another manager added that ``desired`` does not have, deepest list index first."""
     found: set[Path] = set()
     for entry in live.get("metadata", {}).get("managedFields") or []:
-        if (entry.get("manager") == manager and entry.get("operation") == "Apply") or entry.get("subresource"):
-            continue  # the operator's applied fields; its own create (an Update) counts as anyone's
+        # The operator's own entries are never foreign; an Update entry of its own would hold the API
+        # server's defaults too (tried: creating children with a POST made the prune fight the defaults).
+        if entry.get("manager") == manager or entry.get("subresource"):
+            continue
         spec_fields = (entry.get("fieldsV1") or {}).get("f:spec")
         if isinstance(spec_fields, dict):
             _walk(spec_fields, live.get("spec"), desired.get("spec"), ("spec",), found)
