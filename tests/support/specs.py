@@ -72,6 +72,7 @@ INVALID = [
     (("spec.model.revision", "/refs/main"), "spec.model.revision", "pattern"),
     (("spec.model.revision", "v1..2"), "spec.model.revision", "pattern"),
     (("spec.model.revision", "--trust-remote-code"), "spec.model.revision", "pattern"),
+    (("spec.model.servedModelName", "chat \U0001F916"), "spec.model.servedModelName", "pattern"),
     (("spec.model.revision", "main.lock"), "spec.model.revision", ".lock"),
     (("spec.engine.env", [{"name": "HF_HUB_OFFLINE", "value": "0"}]), "spec.engine.env[0].name", "operator's"),
     (("spec.engine.env", [{"name": "HF_HOME", "value": "/tmp"}]), "spec.engine.env[0].name", "pre-pulled cache"),

@@ -120,9 +120,12 @@ class ModelSpec(ApiModel):
     )
     served_model_name: str | None = Field(
         None,
-        description="Name clients use in OpenAI API requests. Default: the model id.",
+        description="Name clients use in OpenAI API requests: letters, digits and . _ - / : @ +, starting with "
+        "a letter or digit (it travels in JSON bodies, command lines, metric labels and logs). Default: the "
+        "model id.",
         min_length=1,
         max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$",
     )
 
     __rules__ = (
