@@ -62,3 +62,20 @@ def test_the_echo_of_the_operators_own_write_is_not_news_and_managed_fields_are_
     assert cache.store(pod("a", "40")) is False  # the watch's echo: queues nothing
     assert cache.store(pod("a", "41")) is True
     assert "managedFields" not in cache.get("Pod", "llm", "a")["metadata"]
+
+
+def test_pods_are_kept_slim_and_children_keep_only_other_managers_entries():
+    cache = ClusterCache(LABEL, managed_fields_of=frozenset({"Deployment"}), own_manager="modelfleet")
+    big = pod("a", "1")
+    big["spec"] = {"containers": [{"name": "engine", "image": "x" * 1000}]}
+    big["status"] = {"podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}],
+                     "containerStatuses": [{"name": "engine"}]}
+    cache.store(big)
+    kept = cache.get("Pod", "llm", "a")
+    assert "spec" not in kept and set(kept["status"]) == {"podIP", "conditions"}
+    child = {"kind": "Deployment", "metadata": {"name": "d", "namespace": "llm", "resourceVersion": "2",
+                                                "managedFields": [{"manager": "modelfleet"},
+                                                                  {"manager": "kubectl-patch"},
+                                                                  {"manager": "kcm", "subresource": "status"}]}}
+    cache.store(child)
+    assert cache.get("Deployment", "llm", "d")["metadata"]["managedFields"] == [{"manager": "kubectl-patch"}]

@@ -31,11 +31,13 @@ def key_of(obj: dict[str, Any]) -> Key:
 class ClusterCache:
     """A thread-safe store of the objects the watches delivered, by kind, namespace and name."""
 
-    def __init__(self, index_label: str, managed_fields_of: frozenset[str] = frozenset()) -> None:
+    def __init__(self, index_label: str, managed_fields_of: frozenset[str] = frozenset(),
+                 own_manager: str = "") -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, Any]] = {}
         self._index_label = index_label
         self._managed_fields_of = managed_fields_of  # kinds whose managedFields are kept (the children's)
+        self._own_manager = own_manager  # whose entries are dropped even there: takeback reads the others only
         # (kind, namespace, label value) -> names: an LLMDeployment's pods without a scan of every pod.
         self._by_label: defaultdict[Key, set[str]] = defaultdict(set)
         self._versions: defaultdict[str, int] = defaultdict(int)  # by kind: moves on every change
@@ -47,8 +49,8 @@ class ClusterCache:
         it queues no reconcile. ``managedFields`` are kept only for the kinds that need them (the
         children: ``takeback`` reads them); they are a large part of every pod and node."""
         key = key_of(obj)
-        if key[0] not in self._managed_fields_of:
-            obj = _without_managed_fields(obj)
+        obj = _slim(obj) if key[0] == "Pod" else obj
+        obj = _managed_fields_kept(obj, key[0] in self._managed_fields_of, self._own_manager)
         with self._lock:
             current = self._objects.get(key)
             if current is not None and not _newer(obj, current):
@@ -113,7 +115,19 @@ def _newer(new: dict[str, Any], current: dict[str, Any]) -> bool:
         return True
 
 
-def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    if "managedFields" not in obj.get("metadata", {}):
+def _managed_fields_kept(obj: dict[str, Any], keep: bool, own_manager: str) -> dict[str, Any]:
+    """Only other managers' entries of the object itself (what ``takeback`` reads), and only where kept."""
+    entries = obj.get("metadata", {}).get("managedFields")
+    if entries is None:
         return obj
-    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
+    kept = [e for e in entries if keep and e.get("manager") != own_manager and not e.get("subresource")]
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+    return {**obj, "metadata": {**metadata, "managedFields": kept} if kept else metadata}
+
+
+def _slim(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the operator reads of a pod (its name, labels, address and conditions): a thousand pods' specs
+    and container statuses are most of the cache's memory otherwise."""
+    status = pod.get("status") or {}
+    return {"apiVersion": pod.get("apiVersion", "v1"), "kind": "Pod", "metadata": pod["metadata"],
+            "status": {k: status[k] for k in ("phase", "podIP", "conditions") if k in status}}

@@ -28,7 +28,7 @@ from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .config import load_process_config
 from .decide import unschedulable_pod
-from .kube import connect
+from .kube import FIELD_MANAGER, connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever
 from .observe import LLMDEPLOYMENT_KIND
@@ -58,7 +58,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         group, _, version = api_version.rpartition("/")
         settings.watching.label_selectors[group, version, kind.lower() + "s"] = LLMDEPLOYMENT_LABEL
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
-    memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS))
+    memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS),
+                              own_manager=FIELD_MANAGER)
     memo.queue = WorkQueue()
     memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
     memo.autoscaler = Autoscaler(memo.cache)
