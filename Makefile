@@ -71,9 +71,14 @@ bench-fleet:
 bench-fleet-calibrate: $(STAMP) engine-venv
 	$(BIN)/python benchmarks/fleet-sim/calibrate.py --out benchmarks/fleet-sim/calibration/vllm-cpu-steps.json --repetitions 5
 
-## 200 LLMDeployments at once on the local control plane: benchmarks/controlplane/results.md.
+## 200 and 1000 LLMDeployments at once on the local control plane: benchmarks/controlplane/results-*.md
+## and .json (~5 and ~10 min), then the time-to-Ready plot (with the fleet-sim venv's matplotlib).
 bench-controlplane: $(STAMP) cluster-up
-	PYTHONPATH=e2e/local $(BIN)/python benchmarks/controlplane/run.py --count 200 --out benchmarks/controlplane/results.md
+	for n in 200 1000; do PYTHONPATH=e2e/local $(BIN)/python benchmarks/controlplane/run.py --count $$n \
+		--out benchmarks/controlplane/results-$$n.md --json benchmarks/controlplane/results-$$n.json || exit 1; done
+	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
+	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt
+	$(FLEET_SIM_VENV)/bin/python benchmarks/controlplane/plot.py
 
 ## First-request latency after Ready with and without the warm-up sidecar (benchmarks/warmup/results.md).
 bench-warmup: $(STAMP) engine-venv
