@@ -290,6 +290,7 @@ def test_a_hand_added_container_is_pruned_in_one_patch_and_not_applied_over_and_
     intent = decide(snapshot(body, edited), SETTINGS, T1)
     assert [(p.kind, p.name) for p in intent.prune] == [("Deployment", "chat")]
     assert intent.prune[0].ops[-1] == {"op": "remove", "path": "/spec/template/spec/containers/1"}
+    assert intent.prune[0].ops[0]["op"] == "test"
     assert intent.apply == ()  # once pruned, nothing else drifted: one write in all
 
 

@@ -40,10 +40,12 @@ def foreign_additions(live: dict[str, Any], desired: dict[str, Any], manager: st
 
 
 def removal_patch(live: dict[str, Any], paths: list[Path]) -> list[dict[str, Any]]:
-    """A JSON patch that removes ``paths`` from ``live``, only if it is still the version they were read from."""
-    ops: list[dict[str, Any]] = [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]}]
-    return ops + [{"op": "remove", "path": _pointer(p)} for p in paths]
+    """A JSON patch that removes ``paths`` from ``live``, only if each still holds what was read there.
+
+    The guard is the values, not the resourceVersion: the controller-manager's status writes move the
+    resourceVersion all the time, and a patch guarded by it would fail and be sent again."""
+    tests = [{"op": "test", "path": _pointer(p), "value": _at(live, p)} for p in paths]
+    return tests + [{"op": "remove", "path": _pointer(p)} for p in paths]
 
 
 def without(live: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
@@ -55,6 +57,12 @@ def without(live: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
             node = node[step]
         del node[path[-1]]
     return out
+
+
+def _at(obj: Any, path: Path) -> Any:
+    for step in path:
+        obj = obj[step]
+    return obj
 
 
 def _walk(fields: dict[str, Any], live: Any, desired: Any, path: Path, found: set[Path]) -> None:
