@@ -20,8 +20,6 @@ from modelfleet.autoscale.policy import (
     decide,
     growth,
     limit_step,
-    littles_in_flight,
-    rate_sample,
 )
 
 BATCH = 8
@@ -163,93 +161,6 @@ def test_a_steadily_rising_load_is_met_before_it_fills_the_batches():
     assert 16 + 0.1 * 300 < 4 * BATCH * 0.75 * 2  # the load alone asks for no more than 8
     assert run.replicas > math.ceil((16 + 0.1 * 300) / (BATCH * 0.75))
     assert "rising by" in decision.message
-
-
-def test_littles_law_reads_what_the_arrivals_need_from_the_counters():
-    """2 replicas, 16 running: 30 finished and the queue grew by 6 in 15 s, so 36 arrived (2.4 req/s);
-    2 req/s finish from 16 slots, 8 s each: the arrivals need 2.4 x 8 = 19.2 in flight."""
-    before = rate_sample(fleet(2, 2, waiting=0, running=16, completed=0), 0.0)
-    now = fleet(2, 2, waiting=6, running=16, completed=30)
-    assert littles_in_flight(now, before, 15.0) == pytest.approx(19.2)
-    assert littles_in_flight(now, None, 15.0) is None  # no previous scrape: no rate
-    assert littles_in_flight(now, before, 0.0) is None  # no time between the scrapes
-
-
-def test_littles_law_counts_only_replicas_seen_in_both_scrapes():
-    """A new replica has no previous counter and a restarted one a smaller one: the others' need is
-    scaled up to all ready replicas (each of the 2 known ones: 1.2 req/s x 8 s = 9.6 in flight)."""
-    before = rate_sample(fleet(2, 2, waiting=0, running=16, completed=200), 0.0)
-    known = fleet(2, 2, waiting=6, running=16, completed=230).observations
-    restarted = Observation("r1", EngineLoad(waiting=3, running=8, completed=5))  # counter began again
-    new = Observation("r9", EngineLoad(waiting=3, running=8, completed=40))
-    assert littles_in_flight(FleetSnapshot(3, 3, known + (new,)), before, 15.0) == pytest.approx(19.2 * 3 / 2)
-    assert littles_in_flight(FleetSnapshot(2, 2, (known[0], restarted)), before, 15.0) == pytest.approx(19.2)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.integers(1, 12), st.floats(0.1, 20), st.floats(1, 30), st.floats(0, 1e4))
-def test_in_a_steady_state_littles_law_is_the_requests_in_flight(replicas, arrivals, service_s, completed):
-    """Arrivals equal completions and the batches hold arrivals x service time: the two signals agree."""
-    running = arrivals * service_s
-    before = rate_sample(fleet(replicas, replicas, 0, running, completed), 0.0)
-    now = fleet(replicas, replicas, 0, running, completed + arrivals * 15)
-    need = littles_in_flight(now, before, 15.0)
-    assert need is None or need == pytest.approx(running)
-    assert need is not None or arrivals * 15 < replicas  # too few completions to be a rate
-
-
-def drained_backlog(settings: PolicySettings) -> list[Decision]:
-    """3 req/s of 8 s requests (24 in flight) on 2 ready replicas (16 slots) for 3 minutes while 8 more
-    start; then 10 are ready and the backlog rushes into their batches. A fluid model of the counters."""
-    run = Run(settings, replicas=10)
-    in_flight, completed, decisions = 26.0, 0.0, []
-    for i in range(30):
-        ready = 2 if i < 12 else 10
-        running = min(in_flight, ready * BATCH)
-        decisions.append(run.step(15.0 * i, ready=ready, waiting=in_flight - running, running=running,
-                                  completed=completed))
-        run.replicas = max(run.replicas, 10)  # the replicas already asked for keep starting
-        for _ in range(15):  # one-second steps: a request in a batch finishes at 1/8 a second
-            finished = min(in_flight, ready * BATCH) / 8.0
-            completed += finished
-            in_flight += 3.0 - finished
-    return decisions
-
-
-def test_a_drained_backlog_is_no_rising_load():
-    """The queue grew for 3 minutes because replicas were starting, not because more requests came:
-    once it is in the batches, the trend (of what the arrivals need) adds nothing, so the fleet is not
-    asked for the backlog's growth a second time."""
-    decisions = drained_backlog(make_settings(occupancy=0.75, max_replicas=30, down=300))
-    after = [d for d in decisions[12:] if d.queue_depth == 0]
-    assert after, "the backlog drains in the model"
-    assert all("rising by" not in d.message for d in after)
-    for d in after:  # no more than the requests in flight ask for at 75 % occupancy
-        in_flight = float(d.message.split(" running")[0].split("and ")[-1])
-        assert d.recommendation <= math.ceil(in_flight / (BATCH * 0.75) + 1e-3)  # the message rounds
-
-
-def test_a_queue_that_grows_under_a_steady_arrival_rate_is_no_rising_load():
-    """Full batches and a queue under target that grows by one request a decision: the fleet is short
-    (the requests in flight ask for more), but the arrivals are flat, so nothing is added ahead."""
-    run = Run(make_settings(occupancy=0.75, max_replicas=4, down=300), replicas=4)
-    for i in range(21):
-        decision = run.step(15.0 * i, ready=4, waiting=float(i) * 0.5, running=32, completed=60.0 * i)
-    assert "rising by" not in decision.message
-    assert decision.recommendation == 4  # maxReplicas: 42 in flight ask for 6 at 75 %
-
-
-def test_rising_arrivals_are_met_ahead_through_the_counters():
-    """Arrivals rise by 0.01 req/s each second and requests take 8 s: what they need in flight grows
-    0.08 a second, 14 more by the time a replica is Ready, and the fleet grows ahead of it."""
-    run = Run(make_settings(occupancy=0.75, down=600, max_replicas=20), replicas=4)
-    completed = 0.0
-    for t in range(0, 301, 15):
-        arrivals = 2.0 + 0.01 * t
-        decision = run.step(t, ready=run.replicas, waiting=0, running=arrivals * 8, completed=completed)
-        completed += arrivals * 15
-    assert "rising by" in decision.message
-    assert run.replicas > math.ceil((2.0 + 0.01 * 300) * 8 / (BATCH * 0.75))
 
 
 def test_the_trend_of_a_flat_or_falling_series_is_zero():
