@@ -133,6 +133,12 @@ def up(layout: dict | None = None, timeout: float = 180.0) -> pathlib.Path:
     return kcs["admin"]
 
 
+def _components_by_name(state: pathlib.Path) -> dict[str, components.Component]:
+    """The components as ``up`` runs them (certificates and kubeconfigs are written only when missing)."""
+    return {c.name: c for c in components.all_components(state, kubeconfigs.write_all(state, certs.ensure(
+        state / "pki")))}
+
+
 def stop_apiserver() -> None:
     """An API server outage, for fault tests: stop kube-apiserver alone (everything else keeps running)."""
     processes.stop(settings.state_dir(), "kube-apiserver", _binary_of("kube-apiserver"))
@@ -141,8 +147,7 @@ def stop_apiserver() -> None:
 def start_apiserver(timeout: float = 180.0) -> None:
     """The end of the outage: start kube-apiserver again and wait until it is ready."""
     state = settings.state_dir()
-    by_name = {c.name: c for c in components.all_components(state, kubeconfigs.write_all(state, certs.ensure(
-        state / "pki")))}
+    by_name = _components_by_name(state)
     if processes.pid_of(state, "kube-apiserver", _binary_of("kube-apiserver")) is None:
         processes.start(state, "kube-apiserver", by_name["kube-apiserver"].argv)
     _wait("kube-apiserver /readyz", lambda: api_get("/readyz")[0] == 200, timeout, state, ["etcd", "kube-apiserver"])
@@ -154,8 +159,7 @@ def restart_kwok(timeout: float = 120.0) -> None:
     fresh kwok starts from the leases as they are. For tests that delete GPU nodes and bring them back."""
     state = settings.state_dir()
     processes.stop(state, "kwok", _binary_of("kwok"))
-    by_name = {c.name: c for c in components.all_components(state, kubeconfigs.write_all(state, certs.ensure(
-        state / "pki")))}
+    by_name = _components_by_name(state)
     processes.start(state, "kwok", by_name["kwok"].argv)
     names = [n["metadata"]["name"] for n in nodes.render(nodes.load_layout())]
     _wait("kwok nodes Ready", lambda: _nodes_ready(names), timeout, state, ["kwok"])
