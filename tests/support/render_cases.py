@@ -248,7 +248,7 @@ def llmdeployments(draw) -> LLMDeployment:
     if draw(st.booleans()):
         model["tokenSecretRef"] = {"name": draw(_dns_label(40)), "key": draw(st.sampled_from(["token", "hf.token"]))}
     if draw(st.booleans()):
-        model["servedModelName"] = draw(st.text(_alnum + "-/.", min_size=1, max_size=40))
+        model["servedModelName"] = draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,39}", fullmatch=True))
     engine: dict = {"kind": draw(st.sampled_from(["vllm", "tgi"]))}
     if draw(st.booleans()):
         engine["image"] = draw(st.sampled_from(
