@@ -115,11 +115,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "max": round(ordered[-1], 2)}
 
 
-def reconciles(operator: OperatorProcess) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in operator.metrics().splitlines()
-               if line.startswith("modelfleet_reconcile_total{"))
-
-
 def peak_memory_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -160,7 +155,7 @@ def run(count: int) -> dict:
         time.sleep(5)  # the last status writes reach the audit log
         requests = operator_requests(since_apply)
         shares = operator_share(since_apply.poll(), [f"m{i:03d}" for i in range(count)])
-        done = reconciles(operator)
+        done = operator.reconciles()
         since_ready = audit.AuditTail()
         time.sleep(QUIET_SECONDS)
         quiet = [r for r in operator_requests(since_ready) if r["verb"] not in ("get", "list", "watch")]

@@ -20,7 +20,6 @@ from localcluster import audit
 from support.operator_process import (
     OPERATOR_NAMESPACE,
     RELEASE,
-    OperatorProcess,
 )
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -134,7 +133,7 @@ def test_metrics_report_reconciles_and_replicas(cluster, namespace, operator):
     text = operator.metrics()
     assert f'modelfleet_llmdeployment_ready_replicas{{name="mistral",namespace="{namespace}"}} 2.0' in text
     assert f'modelfleet_llmdeployment_desired_replicas{{name="mistral",namespace="{namespace}"}} 2.0' in text
-    assert _reconcile_count(operator) > 0
+    assert operator.reconciles() > 0
     assert "modelfleet_reconcile_duration_seconds_bucket" in text
 
 
@@ -216,8 +215,8 @@ def test_a_resync_with_nothing_changed_writes_nothing(cluster, namespace, operat
     wait_for("mistral Ready", lambda: ready(cluster, namespace, "mistral"), READY_TIMEOUT)
     settled = _settled_write_count(tail, namespace)
     assert settled > 0, "the audit log shows no write by the operator at all: is it recording?"
-    reconciles_before = _reconcile_count(operator)
-    wait_for("three resyncs", lambda: _reconcile_count(operator) >= reconciles_before + 3, 30)
+    reconciles_before = operator.reconciles()
+    wait_for("three resyncs", lambda: operator.reconciles() >= reconciles_before + 3, 30)
     assert len(operator_writes(tail, namespace)) == settled, [
         (e["verb"], e["objectRef"]) for e in operator_writes(tail, namespace)[settled:]
     ]
@@ -299,11 +298,4 @@ def _settled_write_count(tail: audit.AuditTail, namespace: str, quiet_seconds: f
             return count
     raise AssertionError(f"the operator kept writing in {namespace} for {timeout}s")
 
-
-def _reconcile_count(operator: OperatorProcess) -> float:
-    total = 0.0
-    for line in operator.metrics().splitlines():
-        if line.startswith("modelfleet_reconcile_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 

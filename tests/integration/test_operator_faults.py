@@ -151,8 +151,8 @@ def test_hand_additions_to_a_child_are_removed_in_one_write(cluster, namespace, 
         return [c["name"] for c in spec["containers"]] == ["engine"] and not any(
             e["name"] == "SNEAKY" for e in engine.get("env", []))
     wait_for("the hand additions removed", clean, 30)
-    reconciles = _reconciles(operator)
-    wait_for("three more reconciles", lambda: _reconciles(operator) >= reconciles + 3, 30)
+    reconciles = operator.reconciles()
+    wait_for("three more reconciles", lambda: operator.reconciles() >= reconciles + 3, 30)
     writes = [e for e in tail.poll() if e.get("stage") == "ResponseComplete" and e["verb"] in ("patch", "update")
               and (e.get("objectRef") or {}).get("resource") == "deployments"
               and (e.get("objectRef") or {}).get("name") == "owned"
@@ -160,10 +160,6 @@ def test_hand_additions_to_a_child_are_removed_in_one_write(cluster, namespace, 
               and (e.get("responseStatus") or {}).get("code", 200) < 400]  # a refused attempt writes nothing
     assert len(writes) == 1, [(e["verb"], e["user"]["username"]) for e in writes]
 
-
-def _reconciles(operator) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in operator.metrics().splitlines()
-               if line.startswith("modelfleet_reconcile_total{"))
 
 
 def test_a_rollout_on_a_full_pool_is_blocked_and_replacing_in_place_completes_it(cluster, namespace, operator):

@@ -36,11 +36,8 @@ def test_an_operator_told_one_namespace_leaves_the_others_alone(cluster, chart_r
         apply(cluster, other, small_mistral("elsewhere", replicas=1))
         apply(cluster, mine, small_mistral("here", replicas=1))
         wait_for("the watched namespace served", lambda: get(cluster, mine, "deployment/here"), 30)
-        def reconciles():
-            return sum(float(line.rsplit(" ", 1)[1]) for line in process.metrics().splitlines()
-                       if line.startswith("modelfleet_reconcile_total{"))
-        seen = reconciles()
-        wait_for("three resyncs", lambda: reconciles() >= seen + 3, 30)
+        seen = process.reconciles()
+        wait_for("three resyncs", lambda: process.reconciles() >= seen + 3, 30)
         assert get(cluster, other, "deployment/elsewhere") is None
         assert "status" not in get(cluster, other, "llmd/elsewhere")
     finally:

@@ -121,5 +121,12 @@ class OperatorProcess:
     def metrics(self) -> str:
         return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
 
+    def reconciles(self) -> float:
+        """Reconciles the operator has done, every outcome (its ``modelfleet_reconcile_total`` counter)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return sum(sample.value for family in text_string_to_metric_families(self.metrics())
+                   for sample in family.samples if sample.name == "modelfleet_reconcile_total")
+
     def tail(self, lines: int = 80) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
