@@ -205,13 +205,18 @@ def served(target, real_namespace):
     return {"obj": obj, "ready_after_s": time.monotonic() - applied}
 
 
+def operator_pod(target) -> dict:
+    (pod,) = [p for p in get(target, "pods", "-n", "modelfleet-system", "-l", "app.kubernetes.io/name=modelfleet")
+              ["items"] if not p["metadata"].get("deletionTimestamp")]
+    return pod
+
+
 # ------------------------------------------------------------------ the tests, in order
 
 def test_the_operator_runs_as_the_charts_pod_with_its_probes_and_metrics(target, chart, real_namespace):
     """The chart's Deployment, from the image built from images/Dockerfile, on the real node:
     in-cluster config, its RBAC, liveness and metrics as a user gets them."""
-    (pod,) = [p for p in get(target, "pods", "-n", "modelfleet-system", "-l", "app.kubernetes.io/name=modelfleet")
-              ["items"] if not p["metadata"].get("deletionTimestamp")]
+    pod = operator_pod(target)
     assert pod["spec"]["nodeName"] == settings.REAL_NODE_NAME and ready(pod)
     (container,) = pod["status"]["containerStatuses"]
     assert container["image"].endswith("ghcr.io/modelfleet/operator:0.1.0") and container["restartCount"] == 0
@@ -274,6 +279,9 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, s
             stop.set()
     assert complete(pod_url(second)).strip(), "the second replica answered with no text"
     wait_serving(target, real_namespace, NAME, 1, timeout=300)
+    # The engines took every core meanwhile; the operator beside them was slow, never restarted.
+    (operator,) = operator_pod(target)["status"]["containerStatuses"]
+    assert operator["restartCount"] == 0, operator.get("lastState")
 
 
 def test_a_max_model_len_change_rolls_out_with_never_zero_ready(target, real_namespace, served):

@@ -35,6 +35,7 @@ from modelfleet.engines import PORT
 
 from . import metrics
 from .cache import ClusterCache
+from .observe import engine_pods
 
 # Where a ready pod's engine answers; tests point it at local servers.
 TargetResolver = Callable[[dict[str, Any]], ScrapeTarget]
@@ -79,7 +80,7 @@ class Autoscaler:
         return cast(int, asked)  # the API server's JSON: an integer field
 
     def ready_pods(self, resource: LLMDeployment) -> list[dict[str, Any]]:
-        pods = self.cache.labelled("Pod", resource.metadata["namespace"], resource.metadata["name"])
+        pods = engine_pods(self.cache, resource.metadata["namespace"], resource.metadata["name"])
         return [p for p in pods if _ready(p) and not p["metadata"].get("deletionTimestamp")]
 
 

@@ -21,7 +21,8 @@ from typing import Any
 import kopf
 
 from modelfleet.api import GROUP, PLURAL, VERSION
-from modelfleet.render import LLMDEPLOYMENT_LABEL, child_refs
+from modelfleet.render import ENGINE_PODS_SELECTOR, LLMDEPLOYMENT_LABEL, child_refs
+from modelfleet.render.labels import COMPONENT_LABEL, ENGINE
 
 from . import metrics
 from .autoscaler import Autoscaler
@@ -53,17 +54,22 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.watching.client_timeout = config.watch_timeout_seconds + 30
     settings.watching.connect_timeout = 30
     settings.networking.error_backoffs = RECONNECT_BACKOFFS  # see liveness: kopf's own run out after 54 s
-    for api_version, kind in (*CHILD_KINDS, ("v1", "Pod")):
-        # Server-side filtering: only the children and pods of LLMDeployments reach the cache.
+    for api_version, kind in CHILD_KINDS:
+        # Server-side filtering: only the children and engine pods of LLMDeployments reach the cache.
         group, _, version = api_version.rpartition("/")
         settings.watching.label_selectors[group, version, kind.lower() + "s"] = LLMDEPLOYMENT_LABEL
+    settings.watching.label_selectors["", "v1", "pods"] = ENGINE_PODS_SELECTOR
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
     memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS),
                               own_manager=FIELD_MANAGER)
     memo.queue = WorkQueue()
     memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
     memo.autoscaler = Autoscaler(memo.cache)
-    memo.pools = ()
+    # The nodes before any reconcile (client-go's WaitForCacheSync): kopf's watches start together, and
+    # an LLMDeployment listed before its pool's nodes would be planned on the pools seen so far.
+    for node in await asyncio.to_thread(memo.reconciler.kube.list_all, "v1", "Node"):
+        memo.cache.store(node)
+    memo.pools = memo.reconciler.pools.pools(memo.cache)
     memo.liveness = Liveness(config.disconnected_limit_seconds)
     memo.loops = [asyncio.create_task(reconcile_forever(memo.queue, memo.reconciler, logger))
                   for _ in range(config.workers)]
@@ -121,7 +127,7 @@ for _api_version, _kind in CHILD_KINDS:
     _child_handler(_api_version, _kind)
 
 
-@kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT})
+@kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT, COMPONENT_LABEL: ENGINE})
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """An engine pod changed: the autoscaler reads it; its owner's status says why one cannot be scheduled,
     so the owner is queued when that changes (the Deployment's own status covers the rest)."""

@@ -11,6 +11,7 @@ from kubernetes.dynamic import DynamicClient
 
 FIELD_MANAGER = "modelfleet"
 PING_TIMEOUT_S = 3
+LIST_PAGE = 500  # objects per page of a LIST, as client-go's informers ask
 
 
 @dataclass
@@ -19,6 +20,18 @@ class Kube:
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def list_all(self, api_version: str, kind: str) -> list[dict[str, Any]]:
+        """Every object of a cluster-scoped ``kind``, page by page."""
+        resource = self.resource(api_version, kind)
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = resource.get(limit=LIST_PAGE, _continue=token).to_dict()
+            items += [{"apiVersion": api_version, "kind": kind, **item} for item in page.get("items") or []]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
     def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's labels (its data is read too, by the API's nature, and dropped here); None if missing."""

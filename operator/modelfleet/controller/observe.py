@@ -17,7 +17,7 @@ from typing import Any
 
 from modelfleet.api import GPUPool, OperatorSettings
 from modelfleet.catalog import ModelConfig, ModelUnavailable, load_model_config
-from modelfleet.render import child_refs
+from modelfleet.render import child_refs, is_engine_pod
 
 from .cache import ClusterCache
 from .pools import pools_from_nodes
@@ -130,11 +130,17 @@ def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespac
     return Snapshot(
         body=body,
         children=children,
-        pods=tuple(cache.labelled("Pod", namespace, name)),
+        pods=tuple(engine_pods(cache, namespace, name)),
         pools=pools.pools(cache),
         model=_model(models, body),
         token_secret_labels=_token_secret_labels(secrets, body),
     )
+
+
+def engine_pods(cache: ClusterCache, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The LLMDeployment's engine pods: the replicas (its pre-pull pods carry its label too, serve nothing
+    and must never count as a replica that gave no metrics)."""
+    return [pod for pod in cache.labelled("Pod", namespace, name) if is_engine_pod(pod)]
 
 
 def _model(models: ModelConfigs, body: dict[str, Any]) -> ModelConfig | ModelUnavailable | None:

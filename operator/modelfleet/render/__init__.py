@@ -10,18 +10,27 @@ What the controller calls:
 """
 
 from .fleet import UnsupportedSpec, render_all, unsupported
-from .labels import LLMDEPLOYMENT_LABEL, POD_SPEC_HASH_ANNOTATION, selector_labels, selector_string
+from .labels import (
+    ENGINE_PODS_SELECTOR,
+    LLMDEPLOYMENT_LABEL,
+    POD_SPEC_HASH_ANNOTATION,
+    is_engine_pod,
+    selector_labels,
+    selector_string,
+)
 from .manifest import to_yaml
 from .names import ChildRef, child_refs, ref_of
 from .service import endpoint
 
 __all__ = [
+    "ENGINE_PODS_SELECTOR",
     "LLMDEPLOYMENT_LABEL",
     "POD_SPEC_HASH_ANNOTATION",
     "ChildRef",
     "UnsupportedSpec",
     "child_refs",
     "endpoint",
+    "is_engine_pod",
     "ref_of",
     "render_all",
     "selector_labels",

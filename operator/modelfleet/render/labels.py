@@ -46,6 +46,15 @@ def selector_string(name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in selector_labels(name).items())
 
 
+def is_engine_pod(pod: dict[str, Any]) -> bool:
+    """An engine pod of some LLMDeployment (its pre-pull DaemonSet's pods carry the LLMDeployment's label too)."""
+    return (pod.get("metadata", {}).get("labels") or {}).get(COMPONENT_LABEL) == ENGINE
+
+
+# Every LLMDeployment's engine pods, as a watch's label selector.
+ENGINE_PODS_SELECTOR = f"{LLMDEPLOYMENT_LABEL},{COMPONENT_LABEL}={ENGINE}"
+
+
 def metadata(resource: LLMDeployment, name: str, component: str) -> dict[str, Any]:
     """Name, the resource's namespace (absent when it has none, e.g. ``modelfleet render``), labels."""
     namespace = resource.metadata.get("namespace")

@@ -1,0 +1,115 @@
+"""What the operator knows before its first reconcile, and which pods count as replicas.
+
+A restarted operator (a liveness kill on a busy node, an upgrade) must not plan an LLMDeployment on the
+pools seen so far: kopf starts every watch at once, and one listed before its pool's nodes was planned
+``UnknownPool`` on the real node. And an LLMDeployment's pre-pull pods carry its label but serve nothing:
+counted as replicas they gave no metrics, so the autoscaler never scaled down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+from modelfleet.controller import handlers
+from modelfleet.controller.autoscaler import Autoscaler
+from modelfleet.controller.cache import ClusterCache
+from modelfleet.controller.kube import Kube
+from modelfleet.controller.observe import engine_pods
+from modelfleet.render import LLMDEPLOYMENT_LABEL
+from modelfleet.render.labels import COMPONENT_LABEL
+
+POOL_KEY = "modelfleet.io/pool"
+
+
+def gpu_node(name: str, pool: str) -> dict:
+    return {"metadata": {"name": name, "resourceVersion": "7", "labels": {
+                "nvidia.com/gpu.product": "NVIDIA-L4", "nvidia.com/gpu.count": "4", POOL_KEY: pool}},
+            "status": {"allocatable": {"cpu": "2", "memory": "24Gi", "nvidia.com/gpu": "4"}}}
+
+
+class Page:
+    def __init__(self, items: list[dict], token: str | None) -> None:
+        self.page = {"items": items, "metadata": {"continue": token} if token else {}}
+
+    def to_dict(self) -> dict:
+        return self.page
+
+
+class Nodes:
+    """The dynamic client's Node resource, two pages long."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict] = []
+
+    def get(self, **params) -> Page:
+        self.asked.append(params)
+        if params.get("_continue") is None:
+            return Page([gpu_node("kwok-l4-0", "l4")], "page-2")
+        return Page([gpu_node("real-0", "local")], None)
+
+
+class Dynamic:
+    def __init__(self) -> None:
+        self.nodes = Nodes()
+        self.resources = self
+
+    def get(self, api_version: str, kind: str) -> Nodes:
+        assert (api_version, kind) == ("v1", "Node")
+        return self.nodes
+
+
+def test_every_page_of_nodes_is_listed_with_its_kind():
+    dynamic = Dynamic()
+    nodes = Kube(dynamic=dynamic).list_all("v1", "Node")  # type: ignore[arg-type]
+    assert [(n["kind"], n["metadata"]["name"]) for n in nodes] == [("Node", "kwok-l4-0"), ("Node", "real-0")]
+    assert [p.get("_continue") for p in dynamic.nodes.asked] == [None, "page-2"]
+
+
+def started(monkeypatch, tmp_path, settings: kopf.OperatorSettings) -> kopf.Memo:
+    """The memo after the operator's startup handler, with a stand-in API server and its loops stopped."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"poolLabelKey: {POOL_KEY}\n")
+    monkeypatch.setenv("MODELFLEET_SETTINGS", str(path))
+    monkeypatch.setattr(handlers, "connect", lambda: Kube(dynamic=Dynamic()))  # type: ignore[arg-type]
+    memo = kopf.Memo()
+
+    async def startup() -> None:
+        await handlers.configure(settings=settings, memo=memo, logger=logging.getLogger("test"))
+        for task in memo.loops:
+            task.cancel()
+        await asyncio.gather(*memo.loops, return_exceptions=True)
+
+    asyncio.run(startup())
+    return memo
+
+
+def test_the_nodes_and_their_pools_are_known_before_any_watch_event(monkeypatch, tmp_path):
+    memo = started(monkeypatch, tmp_path, kopf.OperatorSettings())
+    assert sorted(n["metadata"]["name"] for n in memo.cache.all("Node")) == ["kwok-l4-0", "real-0"]
+    assert [p.name for p in memo.pools] == ["l4", "local"]
+    assert memo.reconciler.pools.pools(memo.cache) == memo.pools  # no node event re-queues every object
+
+
+def test_the_pod_watch_asks_the_api_server_for_engine_pods_only(monkeypatch, tmp_path):
+    settings = kopf.OperatorSettings()
+    started(monkeypatch, tmp_path, settings)
+    assert settings.watching.label_selectors["", "v1", "pods"] == (
+        "modelfleet.io/llmdeployment,app.kubernetes.io/component=engine")
+    assert settings.watching.label_selectors["apps", "v1", "deployments"] == "modelfleet.io/llmdeployment"
+
+
+def pod(name: str, component: str) -> dict:
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": "ns", "resourceVersion": "1",
+                                        "labels": {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: component}},
+            "status": {"podIP": "198.18.0.9", "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def test_pre_pull_pods_are_not_replicas():
+    cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
+    cache.store(pod("tiny-abc", "engine"))
+    cache.store(pod("tiny-prepull-xyz", "prepull"))
+    assert [p["metadata"]["name"] for p in engine_pods(cache, "ns", "tiny")] == ["tiny-abc"]
+    resource = type("Resource", (), {"metadata": {"namespace": "ns", "name": "tiny"}})()
+    assert [p["metadata"]["name"] for p in Autoscaler(cache).ready_pods(resource)] == ["tiny-abc"]  # type: ignore[arg-type]
