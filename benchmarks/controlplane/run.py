@@ -19,6 +19,7 @@ import argparse
 import collections
 import datetime
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -81,8 +82,9 @@ def operator_share(events: list[dict], names: list[str]) -> dict[str, list[float
     """Per LLMDeployment, from the audit log's write events (every user's):
 
     - ``create_to_children``: its create (kubectl) -> the operator's first apply of its Deployment;
-    - ``ready_to_status``: the control plane's last write of its Deployment's status -> the operator's last
-      write of the LLMDeployment's status (the one that says Ready), when the latter came after;
+    - ``ready_to_status``: the control plane's last write of its Deployment's status (the one that made it
+      available) -> the operator's first write of the LLMDeployment's status after it (the one that says
+      Ready; the audit log has no bodies, and a later write for another reason is not this lag);
     - ``operator``: the sum, the operator's own share of the way to Ready;
     - ``create_to_last_write``: its create -> the operator's last write for it (control plane included).
     """
@@ -98,10 +100,12 @@ def operator_share(events: list[dict], names: list[str]) -> dict[str, list[float
         created = next(_when(e) for e in mine if _ref(e) == ("llmdeployments", name, "") and e["verb"] == "create")
         ours = [e for e in mine if OPERATOR_GROUP in e.get("user", {}).get("groups", [])]
         applied = next(_when(e) for e in ours if _ref(e)[0] == "deployments")
-        last_status = max(_when(e) for e in ours if _ref(e) == ("llmdeployments", name, "status"))
+        statuses = [_when(e) for e in ours if _ref(e) == ("llmdeployments", name, "status")]
         control_plane = [_when(e) for e in mine if _ref(e) == ("deployments", name, "status")
-                         and OPERATOR_GROUP not in e.get("user", {}).get("groups", []) and _when(e) <= last_status]
-        lag = last_status - max(control_plane) if control_plane else 0.0
+                         and OPERATOR_GROUP not in e.get("user", {}).get("groups", [])]
+        available = max(control_plane, default=created)
+        # None after it: the operator never reported the Deployment's last state (counted as infinite).
+        lag = min((t for t in statuses if t >= available), default=math.inf) - available
         out["create_to_children"].append(applied - created)
         out["ready_to_status"].append(lag)
         out["operator"].append(applied - created + lag)
