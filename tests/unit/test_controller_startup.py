@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 import kopf
+
 from modelfleet.controller import handlers
 from modelfleet.controller.autoscaler import Autoscaler
 from modelfleet.controller.cache import ClusterCache
