@@ -25,7 +25,7 @@ def main() -> None:
         times = result["create_to_ready_seconds"]
         ax.plot(times, [100 * (i + 1) / len(times) for i in range(len(times))],
                 label=f"{result['count']} in one kubectl apply ({result['apply_seconds']} s to send)")
-    ax.set_xlabel("seconds from an object's create to the operator writing it Ready")
+    ax.set_xlabel("seconds from an object's create to its status saying Ready")
     ax.set_ylabel("LLMDeployments Ready (%)")
     ax.set_title("Time to Ready on the local control plane (kwok nodes)")
     ax.grid(alpha=0.3)

@@ -19,14 +19,15 @@ import argparse
 import collections
 import datetime
 import json
-import math
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import yaml
+from kubernetes import client, config, watch
 
 from localcluster import audit, cluster, nodes, settings
 from localcluster.operator import OPERATOR_NAMESPACE, OperatorProcess, install_chart, service_account_kubeconfig
@@ -55,14 +56,6 @@ def llmdeployment(i: int) -> dict:
     }
 
 
-def ready_names() -> list[str]:
-    items = json.loads(kubectl("get", "llmd", "-n", NAMESPACE, "-o", "json"))["items"]
-    return [
-        i["metadata"]["name"] for i in items
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in (i.get("status") or {}).get("conditions", []))
-    ]
-
-
 def operator_requests(tail: audit.AuditTail) -> list[dict]:
     """The operator's requests since ``tail`` started, once each (a watch is logged when it starts and ends)."""
     seen = {e["auditID"]: e for e in tail.poll() if OPERATOR_GROUP in e.get("user", {}).get("groups", [])}
@@ -78,15 +71,15 @@ def _ref(event: dict) -> tuple[str, str, str]:
     return ref.get("resource", ""), ref.get("name", ""), ref.get("subresource", "")
 
 
-def operator_share(events: list[dict], names: list[str]) -> dict[str, list[float]]:
-    """Per LLMDeployment, from the audit log's write events (every user's):
+def operator_share(events: list[dict], names: list[str], clock: ReadyClock) -> dict[str, list[float]]:
+    """Per LLMDeployment:
 
-    - ``create_to_children``: its create (kubectl) -> the operator's first apply of its Deployment;
-    - ``ready_to_status``: the control plane's last write of its Deployment's status (the one that made it
-      available) -> the operator's first write of the LLMDeployment's status after it (the one that says
-      Ready; the audit log has no bodies, and a later write for another reason is not this lag);
+    - ``create_to_children``: its create (kubectl) -> the operator's first apply of its Deployment (audit log);
+    - ``ready_to_status``: its Deployment seen available -> it seen Ready (one watch of both, ``ReadyClock``:
+      the audit log has no bodies, so it cannot tell the status write that says Ready from later ones);
     - ``operator``: the sum, the operator's own share of the way to Ready;
-    - ``create_to_last_write``: its create -> the operator's last write for it (control plane included).
+    - ``create_to_last_write``: its create -> the operator's last write for it (control plane included);
+    - ``create_to_ready``: its create -> it seen Ready.
     """
     writes = [e for e in events
               if e.get("stage") == "ResponseComplete" and e.get("verb") in ("create", "patch", "update")
@@ -100,17 +93,72 @@ def operator_share(events: list[dict], names: list[str]) -> dict[str, list[float
         created = next(_when(e) for e in mine if _ref(e) == ("llmdeployments", name, "") and e["verb"] == "create")
         ours = [e for e in mine if OPERATOR_GROUP in e.get("user", {}).get("groups", [])]
         applied = next(_when(e) for e in ours if _ref(e)[0] == "deployments")
-        statuses = [_when(e) for e in ours if _ref(e) == ("llmdeployments", name, "status")]
-        control_plane = [_when(e) for e in mine if _ref(e) == ("deployments", name, "status")
-                         and OPERATOR_GROUP not in e.get("user", {}).get("groups", [])]
-        available = max(control_plane, default=created)
-        # None after it: the operator never reported the Deployment's last state (counted as infinite).
-        lag = min((t for t in statuses if t >= available), default=math.inf) - available
+        lag = clock.lag(name)
         out["create_to_children"].append(applied - created)
         out["ready_to_status"].append(lag)
         out["operator"].append(applied - created + lag)
         out["create_to_last_write"].append(max(_when(e) for e in ours) - created)
+        out["create_to_ready"].append(clock.ready[name] - created)
     return out
+
+
+class ReadyClock:
+    """When each Deployment was first seen available and each LLMDeployment first seen Ready, by one
+    client watching both (so both times carry the same watch delay)."""
+
+    def __init__(self) -> None:
+        api = config.new_client_from_config(str(settings.kubeconfig_path()))
+        self.apps, self.custom = client.AppsV1Api(api), client.CustomObjectsApi(api)
+        self.available: dict[str, float] = {}
+        self.ready: dict[str, float] = {}
+        self.watches = [watch.Watch(), watch.Watch()]
+        self.stopped = threading.Event()
+        self.threads = [threading.Thread(target=self._deployments, daemon=True),
+                        threading.Thread(target=self._llmdeployments, daemon=True)]
+
+    def start(self) -> ReadyClock:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for w in self.watches:
+            w.stop()
+
+    def lag(self, name: str) -> float:
+        """Available -> Ready; an object never seen available counts from its Ready (0)."""
+        return max(0.0, self.ready[name] - self.available.get(name, self.ready[name]))
+
+    def _deployments(self) -> None:
+        def seen(d: client.V1Deployment) -> None:
+            status = d.status
+            if (status and d.spec.replicas and (status.observed_generation or 0) >= d.metadata.generation
+                    and (status.available_replicas or 0) >= d.spec.replicas):
+                self.available.setdefault(d.metadata.name, time.time())
+
+        self._follow(self.watches[0], seen, self.apps.list_namespaced_deployment, NAMESPACE)
+
+    def _llmdeployments(self) -> None:
+        def seen(obj: dict) -> None:
+            if any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in (obj.get("status") or {}).get("conditions", [])):
+                self.ready.setdefault(obj["metadata"]["name"], time.time())
+
+        self._follow(self.watches[1], seen, self.custom.list_namespaced_custom_object, "modelfleet.io",
+                     "v1alpha1", NAMESPACE, "llmdeployments")
+
+    def _follow(self, w: watch.Watch, seen, list_call, *args) -> None:
+        """Every event to ``seen`` until stopped; a stream the API server ends is listed and watched again
+        (an object that turned ready meanwhile is timed at the new list, a little late)."""
+        while not self.stopped.is_set():
+            try:
+                for event in w.stream(list_call, *args):
+                    seen(event["object"])
+            except Exception as exc:  # noqa: BLE001 - a broken stream is reopened, never the end of the run
+                if not self.stopped.is_set():
+                    print(f"ReadyClock: {list_call.__name__}: {exc!r}; watching again", file=sys.stderr)
+                time.sleep(0.5)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -145,20 +193,20 @@ def run(count: int) -> dict:
     try:
         time.sleep(3)  # let the operator's initial list and watches settle before counting
         since_apply = audit.AuditTail()
-        started = time.monotonic()
-        ready_at: dict[str, float] = {}
+        clock = ReadyClock().start()
+        started = time.time()
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(llmdeployment(i) for i in range(count)))
-        applied = time.monotonic() - started
-        while len(ready_at) < count:
+        applied = time.time() - started
+        while len(clock.ready) < count:
             time.sleep(1)
-            for name in ready_names():
-                ready_at.setdefault(name, time.monotonic() - started)
-            if time.monotonic() - started > 1800:
-                raise RuntimeError(f"only {len(ready_at)}/{count} Ready after 1800 s; see {operator.log}")
-        all_ready = time.monotonic() - started
+            if time.time() - started > 1800:
+                raise RuntimeError(f"only {len(clock.ready)}/{count} Ready after 1800 s; see {operator.log}")
+        all_ready = time.time() - started
+        clock.stop()
+        ready_at = {name: at - started for name, at in clock.ready.items()}
         time.sleep(5)  # the last status writes reach the audit log
         requests = operator_requests(since_apply)
-        shares = operator_share(since_apply.poll(), [f"m{i:03d}" for i in range(count)])
+        shares = operator_share(since_apply.poll(), [f"m{i:03d}" for i in range(count)], clock)
         done = operator.reconciles()
         since_ready = audit.AuditTail()
         time.sleep(QUIET_SECONDS)
@@ -176,10 +224,10 @@ def run(count: int) -> dict:
             "peak_memory_mib": round(peak_memory_mib(operator.process.pid), 1),
             "writes_in_quiet_period": len(quiet),
             "quiet_seconds": QUIET_SECONDS,
-            "shares": {k: percentiles(v) for k, v in shares.items()},
+            "shares": {k: percentiles(v) for k, v in shares.items() if k != "create_to_ready"},
             "ready_seconds": sorted(round(v, 1) for v in ready_at.values()),
-            # Each object from its own create to the operator's last write for it (the Ready status).
-            "create_to_ready_seconds": sorted(round(v, 2) for v in shares["create_to_last_write"]),
+            # Each object from its own create to it seen Ready.
+            "create_to_ready_seconds": sorted(round(v, 2) for v in shares["create_to_ready"]),
         }
     finally:
         operator.stop()
