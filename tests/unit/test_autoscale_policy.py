@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,6 +13,8 @@ from modelfleet.autoscale.observations import EngineLoad, Observation
 from modelfleet.autoscale.policy import (
     DOWN_BAND,
     MIN_UP_STEP,
+    RESERVE_BATCHES,
+    RESERVE_PER_REQUEST,
     Decision,
     FleetSnapshot,
     PolicySettings,
@@ -25,14 +27,16 @@ from modelfleet.autoscale.policy import (
 BATCH = 8
 
 
-def make_settings(min_replicas=1, max_replicas=10, target=4.0, up=0, down=300, occupancy=1.0) -> PolicySettings:
-    """Full occupancy by default, to keep the arithmetic in the tests plain."""
-    return PolicySettings.from_spec(
+def make_settings(min_replicas=1, max_replicas=10, target=4.0, up=0, down=300, occupancy=1.0,
+                  reserve=0.0) -> PolicySettings:
+    """Full occupancy and no burst reserve by default, to keep the arithmetic in the tests plain;
+    ``reserve``: the reserve's cap in batches (RESERVE_BATCHES is the policy's own)."""
+    return replace(PolicySettings.from_spec(
         AutoscalingSpec(min_replicas=min_replicas, max_replicas=max_replicas, target_queue_depth=target,
                         scale_up_stabilization_seconds=up, scale_down_stabilization_seconds=down),
         batch_limit=BATCH,
         target_occupancy=occupancy,
-    )
+    ), reserve_batches=reserve)
 
 
 def fleet(replicas: int, ready: int, waiting: float, running: float, completed: float = 0.0,
@@ -137,6 +141,34 @@ def test_spare_batch_slots_are_kept_for_bursts():
     assert "at 75% batch occupancy" in second.message
 
 
+def test_a_small_fleet_keeps_a_burst_reserve():
+    """8 running fill one replica of 8 slots; 75 % occupancy alone would keep 2 replicas, the reserve
+    (1.5 x the 8 in flight = 12 spare slots, under the cap of 2.5 batches) asks for ceil((8 + 12) / 8) = 3."""
+    run = Run(make_settings(occupancy=0.75, down=0, reserve=RESERVE_BATCHES), replicas=2)
+    assert RESERVE_PER_REQUEST * 8 < RESERVE_BATCHES * BATCH
+    first = run.step(0, ready=2, waiting=0, running=8)
+    assert first.recommendation == 3 and first.reason == "ConfirmingScaleUp"
+    second = run.step(15, ready=2, waiting=0, running=8)
+    assert second.replicas == 3
+    assert "burst reserve of 12 spare batch slots" in second.message
+
+
+def test_the_reserve_stops_at_its_cap_where_the_occupancy_keeps_more():
+    """64 running fill 8 replicas: the reserve is capped at 2.5 batches (10.5 replicas), and the
+    occupancy's share is the larger spare (64 / 6 = 10.67, so 11)."""
+    run = Run(make_settings(occupancy=0.75, down=0, max_replicas=20, reserve=RESERVE_BATCHES), replicas=8)
+    first = run.step(0, ready=8, waiting=0, running=64)
+    assert first.recommendation == 11
+    assert "at 75% batch occupancy" in first.message
+
+
+def test_an_idle_fleet_keeps_no_reserve():
+    run = Run(make_settings(min_replicas=1, occupancy=0.75, down=60, reserve=RESERVE_BATCHES), replicas=4)
+    for t in range(0, 121, 15):
+        run.step(t, ready=run.replicas, waiting=0, running=0)
+    assert run.replicas == 1
+
+
 def test_a_queue_above_target_does_not_wait_for_a_second_decision():
     decision = decide(make_settings(occupancy=0.75), fleet(3, 3, waiting=30, running=24), PolicyState(), 0)
     assert decision.replicas > 3 and decision.reason == "ScaleUp"
@@ -218,7 +250,8 @@ def scenarios(draw):
     low, high = draw(bounds)
     policy = make_settings(low, high, draw(st.sampled_from([0.5, 1.0, 4.0, 20.0])),
                            up=draw(st.sampled_from([0, 15, 60])), down=draw(st.sampled_from([0, 30, 300])),
-                           occupancy=draw(st.sampled_from([0.5, 0.75, 1.0])))
+                           occupancy=draw(st.sampled_from([0.5, 0.75, 1.0])),
+                           reserve=draw(st.sampled_from([0.0, RESERVE_BATCHES])))
     start = draw(st.integers(low, high))
     gaps = draw(st.lists(st.sampled_from([1.0, 5.0, 15.0, 60.0]), min_size=1, max_size=25))
     steps = draw(st.lists(loads, min_size=len(gaps), max_size=len(gaps)))
@@ -283,7 +316,7 @@ def test_up_only_after_the_window_of_higher_recommendations(scenario):
             assert now - (before.since if before.since is not None else now) >= policy.scale_up_window_s
 
 
-def constant_load(limits, target, arrivals, service_s, occupancy, start, steps=80) -> list[int]:
+def constant_load(limits, target, arrivals, service_s, occupancy, reserve, start, steps=80) -> list[int]:
     """Replica counts under a constant offered load, in a fluid model of the fleet.
 
     Every 15 s: the fleet finishes up to replicas x BATCH / service_s req/s; the excess
@@ -291,7 +324,7 @@ def constant_load(limits, target, arrivals, service_s, occupancy, start, steps=8
     Replicas are ready at once (cold starts belong to the fleet simulator).
     """
     low, high = limits
-    run = Run(make_settings(low, high, target, up=0, down=60, occupancy=occupancy),
+    run = Run(make_settings(low, high, target, up=0, down=60, occupancy=occupancy, reserve=reserve),
               replicas=max(low, min(high, start)))
     queue = completed = 0.0
     sizes = []
@@ -313,16 +346,17 @@ def reversals(sizes: list[int]) -> int:
 
 
 constant_loads = st.tuples(bounds, st.sampled_from([1.0, 4.0, 16.0]), st.integers(1, 40), st.floats(2, 30),
-                           st.sampled_from([0.75, 1.0]))
+                           st.sampled_from([0.75, 1.0]), st.sampled_from([0.0, RESERVE_BATCHES]))
 
 
 @settings(max_examples=100, deadline=None)
 @given(constant_loads)
 def test_constant_load_from_enough_replicas_only_scales_down_and_settles(load):
     """No backlog to drain: the fleet moves one way (down to what the load needs) and holds."""
-    limits, target, arrivals, service_s, occupancy = load
-    needed = arrivals * service_s / BATCH / occupancy
-    sizes = constant_load(limits, target, arrivals, service_s, occupancy, start=math.ceil(needed) + 3)
+    limits, target, arrivals, service_s, occupancy, reserve = load
+    in_flight = arrivals * service_s / BATCH
+    needed = max(in_flight / occupancy, in_flight + min(reserve, RESERVE_PER_REQUEST * in_flight))
+    sizes = constant_load(limits, target, arrivals, service_s, occupancy, reserve, start=math.ceil(needed) + 3)
     assert all(b <= a for a, b in zip(sizes, sizes[1:])), sizes
     assert len(set(sizes[-30:])) == 1, sizes
 
@@ -331,8 +365,8 @@ def test_constant_load_from_enough_replicas_only_scales_down_and_settles(load):
 @given(constant_loads, st.integers(1, 20))
 def test_constant_load_from_too_few_replicas_turns_at_most_once_and_settles(load, start):
     """Too few replicas build a backlog; the policy may overshoot once to drain it, then it settles."""
-    limits, target, arrivals, service_s, occupancy = load
-    sizes = constant_load(limits, target, arrivals, service_s, occupancy, start=start)
+    limits, target, arrivals, service_s, occupancy, reserve = load
+    sizes = constant_load(limits, target, arrivals, service_s, occupancy, reserve, start=start)
     assert reversals(sizes) <= 1, sizes
     assert len(set(sizes[-30:])) == 1, sizes
 
@@ -342,9 +376,10 @@ def test_constant_load_from_too_few_replicas_turns_at_most_once_and_settles(load
 def test_a_full_fleet_with_any_standing_queue_grows(load, start):
     """Every batch full and a queue that stays (any size, even under target): within two decisions
     the fleet grows, unless it is at maxReplicas."""
-    limits, target, _, _, occupancy = load
+    limits, target, _, _, occupancy, reserve = load
     low, high = limits
-    run = Run(make_settings(low, high, target, occupancy=occupancy), replicas=max(low, min(high, start)))
+    run = Run(make_settings(low, high, target, occupancy=occupancy, reserve=reserve),
+              replicas=max(low, min(high, start)))
     before = run.replicas
     for i in range(2):
         run.step(15.0 * i, ready=before, waiting=0.5 * before, running=BATCH * before, completed=15.0 * i)
@@ -352,11 +387,13 @@ def test_a_full_fleet_with_any_standing_queue_grows(load, start):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(1, 12), st.floats(0, 1), st.sampled_from([0.5, 0.75, 0.9, 1.0]))
-def test_after_a_scale_down_the_same_load_does_not_ask_back(replicas, share, occupancy):
-    """Hysteresis: a replica goes only when the load fits the smaller fleet at occupancy - DOWN_BAND,
-    so that same load, on the smaller fleet, recommends no more than the smaller fleet."""
-    policy = make_settings(1, 20, 4.0, down=60, occupancy=occupancy)
+@given(st.integers(1, 12), st.floats(0, 1), st.sampled_from([0.5, 0.75, 0.9, 1.0]),
+       st.sampled_from([0.0, RESERVE_BATCHES]))
+def test_after_a_scale_down_the_same_load_does_not_ask_back(replicas, share, occupancy, reserve):
+    """Hysteresis: a replica goes only when the load fits the smaller fleet at occupancy - DOWN_BAND
+    (with the reserve: the need times o / (o - DOWN_BAND)), so that same load, on the smaller fleet,
+    recommends no more than the smaller fleet."""
+    policy = make_settings(1, 20, 4.0, down=60, occupancy=occupancy, reserve=reserve)
     running = share * replicas * BATCH
     run = Run(policy, replicas=replicas)
     for t in range(0, 301, 15):
@@ -364,4 +401,6 @@ def test_after_a_scale_down_the_same_load_does_not_ask_back(replicas, share, occ
     if run.replicas < replicas:
         after = decide(policy, fleet(run.replicas, run.replicas, 0, running), run.state, 315.0)
         assert after.recommendation <= run.replicas
-        assert running <= run.replicas * BATCH * max(0.05, occupancy - DOWN_BAND) + 1e-6
+        load = running / BATCH
+        need = max(load / occupancy, load + min(reserve, RESERVE_PER_REQUEST * load))
+        assert need * occupancy / max(0.05, occupancy - DOWN_BAND) <= run.replicas + 1e-6
