@@ -1,6 +1,6 @@
-"""The previous policy (before issue 14) on the same traces and seeds, for the README's before -> after.
+"""An earlier commit's policy on the same traces and seeds, for the README's before -> after.
 
-    python compare_previous.py [--commit 17c9718]
+    python compare_previous.py [--commit 8848e7f] > previous.md
 
 Loads ``operator/modelfleet/autoscale/policy.py`` as it was at ``--commit``
 (git show) and runs it through the same simulator with the same settings as
@@ -69,11 +69,15 @@ def one(job: tuple[str, int, str]) -> dict:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--commit", default="17c9718")
+    parser.add_argument("--commit", default="8848e7f")  # the policy before the burst reserve
     args = parser.parse_args(argv)
     jobs = [(t, s, args.commit) for t in TRACES for s in run.SEEDS]
     with multiprocessing.Pool(2) as pool:
         rows = pool.map(one, jobs, chunksize=1)
+    print(f"# The previous policy (commit {args.commit}) on the same traces and seeds\n\n"
+          f"Written by `python compare_previous.py --commit {args.commit} > previous.md` (the benchmark's venv): "
+          "that commit's policy through the same simulator, settings and traces as results.md's modelfleet "
+          "default.\n")
     print("| trace | seed | GPU-hours | p95 (s) | p99 (s) | reversals/day | flaps/day |\n"
           "|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -186,7 +186,7 @@ class KubeAI:
 # Each family's main knob, swept. modelfleet's default is TARGET_OCCUPANCY.
 SWEEPS: dict[str, tuple] = {
     "modelfleet": (Ours, tuple(sorted({0.6, 0.7, TARGET_OCCUPANCY, 0.85}))),
-    "KEDA/HPA running+waiting": (KedaRunningWaiting, (24, 32, 40, 48, 56)),
+    "KEDA/HPA running+waiting": (KedaRunningWaiting, (16, 24, 32, 40, 48, 56)),
     "KubeAI": (KubeAI, (24, 32, 48)),
     # 95 % never scales up (a busy replica reads ~100 %, within the 10 % tolerance of 95 %): not shown.
     "HPA GPU utilisation": (HpaGpuUtilization, (0.8,)),

@@ -22,7 +22,7 @@ from traces import TRACES
 from modelfleet.autoscale.policy import TARGET_OCCUPANCY
 
 HERE = Path(__file__).resolve().parent
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4, 5)
 OURS = "modelfleet"
 DAY = 24 * 3600
 
