@@ -59,8 +59,8 @@ bench-sizing: $(STAMP)
 ## The unit tier alone (the chart's tests use the pinned helm).
 FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
 ## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md, results.json and PNGs
-## (every policy's sweep, 3 traces x 3 seeds; 3-5 min on 2 busy cores), bounds.md (reference policies that
-## know the offered rate: what the verdict's bar asks for; 2 min), and the engine model's
+## (every policy's sweep, 3 traces x 6 seeds; 4-6 min on 2 busy cores), bounds.md (reference policies that
+## know the offered rate: what the verdict's bar asks for; 4-5 min), and the engine model's
 ## calibration table from the committed measurements (calibration/calibration.md).
 bench-fleet:
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
