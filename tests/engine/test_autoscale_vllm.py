@@ -23,8 +23,11 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]
 SETTINGS = PolicySettings(min_replicas=1, max_replicas=8, target_queue_depth=1.0,
                           scale_up_window_s=0, scale_down_window_s=5, batch_limit=2)
 CONCURRENCY = 12  # per server: 2 run, 10 wait
-REQUESTS = 36  # per server; bounded in count ...
-LOAD_DEADLINE_S = 180.0  # ... and in time
+# Per server, bounded in count and in time; the load stops as soon as a scrape shows the queue. A
+# fixed 36 requests ended, once in CI, while one server's /metrics answered late on the starved
+# cores: the only scrape during the load came after it had drained.
+REQUESTS = 400
+LOAD_DEADLINE_S = 180.0
 MAX_TOKENS = 200  # with ignore_eos, each request runs this long (max-model-len is 256)
 POLLS = 400  # scrapes while waiting for the queue, 0.25 s apart: the loop is bounded too
 
@@ -42,14 +45,16 @@ def waiting(observations: tuple[Observation, ...]) -> float:
 
 
 async def scrape_while_loaded(fleet) -> tuple[tuple[Observation, ...], list[int]]:
-    """Load both servers; return the first scrape that shows a fleet queue, and the load's statuses.
+    """Load both servers until a scrape shows a fleet queue; return that scrape and the statuses of
+    the requests that finished before the load stopped.
 
     The fleet's queue, not each server's: on a busy machine the two servers
     do not always queue at the same instant.
     """
+    stop = asyncio.Event()
     loads = [asyncio.ensure_future(vllm_server.bounded_load(
         server.base_url, fleet.model, concurrency=CONCURRENCY, total=REQUESTS, max_tokens=MAX_TOKENS,
-        deadline_s=LOAD_DEADLINE_S)) for server in fleet.servers]
+        deadline_s=LOAD_DEADLINE_S, stop=stop)) for server in fleet.servers]
     queued = None
     for _ in range(POLLS):
         observations = await scrape_fleet("vllm", targets(fleet))
@@ -59,22 +64,35 @@ async def scrape_while_loaded(fleet) -> tuple[tuple[Observation, ...], list[int]
         if all(load.done() for load in loads):
             break
         await asyncio.sleep(0.25)
+    stop.set()
     statuses = [status for load in await asyncio.gather(*loads) for status in load]
     assert queued is not None, f"no scrape showed a queue; last: {observations}"
     return queued, statuses
 
 
+async def scrape_when_idle(fleet) -> tuple[Observation, ...]:
+    """The first scrape with nothing running or waiting: the requests the stopped load left are
+    aborted by the servers as their clients disconnect. Bounded: POLLS scrapes."""
+    for _ in range(POLLS):
+        observations = await scrape_fleet("vllm", targets(fleet))
+        if all(o.load is not None and o.load.running == 0 and o.load.waiting == 0 for o in observations):
+            return observations
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"the servers never went idle after the load stopped; last: {observations}")
+
+
 def test_queue_depth_rises_under_load_and_the_policy_scales_up_then_down(vllm_fleet):
     loaded, statuses = asyncio.run(scrape_while_loaded(vllm_fleet))
-    assert statuses == [200] * (REQUESTS * len(vllm_fleet.servers))
+    # The queue proves the servers took the requests; any that finished before the load stopped
+    # (none, if the first scrape already saw the queue) finished well.
+    assert set(statuses) <= {200}, statuses[:5]
     assert all(o.load.running <= 2 for o in loaded), loaded  # --max-num-seqs 2
 
     up = decide(SETTINGS, snapshot(2, loaded), PolicyState(), now=0.0)
     assert up.reason == "ScaleUp" and up.replicas > 2, up.message
     assert up.queue_depth == waiting(loaded) / 2
 
-    idle = asyncio.run(scrape_fleet("vllm", targets(vllm_fleet)))
-    assert waiting(idle) == 0 and all(o.load.running == 0 for o in idle), idle
+    idle = asyncio.run(scrape_when_idle(vllm_fleet))
     # The operator has asked for up.replicas; only the two servers are ready (the rest "start").
     holding = decide(SETTINGS, snapshot(up.replicas, idle), up.state, now=1.0)
     assert holding.replicas == up.replicas and holding.reason == "StabilizingScaleDown", holding.message

@@ -18,6 +18,7 @@ environment) is a parameter, so pre-pull and warm-up tests can reuse this.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -223,15 +224,16 @@ async def bounded_load(
     max_tokens: int = 64,
     deadline_s: float = 120.0,
     prompt: str = "Write a story about a queue of requests that grows and shrinks.",
+    stop: asyncio.Event | None = None,
 ) -> list[int]:
     """Send ``total`` completions, ``concurrency`` at a time, to a server on this machine.
 
-    Bounded three ways: count (``total``), time (``deadline_s``: anything still
-    running then is cancelled) and address (loopback only). ``ignore_eos``
-    makes every request generate ``max_tokens``, so the load is predictable on
-    a model with random weights. Returns the HTTP status of each finished request.
+    Bounded three ways: count (``total``), time (``deadline_s``, or ``stop`` set
+    earlier: anything still running then is cancelled) and address (loopback
+    only). ``ignore_eos`` makes every request generate ``max_tokens``, so the
+    load is predictable on a model with random weights. Returns the HTTP status
+    of each request that finished.
     """
-    import asyncio
     import urllib.parse
 
     import aiohttp
@@ -249,8 +251,14 @@ async def bounded_load(
 
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.ensure_future(one(session)) for _ in range(total)]
-        done, pending = await asyncio.wait(tasks, timeout=deadline_s)
+        ends = [asyncio.ensure_future(asyncio.wait(tasks))]
+        if stop is not None:
+            ends.append(asyncio.ensure_future(stop.wait()))
+        await asyncio.wait(ends, timeout=deadline_s, return_when=asyncio.FIRST_COMPLETED)
+        for end in ends:
+            end.cancel()
+        pending = [task for task in tasks if not task.done()]
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    return [task.result() for task in done if not task.exception()]
+        await asyncio.gather(*ends, *pending, return_exceptions=True)
+    return [task.result() for task in tasks if not task.cancelled() and task.exception() is None]
