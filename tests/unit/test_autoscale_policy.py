@@ -340,6 +340,12 @@ def constant_load(limits, target, arrivals, service_s, occupancy, reserve, start
     return sizes
 
 
+def replicas_needed(load: float, occupancy: float, reserve: float) -> float:
+    """The policy's need, restated: ``load`` replicas' worth in flight, at the occupancy or with the
+    burst reserve (capped at ``reserve`` batches), whichever keeps more spare."""
+    return max(load / occupancy, load + min(reserve, RESERVE_PER_REQUEST * load))
+
+
 def reversals(sizes: list[int]) -> int:
     moves = [b - a for a, b in zip(sizes, sizes[1:]) if b != a]
     return sum((a > 0) != (b > 0) for a, b in zip(moves, moves[1:]))
@@ -354,8 +360,7 @@ constant_loads = st.tuples(bounds, st.sampled_from([1.0, 4.0, 16.0]), st.integer
 def test_constant_load_from_enough_replicas_only_scales_down_and_settles(load):
     """No backlog to drain: the fleet moves one way (down to what the load needs) and holds."""
     limits, target, arrivals, service_s, occupancy, reserve = load
-    in_flight = arrivals * service_s / BATCH
-    needed = max(in_flight / occupancy, in_flight + min(reserve, RESERVE_PER_REQUEST * in_flight))
+    needed = replicas_needed(arrivals * service_s / BATCH, occupancy, reserve)
     sizes = constant_load(limits, target, arrivals, service_s, occupancy, reserve, start=math.ceil(needed) + 3)
     assert all(b <= a for a, b in zip(sizes, sizes[1:])), sizes
     assert len(set(sizes[-30:])) == 1, sizes
@@ -401,6 +406,5 @@ def test_after_a_scale_down_the_same_load_does_not_ask_back(replicas, share, occ
     if run.replicas < replicas:
         after = decide(policy, fleet(run.replicas, run.replicas, 0, running), run.state, 315.0)
         assert after.recommendation <= run.replicas
-        load = running / BATCH
-        need = max(load / occupancy, load + min(reserve, RESERVE_PER_REQUEST * load))
+        need = replicas_needed(running / BATCH, occupancy, reserve)
         assert need * occupancy / max(0.05, occupancy - DOWN_BAND) <= run.replicas + 1e-6
