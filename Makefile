@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## The offline part of the main job: CRD, validation, sizing plans.
-demo: $(STAMP)
+## The main job, step by step: CRD, validation, sizing plans, rendering (offline); then the local
+## control plane, the chart, the examples on kwok GPU pools, and a tiny model answering on the real
+## node. Builds or reuses the control plane's binaries, the vLLM CPU virtualenv and the images.
+demo: $(STAMP) cluster-binaries engine-venv
 	@bash scripts/demo.sh
 
 ## Every test tier (unit, schema, layers, control plane, engine). Builds or

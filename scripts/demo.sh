@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MF=.venv/bin/modelfleet
+STARTED=$SECONDS
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+CURRENT_STEP="(before the first step)"
+step() { CURRENT_STEP="$*"; printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# A failed step says which one it was; the live part (demo_cluster.py) also prints the failing
+# LLMDeployment's conditions and events.
+trap 'status=$?; printf "\n\033[1mmake demo failed (exit %s) at step %s\033[0m\n" "$status" "$CURRENT_STEP" >&2' ERR
 
 step "1. The LLMDeployment API: a generated CRD (first lines)"
 $MF crd | sed -n '1,12p'
@@ -31,10 +36,11 @@ step "5. Render it: the objects the operator will apply (the engine container's 
 $MF render -f examples/mixtral-8x7b-vllm.yaml --pools examples/pools/local-cluster.yaml \
   | awk '/^kind: Deployment/{d=1} d && /name: engine$/{e=1} e && /args:/{a=1} a{print} a && /enable-expert-parallel/{exit}'
 
-step "6. The local control plane: real kube-apiserver, controller-manager, scheduler; kwok GPU nodes"
+step "6. The local control plane: real kube-apiserver, controller-manager, scheduler; kwok GPU nodes; one real node"
 make --no-print-directory cluster-up
 "${KUBECTL:-$(PYTHONPATH=e2e/local .venv/bin/python -c 'from localcluster import settings; print(settings.binary("kubectl"))')}" \
   --kubeconfig "$(PYTHONPATH=e2e/local .venv/bin/python -m localcluster kubeconfig)" \
   get nodes -L modelfleet.io/pool,nvidia.com/gpu.product,nvidia.com/gpu.count
 
 PYTHONPATH=e2e/local .venv/bin/python scripts/demo_cluster.py
+printf '\nmake demo took %d s\n' "$((SECONDS - STARTED))"

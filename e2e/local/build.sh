@@ -13,17 +13,30 @@ CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}"
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
 GOBUILD=(go build -trimpath)
 
-# Build packages of the module in gomod/<dir> into bin/<key>; a temp dir is
-# renamed into place only when everything built, so a killed build is redone.
+# What a build is made of: the module's pins (go.mod, go.sum), the flags, the packages and Go itself.
+sources_hash() {
+  local dir="$1"; shift
+  { cat "$HERE/gomod/$dir/go.mod" "$HERE/gomod/$dir/go.sum"; printf '%s\n' "$@" "$GOFLAGS" "$(go env GOVERSION)"; } \
+    | sha256sum | cut -c1-16
+}
+
+# Build packages of the module in gomod/<dir> into bin/<key>, cached by the hash of its sources
+# (bin/<key>/.sources); a temp dir is renamed into place only when everything built, so a killed
+# build is redone, and a build of other sources replaces it.
 build() {
   local dir="$1" key="$2" ldflags="$3"; shift 3
-  local out="$CACHE/bin/$key"
-  if [[ -d "$out" ]]; then echo "build: $key cached in $out"; return; fi
+  local out="$CACHE/bin/$key" hash
+  hash="$(sources_hash "$dir" "$ldflags" "$@")"
+  if [[ -d "$out" && "$(cat "$out/.sources" 2>/dev/null)" == "$hash" ]]; then
+    echo "build: $key cached in $out (sources $hash)"; return
+  fi
   mkdir -p "$CACHE/bin"
   local tmp; tmp="$(mktemp -d "$CACHE/bin/.$key.XXXX")"; chmod 755 "$tmp"
   local start=$SECONDS
   echo "build: $key ($*) ..."
   (cd "$HERE/gomod/$dir" && "${GOBUILD[@]}" -ldflags="-s -w $ldflags" -o "$tmp/" "$@")
+  echo "$hash" > "$tmp/.sources"
+  rm -rf "$out"
   mv "$tmp" "$out"
   echo "build: $key done in $((SECONDS - start))s -> $out"
 }

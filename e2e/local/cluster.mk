@@ -11,11 +11,14 @@ LOCAL_CLUSTER_PYTHON ?= python3
 LOCAL_CLUSTER := PYTHONPATH=$(LOCAL_CLUSTER_DIR) $(LOCAL_CLUSTER_PYTHON) -m localcluster
 LOCAL_KUBECONFIG := $(MODELFLEET_CACHE)/local-cluster/kubeconfig
 
-.PHONY: cluster-binaries cluster-up cluster-down cluster-status
+.PHONY: cluster-binaries cluster-up cluster-down cluster-status images
 
 cluster-binaries: ## install the real node's Debian packages; build (first time, slow) or reuse the binaries
 	bash $(LOCAL_CLUSTER_DIR)/install-packages.sh
 	bash $(LOCAL_CLUSTER_DIR)/build.sh
+
+images: cluster-binaries ## build the real node's images (bases, pause, runtime, operator, vLLM CPU engine); cached
+	$(LOCAL_CLUSTER) images
 
 cluster-up: cluster-binaries ## start the local control plane (idempotent) and wait until usable
 	$(LOCAL_CLUSTER) up

