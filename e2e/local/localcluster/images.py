@@ -22,6 +22,7 @@ buildah's image ID changed since the last import, so a warm run costs seconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 import re
 import subprocess
@@ -206,15 +207,17 @@ def build_engine_install() -> None:
     if is_current(tag, digest, tag):
         return
     log(f"building {tag} from the wheels of {venv} (first time only; several minutes, ~6 GB)")
-    context = settings.cache_dir() / "engine-image-context"
-    wheels = context / "wheelhouse"
-    wheels.mkdir(parents=True, exist_ok=True)
-    # Exactly what the engine tier runs: its venv's packages at their versions.
-    frozen = _run(str(venv / "bin" / "pip"), "freeze", "--exclude-editable")
-    (wheels / "requirements.txt").write_text(frozen)
-    _run(str(venv / "bin" / "pip"), "download", "--quiet", "--no-deps", "--dest", str(wheels),
-         "-r", str(wheels / "requirements.txt"))
-    _bud(ENGINE_INSTALL_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
+    # The wheels (~3 GB) are the build's context only: gone once the image holds them.
+    with tempfile.TemporaryDirectory(prefix="engine-image-context-", dir=settings.cache_dir()) as tmp:
+        context = pathlib.Path(tmp)
+        wheels = context / "wheelhouse"
+        wheels.mkdir()
+        # Exactly what the engine tier runs: its venv's packages at their versions.
+        frozen = _run(str(venv / "bin" / "pip"), "freeze", "--exclude-editable")
+        (wheels / "requirements.txt").write_text(frozen)
+        _run(str(venv / "bin" / "pip"), "download", "--quiet", "--no-deps", "--dest", str(wheels),
+             "-r", str(wheels / "requirements.txt"))
+        _bud(ENGINE_INSTALL_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
     record(tag, digest)
 
 
@@ -275,12 +278,32 @@ def import_image(socket: pathlib.Path, tag: str) -> None:
     if have and stamp.exists() and stamp.read_text() == wanted:
         return
     log(f"importing {tag} into containerd")
-    with tempfile.TemporaryDirectory(prefix="modelfleet-image-", dir=settings.cache_dir()) as tmp:
-        archive = pathlib.Path(tmp) / "image.tar"
-        _run(BUILDAH, "push", "--quiet", tag, f"docker-archive:{archive}:{tag}")
-        _run(CTR, "--address", str(socket), "-n", "k8s.io", "images", "import", str(archive))
+    # Streamed: an engine image is ~7 GB, and a temporary archive would take as much again.
+    push = subprocess.Popen([BUILDAH, "push", "--quiet", tag, f"docker-archive:/dev/stdout:{tag}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    load = subprocess.run([CTR, "--address", str(socket), "-n", "k8s.io", "images", "import", "-"],
+                          stdin=push.stdout, capture_output=True, text=True)
+    push.stdout.close()
+    pushed = push.wait()
+    if pushed != 0 or load.returncode != 0:
+        raise RuntimeError(f"importing {tag} failed: buildah push {pushed}: {push.stderr.read().decode()[-2000:]}"
+                           f"\nctr import {load.returncode}: {load.stderr[-2000:]}")
+    drop_layer_blobs(socket, tag)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(wanted)
+
+
+def drop_layer_blobs(socket: pathlib.Path, tag: str) -> None:
+    """Delete the image's layer tarballs from containerd's content store once they are unpacked: containers
+    run from the unpacked snapshots, and the kubelet reads only the image's config (CRI ImageStatus), so
+    the tarballs would double the disk an engine image takes (containerd's CRI does the same for pulls
+    with ``discard_unpacked_layers``). ``ctr images check`` then calls the image incomplete."""
+    ctr = [CTR, "--address", str(socket), "-n", "k8s.io"]
+    listed = _run(*ctr, "images", "ls", f"name=={_containerd_name(tag)}").splitlines()[1:]
+    manifest_digest = listed[0].split()[2]
+    manifest = json.loads(_run(*ctr, "content", "get", manifest_digest))
+    for layer in manifest["layers"]:
+        subprocess.run([*ctr, "content", "rm", layer["digest"]], capture_output=True)
 
 
 def _containerd_name(tag: str) -> str:
