@@ -39,6 +39,18 @@ Command line (``render.engine_args`` writes it from ``OWNED_FLAGS``):
   a command sets it, and ``Args`` does not) and no underscores for dashes;
   ``-p`` is ``--port`` (``#[clap(long, short)]`` on ``port``). It refuses a
   flag given twice.
+- ``USAGE_STATS=off``: the router posts usage telemetry (its arguments, the
+  model's config, the GPUs) to ``https://huggingface.co/api/telemetry/tgi``
+  at start and every 15 minutes whenever it finds itself in a container
+  (``router/src/usage_stats.rs`` ``is_container``: ``kubepods`` or
+  ``containerd`` in ``/proc/self/cgroup``, so in every pod) and the level is
+  ``on`` or ``no-stack`` (``router/src/server.rs`` ``run``). ``HF_HUB_OFFLINE``
+  does not stop it. The level is the launcher's ``--usage-stats``, read from
+  the ``USAGE_STATS`` variable too (``launcher/src/main.rs`` ``Args.usage_stats``,
+  ``#[clap(default_value = "on", long, env)]``, values ``on``, ``off``,
+  ``no-stack``), which the launcher hands the router as ``--usage-stats``.
+  The variable, not the flag: ``extraArgs`` may still say ``--usage-stats on``
+  (the flag wins over the variable in clap) without a refusal for a repeated flag.
 - The image runs as root (weights cache default ``/data``, shard sockets in
   ``/tmp``); it cannot run with ``runAsNonRoot``.
 
@@ -95,6 +107,9 @@ MAX_BATCH_PREFILL_TOKENS = 4096
 TGI_WIGGLE_ROOM = 0.90
 
 QUEUE_ALLOWANCE = 4
+
+# The launcher's --usage-stats as a variable (launcher/src/main.rs Args.usage_stats: clap `env`).
+USAGE_STATS_ENV = "USAGE_STATS"
 
 OWNED_FLAGS = (
     OwnedFlag("--model-id", Setting.MODEL_ID),
@@ -179,7 +194,8 @@ PROFILE = EngineProfile(
     default_image=f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}",
     command=(),
     # The launcher and the router look for weights and tokenizer in HUGGINGFACE_HUB_CACHE.
-    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE),),
+    # USAGE_STATS=off: no telemetry to huggingface.co from the router (see the module docstring).
+    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE), (USAGE_STATS_ENV, "off")),
     owned_flags=OWNED_FLAGS,
     parser=PARSER,
     repeated_flag_effect="TGI refuses a flag given twice",
