@@ -75,10 +75,19 @@ are captured *after* the KV cache is allocated, so they live outside it.
 Metrics (``docs/source/reference/metrics.md`` and the router's
 ``metrics::describe_gauge!`` calls): gauges ``tgi_queue_size`` (requests
 waiting) and ``tgi_batch_current_size`` (requests in the batch); counter
-``tgi_request_success`` (requests finished). TGI exports no KV-cache usage;
-the KV cache it got after warm-up is the gauge ``tgi_batch_max_total_tokens``
-(``backends/v3/src/lib.rs`` ``connect_backend``: "Setting max batch total
-tokens to ...").
+``tgi_request_success`` (requests finished). TGI exports no KV-cache usage.
+The KV cache it got after warm-up would be the gauge
+``tgi_batch_max_total_tokens``, but 3.3.7 never exports it:
+``backends/v3/src/lib.rs`` ``connect_backend`` sets it right after the
+warm-up, and only afterwards does ``router/src/server.rs`` ``start`` (from
+``run``) set the Prometheus recorder (``metrics::set_global_recorder``), so
+the value goes to the no-op recorder and is lost (seen on the real router:
+``tests/engine/test_kv_capacity_tgi.py``). Nothing else serves it: ``/info``
+leaves ``BackendInfo`` out (``router/src/lib.rs`` ``Info``). The only
+record is the router's log line at start, "Setting max batch total tokens
+to N" (the same ``connect_backend``), which the operator does not read; so
+status says the figure is missing instead of judging nothing silently.
+The series is still read should an image export it.
 
 Warm-up: TGI's tokenizer endpoint and prompt types differ from vLLM's; its
 long prompt is sized by an estimate of characters per token and shrunk when
@@ -185,6 +194,13 @@ METRICS = EngineMetrics(
     kv_cache_usage=(),
     completed=("tgi_request_success",),
     kv_tokens=("tgi_batch_max_total_tokens",),
+    kv_tokens_unreported=(
+        f"TGI {TGI_VERSION} never puts tgi_batch_max_total_tokens on /metrics: backends/v3/src/lib.rs "
+        "connect_backend sets the gauge before router/src/server.rs start sets the Prometheus recorder, "
+        "so the value is lost. The router logs the figure once at start (\"Setting max batch total tokens "
+        "to N\"); the operator does not read pod logs."
+    ),
+    kv_tokens_log_line=r"Setting max batch total tokens to (\d+)",
 )
 
 PROFILE = EngineProfile(
