@@ -53,10 +53,11 @@ class EngineServer:
     name = "engine"
 
     def __init__(self, log_path: str | os.PathLike, *, env: Mapping[str, str] | None = None,
-                 port: int | None = None):
+                 port: int | None = None, cwd: str | os.PathLike | None = None):
         self.log_path = Path(log_path)
         self.env = dict(env or {})
         self.port = port
+        self.cwd = cwd  # where the engine may write what it writes into its working directory
         self.process: subprocess.Popen | None = None
 
     @property
@@ -78,6 +79,7 @@ class EngineServer:
             self.process = subprocess.Popen(
                 self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env}, start_new_session=True,  # own group: stop() ends the workers too
+                cwd=self.cwd,
             )
 
     def wait_ready(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
