@@ -18,14 +18,18 @@ import os
 import re
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
+import tgi_server
 from tgi_server import ANSI
 
 from modelfleet.engines import profile_for
 from modelfleet.engines.flags import flag_uses
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "e2e" / "local" / "images" / "tgi-entrypoint.sh"
 
 # The launcher's Debug name of each rendered flag (launcher/src/main.rs struct Args) and how the value prints.
 DEBUG_FIELDS = {
@@ -116,3 +120,38 @@ def test_extra_args_resolve_as_the_launchers_own_parser_resolves_them(tgi_prefix
         for use in ours:
             value = printed[use.flag.removeprefix("--").replace("-", "_")]
             assert (use.value or "true") in value, (tokens, use, value)
+
+
+class ThroughTheImageEntrypoint(tgi_server.TgiServer):
+    """The launcher started as the TGI CPU image starts it: its entrypoint script with the pod's args,
+    the image's /opt/tgi being this machine's build."""
+
+    def __init__(self, entrypoint: Path, *args, **options):
+        super().__init__(*args, **options)
+        self.entrypoint = entrypoint
+
+    @property
+    def command(self) -> list[str]:
+        return ["bash", str(self.entrypoint), *self.args]
+
+
+def test_the_image_entrypoint_takes_the_rendered_container_as_is(tgi_prefix, tgi_cache, tmp_path):
+    """No command in the rendered container: the image's entrypoint gets the args (upstream's contract)."""
+    # This machine's build for the image's /opt/tgi; and no ldconfig here (it would rewrite this machine's
+    # /etc/ld.so.cache; in the image it is upstream's harmless refresh).
+    script = ENTRYPOINT.read_text().replace("/opt/tgi", str(tgi_prefix)).replace("\nldconfig ", "\ntrue ")
+    assert "\ntrue 2>/dev/null ||" in script
+    entrypoint = tmp_path / "tgi-entrypoint.sh"
+    entrypoint.write_text(script)
+    pod = tgi_cache.pod()
+    server = ThroughTheImageEntrypoint(entrypoint, tgi_prefix, tmp_path / "tgi.log", args=pod.engine_args,
+                                       env=pod.engine_env)
+    # The image's PATH does not have the build's bin/: the entrypoint's activation must put it first.
+    server.env["PATH"] = os.environ["PATH"]
+    try:
+        server.start()
+        answer = server.generate("Le renard brun rapide", 4)
+    finally:
+        server.stop()
+    assert answer["details"]["generated_tokens"] >= 1
+    assert "    usage_stats: Off," in server.log_text()
