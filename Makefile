@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every directory with Python in it, for ruff (mypy's scope is in pyproject.toml).
 PY_DIRS := operator tests benchmarks e2e scripts charts
 
-.PHONY: demo test unit lint crds golden venv engine-venv clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind
+.PHONY: demo test unit lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -29,14 +29,20 @@ demo: $(STAMP) cluster-binaries engine-venv
 	@bash scripts/demo.sh
 
 ## Every test tier (unit, schema, layers, control plane, engine). Builds or
-## reuses what the tiers need: the control plane's binaries and the vLLM CPU
-## virtualenv (both cached outside the repo, so only the first run is slow).
-test: $(STAMP) lint cluster-binaries engine-venv
-	MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" $(BIN)/pytest
+## reuses what the tiers need: the control plane's binaries, the vLLM CPU
+## virtualenv and TGI's CPU build (all cached outside the repo, so only the first run is slow).
+test: $(STAMP) lint cluster-binaries engine-venv engine-tgi
+	MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" \
+	MODELFLEET_TGI_PREFIX="$$(bash e2e/engine/tgi/build.sh | tail -n 1)" $(BIN)/pytest
 
 ## The virtualenv with a real vLLM (CPU build), ~6 GB, outside the repo.
 engine-venv:
 	bash e2e/engine/venv.sh
+
+## TGI for the CPU: launcher, v3 router and server virtualenv, built from ../shared/third_party's
+## tarball with e2e/engine/tgi/patches (~20 min and ~8 GB the first time), outside the repo.
+engine-tgi:
+	bash e2e/engine/tgi/build.sh
 
 ## Layer contracts (DESIGN.md), ruff on every Python directory, mypy --strict on the operator.
 lint: $(STAMP)

@@ -9,15 +9,13 @@ vLLM starts: whatever vLLM needs must already be in the cache.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import urllib.request
 from pathlib import Path
 
 import pytest
 import vllm_server
 
-from support.engine_pod import TINY_REPO, on_this_machine, render_pod, run_prepull, tiny_model_repos
+from support.engine_pod import TINY_REPO, on_this_machine, render_pod, run_prepull, set_writable, tiny_model_repos
 from support.hub_server import HubServer, file_downloads
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]
@@ -30,16 +28,6 @@ def completion(server: vllm_server.VllmServer, prompt: str) -> dict:
     request = urllib.request.Request(f"{server.base_url}/v1/completions", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.load(response)
-
-
-def set_writable(root: Path, writable: bool) -> None:
-    """Every directory and file under ``root`` writable or not: the engine mounts the cache read-only."""
-    for path in [root, *root.rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = path.stat().st_mode
-        bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-        os.chmod(path, (mode | stat.S_IWUSR) if writable else (mode & ~bits))
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:

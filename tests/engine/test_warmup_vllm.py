@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
 
 import pytest
 import vllm_server
@@ -21,6 +19,7 @@ import vllm_server
 from modelfleet.runtime.warmup_prompts import PROMPTS
 from support.engine_pod import on_this_machine, render_pod, run_prepull, start_warmup, stop_process, tiny_model_repos
 from support.hub_server import HubServer
+from support.warmup_probe import Probe, hurried_sidecar, poll_until, sidecar_metrics
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1200)]
 
@@ -28,49 +27,12 @@ MAX_MODEL_LEN = 256
 MAX_CONCURRENCY = 4
 # Waves at 1, 2 and 4 at once, each at least one request per speciality, and the long prompt.
 WARMUP_REQUESTS = 3 * len(PROMPTS) + 1
-POLL_S = 0.2
-MAX_POLLS = 3000  # 10 minutes: the loops below are bounded in count as well as by the test's timeout
-
-
-@dataclass(frozen=True)
-class Probe:
-    status: int  # 0: nothing listening
-    phase: str | None
-    body: dict | None
-
-
-def probe(url: str) -> Probe:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.load(response)
-            return Probe(response.status, body["phase"], body)
-    except urllib.error.HTTPError as error:
-        body = json.load(error)
-        return Probe(error.code, body["phase"], body)
-    except OSError:
-        return Probe(0, None, None)
-
-
-def poll_until(url: str, done) -> list[Probe]:
-    """Probes of ``url`` until ``done(probe)``, oldest first."""
-    seen = []
-    for _ in range(MAX_POLLS):
-        seen.append(probe(url))
-        if done(seen[-1]):
-            return seen
-        time.sleep(POLL_S)
-    raise AssertionError(f"/ready never reached the state asked for; last: {seen[-1]}")
 
 
 def requests_served(server: vllm_server.VllmServer) -> int:
     with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:
         text = response.read().decode()
     return int(sum(float(v) for v in re.findall(r"^vllm:request_success_total\{[^}]*\} (\S+)$", text, re.M)))
-
-
-def sidecar_metrics(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        return response.read().decode()
 
 
 @pytest.fixture
@@ -131,17 +93,3 @@ def test_ready_only_after_the_warmup_and_again_after_an_engine_restart(vllm_pyth
     assert hurried_ready.body["last_warmup"]["outcome"] == "timed_out"
     assert hurried_ready.body["last_warmup"]["requests"] < WARMUP_REQUESTS
     assert "the warm-up is not done after 0.05 s: the replica turns Ready unwarmed" in hurried_log
-
-
-def hurried_sidecar(pod, tmp_path) -> tuple[Probe, str]:
-    """A second sidecar on the warm engine with a budget too short for the set: Ready anyway, and says so."""
-    port = vllm_server.free_port()
-    args = list(pod.warmup_args)
-    args[args.index("--timeout-seconds") + 1] = "0.05"
-    args[args.index("--port") + 1] = str(port)
-    sidecar = start_warmup(replace(pod, warmup_args=args), tmp_path / "hurried.log")
-    try:
-        ready = poll_until(f"http://127.0.0.1:{port}/ready", lambda p: p.status == 200)[-1]
-    finally:
-        stop_process(sidecar)
-    return ready, (tmp_path / "hurried.log").read_text()

@@ -1,12 +1,14 @@
 """An engine pod's containers as the renderer makes them, run as local processes (there is no kubelet here).
 
 ``render_pod`` renders a real LLMDeployment for the tiny Mixtral (served by
-the local Hub as ``acme/tiny-mixtral``) and keeps the three containers that
-matter here, with their arguments and environment exactly as rendered;
+the local Hub as ``acme/tiny-mixtral``; ``acme/tiny-mistral`` is its dense
+sibling), on vLLM or TGI, and keeps the three containers that matter here,
+with their arguments and environment exactly as rendered;
 ``on_this_machine`` then maps the pod to this machine and nothing else: the
 ``/cache`` and ``/scratch`` volumes become directories, ``0.0.0.0`` becomes ``127.0.0.1``,
-the fixed ports become free ones, and ``--gpu-memory-utilization`` goes (the
-CPU build sizes its KV cache from ``VLLM_CPU_KVCACHE_SPACE`` instead).
+the fixed ports become free ones, and for vLLM ``--gpu-memory-utilization`` goes (the
+CPU build sizes its KV cache from ``VLLM_CPU_KVCACHE_SPACE`` instead). TGI keeps
+every rendered flag (``--cuda-memory-fraction`` reaches only CUDA's allocator).
 
 The Hub's copy of the tiny model carries two decoys a real Mistral repo has:
 the same weights again as ``consolidated.safetensors`` and an old
@@ -17,6 +19,7 @@ must start from what it fetched.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,20 +32,27 @@ from support.hub_server import HubRepos
 from support.render_cases import example, example_plan, with_spec
 
 TINY_REPO = "acme/tiny-mixtral"
+TINY_MISTRAL_REPO = "acme/tiny-mistral"
 MODELFLEET = Path(sys.executable).parent / "modelfleet"
-# Flags of the rendered engine that have no meaning on the CPU build.
+# Flags of the rendered vLLM engine that have no meaning on the CPU build.
 GPU_ONLY_FLAGS = ("--gpu-memory-utilization",)
 # Flags the test server (support.vllm_server.VllmServer) sets itself: model, address.
 SERVER_FLAGS = ("--model", "--host", "--port")
+# The examples each engine's pod is rendered from.
+EXAMPLES = {"vllm": "mixtral-8x7b-vllm", "tgi": "mistral-7b-tgi"}
 
 
-def tiny_model_repos(model_dir: Path) -> HubRepos:
-    files = {path.name: path.read_bytes() for path in model_dir.iterdir() if path.is_file()}
-    files["consolidated.safetensors"] = files["model.safetensors"]
-    files["pytorch_model.bin"] = b"an old PyTorch copy of the weights" * 1000
-    files["README.md"] = "# tiny Mixtral\n"
+def tiny_model_repos(model_dir: Path, mistral_dir: Path | None = None) -> HubRepos:
+    """The tiny Mixtral as ``acme/tiny-mixtral`` (and the tiny Mistral as ``acme/tiny-mistral``, if given)."""
     repos = HubRepos()
-    repos.add(TINY_REPO, files)
+    for repo, directory in ((TINY_REPO, model_dir), (TINY_MISTRAL_REPO, mistral_dir)):
+        if directory is None:
+            continue
+        files = {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+        files["consolidated.safetensors"] = files["model.safetensors"]
+        files["pytorch_model.bin"] = b"an old PyTorch copy of the weights" * 1000
+        files["README.md"] = f"# {repo}\n"
+        repos.add(repo, files)
     return repos
 
 
@@ -53,14 +63,23 @@ class PodContainers:
     engine_args: list[str]
     engine_env: dict[str, str]
     warmup_args: list[str]
+    engine: str = "vllm"
 
 
-def render_pod(max_model_len: int, max_concurrency: int, timeout_s: int = 600) -> PodContainers:
-    resource = with_spec(example("mixtral-8x7b-vllm"), **{
-        "model.id": TINY_REPO, "serving.maxModelLen": max_model_len, "serving.maxConcurrency": max_concurrency,
+def render_pod(max_model_len: int, max_concurrency: int, timeout_s: int = 600, *, engine: str = "vllm",
+               model: str = TINY_REPO, revision: str | None = None) -> PodContainers:
+    """The pod of an LLMDeployment of ``model`` on ``engine``, with a pre-pull and a warm-up sidecar."""
+    name = EXAMPLES[engine]
+    changes: dict[str, object] = {
+        "model.id": model, "serving.maxModelLen": max_model_len, "serving.maxConcurrency": max_concurrency,
         "warmup.timeoutSeconds": timeout_s,
-    })
-    plan = example_plan("mixtral-8x7b-vllm").model_copy(
+    }
+    if engine == "tgi":  # its example serves from no cache and warms up only mixture-of-experts models
+        changes |= {"warmup.enabled": "true", "cache": {"mode": "nodeLocal"}}
+    if revision is not None:
+        changes["model.revision"] = revision
+    resource = with_spec(example(name), **changes)
+    plan = example_plan(name).model_copy(
         update={"max_model_len": max_model_len, "tensor_parallel_size": 1, "expert_parallel": False})
     deployment = next(o for o in render_all(resource, plan, OperatorSettings()) if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -71,6 +90,7 @@ def render_pod(max_model_len: int, max_concurrency: int, timeout_s: int = 600) -
         engine_args=containers["engine"]["args"],
         engine_env=_plain_env(containers["engine"]),
         warmup_args=containers["warmup"]["args"],
+        engine=engine,
     )
 
 
@@ -84,10 +104,11 @@ class LocalPod:
 
     prepull_args: list[str]
     prepull_env: dict[str, str]
-    engine_args: list[str]  # for VllmServer: without --model, --host, --port
+    engine_args: list[str]  # for VllmServer: without --model, --host, --port; for TGI: all of them
     engine_env: dict[str, str]
     warmup_args: list[str]
     cache_root: Path
+    engine_port: int = 0
 
 
 def on_this_machine(pod: PodContainers, cache_root: Path, engine_port: int, warmup_port: int) -> LocalPod:
@@ -102,13 +123,19 @@ def on_this_machine(pod: PodContainers, cache_root: Path, engine_port: int, warm
 
     warmup = [path(a) for a in pod.warmup_args]
     warmup = _set(_set(warmup, "--engine-url", f"http://127.0.0.1:{engine_port}"), "--port", str(warmup_port))
+    engine_args = [path(a) for a in pod.engine_args]
+    if pod.engine == "tgi":  # the launcher as rendered, on this machine's address and a free port
+        engine_args = _set(_set(engine_args, "--hostname", "127.0.0.1"), "--port", str(engine_port))
+    else:
+        engine_args = _without(_without(engine_args, SERVER_FLAGS), GPU_ONLY_FLAGS)
     return LocalPod(
         prepull_args=[path(a) for a in pod.prepull_args],
         prepull_env={k: path(v) for k, v in pod.prepull_env.items()},
-        engine_args=_without(_without([path(a) for a in pod.engine_args], SERVER_FLAGS), GPU_ONLY_FLAGS),
+        engine_args=engine_args,
         engine_env={k: path(v) for k, v in pod.engine_env.items()},
         warmup_args=warmup + ["--host", "127.0.0.1"],
         cache_root=cache_root,
+        engine_port=engine_port,
     )
 
 
@@ -150,3 +177,13 @@ def stop_process(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+def set_writable(root: Path, writable: bool) -> None:
+    """Every directory and file under ``root`` writable or not: the engine mounts the cache read-only."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        bits = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+        os.chmod(path, (mode | stat.S_IWUSR) if writable else (mode & ~bits))

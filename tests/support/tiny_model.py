@@ -1,10 +1,13 @@
-"""A tiny Mixtral-architecture model, generated once, for tests against a real engine.
+"""A tiny Mixtral-architecture model (and its dense sibling, a tiny Mistral), generated once, for tests
+against a real engine.
 
 Nothing can be downloaded here, and the engine-facing code must meet a real
 mixture-of-experts checkpoint (router, 8 experts, 2 per token), so the tests
 make one: random weights (seeded) in bfloat16 safetensors and a small
 byte-level BPE tokenizer trained on a few languages, code and math. It is
-about 7 MB and loads in a vLLM CPU server.
+about 7 MB and loads in a vLLM CPU server and in TGI. ``arch="mistral"`` makes
+the same model without experts (MistralForCausalLM, same tokenizer, same
+attention: head dim 64), for the engines' dense path.
 
 Two halves in one file so they cannot drift apart:
 
@@ -12,7 +15,7 @@ Two halves in one file so they cannot drift apart:
   returns the cached model directory, building it first if needed by running
   this very file under ``python`` (the vLLM venv's interpreter, which has
   torch, transformers and tokenizers).
-- ``python tiny_model.py OUT_DIR`` (the ``__main__`` half) builds the model.
+- ``python tiny_model.py OUT_DIR [ARCH]`` (the ``__main__`` half) builds the model.
 
 The cache key hashes everything that shapes the model (config, seed, corpus,
 vocabulary size), so a change here builds a new directory and never reuses a
@@ -41,6 +44,10 @@ MODEL_CONFIG = {
     "num_experts_per_tok": 2,
     "max_position_embeddings": 512,
 }
+ARCHITECTURES = ("mixtral", "mistral")
+# The Mistral is the Mixtral without experts; no sliding window, whatever a transformers release defaults to.
+MISTRAL_CONFIG = {k: v for k, v in MODEL_CONFIG.items() if k not in ("num_local_experts", "num_experts_per_tok")}
+MISTRAL_CONFIG["sliding_window"] = None
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
@@ -82,29 +89,34 @@ def cache_root() -> Path:
     return Path(os.environ.get("MODELFLEET_CACHE", Path.home() / ".cache" / "modelfleet"))
 
 
-def model_key() -> str:
+def model_key(arch: str = "mixtral") -> str:
     """A short hash of everything that shapes the generated model."""
     recipe = {"config": MODEL_CONFIG, "seed": SEED, "vocab": VOCAB_SIZE, "corpus": CORPUS,
               "special": SPECIAL_TOKENS, "chat": CHAT_TEMPLATE}
+    if arch != "mixtral":  # the Mixtral's recipe (and so its cached directory) stays as it always was
+        recipe |= {"arch": arch, "config": MISTRAL_CONFIG}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def model_dir() -> Path:
-    return cache_root() / "models" / f"tiny-mixtral-{model_key()}"
+def model_dir(arch: str = "mixtral") -> Path:
+    return cache_root() / "models" / f"tiny-{arch}-{model_key(arch)}"
 
 
-def ensure_tiny_model(python: str | os.PathLike) -> Path:
-    """The model directory, built first with ``python`` (the vLLM venv's) if it is not cached.
+def ensure_tiny_model(python: str | os.PathLike, arch: str = "mixtral") -> Path:
+    """The model directory, built first with ``python`` (an engine venv's: torch, transformers,
+    tokenizers) if it is not cached.
 
     The build goes to a temporary sibling and is renamed into place, so a
     crash never leaves a half-written model that later runs would trust.
     """
-    target = model_dir()
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"no tiny model of architecture {arch!r}; one of {ARCHITECTURES}")
+    target = model_dir(arch)
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as tmp:
-        result = subprocess.run([str(python), __file__, tmp], capture_output=True, text=True, timeout=600)
+        result = subprocess.run([str(python), __file__, tmp, arch], capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise RuntimeError(f"building the tiny model failed:\n{result.stdout}\n{result.stderr}")
         try:
@@ -147,22 +159,26 @@ def train_tokenizer(out: Path):
     return tokenizer
 
 
-def build(out: Path) -> None:
+def build(out: Path, arch: str = "mixtral") -> None:
     import torch
-    from transformers import MixtralConfig, MixtralForCausalLM
+    from transformers import MistralConfig, MistralForCausalLM, MixtralConfig, MixtralForCausalLM
 
+    config_class, model_class, shape = {
+        "mixtral": (MixtralConfig, MixtralForCausalLM, MODEL_CONFIG),
+        "mistral": (MistralConfig, MistralForCausalLM, MISTRAL_CONFIG),
+    }[arch]
     tokenizer = train_tokenizer(out)
-    config = MixtralConfig(
-        **MODEL_CONFIG,
+    config = config_class(
+        **shape,
         vocab_size=tokenizer.get_vocab_size(),
         bos_token_id=tokenizer.token_to_id("<s>"),
         eos_token_id=tokenizer.token_to_id("</s>"),
         torch_dtype="bfloat16",
     )
     torch.manual_seed(SEED)
-    model = MixtralForCausalLM(config).to(torch.bfloat16)
+    model = model_class(config).to(torch.bfloat16)
     model.save_pretrained(out, safe_serialization=True)
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]))
+    build(Path(sys.argv[1]), *sys.argv[2:3])

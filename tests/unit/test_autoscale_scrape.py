@@ -22,7 +22,8 @@ from modelfleet.engines.vllm import METRICS as VLLM
 
 METRICS = Path(__file__).resolve().parents[1] / "support" / "metrics"
 VLLM_TEXT = (METRICS / "vllm-0.32.txt").read_text()  # recorded from vLLM 0.32 (CPU) under load
-TGI_TEXT = (METRICS / "tgi-3.txt").read_text()
+TGI_TEXT = (METRICS / "tgi-3.txt").read_text()  # written: a TGI that exports its max batch total tokens
+TGI_REAL = (METRICS / "tgi-3.3.7.txt").read_text()  # recorded from TGI 3.3.7 (CPU) under load
 SLOW_S = 5.0
 TIMEOUT_S = 0.3
 
@@ -178,6 +179,19 @@ def test_the_kv_capacity_each_engine_reports_is_read():
     assert parse_metrics(TGI_TEXT, TGI).kv_capacity_tokens == 157032
     (observation,) = scrape("vllm", "/vllm")
     assert observation.load.kv_capacity_tokens == 8192 * 128
+
+
+def test_the_kv_capacity_says_which_series_it_came_from():
+    assert parse_metrics(VLLM_TEXT, VLLM).kv_capacity_source == (
+        "GET /metrics: vllm:cache_config_info num_gpu_blocks × block_size")
+    assert parse_metrics(TGI_TEXT, TGI).kv_capacity_source == "GET /metrics: tgi_batch_max_total_tokens"
+
+
+def test_a_real_tgi_3_3_7_reports_its_load_and_no_kv_capacity():
+    load = parse_metrics(TGI_REAL, TGI)
+    assert (load.waiting, load.running, load.completed) == (11, 1, 12)
+    assert load.kv_capacity_tokens is None and load.kv_capacity_source is None
+    assert TGI.kv_tokens_unreported  # which the capacity loop turns into a condition (controller.capacity)
 
 
 def test_no_kv_capacity_before_the_engine_sized_its_cache():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +21,8 @@ from modelfleet.controller.autoscaler import Autoscaler
 from modelfleet.controller.capacity import measure
 from modelfleet.sizing import plan_deployment
 from support.fake_engines import FakeEngines
+
+TGI_337 = (Path(__file__).resolve().parents[1] / "support" / "metrics" / "tgi-3.3.7.txt").read_text()
 
 H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8)
 SPEC = {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"}, "serving": {"maxModelLen": 4096, "maxConcurrency": 64},
@@ -41,12 +44,12 @@ def pod(name: str) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def engine(blocks: int):
+async def engine(blocks: int, exposition: str | None = None):
     fake = FakeEngines()
     fake.num_gpu_blocks = blocks
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(text=fake.exposition())
+        return web.Response(text=exposition if exposition is not None else fake.exposition())
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
@@ -71,11 +74,17 @@ class Pods(Autoscaler):
         return self.pods
 
 
-def run(pods: list[dict], blocks: int, document: dict):
+def run(pods: list[dict], blocks: int, document: dict, exposition: str | None = None):
     async def scenario():
-        async with engine(blocks) as url:
+        async with engine(blocks, exposition) as url:
             return await measure(Pods(pods, url), document)
     return asyncio.run(scenario())
+
+
+def tgi_body() -> dict:
+    document = body()
+    document["spec"] = {**SPEC, "engine": {"kind": "tgi"}}
+    return document
 
 
 def test_the_first_ready_pod_is_judged_against_the_plan_in_status():
@@ -100,3 +109,30 @@ def test_a_plan_found_sufficient_is_not_measured_again_a_short_one_is():
                                "conditions": [{"type": "KVCacheSufficient", "status": state, "reason": "R",
                                                                "lastTransitionTime": "2026-11-30T00:00:00Z"}]}
         assert (run([pod("fleet-a")], blocks=1024, document=document) is not None) is again
+
+
+def test_a_measurement_names_its_source():
+    verdict = run([pod("fleet-a")], blocks=1024, document=body()).verdict
+    assert verdict.capacity.source == "GET /metrics: vllm:cache_config_info num_gpu_blocks × block_size"
+
+
+def test_an_engine_that_never_reports_its_kv_cache_gets_an_unknown_condition_once():
+    """TGI 3.3.7 (recorded): no tgi_batch_max_total_tokens. Said in status, and not scraped again for it."""
+    document = tgi_body()
+    measurement = run([pod("fleet-a")], blocks=0, document=document, exposition=TGI_337)
+    verdict = measurement.verdict
+    assert (verdict.condition_status, verdict.reason) == ("Unknown", "KVCapacityNotReported")
+    assert verdict.capacity.source == "none" and verdict.capacity.replica == "fleet-a"
+    assert "Setting max batch total tokens to N" in verdict.message
+    document["status"] |= {"kvCapacity": verdict.capacity.to_wire(),
+                           "conditions": [{"type": "KVCacheSufficient", "status": "Unknown",
+                                           "reason": "KVCapacityNotReported",
+                                           "lastTransitionTime": "2026-11-30T00:00:00Z"}]}
+    assert run([pod("fleet-a")], blocks=0, document=document, exposition=TGI_337) is None
+
+
+def test_an_engine_not_sized_yet_changes_nothing():
+    """vLLM before it sized its cache: no figure yet, and nothing said (it will come)."""
+    unsized = FakeEngines().exposition().replace('num_gpu_blocks="8192"', 'num_gpu_blocks="None"')
+    assert 'num_gpu_blocks="None"' in unsized
+    assert run([pod("fleet-a")], blocks=8192, document=body(), exposition=unsized) is None

@@ -111,6 +111,13 @@ def test_tgi_gets_the_model_the_context_split_and_a_queue():
     assert dict(TGI.env)["HUGGINGFACE_HUB_CACHE"] == "/cache/huggingface/hub"
 
 
+def test_tgi_usage_telemetry_is_off():
+    # launcher/src/main.rs Args.usage_stats: `--usage-stats` or USAGE_STATS, one of on, off, no-stack.
+    assert dict(TGI.env)["USAGE_STATS"] == "off"
+    assert "--usage-stats" not in engine_args(MISTRAL_TGI.spec, MISTRAL_TGI_PLAN, TGI)
+    assert "USAGE_STATS" not in dict(VLLM.env)
+
+
 @pytest.mark.parametrize(
     ("quantization", "flag"),
     [

@@ -6,7 +6,14 @@ from modelfleet.api import GPUPool, LLMDeploymentSpec, LLMDeploymentStatus
 from modelfleet.catalog import load_model_config
 from modelfleet.controller.capacity import transition_event
 from modelfleet.controller.status import Observation, capacity_status, derive_status
-from modelfleet.sizing import KV_CAPACITY_CONDITION, judge_capacity, plan_deployment
+from modelfleet.engines.tgi import METRICS as TGI_METRICS
+from modelfleet.sizing import (
+    KV_CAPACITY_CONDITION,
+    KV_CAPACITY_NOT_REPORTED,
+    judge_capacity,
+    plan_deployment,
+    unreported_capacity,
+)
 
 T0, T1 = "2026-11-30T01:00:00Z", "2026-11-30T01:05:00Z"
 EMPTY = LLMDeploymentStatus()
@@ -104,3 +111,40 @@ def test_a_reconcile_keeps_the_measurement_while_the_plan_stands_and_drops_it_wh
     assert moved.kv_capacity is None  # left out of the applied status: the stored measurement is removed
     assert "kvCapacity" not in moved.to_wire()
     assert KV_CAPACITY_CONDITION not in {c.type for c in moved.conditions}
+
+
+def test_a_measurement_says_where_its_figure_came_from():
+    s = spec()
+    plan = plan_for(s)
+    verdict = judge_capacity(s, plan, plan.kv_capacity_tokens, "pod-0",
+                             source="GET /metrics: vllm:cache_config_info num_gpu_blocks × block_size")
+    assert verdict.capacity.source == "GET /metrics: vllm:cache_config_info num_gpu_blocks × block_size"
+    assert verdict.condition_status == "True"
+
+
+def test_an_engine_that_reports_no_kv_size_gets_an_unknown_condition_that_says_why():
+    """TGI 3.3.7 never exports tgi_batch_max_total_tokens (engines.tgi): status says so, it never stays silent."""
+    s = spec(concurrency=16)
+    plan = plan_for(s)
+    why = TGI_METRICS.kv_tokens_unreported
+    verdict = unreported_capacity(s, plan, why, "pod-0")
+    assert verdict.sufficient is None and verdict.condition_status == "Unknown"
+    assert verdict.reason == KV_CAPACITY_NOT_REPORTED == "KVCapacityNotReported"
+    assert verdict.capacity.source == "none"
+    assert verdict.capacity.measured_tokens is None and verdict.capacity.ratio is None
+    assert verdict.capacity.planned_tokens == plan.kv_capacity_tokens
+    assert "pod-0 reports no KV cache size" in verdict.message and "serving.maxConcurrency 16" in verdict.message
+    assert "backends/v3/src/lib.rs" in verdict.message and "Setting max batch total tokens to N" in verdict.message
+
+    previous = derive_status(Observation(generation=2, plan=plan), EMPTY, T0)
+    after = capacity_status(verdict, previous, 2, T1)
+    condition = next(c for c in after.conditions if c.type == KV_CAPACITY_CONDITION)
+    assert (condition.status, condition.reason) == ("Unknown", "KVCapacityNotReported")
+    assert after.to_wire()["kvCapacity"] == {"plannedTokens": plan.kv_capacity_tokens,
+                                             "plannedSequences": verdict.capacity.planned_sequences,
+                                             "replica": "pod-0", "source": "none"}
+    assert transition_event(previous, verdict)[:2] == ("Normal", "KVCapacityNotReported")  # said once
+    assert transition_event(after, verdict) is None
+    # A reconcile keeps it while the plan stands, as it keeps a measurement.
+    again = derive_status(Observation(generation=2, plan=plan), after, T1)
+    assert again.kv_capacity == after.kv_capacity and condition in again.conditions

@@ -146,6 +146,18 @@ def test_it_fetches_exactly_the_files_the_engine_loads(prepull, hub, cache, repo
     assert f"revision main is commit {commit}" in out
 
 
+def test_a_pinned_commit_gets_a_ref_to_itself(prepull, cache, repos):
+    """TGI's router reads the cache with the Rust hf-hub crate, which finds files only through
+    refs/<revision> (tests/engine/test_prepull_tgi.py runs the real router on this layout)."""
+    commit = repos.get("acme/mistral").refs["main"]
+    code, _, err = prepull("acme/mistral", revision=commit)
+    assert (code, err) == (0, "")
+    refs = cache / "models--acme--mistral" / "refs"
+    assert sorted(p.name for p in refs.iterdir()) == [commit]
+    assert (refs / commit).read_text() == commit
+    assert snapshot_files(cache, "acme/mistral") == LOADED
+
+
 def test_wider_patterns_still_fetch_one_copy_of_the_weights(prepull, hub, cache):
     code, out, _ = prepull("acme/mistral", include=("*",))
     assert code == 0
@@ -355,6 +367,19 @@ def test_when_the_hub_is_down_an_earlier_complete_pull_is_used(prepull, hub):
     code, out, _ = prepull("acme/mistral")
     assert code == 0
     assert "the Hub is unreachable; using commit" in out
+
+
+def test_a_commit_pulled_without_its_ref_gets_it_when_the_hub_is_down(prepull, hub, cache, repos):
+    """A cache a pre-pull filled before commits got refs: the weights are in place, the ref is written."""
+    commit = repos.get("acme/mistral").refs["main"]
+    assert prepull("acme/mistral", revision=commit)[0] == 0
+    ref = cache / "models--acme--mistral" / "refs" / commit
+    ref.unlink()
+    hub.faults.burst(1000, status=503)
+    code, out, _ = prepull("acme/mistral", revision=commit)
+    assert code == 0
+    assert f"the Hub is unreachable; using commit {commit}" in out
+    assert ref.read_text() == commit
 
 
 def test_a_file_whose_size_differs_from_the_listing(prepull, hub):

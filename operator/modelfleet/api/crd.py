@@ -43,6 +43,9 @@ PRINTER_COLUMNS = [
     # Wide output only: full-length sequences the KV cache of a running engine really holds.
     {"name": "KV Seqs", "type": "integer", "jsonPath": ".status.kvCapacity.measuredSequences", "priority": 1,
      "description": "Sequences of maxModelLen tokens the KV cache of a Ready engine holds, as it reports it."},
+    {"name": "KV Source", "type": "string", "jsonPath": ".status.kvCapacity.source", "priority": 1,
+     "description": "Where KV Seqs came from; 'none' when the engine reports no KV cache size (condition "
+                    "KVCacheSufficient says why)."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

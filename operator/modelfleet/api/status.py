@@ -119,13 +119,20 @@ class KVCapacity(ApiModel):
 
     planned_tokens: int = Field(description="KV cache slots the plan predicted for one replica.")
     planned_sequences: int = Field(description="Sequences of maxModelLen tokens the planned KV cache holds.")
-    measured_tokens: int = Field(
-        description="KV cache slots the engine reported (vLLM: num_gpu_blocks x block_size of "
-        "vllm:cache_config_info; TGI: tgi_batch_max_total_tokens)."
+    measured_tokens: int | None = Field(
+        None, description="KV cache slots the engine reported (vLLM: num_gpu_blocks x block_size of "
+        "vllm:cache_config_info; TGI: tgi_batch_max_total_tokens). Unset when the engine reports none "
+        "(TGI 3.3.7: the condition KVCacheSufficient says why)."
     )
-    measured_sequences: int = Field(description="Sequences of maxModelLen tokens the measured KV cache holds.")
-    ratio: float = Field(description="measuredTokens / plannedTokens.")
+    measured_sequences: int | None = Field(
+        None, description="Sequences of maxModelLen tokens the measured KV cache holds."
+    )
+    ratio: float | None = Field(None, description="measuredTokens / plannedTokens.")
     replica: str = Field("", description="The Ready pod the measurement was read from.")
+    source: str = Field(
+        "", description="Where measuredTokens came from (the request and the series), or 'none' when the "
+        "engine reports no KV cache size."
+    )
 
 
 class LLMDeploymentStatus(ApiModel):

@@ -14,6 +14,7 @@ class EngineLoad:
     completed: float | None = None
     kv_cache_usage: float | None = None
     kv_capacity_tokens: int | None = None  # the KV cache's token slots, as the engine sized it
+    kv_capacity_source: str | None = None  # the series the figure was read from, when there is one
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class ScrapeTarget:
 def parse_metrics(text: str, names: EngineMetrics) -> EngineLoad:
     """The engine load in a Prometheus text exposition; ``MetricsError`` if it is not there."""
     families = parse_families(text)
-    capacity = kv_capacity_tokens(text, names)
+    capacity = kv_capacity_reading(text, names)
     waiting = total(families, names.waiting)
     running = total(families, names.running)
     if waiting is None:
@@ -53,19 +53,27 @@ def parse_metrics(text: str, names: EngineMetrics) -> EngineLoad:
         running=running,
         completed=total(families, names.completed),
         kv_cache_usage=mean(families, names.kv_cache_usage),
-        kv_capacity_tokens=capacity,
+        kv_capacity_tokens=None if capacity is None else capacity[0],
+        kv_capacity_source=None if capacity is None else capacity[1],
     )
 
 
 def kv_capacity_tokens(text: str, names: EngineMetrics) -> int | None:
-    """The KV cache's token slots the engine reports; None when it reports none (yet).
+    """The KV cache's token slots the engine reports; None when it reports none (yet)."""
+    reading = kv_capacity_reading(text, names)
+    return None if reading is None else reading[0]
+
+
+def kv_capacity_reading(text: str, names: EngineMetrics) -> tuple[int, str] | None:
+    """The KV cache's token slots the engine reports and the series they came from; None when it reports none.
 
     vLLM: ``num_gpu_blocks`` × ``block_size`` labels of its cache-config info
-    gauge; TGI: its max-batch-total-tokens gauge. Summed over series: a server
-    runs one engine, with its own cache, per data-parallel rank.
+    gauge; TGI: its max-batch-total-tokens gauge (which TGI 3.3.7 never
+    exports: ``engines.tgi``). Summed over series: a server runs one engine,
+    with its own cache, per data-parallel rank.
     """
     total_tokens = 0
-    found = False
+    sources: list[str] = []
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if family.name == names.kv_blocks_info and sample.name == names.kv_blocks_info:
@@ -73,11 +81,13 @@ def kv_capacity_tokens(text: str, names: EngineMetrics) -> int | None:
                 if blocks is None or size is None or not blocks.isdigit() or not size.isdigit():
                     continue  # "None" before the engine has sized its cache
                 total_tokens += int(blocks) * int(size)
-                found = True
+                sources.append(f"{family.name} num_gpu_blocks × block_size")
             elif family.name in names.kv_tokens and sample.name == family.name and math.isfinite(sample.value):
                 total_tokens += int(sample.value)
-                found = True
-    return total_tokens if found else None
+                sources.append(family.name)
+    if not sources:
+        return None
+    return total_tokens, f"GET {names.metrics_path}: {', '.join(dict.fromkeys(sources))}"
 
 
 def parse_families(text: str) -> dict[str, list[float]]:

@@ -7,9 +7,14 @@ plan and the spec (``sizing.judge_capacity``, pure) and written to
 ``status.kvCapacity`` with the ``KVCacheSufficient`` condition. A Warning
 event goes out when the condition turns False (by how much, what to change),
 a Normal one when it turns True again. Both numbers are Prometheus gauges.
-A scrape that fails or reports no capacity yet changes nothing.
+A scrape that fails or reports no capacity yet changes nothing. An engine
+whose pinned release never reports it (the profile's
+``kv_tokens_unreported``: TGI 3.3.7) gets the condition Unknown,
+``KVCapacityNotReported``, with the reason, and ``kvCapacity.source`` "none":
+the missing figure is said, never left silent.
 
-A plan is measured until its KV cache is found sufficient, then left alone:
+A plan is measured until its KV cache is found sufficient (or known to be
+unreported), then left alone:
 the engine sizes its cache once, at start, so a healthy fleet costs no pod
 list and no scrape per round (200 fleets would otherwise add 200 reads every
 round). A short one is measured every round, so its recovery is seen; a new
@@ -18,6 +23,7 @@ plan (the reconcile drops the old measurement) is measured afresh.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +32,13 @@ import aiohttp
 from modelfleet.api import InvalidSpec, LLMDeploymentStatus, Plan, parse_llmdeployment
 from modelfleet.autoscale.scrape import DEFAULT_TIMEOUT_S, scrape_replica
 from modelfleet.engines.metrics import metrics_for
-from modelfleet.sizing import KV_CAPACITY_CONDITION, CapacityVerdict, judge_capacity
+from modelfleet.sizing import (
+    KV_CAPACITY_CONDITION,
+    KV_CAPACITY_NOT_REPORTED,
+    CapacityVerdict,
+    judge_capacity,
+    unreported_capacity,
+)
 
 from . import metrics
 from .autoscaler import Autoscaler
@@ -44,7 +56,7 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement | None:
     """Scrape one Ready replica and judge its KV cache; None when there is nothing to judge (yet)."""
     status = read_status(body.get("status"))
-    if status.plan is None or (status.kv_capacity is not None and _sufficient(status)):
+    if status.plan is None or (status.kv_capacity is not None and _settled(status)):
         return None
     try:
         resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
@@ -60,31 +72,45 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
             observation = await scrape_replica(own, target, names, timeout_s)
     else:
         observation = await scrape_replica(session, target, names, timeout_s)
-    if observation.load is None or observation.load.kv_capacity_tokens is None:  # missing, or not yet sized
+    load = observation.load
+    if load is None:  # missing: the next round tries again
         return None
-    verdict = judge_capacity(resource.spec, status.plan, observation.load.kv_capacity_tokens, target.name)
+    if load.kv_capacity_tokens is None:
+        if not names.kv_tokens_unreported:
+            return None  # not sized yet
+        verdict = unreported_capacity(resource.spec, status.plan, names.kv_tokens_unreported, target.name)
+    else:
+        verdict = judge_capacity(resource.spec, status.plan, load.kv_capacity_tokens, target.name,
+                                 source=load.kv_capacity_source or "")
     return Measurement(verdict, body["metadata"].get("generation", 0), status.plan)
 
 
-def _sufficient(status: LLMDeploymentStatus) -> bool:
-    return any(c.type == KV_CAPACITY_CONDITION and c.status == "True" for c in status.conditions)
+def _settled(status: LLMDeploymentStatus) -> bool:
+    """Found sufficient, or known to be unreported by the engine: nothing more to learn from it."""
+    return any(c.type == KV_CAPACITY_CONDITION and (c.status == "True" or c.reason == KV_CAPACITY_NOT_REPORTED)
+               for c in status.conditions)
 
 
 def transition_event(previous: LLMDeploymentStatus, verdict: CapacityVerdict) -> tuple[str, str, str] | None:
     """(type, reason, message) when the condition's status changes; None when it stays."""
     before = next((c for c in previous.conditions if c.type == KV_CAPACITY_CONDITION), None)
-    status = "True" if verdict.sufficient else "False"
+    status = verdict.condition_status
     if before is not None and before.status == status:
         return None
     if verdict.sufficient and before is None:
         return None  # first measurement and all is well: nothing to tell a person
-    return ("Normal" if verdict.sufficient else "Warning"), verdict.reason, verdict.message
+    return ("Warning" if verdict.sufficient is False else "Normal"), verdict.reason, verdict.message
 
 
 def record_metrics(body: dict[str, Any], verdict: CapacityVerdict) -> None:
     labels = (body["metadata"]["namespace"], body["metadata"]["name"])
     capacity = verdict.capacity
     metrics.KV_CAPACITY_TOKENS.labels(*labels, "planned").set(capacity.planned_tokens)
-    metrics.KV_CAPACITY_TOKENS.labels(*labels, "measured").set(capacity.measured_tokens)
     metrics.KV_CAPACITY_SEQUENCES.labels(*labels, "planned").set(capacity.planned_sequences)
-    metrics.KV_CAPACITY_SEQUENCES.labels(*labels, "measured").set(capacity.measured_sequences)
+    for gauge, measured in ((metrics.KV_CAPACITY_TOKENS, capacity.measured_tokens),
+                            (metrics.KV_CAPACITY_SEQUENCES, capacity.measured_sequences)):
+        if measured is not None:
+            gauge.labels(*labels, "measured").set(measured)
+        else:  # no figure: no series, rather than a stale one or a zero
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels, "measured")

@@ -85,8 +85,8 @@ def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) ->
 def capacity_status(verdict: CapacityVerdict, previous: LLMDeploymentStatus, generation: int,
                     now: str) -> LLMDeploymentStatus:
     """The status with a capacity verdict written into it."""
-    condition = _condition(KV_CAPACITY_CONDITION, "True" if verdict.sufficient else "False", verdict.reason,
-                           verdict.message, generation)
+    condition = _condition(KV_CAPACITY_CONDITION, verdict.condition_status, verdict.reason, verdict.message,
+                           generation)
     others = [c for c in previous.conditions if c.type != KV_CAPACITY_CONDITION]
     return previous.model_copy(update={
         "kv_capacity": verdict.capacity,

@@ -84,6 +84,11 @@ class EngineMetrics:
     # The KV cache's token slots: an info gauge whose labels give blocks × block size, or a plain gauge of tokens.
     kv_blocks_info: str | None = None
     kv_tokens: tuple[str, ...] = ()
+    # Set when the pinned release never puts its KV cache size on ``metrics_path`` (why, citing its
+    # source): a scrape without the figure is then final, not "not sized yet", and status says so.
+    kv_tokens_unreported: str = ""
+    # The log line, if any, that carries the figure the metrics lack (a regex whose group 1 is the tokens).
+    kv_tokens_log_line: str | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,18 @@ Command line (``render.engine_args`` writes it from ``OWNED_FLAGS``):
   a command sets it, and ``Args`` does not) and no underscores for dashes;
   ``-p`` is ``--port`` (``#[clap(long, short)]`` on ``port``). It refuses a
   flag given twice.
+- ``USAGE_STATS=off``: the router posts usage telemetry (its arguments, the
+  model's config, the GPUs) to ``https://huggingface.co/api/telemetry/tgi``
+  at start and every 15 minutes whenever it finds itself in a container
+  (``router/src/usage_stats.rs`` ``is_container``: ``kubepods`` or
+  ``containerd`` in ``/proc/self/cgroup``, so in every pod) and the level is
+  ``on`` or ``no-stack`` (``router/src/server.rs`` ``run``). ``HF_HUB_OFFLINE``
+  does not stop it. The level is the launcher's ``--usage-stats``, read from
+  the ``USAGE_STATS`` variable too (``launcher/src/main.rs`` ``Args.usage_stats``,
+  ``#[clap(default_value = "on", long, env)]``, values ``on``, ``off``,
+  ``no-stack``), which the launcher hands the router as ``--usage-stats``.
+  The variable, not the flag: ``extraArgs`` may still say ``--usage-stats on``
+  (the flag wins over the variable in clap) without a refusal for a repeated flag.
 - The image runs as root (weights cache default ``/data``, shard sockets in
   ``/tmp``); it cannot run with ``runAsNonRoot``.
 
@@ -63,10 +75,19 @@ are captured *after* the KV cache is allocated, so they live outside it.
 Metrics (``docs/source/reference/metrics.md`` and the router's
 ``metrics::describe_gauge!`` calls): gauges ``tgi_queue_size`` (requests
 waiting) and ``tgi_batch_current_size`` (requests in the batch); counter
-``tgi_request_success`` (requests finished). TGI exports no KV-cache usage;
-the KV cache it got after warm-up is the gauge ``tgi_batch_max_total_tokens``
-(``backends/v3/src/lib.rs`` ``connect_backend``: "Setting max batch total
-tokens to ...").
+``tgi_request_success`` (requests finished). TGI exports no KV-cache usage.
+The KV cache it got after warm-up would be the gauge
+``tgi_batch_max_total_tokens``, but 3.3.7 never exports it:
+``backends/v3/src/lib.rs`` ``connect_backend`` sets it right after the
+warm-up, and only afterwards does ``router/src/server.rs`` ``start`` (from
+``run``) set the Prometheus recorder (``metrics::set_global_recorder``), so
+the value goes to the no-op recorder and is lost (seen on the real router:
+``tests/engine/test_kv_capacity_tgi.py``). Nothing else serves it: ``/info``
+leaves ``BackendInfo`` out (``router/src/lib.rs`` ``Info``). The only
+record is the router's log line at start, "Setting max batch total tokens
+to N" (the same ``connect_backend``), which the operator does not read; so
+status says the figure is missing instead of judging nothing silently.
+The series is still read should an image export it.
 
 Warm-up: TGI's tokenizer endpoint and prompt types differ from vLLM's; its
 long prompt is sized by an estimate of characters per token and shrunk when
@@ -95,6 +116,9 @@ MAX_BATCH_PREFILL_TOKENS = 4096
 TGI_WIGGLE_ROOM = 0.90
 
 QUEUE_ALLOWANCE = 4
+
+# The launcher's --usage-stats as a variable (launcher/src/main.rs Args.usage_stats: clap `env`).
+USAGE_STATS_ENV = "USAGE_STATS"
 
 OWNED_FLAGS = (
     OwnedFlag("--model-id", Setting.MODEL_ID),
@@ -170,6 +194,13 @@ METRICS = EngineMetrics(
     kv_cache_usage=(),
     completed=("tgi_request_success",),
     kv_tokens=("tgi_batch_max_total_tokens",),
+    kv_tokens_unreported=(
+        f"TGI {TGI_VERSION} never puts tgi_batch_max_total_tokens on /metrics: backends/v3/src/lib.rs "
+        "connect_backend sets the gauge before router/src/server.rs start sets the Prometheus recorder, "
+        "so the value is lost. The router logs the figure once at start (\"Setting max batch total tokens "
+        "to N\"); the operator does not read pod logs."
+    ),
+    kv_tokens_log_line=r"Setting max batch total tokens to (\d+)",
 )
 
 PROFILE = EngineProfile(
@@ -179,7 +210,8 @@ PROFILE = EngineProfile(
     default_image=f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}",
     command=(),
     # The launcher and the router look for weights and tokenizer in HUGGINGFACE_HUB_CACHE.
-    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE),),
+    # USAGE_STATS=off: no telemetry to huggingface.co from the router (see the module docstring).
+    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE), (USAGE_STATS_ENV, "off")),
     owned_flags=OWNED_FLAGS,
     parser=PARSER,
     repeated_flag_effect="TGI refuses a flag given twice",

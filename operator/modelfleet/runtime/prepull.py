@@ -15,7 +15,8 @@ The steps, under one lock per repo on the cache volume:
    incomplete when a file the engine never loads (a ``consolidated``
    copy) is missing, which would stop vLLM's weight lookup.
 5. Check every file's size against the Hub's listing.
-6. Write ``refs/<revision>`` -> commit, last. It is the marker that the
+6. Write ``refs/<revision>`` -> commit, last (for a pinned commit too: TGI's
+   router finds files only through a ref). It is the marker that the
    cache is complete: an engine with ``HF_HUB_OFFLINE=1`` resolves the
    revision through it, so it never sees a half-filled snapshot.
 
@@ -117,6 +118,7 @@ def _pull_or_reuse(request: PrepullRequest, log: Log) -> PrepullResult:
         if earlier is None:
             raise
         log(f"the Hub is unreachable; using commit {earlier.commit}, which an earlier pre-pull completed")
+        write_ref(request, earlier.commit)  # a pinned commit pulled before refs/<commit> was written
         return earlier
 
 
@@ -253,9 +255,16 @@ def verify_sizes(snapshot: Path, files: tuple[RepoFile, ...]) -> None:
 
 
 def write_ref(request: PrepullRequest, commit: str) -> None:
-    """``refs/<revision>`` -> commit, atomically: the last step, the marker of a complete cache."""
-    if request.revision == commit:
-        return  # a commit needs no ref: the engine finds snapshots/<commit>/ directly
+    """``refs/<revision>`` -> commit, atomically: the last step, the marker of a complete cache.
+
+    A pinned commit gets its ref too, ``refs/<commit>`` holding the commit itself. huggingface_hub
+    (Python: vLLM, TGI's server) finds ``snapshots/<commit>/`` without one, but TGI's router reads the
+    cache through the Rust ``hf-hub`` crate (0.4.2, ``src/lib.rs`` ``CacheRepo::get``), which only
+    follows ``refs/<revision>``: without the file every lookup comes back empty, and offline the
+    router starts with no tokenizer config, so ``/v1/chat/completions`` answers 422 "Template error:
+    template not found". huggingface_hub reads such a ref the same way (``file_download``
+    ``try_to_load_from_cache``: ``refs/<revision>`` when it exists, else the revision as the commit).
+    """
     ref = inside(request.storage, f"refs/{request.revision}", "revision")
     ref.parent.mkdir(parents=True, exist_ok=True)
     temporary = ref.with_name(f".{ref.name}.modelfleet-tmp")

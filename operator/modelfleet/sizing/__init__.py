@@ -6,7 +6,13 @@ model comes from ``modelfleet.catalog.load_model_config``.
 
 from modelfleet.engines.memory_rules import EngineMemory
 
-from .capacity import CONDITION as KV_CAPACITY_CONDITION, CapacityVerdict, judge_capacity
+from .capacity import (
+    CONDITION as KV_CAPACITY_CONDITION,
+    NOT_REPORTED as KV_CAPACITY_NOT_REPORTED,
+    CapacityVerdict,
+    judge_capacity,
+    unreported_capacity,
+)
 from .engine_memory import engine_memory, kv_tokens_per_sequence
 from .errors import (
     ContextTooLong,
@@ -38,7 +44,7 @@ __all__ = [
     "UnservableQuantization", "UnsupportedArchitecture",
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
     "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "kv_capacity_tokens", "prefill_tokens",
-    "KV_CAPACITY_CONDITION", "CapacityVerdict", "judge_capacity",
+    "KV_CAPACITY_CONDITION", "KV_CAPACITY_NOT_REPORTED", "CapacityVerdict", "judge_capacity", "unreported_capacity",
     "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
     "tensor_parallel_problems", "quantization_problems", "gpu_problems",
 ]
