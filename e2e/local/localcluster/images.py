@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -216,6 +217,7 @@ def build_engine_install() -> None:
                     str(image_id(ENGINE_BASE)))
     if is_current(tag, digest, tag):
         return
+    require_room_for(tag, venv)
     log(f"building {tag} from the wheels of {venv} (first time only; several minutes, ~6 GB)")
     # The wheels (~3 GB) are the build's context only: gone once the image holds them.
     with tempfile.TemporaryDirectory(prefix="engine-image-context-", dir=settings.cache_dir()) as tmp:
@@ -250,6 +252,7 @@ def build_all() -> None:
     build_pause()
     build_modelfleet_images()
     build_engine_image()
+    build_tgi_image()
 
 
 def tgi_image() -> str:
@@ -270,53 +273,38 @@ def build_tgi_image() -> str:
     build_base(ENGINE_BASE, BASES[ENGINE_BASE])
     prefix = tgi_build()
     tag = tgi_image()
-    digest = hashlib.sha256()
-    for part in ((prefix / ".modelfleet-key").read_bytes(), TGI_DOCKERFILE.read_bytes(), TGI_ENTRYPOINT.read_bytes(),
-                 str(image_id(ENGINE_BASE)).encode()):
-        digest.update(part + b"\0")
-    stamp = settings.cache_dir() / "images" / "tgi-cpu.sources"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest() and image_id(tag):
+    digest = sha256((prefix / ".modelfleet-key").read_bytes(), TGI_DOCKERFILE.read_bytes(),
+                    TGI_ENTRYPOINT.read_bytes(), str(image_id(ENGINE_BASE)))
+    if is_current(tag, digest, tag):
         return tag
-    _require_room_for_tgi_image(prefix)
-    log(f"building {tag} from the TGI build in {prefix} (several minutes, ~7 GB)")
-    context = settings.cache_dir() / "tgi-image-context"
-    shutil.rmtree(context, ignore_errors=True)
-    wheels, binaries = context / "wheelhouse", context / "bin"
-    wheels.mkdir(parents=True)
-    binaries.mkdir()
-    pip = str(prefix / "bin" / "pip")
-    try:
-        # Exactly what the engine tier runs: the build's packages at their versions, and the server's own
-        # wheel, which no index has.
-        (server_wheel,) = (prefix / "wheelhouse").glob("text_generation_server-*.whl")
-        frozen = [line for line in _run(pip, "freeze", "--exclude-editable").splitlines()
-                  if line and not line.startswith("text-generation-server")]
-        (wheels / "downloads.txt").write_text("\n".join(frozen) + "\n")
-        _run(pip, "download", "--quiet", "--no-deps", "--dest", str(wheels), "-r", str(wheels / "downloads.txt"))
-        shutil.copy2(server_wheel, wheels)
-        version = server_wheel.name.split("-")[1]
-        (wheels / "requirements.txt").write_text("\n".join([*frozen, f"text-generation-server=={version}"]) + "\n")
+    require_room_for(tag, prefix, copies=2.1)
+    log(f"building {tag} from the TGI build in {prefix} (several minutes, ~6 GB)")
+    # The context holds the build's own files as hard links (no copy, no download): its site-packages, made
+    # with the same Debian Python 3.11 the image has, the server's wheel (for its console script) and the
+    # Rust binaries; the entrypoint is the only real copy.
+    with tempfile.TemporaryDirectory(prefix="tgi-image-context-", dir=prefix.parent) as tmp:
+        context = pathlib.Path(tmp)
+        _run("cp", "-al", str(prefix / "lib" / "python3.11" / "site-packages"), str(context / "site-packages"))
+        _run("cp", "-al", str(prefix / "wheelhouse"), str(context / "wheelhouse"))
+        (context / "bin").mkdir()
         for name in TGI_BINARIES:
-            shutil.copy2(prefix / "bin" / name, binaries / name)
+            os.link(prefix / "bin" / name, context / "bin" / name)
         shutil.copy2(TGI_ENTRYPOINT, context / TGI_ENTRYPOINT.name)
         _bud(TGI_DOCKERFILE, context, tag, "--build-arg", f"BASE_IMAGE={ENGINE_BASE}")
-    finally:
-        shutil.rmtree(context, ignore_errors=True)  # ~3 GB of wheels
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest.hexdigest())
+    record(tag, digest)
     return tag
 
 
-def _require_room_for_tgi_image(prefix: pathlib.Path) -> None:
-    """Refuse to start a build that would fill the disk: the wheels (about half the installed size), the
-    installed layer in buildah's working container, and its copy when committed all exist at once."""
-    installed = sum(f.stat().st_size for f in prefix.rglob("*") if f.is_file() and not f.is_symlink())
-    needed = int(2.5 * installed)
+def require_room_for(tag: str, installed_from: pathlib.Path, copies: float = 2.5) -> None:
+    """Refuse to start an engine image build that would fill the disk: the installed layer in buildah's working
+    container and its copy when committed exist at once (and, where the build downloads them, the wheels:
+    about half the installed size)."""
+    installed = sum(f.stat().st_size for f in installed_from.rglob("*") if f.is_file() and not f.is_symlink())
+    needed = int(copies * installed)
     free = min(shutil.disk_usage(settings.cache_dir()).free, shutil.disk_usage(_buildah_root()).free)
     if free < needed:
-        raise RuntimeError(f"building the TGI image needs about {needed / 2**30:.0f} GiB free (the build's "
-                           f"{installed / 2**30:.1f} GiB as wheels, as a layer and as its commit); "
-                           f"{free / 2**30:.1f} GiB are")
+        raise RuntimeError(f"building {tag} needs about {needed / 2**30:.0f} GiB free ({copies:g} times the "
+                           f"{installed / 2**30:.1f} GiB installed in {installed_from}); {free / 2**30:.1f} GiB are")
 
 
 def _buildah_root() -> pathlib.Path:
@@ -341,6 +329,13 @@ def ensure_engine_image(socket: pathlib.Path) -> str:
     build_engine_image()
     import_image(socket, engine_image())
     return engine_image()
+
+
+def ensure_tgi_image(socket: pathlib.Path) -> str:
+    """The TGI test engine image, built (first time: TGI's CPU build, then its wheels) and imported into the
+    real node's containerd; returns its tag."""
+    import_image(socket, build_tgi_image())
+    return tgi_image()
 
 
 # ---------------------------------------------------------------- containerd
