@@ -3,9 +3,9 @@
 As in the pod: the sidecar starts first with its rendered arguments, then
 the launcher with the engine container's (``support.engine_pod``), on the
 pre-pulled, commit-pinned, read-only cache (``tgi_cache``). The sidecar
-speaks TGI's dialect (``engines.tgi.PROFILE.warmup``: no tokenizer endpoint,
-no token-id prompts), so its long prompt is sized by an estimate; TGI's own
-``tgi_request_success`` counts what it sent.
+speaks TGI's dialect (``engines.tgi.PROFILE.warmup``: no token-id prompts, but
+``/tokenize`` gives each token's characters, so its long prompt is cut after
+exactly its tokens); TGI's own ``tgi_request_success`` counts what it sent.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 import tgi_server
 
 from modelfleet.runtime.warmup_prompts import PROMPTS
+from modelfleet.runtime.warmup_set import LONG_MAX_TOKENS
 from support.engine_pod import TINY_REPO, start_warmup, stop_process
 from support.warmup_probe import Probe, hurried_sidecar, poll_until, sidecar_metrics
 
@@ -35,6 +36,7 @@ def requests_served(server: tgi_server.TgiServer) -> int:
 def test_ready_only_after_the_warmup_and_again_after_an_engine_restart(tgi_prefix, tgi_cache, tmp_path):
     pod = tgi_cache.pod(TINY_REPO)
     warmup_port = int(pod.warmup_args[pod.warmup_args.index("--port") + 1])
+    max_model_len = int(pod.warmup_args[pod.warmup_args.index("--max-model-len") + 1])
     ready_url = f"http://127.0.0.1:{warmup_port}/ready"
     server = tgi_server.TgiServer(tgi_prefix, tmp_path / "tgi.log", args=pod.engine_args, env=pod.engine_env)
     sidecar = start_warmup(pod, tmp_path / "warmup.log")
@@ -60,15 +62,12 @@ def test_ready_only_after_the_warmup_and_again_after_an_engine_restart(tgi_prefi
     assert {p.phase for p in first[:-1]} <= {"waiting for the engine", "warming"}
     summary = first[-1].body["last_warmup"]
     assert summary["outcome"] == "complete", log + server.log_tail()
-    # Without a tokenizer endpoint in TGI's dialect the long prompt is sized by a guess of 4 characters
-    # per token and shrunk by a quarter while TGI refuses it (router/src/validation.rs MaxTotalTokens, 422);
-    # the tiny model's byte-level tokenizer makes fewer characters per token, so the first tries are refused
-    # and counted as failed requests. Nothing else may fail, and the last long prompt must be served.
-    refusals = re.findall(r"warm-up request \((\S+), concurrency 1\) failed: HTTP 422 Input validation error: "
-                          r"`inputs` tokens \+ `max_new_tokens` must be <= 256", log)
-    assert summary["failed"] == len(refusals) // 2 < 4, log  # each warm-up (two of them) logs its own
-    assert set(refusals) <= {"long-context"}, refusals
-    assert summary["requests"] == WARMUP_REQUESTS + summary["failed"]
+    # TGI's /tokenize gives each token's characters: the long prompt is cut after exactly its tokens, and
+    # TGI serves it (router/src/validation.rs would refuse one token more with a 422). Nothing fails.
+    assert summary["failed"] == 0, log
+    assert summary["long_prompt_tokens"] == max_model_len - LONG_MAX_TOKENS, log
+    assert "failed" not in log.replace('"failed": 0', ""), log
+    assert summary["requests"] == WARMUP_REQUESTS
     assert sorted(summary["by_concurrency"], key=int) == ["1", "2", "4"]
     assert served == WARMUP_REQUESTS  # what TGI itself counted as served, all before /ready said 200
     assert json.dumps(summary) in log  # the JSON summary line

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,6 +48,12 @@ class Replay:
 
     async def tokenize(self, text: str) -> list[int] | None:
         return list(range(len(text.split()))) if self.dialect.tokenize_path else None
+
+    async def token_ends(self, text: str) -> list[int] | None:
+        """A word is a token here, as ``tokenize`` has it; each ends where its word does."""
+        if not self.dialect.token_offsets_path:
+            return None
+        return [match.end() for match in re.finditer(r"\S+", text)]
 
     async def complete(self, prompt: str | list[int], max_tokens: int) -> Completion:
         self.prompts.append(prompt)
@@ -91,8 +98,17 @@ def test_the_long_prompt_is_exactly_sized_in_tokens_where_the_engine_tokenizes()
     assert len(long_prompt) == 300 - LONG_MAX_TOKENS
 
 
+def test_where_the_engine_reports_token_spans_the_long_prompt_is_cut_after_exactly_that_many_tokens():
+    client = Replay("tgi")
+    report, _ = run(client, max_model_len=300)
+    (long_prompt,) = [p for p in client.prompts if len(p) > 600]
+    assert len(long_prompt.split()) == report.long_prompt_tokens == 300 - LONG_MAX_TOKENS
+    assert not long_prompt.endswith(" ")  # cut where a token ends
+
+
 def test_without_a_tokenizer_the_long_prompt_is_estimated_and_shrunk_when_refused():
     client = Replay("tgi", refuse_longer_than=1000)
+    client.dialect = replace(client.dialect, token_offsets_path=None)
     report, _ = run(client, max_model_len=400)
     long_prompts = [p for p in client.prompts if len(p) > 600]
     assert len(long_prompts[0]) == (400 - LONG_MAX_TOKENS) * CHARS_PER_TOKEN_GUESS

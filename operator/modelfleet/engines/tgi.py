@@ -217,7 +217,9 @@ PROFILE = EngineProfile(
     repeated_flag_effect="TGI refuses a flag given twice",
     memory=MEMORY,
     metrics=METRICS,
-    warmup=WarmupDialect(tokenize_path=None, token_id_prompts=False),
+    # /tokenize answers each token's character span (router/src/server.rs tokenize, lib.rs SimpleToken);
+    # the completions API takes text only (lib.rs CompletionRequest.prompt: Prompt, strings).
+    warmup=WarmupDialect(tokenize_path=None, token_id_prompts=False, token_offsets_path="/tokenize"),
     replicates_kv_heads=False,
     kv_heads_source=("server/text_generation_server/models/custom_modeling/flash_mistral_modeling.py and "
                      "flash_llama_modeling.py: `num_key_value_heads` must be divisible by `num_shards`"),

@@ -64,6 +64,20 @@ class EngineClient:
         except (aiohttp.ClientError, KeyError, ValueError):
             return None
 
+    async def token_ends(self, text: str) -> list[int] | None:
+        """Where each of ``text``'s tokens ends (a character offset), as the engine tokenizes it; None when the
+        engine has no such endpoint or it failed."""
+        if self.dialect.token_offsets_path is None:
+            return None
+        try:
+            async with self.session.post(self.base_url + self.dialect.token_offsets_path,
+                                         json={"inputs": text}) as response:
+                if response.status != 200:
+                    return None
+                return [int(token["stop"]) for token in await response.json()]
+        except (aiohttp.ClientError, KeyError, TypeError, ValueError):
+            return None
+
     async def complete(self, prompt: str | list[int], max_tokens: int) -> Completion:
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0,
                 **self.dialect.extra_body}

@@ -35,8 +35,8 @@ from .warmup_prompts import LONG_CONTEXT_QUESTION, LONG_CONTEXT_TEXT, PROMPTS
 MAX_TOKENS = 16
 LONG_MAX_TOKENS = 4
 MAX_COVERAGE_WAVES = 20
-# Without a tokenizer endpoint: a generous guess (Mistral's tokenizers average near 4 characters
-# per token on prose); a prompt the engine refuses as too long is shrunk by a quarter and sent again.
+# Without a tokenizer endpoint of either kind: a generous guess (Mistral's tokenizers average near 4
+# characters per token on prose); a prompt the engine refuses as too long is shrunk by a quarter and sent again.
 CHARS_PER_TOKEN_GUESS = 4
 LONG_PROMPT_TRIES = 4
 
@@ -118,6 +118,11 @@ class WarmupRun:
             self.report.long_prompt_tokens = len(ids)
             await self._send(ids, "long-context", 1, LONG_MAX_TOKENS)
             return
+        text = await self._long_text(target)
+        if text is not None:
+            self.report.long_prompt_tokens = target
+            await self._send(text, "long-context", 1, LONG_MAX_TOKENS)
+            return
         chars = target * CHARS_PER_TOKEN_GUESS
         for _ in range(LONG_PROMPT_TRIES):
             self.report.long_prompt_tokens = chars // CHARS_PER_TOKEN_GUESS
@@ -148,6 +153,16 @@ class WarmupRun:
         copies = target // len(unit) + 2
         ids = await self.client.tokenize(_repeat(LONG_CONTEXT_TEXT, len(LONG_CONTEXT_TEXT) * copies))
         return ids[:target] if ids and len(ids) >= target else None
+
+    async def _long_text(self, target: int) -> str | None:
+        """A text of ``target`` tokens, cut at the end of a token the engine reported (the tokens it counts
+        may include a start-of-text token, which the completion's prompt gets too)."""
+        unit = await self.client.token_ends(LONG_CONTEXT_TEXT)
+        if not unit:
+            return None
+        text = _repeat(LONG_CONTEXT_TEXT, len(LONG_CONTEXT_TEXT) * (target // len(unit) + 2))
+        ends = await self.client.token_ends(text)
+        return text[:ends[target - 1]] if ends and len(ends) >= target else None
 
     def _prompt(self, index: int, mixed: int | None) -> tuple[str, str]:
         self._sent += 1
