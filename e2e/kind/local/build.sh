@@ -82,8 +82,8 @@ build_binaries() {
   bash "$ROOT/e2e/local/build.sh" kubernetes node etcd >&2
   gobuild kind "kind-$KIND_VERSION" "" sigs.k8s.io/kind
   gobuild kubeadm "kubeadm-$K8S_VERSION" "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kubeadm
-  gobuild cri-tools "crictl-$CRICTL_VERSION" "" sigs.k8s.io/cri-tools/cmd/crictl
-  gobuild local-path-provisioner "local-path-provisioner-$LPP_VERSION" "" github.com/rancher/local-path-provisioner
+  gobuild cri-tools "crictl-$CRICTL_VERSION" "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
+  gobuild local-path-provisioner "local-path-provisioner-$LPP_VERSION" "-X main.VERSION=$LPP_VERSION" github.com/rancher/local-path-provisioner
   gobuild coredns "coredns-$COREDNS_VERSION" "" github.com/coredns/coredns
 }
 
@@ -104,6 +104,14 @@ recipe() { { declare -f "$1"; shift; printf '%s\n' "$@"; } | sha; }
 files_hash() { cat "$@" < /dev/null | sha; }
 
 ctr_run() { buildah run --network none "$@"; }
+# Working containers are named after this run, and removed if it fails halfway.
+new_ctr() { buildah from --name "modelfleet-kind-build-$$-$RANDOM" "$1"; }
+drop_working_containers() {
+  buildah containers --format '{{.ContainerName}} {{.ContainerID}}' 2>/dev/null \
+    | awk -v p="modelfleet-kind-build-$$-" 'index($1, p) == 1 {print $2}' | xargs -r buildah rm > /dev/null
+  rm -rf "$KCACHE/.rootfs.$$."* "$KCACHE/.node.$$."*
+}
+trap drop_working_containers EXIT
 
 # Commit container $1 as $2; the image $2 named before, now nameless, is removed (it was ours).
 commit() {
@@ -119,11 +127,11 @@ debootstrap_image() {
   current "$tag" "$hash" && return
   log "debootstrap $tag ($packages) ..."
   local start=$SECONDS tmp c
-  tmp="$(mktemp -d "$KCACHE/.rootfs.XXXX")"
+  tmp="$(mktemp -d "$KCACHE/.rootfs.$$.XXXX")"
   debootstrap --variant=minbase --include="$packages" "$DEBIAN_SUITE" "$tmp/rootfs" "$DEBIAN_MIRROR" > "$tmp/log" 2>&1 \
     || { tail -20 "$tmp/log" >&2; rm -rf "$tmp"; return 1; }
   rm -rf "$tmp/rootfs/var/cache/apt/archives/"*.deb "$tmp/rootfs/var/lib/apt/lists/"*_Packages
-  c="$(buildah from scratch)"
+  c="$(new_ctr scratch)"
   cp -a "$tmp/rootfs/." "$(buildah mount "$c")/"
   buildah umount "$c" >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
@@ -146,7 +154,7 @@ build_base() {
     "$(files_hash "$HERE/node/containerd.toml")")"
   current "$BASE_IMAGE" "$hash" && return
   log "base image $BASE_IMAGE ..."
-  local c; c="$(buildah from "$ROOTFS_IMAGE")"
+  local c; c="$(new_ctr "$ROOTFS_IMAGE")"
   buildah copy --chmod 0755 "$c" "$files/usr/local/bin/" /usr/local/bin/ >/dev/null
   buildah copy --chmod 0644 "$c" "$files/kind/" /kind/ >/dev/null
   buildah copy --chmod 0755 "$c" "$files/kind/bin/" /kind/bin/ >/dev/null
@@ -187,7 +195,7 @@ binary_image() {
   local hash; hash="$(recipe binary_image "$base" "$(image_id "$base")" "$entrypoint" "$(files_hash "$@")")"
   current "$tag" "$hash" && return
   log "image $tag"
-  local c; c="$(buildah from "$base")"
+  local c; c="$(new_ctr "$base")"
   for f in "$@"; do
     [[ "$(basename "$f")" == .sources ]] || buildah copy --chmod 0755 "$c" "$f" /usr/local/bin/ >/dev/null
   done
@@ -203,7 +211,7 @@ build_pause() {
   current "$PAUSE_IMAGE" "$hash" && return
   local tmp; tmp="$(mktemp -d)"
   cc -static -O2 -o "$tmp/pause" "$src"
-  local c; c="$(buildah from scratch)"
+  local c; c="$(new_ctr scratch)"
   buildah copy --chmod 0755 "$c" "$tmp/pause" /pause >/dev/null
   buildah config --user 65535:65535 --entrypoint '["/pause"]' "$c"
   commit "$c" "$PAUSE_IMAGE"
@@ -272,14 +280,14 @@ build_node() {
        "$KCACHE/bin/crictl-$CRICTL_VERSION/.sources" "$HERE/cni/default-cni.yaml")" "$(storage_manifest | sha)")"
   current "$NODE_IMAGE" "$hash" && return
   log "node image $NODE_IMAGE ..."
-  local tmp c start=$SECONDS; tmp="$(mktemp -d "$KCACHE/.node.XXXX")"
+  local tmp c start=$SECONDS; tmp="$(mktemp -d "$KCACHE/.node.$$.XXXX")"
   for img in "${NODE_IMAGES[@]}"; do
     buildah push --quiet "$img" "docker-archive:$tmp/$(basename "${img%%:*}").tar:$img"
   done
   sed "s#@CNI_IMAGE@#$CNI_IMAGE#" "$HERE/cni/default-cni.yaml" > "$tmp/default-cni.yaml"
   storage_manifest > "$tmp/default-storage.yaml"
   echo -n "$K8S_VERSION" > "$tmp/version"
-  c="$(buildah from "$BASE_IMAGE")"
+  c="$(new_ctr "$BASE_IMAGE")"
   buildah copy --chmod 0755 "$c" "$KCACHE/bin/kubeadm-$K8S_VERSION/kubeadm" "$NODE_BIN/kubelet" "$K8S_BIN/kubectl" /usr/bin/ >/dev/null
   buildah copy --chmod 0755 "$c" "$KCACHE/bin/crictl-$CRICTL_VERSION/crictl" /usr/local/bin/ >/dev/null
   buildah copy --chmod 0644 "$c" "$tmp/version" /kind/version >/dev/null

@@ -55,7 +55,7 @@ host_picture() {
   local dir="$1"; mkdir -p "$dir"
   ip route > "$dir/route"
   ip -br link | awk '{print $1, $2}' | grep -v '^veth' > "$dir/link" || true
-  nft -s list ruleset > "$dir/nft"
+  nft -s list ruleset 2> /dev/null > "$dir/nft"
   { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' > "$dir/iptables"
   for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done > "$dir/sysctls"
   [[ -d /lib/modules ]] && echo present > "$dir/lib-modules" || echo absent > "$dir/lib-modules"
