@@ -78,8 +78,13 @@ CRICTL_VERSION="$(pinned cri-tools sigs.k8s.io/cri-tools)"
 [[ "$(pinned kind sigs.k8s.io/kind)" == "$KIND_VERSION" ]] || { echo "gomod/kind pins another kind than e2e/kind/versions.env" >&2; exit 1; }
 
 build_binaries() {
-  # The local cluster's binaries (cached there; built the first time).
-  bash "$ROOT/e2e/local/build.sh" kubernetes node etcd >&2
+  # The local cluster's binaries: built by `make cluster-binaries` (e2e/local/build.sh), never
+  # from here (its cache key includes GOFLAGS, which this script changes: a call from here would
+  # rebuild and replace them under the running local cluster).
+  local f
+  for f in "$K8S_BIN/kube-apiserver" "$K8S_BIN/kubectl" "$NODE_BIN/kubelet" "$NODE_BIN/kube-proxy" "$ETCD_BIN/etcd"; do
+    [[ -x "$f" ]] || { echo "kind-build: no $f: run make cluster-binaries" >&2; exit 1; }
+  done
   gobuild kind "kind-$KIND_VERSION" "" sigs.k8s.io/kind
   gobuild kubeadm "kubeadm-$K8S_VERSION" "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kubeadm
   gobuild cri-tools "crictl-$CRICTL_VERSION" "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
