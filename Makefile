@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every directory with Python in it, for ruff (mypy's scope is in pyproject.toml).
 PY_DIRS := operator tests benchmarks e2e scripts charts
 
-.PHONY: demo test unit lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind
+.PHONY: demo test unit lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind kind-local-images kind-local-up kind-local-down
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -107,6 +107,20 @@ unit: $(STAMP) cluster-binaries
 ## The e2e suite on kind (needs docker, kind, kubectl, helm: not on this machine).
 e2e-kind: $(STAMP)
 	bash e2e/kind/run.sh
+
+## A kind cluster on this machine (e2e/kind/local/README.md): rootful podman, a node image assembled
+## here from local parts (no image registry is reachable), cached by a hash of its sources.
+kind-local-images: cluster-binaries
+	bash e2e/kind/local/install-packages.sh
+	bash e2e/kind/local/build.sh
+
+## Create it (or find it) and wait until every node is Ready; KUBECONFIG=$(MODELFLEET_CACHE)/kind/kubeconfig.
+kind-local-up: kind-local-images
+	bash e2e/kind/local/cluster.sh up
+
+## Delete it and put the host back (routes, links, nft and iptables rules, sysctls), comparing with before.
+kind-local-down:
+	bash e2e/kind/local/cluster.sh down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
