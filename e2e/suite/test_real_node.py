@@ -1,18 +1,21 @@
-"""The rendered pods themselves, on a real kubelet: the local cluster's real node.
+"""The rendered pods themselves, on a real kubelet: the local cluster's real node, for each engine.
 
 Everything here runs as a user's cluster runs it: the operator is the chart's
 Deployment (from the image built from images/Dockerfile), the engine pods are
-exactly what it renders, with only ``spec.engine.image`` pointing at the test
-engine image (vLLM's CPU build at the engine tier's version), and the model is
-the tiny generated Mixtral, served by the Hub test server on the node's bridge
-(the chart's ``hubEndpoint``). The tests run in order and share one
-LLMDeployment in nodeLocal mode, because a vLLM start costs about two minutes
-on this machine: serve, scale to 2 and back, roll out, restart, delete; the
-other cache modes get an LLMDeployment each.
+exactly what it renders, with only ``spec.engine.image`` pointing at a test
+engine image (vLLM's CPU build at the engine tier's version; TGI 3.3.7 built
+for the CPU by e2e/engine/tgi/build.sh), and the model is the tiny generated
+Mixtral, served by the Hub test server on the node's bridge (the chart's
+``hubEndpoint``). Every test runs once per engine (the module's ``engine``
+fixture): all of vLLM's, then all of TGI's. They run in order and share one
+LLMDeployment in nodeLocal mode per engine, because an engine start costs
+minutes on this machine: serve, scale to 2 and back, roll out, restart,
+delete; the other cache modes get an LLMDeployment each. TGI's revision is
+pinned to a commit (its Rust router reads the cache through refs/<revision>).
 
 What is asserted is what a user would see: conditions, pods and their
 containers' states, completions through the Service's ClusterIP (kube-proxy's
-rules on this machine), and vLLM's own request counters.
+rules on this machine), and the engine's own request counters.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pytest
 import yaml
 
+from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import WARMUP_PORT
 from support.waiting import wait_for
 
@@ -39,23 +44,51 @@ from localcluster import images, node, settings  # noqa: E402  (e2e/local is not
 
 pytestmark = [pytest.mark.e2e, pytest.mark.controlplane, pytest.mark.realnode]
 
-NAME = "tiny"
 REPO = "acme/tiny-mixtral"
 POOL = "local"
-ENGINE_PORT = 8000  # the vLLM engine profile's port
-# A vLLM start on two shared cores: load, compile, warm-up.
+ENGINE_PORT = 8000  # both engine profiles' port
+# An engine start on two shared cores: load, compile (vLLM), warm-up.
 READY_TIMEOUT = 900
 CACHE_ON_NODE = pathlib.Path("/var/lib/modelfleet/cache/huggingface/hub/models--acme--tiny-mixtral")
 
 
-def llmd(name: str, cache_mode: str, max_model_len: int = 512, **autoscaling) -> dict:
-    """The user's LLMDeployment: the tiny model on the real node's pool, the test engine image."""
+@dataclass(frozen=True)
+class Engine:
+    """What differs between the engines, as a user meets it."""
+
+    kind: str
+    image: str
+    revision: str  # TGI: the commit (the case its Rust router once failed offline), vLLM: the branch
+
+    @property
+    def name(self) -> str:  # the shared nodeLocal LLMDeployment's
+        return f"tiny-{self.kind}"
+
+    @property
+    def metrics(self):
+        return profile_for(self.kind).metrics
+
+    @property
+    def extra_body(self) -> dict:  # what makes a completion run to max_tokens (vLLM: ignore_eos)
+        return profile_for(self.kind).warmup.extra_body
+
+
+@pytest.fixture(scope="module", params=["vllm", "tgi"])
+def engine(request, hub) -> Engine:
+    """Each engine's image built (first time: minutes) and imported; the module's tests run for each."""
+    if request.param == "vllm":
+        return Engine("vllm", images.ensure_engine_image(node.socket()), "main")
+    return Engine("tgi", images.ensure_tgi_image(node.socket()), hub.repos.get(REPO).resolve("main"))
+
+
+def llmd(engine: Engine, name: str, cache_mode: str, max_model_len: int = 512, **autoscaling) -> dict:
+    """The user's LLMDeployment: the tiny model on the real node's pool, the engine's test image."""
     return {
         "apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
         "metadata": {"name": name},
         "spec": {
-            "model": {"id": REPO, "revision": "main"},
-            "engine": {"kind": "vllm", "image": images.engine_image()},
+            "model": {"id": REPO, "revision": engine.revision},
+            "engine": {"kind": engine.kind, "image": engine.image},
             "serving": {"maxModelLen": max_model_len, "maxConcurrency": 2},
             "gpu": {"pools": [POOL]},
             "cache": {"mode": cache_mode, **({"size": "1Gi"} if cache_mode != "nodeLocal" else {})},
@@ -136,6 +169,27 @@ def complete(base: str, max_tokens: int = 8, prompt: str = "The capital of Franc
     return json.loads(body)["choices"][0]["text"]
 
 
+def chat(base: str, question: str = "Name three colours.") -> str:
+    status, body = http(f"{base}/v1/chat/completions", {"model": REPO, "max_tokens": 8, "temperature": 0,
+                                                        "messages": [{"role": "user", "content": question}]})
+    assert status == 200, body[:500]
+    return json.loads(body)["choices"][0]["message"]["content"]
+
+
+def generate(base: str, prompt: str = "The capital of France is") -> str:
+    """TGI's own API (router/src/server.rs generate)."""
+    status, body = http(f"{base}/generate", {"inputs": prompt, "parameters": {"max_new_tokens": 8}})
+    assert status == 200, body[:500]
+    return json.loads(body)["generated_text"]
+
+
+def context_length(engine: Engine, pod: dict) -> int:
+    """The context the running engine took from its flags: vLLM's /v1/models, TGI's /info."""
+    if engine.kind == "tgi":
+        return json.loads(http(f"{pod_url(pod)}/info")[1])["max_total_tokens"]
+    return json.loads(http(f"{pod_url(pod)}/v1/models")[1])["data"][0]["max_model_len"]
+
+
 def service_url(target, namespace: str, name: str) -> str:
     service = get(target, "service", name, "-n", namespace)
     return f"http://{service['spec']['clusterIP']}:{ENGINE_PORT}"
@@ -145,17 +199,21 @@ def pod_url(pod: dict, port: int = ENGINE_PORT) -> str:
     return f"http://{pod['status']['podIP']}:{port}"
 
 
-def vllm_metric(pod: dict, name: str) -> float:
-    """A metric of the pod's own vLLM, summed over its labels."""
+def engine_metric(pod: dict, *families: str) -> float:
+    """Metric families of the pod's own engine (the profile's names), summed over their labels."""
     from prometheus_client.parser import text_string_to_metric_families
     status, body = http(f"{pod_url(pod)}/metrics", timeout=10)
     assert status == 200
-    total = 0.0
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            if sample.name == name:
-                total += sample.value
-    return total
+    return sum(sample.value for family in text_string_to_metric_families(body.decode()) if family.name in families
+               for sample in family.samples if not sample.name.endswith("_created"))
+
+
+def requests_served(engine: Engine, pod: dict) -> float:
+    return engine_metric(pod, *engine.metrics.completed)
+
+
+def in_flight(engine: Engine, pod: dict) -> float:
+    return engine_metric(pod, *engine.metrics.running, *engine.metrics.waiting)
 
 
 def warmup_requests(pod: dict) -> int:
@@ -177,7 +235,6 @@ def hub(target):
     from support.hub_server import HubServer
     from support.tiny_model import ensure_tiny_model
     from support.vllm_server import require_vllm_python
-    images.ensure_engine_image(node.socket())
     server = HubServer(tiny_model_repos(ensure_tiny_model(require_vllm_python())), host=settings.BRIDGE_IP,
                        port=settings.HUB_PORT)
     with server:
@@ -195,16 +252,16 @@ def real_namespace(target, chart, hub):
 
 
 @pytest.fixture(scope="module")
-def served(target, real_namespace):
-    """The nodeLocal LLMDeployment, applied once and Ready (the tests below share it, in order)."""
+def served(target, real_namespace, engine):
+    """The engine's nodeLocal LLMDeployment, applied once and Ready (the tests below share it, in order)."""
     applied = time.monotonic()
     target.kubectl("apply", "-n", real_namespace, "-f", "-", input=yaml.safe_dump(
         # The window is short to keep the test short, but spans eight 15 s scrapes: with 30 s (two scrapes)
         # two momentary dips of the 8 clients' queue scaled the fleet down under load, twice, each time
         # killing a second replica still compiling on the shared cores (CI, 2026-11-30).
-        llmd(NAME, "nodeLocal", minReplicas=1, maxReplicas=2, targetQueueDepth=1,
+        llmd(engine, engine.name, "nodeLocal", minReplicas=1, maxReplicas=2, targetQueueDepth=1,
              scaleDownStabilizationSeconds=120)))
-    obj = wait_serving(target, real_namespace, NAME, 1)
+    obj = wait_serving(target, real_namespace, engine.name, 1)
     return {"obj": obj, "ready_after_s": time.monotonic() - applied}
 
 
@@ -228,27 +285,61 @@ def test_the_operator_runs_as_the_charts_pod_with_its_probes_and_metrics(target,
     status, body = http(f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/metrics")
     assert status == 200 and b"modelfleet_reconcile_total" in body
 
-def test_it_serves_a_completion_through_the_service_after_warm_up(target, real_namespace, served):
+def test_it_serves_completions_through_the_service_after_warm_up(target, real_namespace, engine, served, hub):
+    name = engine.name
     obj = served["obj"]
     assert obj["status"]["plan"]["pool"] == POOL
-    (pod,) = ready_pods(target, real_namespace, NAME)
+    (pod,) = ready_pods(target, real_namespace, name)
     assert pod["spec"]["nodeName"] == settings.REAL_NODE_NAME
     # Every container of the rendered pod ran: the cache handed over, the weights pre-pulled.
     inits = {c["name"]: c for c in pod["status"]["initContainerStatuses"]}
     assert inits["cache-permissions"]["state"]["terminated"]["exitCode"] == 0
     assert inits["prepull"]["state"]["terminated"]["exitCode"] == 0
     assert inits["warmup"]["ready"] and inits["warmup"]["restartCount"] == 0
-    snapshots = list((CACHE_ON_NODE / "snapshots").iterdir())
-    assert len(snapshots) == 1 and (snapshots[0] / "model.safetensors").exists()
-    assert not (snapshots[0] / "consolidated.safetensors").exists()
-    # The warm-up set is all vLLM served before the pod turned Ready: nothing else had reached it.
-    assert vllm_metric(pod, "vllm:request_success_total") == warmup_requests(pod) > 0
-    text = complete(service_url(target, real_namespace, NAME))
-    assert text.strip(), "the engine answered with no text"
+    commit = hub.repos.get(REPO).resolve("main")
+    snapshot = CACHE_ON_NODE / "snapshots" / commit
+    assert (snapshot / "model.safetensors").exists() and not (snapshot / "consolidated.safetensors").exists()
+    # The ref the engine's reader follows: refs/main, and for a commit pin refs/<commit> (hf-hub's CacheRepo).
+    assert (CACHE_ON_NODE / "refs" / engine.revision).read_text() == commit
+    # The warm-up set is all the engine served before the pod turned Ready: nothing else had reached it.
+    assert requests_served(engine, pod) == warmup_requests(pod) > 0
+    base = service_url(target, real_namespace, name)
+    assert complete(base).strip(), "the engine answered with no text"
+    assert chat(base).strip(), "the engine answered the chat with no text"
+    if engine.kind == "tgi":
+        assert generate(base).strip(), "TGI's /generate answered with no text"
 
 
-def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, served):
-    base = service_url(target, real_namespace, NAME)
+def test_the_kv_capacity_and_the_warm_up_it_measured_are_in_status(target, real_namespace, engine, served):
+    """vLLM's KV figure comes from its /metrics; TGI 3.3.7 exports none, and the condition says why. The
+    warm-up's summary comes from the same replica's sidecar: the tiny Mixtral is a mixture of experts."""
+    def reported() -> dict | None:
+        status = get(target, "llmd", engine.name, "-n", real_namespace).get("status") or {}
+        return status if status.get("kvCapacity") else None
+
+    status = wait_for("status.kvCapacity", reported, 120, interval=2)
+    capacity = status["kvCapacity"]
+    sufficient = next(c for c in status["conditions"] if c["type"] == "KVCacheSufficient")
+    if engine.kind == "tgi":
+        assert capacity["source"] == "none" and capacity.get("measuredTokens") is None
+        assert (sufficient["status"], sufficient["reason"]) == ("Unknown", "KVCapacityNotReported")
+        assert "tgi_batch_max_total_tokens" in sufficient["message"]
+    else:
+        assert capacity["measuredTokens"] > 0 and "vllm:cache_config_info" in capacity["source"]
+        assert sufficient["status"] in ("True", "False")
+    table = target.kubectl("get", "llmd", engine.name, "-n", real_namespace, "-o", "wide").stdout
+    assert "KV SOURCE" in table.splitlines()[0]
+    warmup = status["warmup"]
+    (pod,) = ready_pods(target, real_namespace, engine.name)
+    assert warmup["replica"] == pod["metadata"]["name"] and warmup["outcome"] == "complete"
+    assert warmup["requests"] == warmup_requests(pod) and warmup["failed"] == 0
+    assert warmup["longPromptTokens"] == 512 - 4  # maxModelLen less the long prompt's 4 new tokens, exactly
+    assert warmup["experts"].startswith("not measured: " + ("TGI" if engine.kind == "tgi" else "vLLM"))
+
+
+def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, engine, served):
+    name = engine.name
+    base = service_url(target, real_namespace, name)
     stop = threading.Event()
     failures: list[str] = []
 
@@ -256,7 +347,7 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, s
         while not stop.is_set():
             try:
                 status, body = http(f"{base}/v1/completions", {"model": REPO, "prompt": "Count: one, two,",
-                                                               "max_tokens": 200, "ignore_eos": True}, timeout=300)
+                                                               "max_tokens": 200, **engine.extra_body}, timeout=300)
                 if status != 200:
                     failures.append(f"{status}: {body[:200]!r}")
             except Exception as e:  # noqa: BLE001 - a load generator must not die with its first error
@@ -264,74 +355,75 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, s
                 time.sleep(0.5)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for _ in range(8):  # 8 at once against --max-num-seqs 2: six wait
+        for _ in range(8):  # 8 at once against maxConcurrency 2: more in flight than a replica's batch
             pool.submit(load)
         try:
-            (pod,) = ready_pods(target, real_namespace, NAME)
-            wait_for("requests waiting in vLLM", lambda: vllm_metric(pod, "vllm:num_requests_waiting") > 0, 120)
-            wait_for("desiredReplicas 2", lambda: (get(target, "llmd", NAME, "-n", real_namespace)["status"]
+            (pod,) = ready_pods(target, real_namespace, name)
+            wait_for("more requests in flight than one batch", lambda: in_flight(engine, pod) > 2, 120)
+            wait_for("desiredReplicas 2", lambda: (get(target, "llmd", name, "-n", real_namespace)["status"]
                                                    .get("desiredReplicas") == 2), 180)
             try:
-                wait_serving(target, real_namespace, NAME, 2)
+                wait_serving(target, real_namespace, name, 2)
             except AssertionError as e:
                 raise AssertionError(f"{e}\nclients' failures ({len(failures)}): {failures[-5:]}") from None
-            pods = ready_pods(target, real_namespace, NAME)
+            pods = ready_pods(target, real_namespace, name)
             second = next(p for p in pods if p["metadata"]["name"] != pod["metadata"]["name"])
             assert second["spec"]["nodeName"] == settings.REAL_NODE_NAME
         finally:
             stop.set()
     assert complete(pod_url(second)).strip(), "the second replica answered with no text"
-    wait_serving(target, real_namespace, NAME, 1, timeout=420)  # the 120 s window, then the drain
+    wait_serving(target, real_namespace, name, 1, timeout=420)  # the 120 s window, then the drain
     # The engines took every core meanwhile; the operator beside them was slow, never restarted.
     (operator,) = operator_pod(target)["status"]["containerStatuses"]
     assert operator["restartCount"] == 0, operator.get("lastState")
 
 
-def test_a_max_model_len_change_rolls_out_with_never_zero_ready(target, real_namespace, served):
+def test_a_max_model_len_change_rolls_out_with_never_zero_ready(target, real_namespace, engine, served):
+    name = engine.name
     fewest = []
     done = threading.Event()
 
     def watch() -> None:  # every second, as a watcher of the Service's backends would
         while not done.is_set():
-            fewest.append(len(ready_pods(target, real_namespace, NAME)))
+            fewest.append(len(ready_pods(target, real_namespace, name)))
             time.sleep(1)
 
-    before = {p["metadata"]["name"] for p in engine_pods(target, real_namespace, NAME)}
+    before = {p["metadata"]["name"] for p in engine_pods(target, real_namespace, name)}
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        target.kubectl("patch", "llmd", NAME, "-n", real_namespace, "--type=merge",
+        target.kubectl("patch", "llmd", name, "-n", real_namespace, "--type=merge",
                        "-p", json.dumps({"spec": {"serving": {"maxModelLen": 384}}}))
         wait_for("a new pod Ready", lambda: any(p["metadata"]["name"] not in before
-                                                for p in ready_pods(target, real_namespace, NAME)), READY_TIMEOUT, 2)
-        wait_serving(target, real_namespace, NAME, 1)
+                                                for p in ready_pods(target, real_namespace, name)), READY_TIMEOUT, 2)
+        wait_serving(target, real_namespace, name, 1)
         wait_for("old pods gone", lambda: not before & {p["metadata"]["name"]
-                                                         for p in engine_pods(target, real_namespace, NAME)}, 600, 2)
+                                                         for p in engine_pods(target, real_namespace, name)}, 600, 2)
     finally:
         done.set()
         watcher.join()
     assert min(fewest) >= 1, f"ready replicas seen during the rollout: {fewest}"
-    (pod,) = ready_pods(target, real_namespace, NAME)
-    status, body = http(f"{pod_url(pod)}/v1/models")
-    assert json.loads(body)["data"][0]["max_model_len"] == 384
+    (pod,) = ready_pods(target, real_namespace, name)
+    assert context_length(engine, pod) == 384
 
 
-def test_a_killed_engine_restarts_and_takes_no_request_before_warm_up(target, real_namespace, served):
+def test_a_killed_engine_restarts_and_takes_no_request_before_warm_up(target, real_namespace, engine, served):
+    name = engine.name
     # One replica and nothing else: the rollout's old pod drains for its preStop (minutes), and while
     # no endpoint is ready kube-proxy sends traffic to serving, terminating ones; it would answer
     # the clients below in the restarted replica's place.
-    selector = f"modelfleet.io/llmdeployment={NAME},app.kubernetes.io/component=engine"
+    selector = f"modelfleet.io/llmdeployment={name},app.kubernetes.io/component=engine"
     for old in get(target, "pods", "-n", real_namespace, "-l", selector)["items"]:
         if old["metadata"].get("deletionTimestamp"):
             target.kubectl("delete", "pod", old["metadata"]["name"], "-n", real_namespace, "--grace-period=0",
                            "--force", check=False)
     wait_for("no terminating engine pod", lambda: len(get(target, "pods", "-n", real_namespace, "-l",
                                                           selector)["items"]) == 1, 120, 1)
-    (pod,) = ready_pods(target, real_namespace, NAME)
-    engine = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "engine")
-    node.kill_container(engine["containerID"])
-    wait_for("the pod unready", lambda: not any(ready(p) for p in engine_pods(target, real_namespace, NAME)), 120, 1)
-    base = service_url(target, real_namespace, NAME)
+    (pod,) = ready_pods(target, real_namespace, name)
+    container = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "engine")
+    node.kill_container(container["containerID"])
+    wait_for("the pod unready", lambda: not any(ready(p) for p in engine_pods(target, real_namespace, name)), 120, 1)
+    base = service_url(target, real_namespace, name)
     answered: list[float] = []  # when each of the clients' requests was answered 200
     stop = threading.Event()
 
@@ -348,38 +440,38 @@ def test_a_killed_engine_restarts_and_takes_no_request_before_warm_up(target, re
     knocker = threading.Thread(target=knock, daemon=True)
     knocker.start()
     try:
-        wait_serving(target, real_namespace, NAME, 1)
+        wait_serving(target, real_namespace, name, 1)
         wait_for("three answers through the Service", lambda: len(answered) >= 3, 120)
     finally:
         stop.set()
         knocker.join()
-    (again,) = ready_pods(target, real_namespace, NAME)
-    engine = next(c for c in again["status"]["containerStatuses"] if c["name"] == "engine")
-    assert again["metadata"]["name"] == pod["metadata"]["name"] and engine["restartCount"] == 1
-    # The restarted vLLM counts from zero: it served the warm-up set and the three answers, nothing else,
+    (again,) = ready_pods(target, real_namespace, name)
+    container = next(c for c in again["status"]["containerStatuses"] if c["name"] == "engine")
+    assert again["metadata"]["name"] == pod["metadata"]["name"] and container["restartCount"] == 1
+    # The restarted engine counts from zero: it served the warm-up set and the three answers, nothing else,
     # and the first answer came once the pod was Ready (its condition is stamped to the second).
-    # vLLM's counters trail the answers by a moment: wait for the three, then none may be extra.
+    # The engine's counters trail the answers by a moment: wait for the three, then none may be extra.
     expected = warmup_requests(again) + 3
-    counted = wait_for("vLLM counting the three answers", lambda: (
-        n := vllm_metric(again, "vllm:request_success_total")) >= expected and n, 30)
+    counted = wait_for("the engine counting the three answers", lambda: (
+        n := requests_served(engine, again)) >= expected and n, 30)
     assert counted == expected
     ready_at = next(c for c in again["status"]["conditions"] if c["type"] == "Ready")["lastTransitionTime"]
     assert answered[0] >= dt.datetime.fromisoformat(ready_at.replace("Z", "+00:00")).timestamp() - 1
 
 
-def test_delete_removes_every_child_and_keeps_the_node_cache(target, real_namespace, served):
-    target.kubectl("delete", "llmd", NAME, "-n", real_namespace, "--wait=true", timeout=600)
+def test_delete_removes_every_child_and_keeps_the_node_cache(target, real_namespace, engine, served):
+    target.kubectl("delete", "llmd", engine.name, "-n", real_namespace, "--wait=true", timeout=600)
     kinds = "deployments,replicasets,services,poddisruptionbudgets,daemonsets,persistentvolumeclaims,pods"
     wait_for("no children left", lambda: not get(target, kinds, "-n", real_namespace, "-l",
-                                                 f"modelfleet.io/llmdeployment={NAME}")["items"], 600, 2)
+                                                 f"modelfleet.io/llmdeployment={engine.name}")["items"], 600, 2)
     # The nodeLocal cache is the node's, not the LLMDeployment's (docs/cache.md): it stays for the
     # next replica of the same model on that node.
     assert list((CACHE_ON_NODE / "snapshots").iterdir())
 
 
 @pytest.mark.parametrize("mode", ["none", "pvc"])
-def test_each_cache_mode_prepulls_and_loads_offline(target, real_namespace, mode, tmp_path):
-    name = f"tiny-{mode}"
+def test_each_cache_mode_prepulls_and_loads_offline(target, real_namespace, engine, mode, tmp_path):
+    name = f"tiny-{engine.kind}-{mode}"
     if mode == "pvc":
         # A local PersistentVolume for the PVC the operator renders (any class, ReadWriteMany).
         volume_dir = tmp_path / "pv"
@@ -390,7 +482,7 @@ def test_each_cache_mode_prepulls_and_loads_offline(target, real_namespace, mode
                      "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "",
                      "hostPath": {"path": str(volume_dir), "type": "Directory"},
                      "claimRef": {"namespace": real_namespace, "name": f"{name}-cache"}}}))
-    target.kubectl("apply", "-n", real_namespace, "-f", "-", input=yaml.safe_dump(llmd(name, mode)))
+    target.kubectl("apply", "-n", real_namespace, "-f", "-", input=yaml.safe_dump(llmd(engine, name, mode)))
     wait_serving(target, real_namespace, name, 1)
     assert complete(service_url(target, real_namespace, name)).strip()
     target.kubectl("delete", "llmd", name, "-n", real_namespace, "--wait=true", timeout=600)

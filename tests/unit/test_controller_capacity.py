@@ -51,8 +51,12 @@ async def engine(blocks: int, exposition: str | None = None):
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(text=exposition if exposition is not None else fake.exposition())
 
+    async def ready(request: web.Request) -> web.Response:  # the warm-up sidecar's, on the same test server
+        return web.json_response({"phase": "ready", "last_warmup": WARMUP_SUMMARY})
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/ready", ready)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -67,7 +71,7 @@ class Pods(Autoscaler):
     """The autoscaler's pod listing, given instead of read from an API server."""
 
     def __init__(self, pods: list[dict], url: str):
-        super().__init__(cache=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url))
+        super().__init__(cache=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url, warmup_url=url))
         self.pods = pods
 
     def ready_pods(self, resource) -> list[dict]:
@@ -79,6 +83,10 @@ def run(pods: list[dict], blocks: int, document: dict, exposition: str | None = 
         async with engine(blocks, exposition) as url:
             return await measure(Pods(pods, url), document)
     return asyncio.run(scenario())
+
+
+WARMUP_SUMMARY = {"event": "warmup", "outcome": "complete", "duration_s": 2.5, "requests": 17, "failed": 0,
+                  "long_prompt_tokens": 4092, "experts": None}
 
 
 def tgi_body() -> dict:
@@ -136,3 +144,16 @@ def test_an_engine_not_sized_yet_changes_nothing():
     unsized = FakeEngines().exposition().replace('num_gpu_blocks="8192"', 'num_gpu_blocks="None"')
     assert 'num_gpu_blocks="None"' in unsized
     assert run([pod("fleet-a")], blocks=8192, document=body(), exposition=unsized) is None
+
+
+def test_with_the_warm_up_sidecar_on_the_same_replica_s_warm_up_is_read_too():
+    document = tgi_body()
+    document["spec"]["warmup"] = {"enabled": "true"}
+    measurement = run([pod("fleet-a")], blocks=0, document=document, exposition=TGI_337)
+    warmup = measurement.warmup
+    assert (warmup.replica, warmup.requests, warmup.failed, warmup.long_prompt_tokens) == ("fleet-a", 17, 0, 4092)
+    assert warmup.experts.startswith("not measured: TGI 3.3.7 tells a client nothing")
+
+
+def test_without_the_sidecar_no_warm_up_is_read():
+    assert run([pod("fleet-a")], blocks=1024, document=body()).warmup is None  # a dense model: warm-up off

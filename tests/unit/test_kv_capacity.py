@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelfleet.api import GPUPool, LLMDeploymentSpec, LLMDeploymentStatus
+from modelfleet.api import GPUPool, LLMDeploymentSpec, LLMDeploymentStatus, WarmupMeasured
 from modelfleet.catalog import load_model_config
 from modelfleet.controller.capacity import transition_event
 from modelfleet.controller.status import Observation, capacity_status, derive_status
@@ -148,3 +148,17 @@ def test_an_engine_that_reports_no_kv_size_gets_an_unknown_condition_that_says_w
     # A reconcile keeps it while the plan stands, as it keeps a measurement.
     again = derive_status(Observation(generation=2, plan=plan), after, T1)
     assert again.kv_capacity == after.kv_capacity and condition in again.conditions
+
+
+def test_the_warm_up_a_replica_measured_is_written_with_its_capacity_and_dropped_with_its_plan():
+    s = spec()
+    plan = plan_for(s)
+    warmup = WarmupMeasured(replica="pod-0", outcome="complete", requests=17, failed=0, duration_seconds=0.8,
+                            long_prompt_tokens=508, experts="not measured: the engine tells nothing")
+    status = derive_status(Observation(generation=1, plan=plan), EMPTY, T0)
+    status = capacity_status(judge_capacity(s, plan, 32768), status, 1, T0, warmup)
+    assert status.warmup == warmup and status.to_wire()["warmup"]["durationSeconds"] == 0.8
+    assert derive_status(Observation(generation=1, plan=plan), status, T1).warmup == warmup
+    assert capacity_status(judge_capacity(s, plan, 32768), status, 1, T1).warmup == warmup  # no new reading
+    moved = derive_status(Observation(generation=2, plan=plan_for(spec(concurrency=4))), status, T1)
+    assert moved.warmup is None and "warmup" not in moved.to_wire()

@@ -25,7 +25,7 @@ from .spec import (
     ServingSpec,
     WarmupSpec,
 )
-from .status import Condition, KVCapacity, LLMDeploymentStatus, Plan, PlanOverhead
+from .status import Condition, KVCapacity, LLMDeploymentStatus, Plan, PlanOverhead, WarmupMeasured
 from .validate import FieldError, InvalidSpec, parse_llmdeployment, validate_llmdeployment
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "TENSOR_PARALLEL_SIZES",
     "ApiModel", "Rule", "LLMDeployment", "LLMDeploymentSpec", "LLMDeploymentStatus",
     "ModelSpec", "EngineSpec", "ServingSpec", "GPUSpec", "AutoscalingSpec", "CacheSpec",
-    "WarmupSpec", "PlacementSpec", "Condition", "Plan", "PlanOverhead", "KVCapacity",
+    "WarmupSpec", "PlacementSpec", "Condition", "Plan", "PlanOverhead", "KVCapacity", "WarmupMeasured",
     "DEFAULT_POOL_LABEL_KEY", "GPUPool", "OperatorSettings",
     "FieldError", "InvalidSpec", "parse_llmdeployment", "validate_llmdeployment",
 ]

@@ -135,6 +135,21 @@ class KVCapacity(ApiModel):
     )
 
 
+class WarmupMeasured(ApiModel):
+    """What the warm-up sidecar of a Ready replica measured before it let the replica serve."""
+
+    replica: str = Field(description="The Ready pod whose warm-up this is.")
+    outcome: str = Field(description="complete, or timeout: the replica turned Ready unwarmed after "
+                         "warmup.timeoutSeconds.")
+    requests: int = Field(description="Requests the warm-up sent.", ge=0)
+    failed: int = Field(description="Of those, requests the engine did not answer with 200.", ge=0)
+    duration_seconds: float = Field(description="From the engine's first healthy answer to the end of the warm-up.")
+    long_prompt_tokens: int | None = Field(
+        None, description="Tokens of the long-context prompt (exact where the engine tokenizes for the warm-up).")
+    experts: str = Field(description="What the warm-up learned of the experts: how many (layer, expert) pairs "
+                         "its requests reached, or why the engine could not tell.")
+
+
 class LLMDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(
         None, description="The metadata.generation the operator last acted on.", ge=0
@@ -151,6 +166,10 @@ class LLMDeploymentStatus(ApiModel):
     queue_depth: float | None = Field(None, description="Requests waiting per ready replica, last scraped.")
     kv_capacity: KVCapacity | None = Field(
         None, description="Planned vs measured KV cache of a Ready replica (condition KVCacheSufficient)."
+    )
+    warmup: WarmupMeasured | None = Field(
+        None, description="What a Ready replica's warm-up measured (read with the KV capacity, once per plan). "
+        "Unset without the warm-up sidecar (warmup.enabled)."
     )
     last_scale_time: str | None = Field(
         None, description="When the autoscaler last changed the replicas.", json_schema_extra={"format": "date-time"}

@@ -32,10 +32,11 @@ class MetricsError(ValueError):
 
 @dataclass(frozen=True)
 class ScrapeTarget:
-    """A ready replica: its name (the pod's) and the base URL of its engine."""
+    """A ready replica: its name (the pod's), the base URL of its engine and of its warm-up sidecar."""
 
     name: str
     url: str
+    warmup_url: str | None = None
 
 
 def parse_metrics(text: str, names: EngineMetrics) -> EngineLoad:

@@ -32,6 +32,7 @@ from modelfleet.autoscale.evaluate import evaluate
 from modelfleet.autoscale.policy import Decision, PolicySettings, PolicyState
 from modelfleet.autoscale.scrape import ScrapeTarget
 from modelfleet.engines import PORT
+from modelfleet.render.runtime_containers import WARMUP_PORT
 
 from . import metrics
 from .cache import ClusterCache
@@ -42,7 +43,9 @@ TargetResolver = Callable[[dict[str, Any]], ScrapeTarget]
 
 
 def pod_target(pod: dict[str, Any]) -> ScrapeTarget:
-    return ScrapeTarget(name=pod["metadata"]["name"], url=f"http://{pod['status']['podIP']}:{PORT}")
+    address = pod["status"]["podIP"]
+    return ScrapeTarget(name=pod["metadata"]["name"], url=f"http://{address}:{PORT}",
+                        warmup_url=f"http://{address}:{WARMUP_PORT}")
 
 
 @dataclass

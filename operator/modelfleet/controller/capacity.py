@@ -11,7 +11,10 @@ A scrape that fails or reports no capacity yet changes nothing. An engine
 whose pinned release never reports it (the profile's
 ``kv_tokens_unreported``: TGI 3.3.7) gets the condition Unknown,
 ``KVCapacityNotReported``, with the reason, and ``kvCapacity.source`` "none":
-the missing figure is said, never left silent.
+the missing figure is said, never left silent. With the warm-up sidecar on,
+the same replica's ``/ready`` gives what its warm-up measured
+(``status.warmup``: requests, failures, the long prompt, the experts reached
+or why the engine could not tell).
 
 A plan is measured until its KV cache is found sufficient (or known to be
 unreported), then left alone:
@@ -24,14 +27,19 @@ plan (the reconcile drops the old measurement) is measured afresh.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from modelfleet.api import InvalidSpec, LLMDeploymentStatus, Plan, parse_llmdeployment
-from modelfleet.autoscale.scrape import DEFAULT_TIMEOUT_S, scrape_replica
+from modelfleet.api import InvalidSpec, LLMDeploymentStatus, Plan, WarmupMeasured, parse_llmdeployment
+from modelfleet.api.spec import EngineKind
+from modelfleet.autoscale.scrape import DEFAULT_TIMEOUT_S, ScrapeTarget, scrape_replica
+from modelfleet.autoscale.warmup_report import warmup_measured
+from modelfleet.engines import profile_for
 from modelfleet.engines.metrics import metrics_for
+from modelfleet.render.runtime_containers import warmup_enabled
 from modelfleet.sizing import (
     KV_CAPACITY_CONDITION,
     KV_CAPACITY_NOT_REPORTED,
@@ -50,6 +58,7 @@ class Measurement:
     verdict: CapacityVerdict
     generation: int
     plan: Plan  # the plan the verdict judged
+    warmup: WarmupMeasured | None = None  # what the same replica's warm-up sidecar says it measured
 
 
 async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp.ClientSession | None = None,
@@ -67,11 +76,11 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
         return None
     target = autoscaler.resolve(pods[0])
     names = metrics_for(resource.spec.engine.kind)
-    if session is None:
-        async with aiohttp.ClientSession() as own:
-            observation = await scrape_replica(own, target, names, timeout_s)
-    else:
-        observation = await scrape_replica(session, target, names, timeout_s)
+    async with _client(session) as client:
+        observation = await scrape_replica(client, target, names, timeout_s)
+        warmup = None
+        if warmup_enabled(resource.spec, status.plan) and target.warmup_url:
+            warmup = await _read_warmup(client, target, resource.spec.engine.kind, timeout_s)
     load = observation.load
     if load is None:  # missing: the next round tries again
         return None
@@ -82,7 +91,29 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
     else:
         verdict = judge_capacity(resource.spec, status.plan, load.kv_capacity_tokens, target.name,
                                  source=load.kv_capacity_source or "")
-    return Measurement(verdict, body["metadata"].get("generation", 0), status.plan)
+    return Measurement(verdict, body["metadata"].get("generation", 0), status.plan, warmup)
+
+
+@contextlib.asynccontextmanager
+async def _client(session: aiohttp.ClientSession | None) -> AsyncIterator[aiohttp.ClientSession]:
+    """The loop's session, or one of our own for this measurement."""
+    if session is not None:
+        yield session
+        return
+    async with aiohttp.ClientSession() as own:
+        yield own
+
+
+async def _read_warmup(client: aiohttp.ClientSession, target: ScrapeTarget, kind: EngineKind,
+                       timeout_s: float) -> WarmupMeasured | None:
+    """The replica's warm-up summary (its sidecar's ``/ready``); None when it cannot be read."""
+    url = f"{target.warmup_url}/ready"
+    try:
+        async with client.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            body = await response.json(content_type=None)
+    except (TimeoutError, aiohttp.ClientError, ValueError):
+        return None
+    return warmup_measured(body, target.name, profile_for(kind))
 
 
 def _settled(status: LLMDeploymentStatus) -> bool:

@@ -109,7 +109,7 @@ class Reconciler:
             if body["metadata"].get("generation", 0) != measurement.generation or previous.plan != measurement.plan:
                 return  # the spec or the plan moved meanwhile: the next round judges the new one
             now = self.clock()
-            status = capacity_status(measurement.verdict, previous, measurement.generation, now)
+            status = capacity_status(measurement.verdict, previous, measurement.generation, now, measurement.warmup)
             if status != previous:
                 write_status(self.kube, self.cache, body, status)
             event = capacity.transition_event(previous, measurement.verdict)

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelfleet.api import Condition, LLMDeploymentStatus, Plan
+from modelfleet.api import Condition, LLMDeploymentStatus, Plan, WarmupMeasured
 from modelfleet.api.status import ConditionStatus
 from modelfleet.sizing import KV_CAPACITY_CONDITION, CapacityVerdict
 
@@ -79,17 +79,19 @@ def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) ->
         "selector": seen.selector or previous.selector,
         "endpoint": seen.endpoint or previous.endpoint,
         "kv_capacity": previous.kv_capacity if measured else None,
+        "warmup": previous.warmup if measured else None,
     })
 
 
 def capacity_status(verdict: CapacityVerdict, previous: LLMDeploymentStatus, generation: int,
-                    now: str) -> LLMDeploymentStatus:
-    """The status with a capacity verdict written into it."""
+                    now: str, warmup: WarmupMeasured | None = None) -> LLMDeploymentStatus:
+    """The status with a capacity verdict (and what the same replica's warm-up measured) written into it."""
     condition = _condition(KV_CAPACITY_CONDITION, verdict.condition_status, verdict.reason, verdict.message,
                            generation)
     others = [c for c in previous.conditions if c.type != KV_CAPACITY_CONDITION]
     return previous.model_copy(update={
         "kv_capacity": verdict.capacity,
+        "warmup": warmup or previous.warmup,
         "conditions": others + keep_transition_times([condition], previous.conditions, now),
     })
 

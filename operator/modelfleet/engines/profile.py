@@ -124,6 +124,9 @@ class EngineProfile:
     kv_heads_source: str
     # Can it place whole experts on GPUs (expert parallelism) instead of slicing each across TP ranks?
     expert_parallel: bool
+    # When the engine tells a client which experts its tokens went to (the warm-up's expert coverage): the
+    # sentence status.warmup.experts quotes when the warm-up learned nothing of them.
+    routed_experts: str
     quantization_values: dict[str, str] = field(default_factory=dict)  # spec.model.quantization -> its name
     kv_cache_dtype_values: dict[str, str] = field(default_factory=dict)  # spec.model.kvCacheDtype -> its name
     queue_allowance: int = 1  # MAX_QUEUED_REQUESTS per sequence of maxConcurrency

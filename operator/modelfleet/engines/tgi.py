@@ -224,6 +224,8 @@ PROFILE = EngineProfile(
     kv_heads_source=("server/text_generation_server/models/custom_modeling/flash_mistral_modeling.py and "
                      "flash_llama_modeling.py: `num_key_value_heads` must be divisible by `num_shards`"),
     expert_parallel=False,
+    routed_experts=(f"TGI {TGI_VERSION} tells a client nothing of the experts a request was routed to (no such "
+                    "field in router/src/lib.rs's responses)"),
     quantization_values={
         "fp8": "fp8",
         "awq": "awq",

@@ -220,6 +220,8 @@ PROFILE = EngineProfile(
     kv_heads_source=("vllm/model_executor/layers/linear.py QKVParallelLinear: with tp_size >= total_num_kv_heads "
                      "each KV head is replicated over tp_size / num_kv_heads ranks"),
     expert_parallel=True,
+    routed_experts=("vLLM returns routed experts only with --enable-return-routed-experts (GPU builds; the "
+                    "renderer does not pass it)"),
     quantization_values={"fp8": "fp8_per_tensor"},
     kv_cache_dtype_values={"fp8": "fp8"},
     # vllm/config/model.py ModelConfig: tokenizer and hf_config_path are "Name or path of the Hugging Face ...";
