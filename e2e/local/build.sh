@@ -12,6 +12,10 @@ CACHE="${MODELFLEET_CACHE:-$HOME/.cache/modelfleet}"
 # readonly: the committed go.mod/go.sum are the pins; never rewrite them here
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
 GOBUILD=(go build -trimpath)
+# Go's module and build caches are this script's scratch (about 10 GB for these tools): the binaries
+# are what is cached, by their sources' hash, so the scratch goes once every requested tool is built.
+SCRATCH="$CACHE/go-scratch/local-cluster"
+export GOMODCACHE="$SCRATCH/mod" GOCACHE="$SCRATCH/build"
 
 # What a build is made of: the module's pins (go.mod, go.sum), the flags, the packages and Go itself.
 sources_hash() {
@@ -94,4 +98,8 @@ tools=("$@")
 [[ ${#tools[@]} -gt 0 ]] || tools=(kubernetes node etcd kwok helm)
 total=$SECONDS
 for t in "${tools[@]}"; do "build_$t"; done
+if [[ -d "$SCRATCH" ]]; then
+  chmod -R u+w "$SCRATCH" && rm -rf "$SCRATCH"  # the module cache is read-only
+  echo "build: removed Go's scratch caches ($SCRATCH)"
+fi
 echo "build: all requested tools ready in $((SECONDS - total))s under $CACHE/bin"
