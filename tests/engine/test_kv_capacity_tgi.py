@@ -19,9 +19,9 @@ import pytest
 from modelfleet.api import GPUPool, parse_llmdeployment
 from modelfleet.autoscale.scrape import ScrapeTarget
 from modelfleet.catalog import load_model_config
-from modelfleet.controller.autoscaler import Autoscaler
-from modelfleet.controller.capacity import measure, transition_event
-from modelfleet.controller.status import capacity_status, read_status
+from modelfleet.controller.capacity import measure
+from modelfleet.controller.decide.capacity import capacity_status, transition_event
+from modelfleet.controller.observe import read_status, snapshot_of
 from modelfleet.engines.tgi import METRICS
 from modelfleet.sizing import KV_CAPACITY_CONDITION, plan_deployment
 
@@ -42,14 +42,14 @@ def llmdeployment() -> dict:
     return document
 
 
-class OnePod(Autoscaler):
-    """The autoscaler's pod listing, given: one Ready pod whose engine is the real TGI."""
+READY_POD = {"metadata": {"name": "fleet-tgi-0"},
+             "status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
 
-    def __init__(self, url: str):
-        super().__init__(cache=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url))
 
-    def ready_pods(self, resource) -> list[dict]:
-        return [{"metadata": {"name": "fleet-tgi-0"}, "status": {"podIP": "127.0.0.1"}}]
+def measure_at(url: str, document: dict):
+    """The measuring step on ``document`` with one Ready pod, whose engine is the real TGI."""
+    return asyncio.run(measure(snapshot_of(document, pods=(READY_POD,)),
+                               lambda pod: ScrapeTarget(pod["metadata"]["name"], url)))
 
 
 def test_tgi_logs_its_token_budget_but_never_exports_it(tgi):
@@ -68,7 +68,7 @@ def test_tgi_logs_its_token_budget_but_never_exports_it(tgi):
 def test_the_operator_says_the_kv_capacity_is_not_reported(tgi):
     tgi.server.generate()  # /metrics is empty until a first request (TgiServer.generate)
     document = llmdeployment()
-    measurement = asyncio.run(measure(OnePod(tgi.server.base_url), document))
+    measurement = measure_at(tgi.server.base_url, document)
     assert measurement is not None, "the engine reported nothing and the operator said nothing"
     verdict = measurement.verdict
     assert (verdict.condition_status, verdict.reason) == ("Unknown", "KVCapacityNotReported")
@@ -85,4 +85,4 @@ def test_the_operator_says_the_kv_capacity_is_not_reported(tgi):
     assert transition_event(previous, verdict)[:2] == ("Normal", "KVCapacityNotReported")
     # Said once: with that condition in status, the loop does not scrape this plan again.
     document["status"] = status.to_wire()
-    assert asyncio.run(measure(OnePod(tgi.server.base_url), document)) is None
+    assert measure_at(tgi.server.base_url, document) is None

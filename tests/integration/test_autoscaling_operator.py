@@ -69,6 +69,11 @@ def test_a_queue_scales_up_and_an_idle_fleet_scales_down(cluster, namespace, ope
     wait_for("the Deployment scaled", lambda: deployment_replicas(cluster, namespace) > 1, 30)
     status = llmd(cluster, namespace)["status"]
     assert status["queueDepth"] > 2 and status["lastScaleTime"]
+    owners = {m["manager"]: set(m["fieldsV1"].get("f:status", {})) for m in json.loads(cluster.kubectl(
+        "get", "llmd", "fleet", "-n", namespace, "-o", "json", "--show-managed-fields").stdout)["metadata"][
+        "managedFields"] if m.get("subresource") == "status"}
+    assert {"f:desiredReplicas", "f:queueDepth", "f:lastScaleTime"} <= owners["modelfleet-autoscaler"]
+    assert "f:desiredReplicas" not in owners["modelfleet"]  # the autoscaler's while autoscaling is on
     events = cluster.kubectl("get", "events", "-n", namespace, "--field-selector",
                              "involvedObject.kind=LLMDeployment", "-o", "json").stdout
     assert any(e["source"].get("component") == "modelfleet" and "replica" in e["message"].lower()

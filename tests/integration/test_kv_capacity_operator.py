@@ -54,6 +54,14 @@ def condition(cluster, namespace: str) -> dict | None:
                 None)
 
 
+def status_fields(cluster, namespace: str) -> dict[str, dict]:
+    """Each field manager's part of the status, as the API server tracks it (managedFields)."""
+    body = json.loads(cluster.kubectl("get", "llmd", NAME, "-n", namespace, "-o", "json",
+                                      "--show-managed-fields").stdout)
+    return {m["manager"]: m["fieldsV1"]["f:status"] for m in body["metadata"]["managedFields"]
+            if m.get("subresource") == "status" and "f:status" in m.get("fieldsV1", {})}
+
+
 def events(cluster, namespace: str, reason: str) -> list[dict]:
     items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "--field-selector",
                                        "involvedObject.kind=LLMDeployment", "-o", "json").stdout)["items"]
@@ -87,3 +95,24 @@ def test_a_kv_cache_too_small_for_max_concurrency_is_reported_and_its_recovery_t
     assert status(cluster, namespace)["kvCapacity"]["measuredSequences"] == 256
     wait_for("a Normal event", lambda: events(cluster, namespace, "KVCacheHoldsMaxConcurrency"), 30)
     assert len(events(cluster, namespace, "KVCacheTooSmall")) == 1  # one event per turn, not per round
+
+
+def test_each_writer_owns_its_status_fields_and_a_new_plan_is_measured_afresh(cluster, namespace, operator, engines):
+    """The reconcile and the capacity loop apply under their own field managers; the API server merges the
+    conditions by type. A verdict found sufficient is not measured again, so only the capacity manager's own
+    empty apply on the new plan (decide.capacity.standing) lets the new plan be measured."""
+    engines.num_gpu_blocks = 8192
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(FLEET))
+    wait_for("the KV cache found sufficient", lambda: (condition(cluster, namespace) or {}).get("status") == "True", 60)
+    fields = status_fields(cluster, namespace)
+    assert {"f:kvCapacity", "f:conditions"} <= set(fields["modelfleet-capacity"])
+    assert set(fields["modelfleet-capacity"]["f:conditions"]) - {"."} == {'k:{"type":"KVCacheSufficient"}'}
+    assert set(fields["modelfleet"]["f:conditions"]) - {"."} == {
+        'k:{"type":"Ready"}', 'k:{"type":"Progressing"}', 'k:{"type":"Degraded"}'}
+    assert "f:kvCapacity" not in fields["modelfleet"] and "f:plan" not in fields["modelfleet-capacity"]
+    assert condition(cluster, namespace)["observedGeneration"] == 1
+
+    cluster.kubectl("patch", "llmd", NAME, "-n", namespace, "--type=merge", "-p",
+                    json.dumps({"spec": {"serving": {"maxConcurrency": 32}}}))
+    wait_for("the new plan measured afresh",
+             lambda: (condition(cluster, namespace) or {}).get("observedGeneration") == 2, 60)

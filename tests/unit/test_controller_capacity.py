@@ -1,9 +1,10 @@
 """The capacity loop's measuring step: the first Ready pod is scraped and judged against the plan in status.
 
-No Kubernetes here: the pods the autoscaler would list are given, and the
+No Kubernetes here: the snapshot's engine pods are given, and the
 engine is a local HTTP server serving the recorded vLLM exposition with the
 KV cache blocks the test sets. Writing status and events is proven on a real
-API server (tests/integration/test_kv_capacity_operator.py).
+API server (tests/integration/test_kv_capacity_operator.py) and against a scripted one
+(tests/unit/test_controller_writes.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from aiohttp import web
 from modelfleet.api import GPUPool, parse_llmdeployment
 from modelfleet.autoscale.scrape import ScrapeTarget
 from modelfleet.catalog import load_model_config
-from modelfleet.controller.autoscaler import Autoscaler
 from modelfleet.controller.capacity import measure
+from modelfleet.controller.observe import snapshot_of
 from modelfleet.sizing import plan_deployment
 from support.fake_engines import FakeEngines
 
@@ -40,7 +41,8 @@ def body(with_plan: bool = True) -> dict:
 
 
 def pod(name: str) -> dict:
-    return {"metadata": {"name": name}, "status": {"podIP": "127.0.0.1"}}
+    return {"metadata": {"name": name}, "status": {"podIP": "127.0.0.1",
+                                                   "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 @contextlib.asynccontextmanager
@@ -67,21 +69,13 @@ async def engine(blocks: int, exposition: str | None = None):
         await runner.cleanup()
 
 
-class Pods(Autoscaler):
-    """The autoscaler's pod listing, given instead of read from an API server."""
-
-    def __init__(self, pods: list[dict], url: str):
-        super().__init__(cache=None, resolve=lambda p: ScrapeTarget(p["metadata"]["name"], url, warmup_url=url))
-        self.pods = pods
-
-    def ready_pods(self, resource) -> list[dict]:
-        return self.pods
-
-
 def run(pods: list[dict], blocks: int, document: dict, exposition: str | None = None):
+    """Measure ``document`` with ``pods`` as its engine pods, every one answering at the test's engine."""
     async def scenario():
         async with engine(blocks, exposition) as url:
-            return await measure(Pods(pods, url), document)
+            def at_engine(p: dict) -> ScrapeTarget:
+                return ScrapeTarget(p["metadata"]["name"], url, warmup_url=url)
+            return await measure(snapshot_of(document, pods=tuple(pods)), at_engine)
     return asyncio.run(scenario())
 
 

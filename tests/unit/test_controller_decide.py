@@ -9,13 +9,22 @@ collection, the watches) stays in tests/integration/test_operator.py.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
-from modelfleet.api import GPUPool, OperatorSettings
+from modelfleet.api import GPUPool, LLMDeploymentStatus, OperatorSettings
+from modelfleet.api.status import CONDITION_TYPES
+from modelfleet.autoscale.policy import Decision, PolicyState
 from modelfleet.catalog import HubUnreachable, load_model_config
-from modelfleet.controller.decide import ChildTrouble, Intent, after_troubles, decide
-from modelfleet.controller.observe import Snapshot
+from modelfleet.controller.decide import ChildTrouble, Intent, Snapshot, Writes, after_troubles, decide
+from modelfleet.controller.decide.autoscale import decide_autoscale
+from modelfleet.controller.decide.capacity import Measurement, decide_capacity
+from modelfleet.controller.decide.failure import decide_failure
+from modelfleet.controller.decide.fields import AUTOSCALER, CAPACITY, CONDITIONS, MANAGERS, RECONCILER, fields_of, owned
+from modelfleet.controller.decide.replicas import desired_replicas
+from modelfleet.controller.observe import snapshot_of
+from modelfleet.sizing import judge_capacity
 
 T0, T1 = "2026-11-30T06:00:00Z", "2026-11-30T06:05:00Z"
 MODEL_ID = "mistralai/Mistral-7B-Instruct-v0.3"
@@ -41,8 +50,11 @@ def llmd(spec: dict | None = None, generation: int = 1, status: dict | None = No
     return body
 
 
-def snapshot(body: dict, children: dict | None = None, pools=(H100,), model=MODEL) -> Snapshot:
-    return Snapshot(body=body, children=children or {}, pools=tuple(pools), model=model)
+def snapshot(body: dict, children: dict | None = None, pools=(H100,), model=MODEL, pods=(),
+             token_secret_labels=None) -> Snapshot:
+    """What observe hands decide for ``body``: it parsed, and the rest of the cluster as given."""
+    return replace(snapshot_of(body, children=children, pods=tuple(pods)), pools=tuple(pools), model=model,
+                   token_secret_labels=token_secret_labels)
 
 
 def served(intent: Intent, before: dict | None = None, ready: int | None = None) -> dict:
@@ -217,8 +229,8 @@ def unschedulable_pod(name: str) -> dict:
 def test_pods_the_scheduler_cannot_place_are_degraded_in_its_words():
     first = decide(snapshot(llmd()), SETTINGS, T0)
     children = served(first, ready=0)
-    intent = decide(Snapshot(body=llmd(status=status_of(first)), children=children, pools=(H100,), model=MODEL,
-                             pods=(unschedulable_pod("chat-1"),)), SETTINGS, T0)
+    intent = decide(snapshot(llmd(status=status_of(first)), children, pods=(unschedulable_pod("chat-1"),)), SETTINGS,
+                    T0)
     status, reason = condition(intent, "Degraded")
     assert (status, reason) == ("True", "Unschedulable")
     message = next(c.message for c in intent.status.conditions if c.type == "Degraded")
@@ -230,8 +242,7 @@ def test_a_rollout_whose_new_pods_cannot_be_placed_is_blocked():
     body, children = converged()
     deployment = children["Deployment/chat"]
     deployment["status"] = {**deployment["status"], "updatedReplicas": 1, "readyReplicas": 2}
-    intent = decide(Snapshot(body=body, children=children, pools=(H100,), model=MODEL,
-                             pods=(unschedulable_pod("chat-new"),)), SETTINGS, T1)
+    intent = decide(snapshot(body, children, pods=(unschedulable_pod("chat-new"),)), SETTINGS, T1)
     assert condition(intent, "Degraded") == ("True", "RolloutBlocked")
     assert condition(intent, "Ready") == ("True", "AllReplicasReady")  # the old replicas still serve
 
@@ -302,7 +313,7 @@ def test_a_hand_added_container_is_pruned_in_one_patch_and_not_applied_over_and_
 def test_a_token_secret_must_exist_and_opt_in_before_any_pod_mounts_it(labels, reason):
     spec = copy.deepcopy(SPEC)
     spec["model"] = {**spec["model"], "tokenSecretRef": {"name": "hf"}}
-    intent = decide(Snapshot(body=llmd(spec), pools=(H100,), model=MODEL, token_secret_labels=labels), SETTINGS, T0)
+    intent = decide(snapshot(llmd(spec), token_secret_labels=labels), SETTINGS, T0)
     if reason is None:
         assert kinds(intent.apply) == ["Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"]
     else:
@@ -324,3 +335,140 @@ def test_replace_in_place_is_the_documented_way_out_of_a_full_pool():
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
     default = next(o for o in decide(snapshot(llmd()), SETTINGS, T0).apply if o["kind"] == "Deployment")
     assert default["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+
+
+# One field manager per writer: each sends its own status fields, all of them, and no other's. The API server
+# merges what the three apply (conditions by type) and removes a field its only manager leaves out: proven on a
+# real API server (tests/integration); the requests themselves against a scripted one (test_controller_writes.py).
+
+AUTOSCALED = {**SPEC, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 4}}
+
+
+def decision(replicas: int, previous: int, queue: float | None = 1.5) -> Decision:
+    return Decision(replicas=replicas, previous=previous, recommendation=replicas, queue_depth=queue,
+                    reason="ScaledUp" if replicas > previous else "Steady", message=f"{previous} -> {replicas}",
+                    state=PolicyState())
+
+
+def managers_of(writes) -> list[str]:
+    return [w.manager for w in writes]
+
+
+@pytest.mark.parametrize("autoscaled", [False, True])
+def test_every_status_field_and_condition_has_exactly_one_writer(autoscaled):
+    fields = [name for manager in MANAGERS for name in fields_of(manager, autoscaled)]
+    assert sorted(fields) == sorted(LLMDeploymentStatus.model_fields.keys() - {"conditions"})
+    assert sorted(t for manager in MANAGERS for t in CONDITIONS[manager]) == sorted(CONDITION_TYPES)
+    replicas_writer = [m for m in MANAGERS if "desired_replicas" in fields_of(m, autoscaled)]
+    assert replicas_writer == [AUTOSCALER if autoscaled else RECONCILER]
+
+
+@pytest.mark.parametrize("autoscaled", [False, True])
+def test_the_writers_parts_make_the_whole_status(autoscaled):
+    body, _ = converged(AUTOSCALED if autoscaled else SPEC)
+    whole = snapshot({**body, "status": {**body["status"], "queueDepth": 1.5, "desiredReplicas": 1}}).status
+    parts = [owned(whole, manager, autoscaled).to_wire() for manager in MANAGERS]
+    merged = {k: v for part in parts for k, v in part.items() if k != "conditions"}
+    assert merged == {k: v for k, v in whole.to_wire().items() if k != "conditions"}
+    assert sorted(c["type"] for part in parts for c in part.get("conditions", [])) == sorted(
+        c.type for c in whole.conditions)
+
+
+def test_the_reconcile_sends_its_own_fields_only():
+    intent = decide(snapshot(llmd(AUTOSCALED)), SETTINGS, T0)
+    (write,) = intent.status_writes
+    assert write.manager == RECONCILER
+    sent = write.body()
+    assert set(sent) == {"observedGeneration", "conditions", "plan", "replicas", "readyReplicas", "selector",
+                         "endpoint"}  # desiredReplicas is the autoscaler's while it is on
+    assert [c["type"] for c in sent["conditions"]] == ["Ready", "Progressing", "Degraded"]
+    assert intent.apply[0]["spec"]["replicas"] == 1  # minReplicas until the autoscaler decides
+
+
+def test_without_autoscaling_the_reconcile_writes_desired_replicas():
+    intent = decide(snapshot(llmd()), SETTINGS, T0)
+    assert intent.status_writes[0].body()["desiredReplicas"] == 2
+
+
+def test_a_decision_writes_the_autoscalers_fields_only_and_an_event_when_it_scales():
+    body, children = converged(AUTOSCALED)
+    writes = decide_autoscale(snapshot(body, children), decision(3, 1), T1)
+    (write,) = writes.status
+    assert (write.manager, write.body()) == (AUTOSCALER, {"desiredReplicas": 3, "queueDepth": 1.5,
+                                                          "lastScaleTime": T1})
+    assert [(e.type, e.reason) for e in writes.events] == [("Normal", "ScaledUp")]
+
+
+def test_a_decision_that_changes_nothing_writes_nothing():
+    body, children = converged(AUTOSCALED)
+    body["status"] |= {"desiredReplicas": 1, "queueDepth": 1.5}
+    assert decide_autoscale(snapshot(body, children), decision(1, 1), T1).status == ()
+
+
+def test_a_decision_after_autoscaling_was_turned_off_writes_nothing():
+    body, children = converged()
+    assert decide_autoscale(snapshot(body, children), decision(3, 1), T1) == Writes()
+
+
+def test_the_autoscalers_decision_resizes_the_deployment_in_the_same_pass():
+    body, children = converged(AUTOSCALED)
+    writes = decide_autoscale(snapshot(body, children), decision(3, 1), T1)
+    body["status"] |= writes.status[0].body()  # as the API server merges it
+    intent = decide(snapshot(body, children), SETTINGS, T1)
+    assert [o["spec"]["replicas"] for o in intent.apply if o["kind"] == "Deployment"] == [3]
+    assert all(w.manager == RECONCILER for w in intent.status_writes)
+
+
+def test_turning_autoscaling_on_keeps_the_size_until_the_autoscaler_decides():
+    body, children = converged({**SPEC, "replicas": 3})
+    on = {**AUTOSCALED, "replicas": 3}
+    first = decide(snapshot(llmd(on, generation=2, status=body["status"]), children), SETTINGS, T1)
+    assert "desiredReplicas" not in first.status_writes[0].body()  # the stored one goes with the reconcile's apply
+    stored = {k: v for k, v in status_of(first).items() if k != "desiredReplicas"}
+    again = decide(snapshot(llmd(on, generation=2, status=stored), served(first, children)), SETTINGS, T1)
+    assert not [o for o in again.apply if o["kind"] == "Deployment"]  # still 3: no scale-down to minReplicas
+    assert desired_replicas(snapshot(llmd(on)).resource.spec, None, children["Deployment/chat"]) == 3
+
+
+def test_a_verdict_writes_the_capacity_fields_only():
+    body, children = converged()
+    s = snapshot(body, children)
+    plan = s.status.plan
+    verdict = judge_capacity(s.resource.spec, plan, 4 * 8192, "chat-0")
+    writes = decide_capacity(s, Measurement(verdict, 1, plan), T1)
+    (write,) = writes.status
+    assert write.manager == CAPACITY
+    assert set(write.body()) == {"kvCapacity", "conditions"}
+    assert [c["type"] for c in write.body()["conditions"]] == ["KVCacheSufficient"]
+    assert [(e.type, e.reason) for e in writes.events] == [("Warning", "KVCacheTooSmall")]
+    assert decide_capacity(s, Measurement(verdict, 2, plan), T1).status == ()  # the spec moved since: nothing
+
+
+def test_a_new_plan_removes_the_capacity_writers_fields_by_its_own_manager():
+    body, children = converged()
+    s = snapshot(body, children)
+    verdict = judge_capacity(s.resource.spec, s.status.plan, 4 * 8192, "chat-0")
+    sent = decide_capacity(s, Measurement(verdict, 1, s.status.plan), T1).status[0].body()
+    body["status"] |= {"kvCapacity": sent["kvCapacity"],  # as the API server merges it
+                       "conditions": body["status"]["conditions"] + sent["conditions"]}
+    same = decide(snapshot(body, children), SETTINGS, T1)
+    assert same == Intent(plan=same.plan)  # the measurement stands with its plan
+    replanned = {**SPEC, "serving": {"maxModelLen": 4096, "maxConcurrency": 8}}
+    intent = decide(snapshot(llmd(replanned, generation=2, status=body["status"]), children), SETTINGS, T1)
+    assert managers_of(intent.status_writes) == [RECONCILER, CAPACITY]
+    assert intent.status_writes[1].body() == {}  # an empty apply: the capacity manager's fields are removed
+    assert "kvCapacity" not in intent.status_writes[0].body()  # the reconcile never sends them
+
+
+def test_a_failure_is_the_reconcilers_degraded_once():
+    body, children = converged()
+    s = snapshot(body, children)
+    writes = decide_failure(s, ValueError("a bug"), 0.5, T1)
+    (write,) = writes.status
+    assert write.manager == RECONCILER
+    degraded = next(c for c in write.body()["conditions"] if c["type"] == "Degraded")
+    assert (degraded["reason"], degraded["status"]) == ("ReconcileFailed", "True")
+    assert "ValueError: a bug" in degraded["message"] and "retries in 0.5 s" in degraded["message"]
+    assert [(e.type, e.reason) for e in writes.events] == [("Warning", "ReconcileFailed")]
+    body["status"] |= {"conditions": write.body()["conditions"]}
+    assert decide_failure(snapshot(body, children), ValueError("a bug"), 1.0, T1).status == ()  # said once

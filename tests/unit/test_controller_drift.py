@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelfleet.controller.drift import differs
+from modelfleet.controller.decide.drift import differs
 
 DESIRED = {
     "apiVersion": "apps/v1",

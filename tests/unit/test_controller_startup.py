@@ -14,8 +14,8 @@ import logging
 import kopf
 
 from modelfleet.controller import handlers
-from modelfleet.controller.autoscaler import Autoscaler
 from modelfleet.controller.cache import ClusterCache
+from modelfleet.controller.decide.pods import ready_pods
 from modelfleet.controller.kube import Kube
 from modelfleet.controller.observe import engine_pods
 from modelfleet.render import LLMDEPLOYMENT_LABEL
@@ -112,5 +112,5 @@ def test_pre_pull_pods_are_not_replicas():
     cache.store(pod("tiny-abc", "engine"))
     cache.store(pod("tiny-prepull-xyz", "prepull"))
     assert [p["metadata"]["name"] for p in engine_pods(cache, "ns", "tiny")] == ["tiny-abc"]
-    resource = type("Resource", (), {"metadata": {"namespace": "ns", "name": "tiny"}})()
-    assert [p["metadata"]["name"] for p in Autoscaler(cache).ready_pods(resource)] == ["tiny-abc"]  # type: ignore[arg-type]
+    # What the autoscaler scrapes: the ready ones of the snapshot's engine pods.
+    assert [p["metadata"]["name"] for p in ready_pods(engine_pods(cache, "ns", "tiny"))] == ["tiny-abc"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from modelfleet.api import LLMDeploymentStatus
-from modelfleet.controller.status import Observation, Problem, derive_status, read_status
+from modelfleet.controller.decide.status import Observation, Problem, derive_status
+from modelfleet.controller.observe import read_status
 
 EMPTY = LLMDeploymentStatus()
 T0, T1 = "2026-11-23T06:00:00Z", "2026-11-23T06:05:00Z"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from modelfleet.controller.takeback import foreign_additions, removal_patch, without
+from modelfleet.controller.decide.takeback import foreign_additions, removal_patch, without
 
 DESIRED = {"spec": {"replicas": 2, "template": {"spec": {
     "containers": [{"name": "engine", "image": "vllm", "env": [{"name": "A", "value": "1"}]}]}}}}

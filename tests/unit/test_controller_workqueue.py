@@ -7,7 +7,7 @@ import asyncio
 from modelfleet.controller import workqueue
 from modelfleet.controller.workqueue import WorkQueue
 
-A, B = ("llm", "a"), ("llm", "b")
+A, B, C = ("llm", "a"), ("llm", "b"), ("llm", "c")
 
 
 def run(scenario):
@@ -34,6 +34,31 @@ def test_a_key_added_while_it_is_reconciled_comes_back_after():
         queue.done(key)
         return await asyncio.wait_for(queue.get(), 1)
     assert run(scenario) == A
+
+
+def test_an_urgent_key_goes_ahead_of_the_waiting_ones_still_once():
+    """The autoscaler's writes wait for no resync: an urgent key goes first, a waiting one moves up."""
+    async def scenario():
+        queue = WorkQueue()
+        queue.add(A)
+        queue.add(B)
+        queue.add(C, urgent=True)
+        queue.add(B, urgent=True)
+        assert len(queue) == 3
+        return [await queue.get() for _ in range(3)]
+    assert run(scenario) == [B, C, A]
+
+
+def test_a_key_asked_for_urgently_during_its_reconcile_comes_back_first():
+    async def scenario():
+        queue = WorkQueue()
+        queue.add(A)
+        key = await queue.get()
+        queue.add(A, urgent=True)  # the autoscaler posted while A was reconciled
+        queue.add(B)
+        queue.done(key)
+        return [await queue.get(), await queue.get()]
+    assert run(scenario) == [A, B]
 
 
 def test_a_failing_key_backs_off_doubling_and_others_go_first(monkeypatch):

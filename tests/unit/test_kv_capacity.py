@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec, LLMDeploymentStatus, WarmupMeasured
 from modelfleet.catalog import load_model_config
-from modelfleet.controller.capacity import transition_event
-from modelfleet.controller.status import Observation, capacity_status, derive_status
+from modelfleet.controller.decide.capacity import capacity_status, transition_event
+from modelfleet.controller.decide.status import Observation, derive_status
 from modelfleet.engines.tgi import METRICS as TGI_METRICS
 from modelfleet.sizing import (
     KV_CAPACITY_CONDITION,

@@ -32,3 +32,13 @@ def test_the_engine_profiles_are_a_layer_below_sizing():
     ]
     forbidden_sources = config.split("source_modules =", 1)[1].split("forbidden_modules", 1)[0].split()
     assert "modelfleet.engines" in forbidden_sources
+
+
+def test_decide_is_held_pure_by_a_contract():
+    """Issue 24: the whole decide package, and no API client, HTTP, metrics, clock or threads in it."""
+    config = (ROOT / ".importlinter").read_text()
+    contract = config.split("[importlinter:contract:decide-is-pure]", 1)[1].split("\n\n", 1)[0]
+    sources = contract.split("source_modules =", 1)[1].split("forbidden_modules", 1)[0].split()
+    forbidden = contract.split("forbidden_modules =", 1)[1].split()
+    assert sources == ["modelfleet.controller.decide"]
+    assert {"kubernetes", "kopf", "aiohttp", "time", "datetime"} <= set(forbidden)

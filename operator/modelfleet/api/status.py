@@ -15,14 +15,17 @@ from .base import ApiModel
 from .quantity import GiB, MiB, Millicores
 from .spec import EngineKind
 
-ConditionType = Literal["Ready", "Progressing", "Degraded", "KVCacheSufficient"]
+# The conditions an LLMDeployment's status carries, said once: the reconcile writes the first three, the
+# capacity loop KVCacheSufficient (controller/decide/fields.py; a unit test holds the two lists equal).
+CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "KVCacheSufficient")
+_SOME = ", ".join(CONDITION_TYPES[:-1])
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
 class Condition(ApiModel):
     """The Kubernetes condition shape (metav1.Condition)."""
 
-    type: str = Field(description="Ready, Progressing, Degraded or KVCacheSufficient.", max_length=316)
+    type: str = Field(description=f"{_SOME} or {CONDITION_TYPES[-1]}.", max_length=316)
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="One CamelCase word for the cause.", max_length=1024)
     message: str = Field("", description="What happened and what to change, for a person.", max_length=32768)
@@ -156,7 +159,7 @@ class LLMDeploymentStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing and Degraded, with reasons and messages.",
+        description=f"{_SOME} and {CONDITION_TYPES[-1]}, with reasons and messages.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     plan: Plan | None = Field(None, description="The sizing plan in force.")

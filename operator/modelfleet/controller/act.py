@@ -1,15 +1,16 @@
-"""Act: carry out an ``Intent`` against the API server, and keep the cache in step with what was written.
+"""Act: send what decide wrote down, and keep the cache in step with what was written. Nothing here decides.
 
-Children and status are written by server-side apply with the operator's one
-field manager (``kube.FIELD_MANAGER``); the API server's answer goes into the
-cache at once, so the next reconcile starts from what was written. Nothing
-here decides anything.
+Children are server-side applied under the reconcile's field manager
+(``fields.RECONCILER``); each status write under its writer's own
+(``StatusWrite.manager``), by ``apply_status``, the one function that writes
+status. The API server's answer goes into the cache at once, so the next
+snapshot starts from what was written. What the API server refuses comes back
+in its own words (``Refusal``), for decide to say in the status.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, cast
 
 from kubernetes.dynamic.exceptions import (
     BadRequestError,
@@ -19,93 +20,82 @@ from kubernetes.dynamic.exceptions import (
     UnprocessibleEntityError,
 )
 
-from modelfleet.api import API_VERSION, KIND, LLMDeploymentStatus
+from modelfleet.api import API_VERSION, KIND
 
 from . import metrics
 from .cache import ClusterCache
-from .decide import ChildTrouble, Intent, name_conflict, owned_by
+from .decide import Intent, Ref, StatusWrite, Writes
+from .decide.children import key_of
+from .decide.fields import RECONCILER
+from .decide.intent import Refusal
 from .events import post_event
-from .kube import FIELD_MANAGER, Kube
+from .kube import Kube
 
 
-def apply_children(kube: Kube, cache: ClusterCache, owner: dict[str, Any], intent: Intent) -> list[ChildTrouble]:
-    """Server-side apply each child of the intent; what could not be applied comes back, said for a person.
-
-    A child the cache does not hold is looked up first: the cache sees only objects carrying the
-    LLMDeployment label, and applying over someone else's object would adopt it (and the garbage
-    collector would delete it with the LLMDeployment)."""
-    namespace = owner["metadata"]["namespace"]
-    troubles = []
+def apply_children(kube: Kube, cache: ClusterCache, owner: Ref, intent: Intent) -> list[Refusal]:
+    """Prune, then server-side apply, each child of the intent; what the API server refused comes back."""
+    refusals = []
     for prune in intent.prune:
         try:
             live = kube.resource(prune.api_version, prune.kind).patch(
-                body=list(prune.ops), name=prune.name, namespace=namespace,
+                body=list(prune.ops), name=prune.name, namespace=owner.namespace,
                 content_type="application/json-patch+json").to_dict()
         except (UnprocessibleEntityError, ConflictError, NotFoundError):
             continue  # changed or gone since it was read: the next reconcile looks again
         cache.store(live)
         metrics.WRITES.labels(prune.kind, "prune").inc()
     for obj in intent.apply:
-        key = f"{obj['kind']}/{obj['metadata']['name']}"
-        resource = kube.resource(obj["apiVersion"], obj["kind"])
-        if key in intent.creates:
-            holder = _get(resource, obj["metadata"]["name"], namespace)
-            if holder is not None and not owned_by(holder, owner):
-                troubles.append(name_conflict(key, holder))
-                continue
         try:
-            live = resource.server_side_apply(
-                body=obj, namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True
+            live = kube.resource(obj["apiVersion"], obj["kind"]).server_side_apply(
+                body=obj, namespace=owner.namespace, field_manager=RECONCILER, force_conflicts=True
             ).to_dict()
         # 403 too: a quota or an admission webhook refusing the child is the user's to fix, like a 422.
         except (UnprocessibleEntityError, BadRequestError, ConflictError, ForbiddenError) as exc:
-            troubles.append(ChildTrouble(key, "ChildRefused", f"The API server refused {key}: {_reason(exc)}. "
-                                         "Change the LLMDeployment field that renders it."))
+            refusals.append(Refusal(key_of(obj), _reason(exc)))
             continue
         cache.store(live)
         metrics.WRITES.labels(obj["kind"], "apply").inc()
-    return troubles
+    return refusals
 
 
-def finish(kube: Kube, cache: ClusterCache, owner: dict[str, Any], intent: Intent, now: str) -> None:
-    """Delete what is no longer rendered, write the status, post the events (after the children, so the
+def finish(kube: Kube, cache: ClusterCache, owner: Ref, intent: Intent, now: str) -> None:
+    """Delete what is no longer rendered, then write the status and post the events (after the children, so the
     status describes what was applied)."""
-    namespace = owner["metadata"]["namespace"]
     for ref in intent.delete:
         try:
             kube.resource(ref.api_version, ref.kind).delete(
-                name=ref.name, namespace=namespace, propagation_policy="Background")
+                name=ref.name, namespace=owner.namespace, propagation_policy="Background")
         except NotFoundError:
             continue
         metrics.WRITES.labels(ref.kind, "delete").inc()
-    if intent.status is not None:
-        write_status(kube, cache, owner, intent.status)
-    for event in intent.events:
-        post_event(kube, owner, event.type, event.reason, event.message, now)
+    write(kube, cache, owner, intent.update, now)
 
 
-def write_status(kube: Kube, cache: ClusterCache, owner: dict[str, Any], status: LLMDeploymentStatus) -> None:
-    """The whole status, server-side applied: fields the operator wrote before and leaves out are removed."""
-    metadata = owner["metadata"]
+def write(kube: Kube, cache: ClusterCache, owner: Ref, writes: Writes, now: str) -> None:
+    """A writer's status writes, then its events."""
+    for status in writes.status:
+        if not apply_status(kube, cache, owner, status):
+            return  # the object is gone: nothing to tell about it
+    for event in writes.events:
+        post_event(kube, owner, event, now)
+
+
+def apply_status(kube: Kube, cache: ClusterCache, owner: Ref, status: StatusWrite) -> bool:
+    """One writer's part of the status, server-side applied under its own field manager: the fields it wrote
+    before and leaves out are removed, the other writers' stay. False when the object is gone."""
     body = {"apiVersion": API_VERSION, "kind": KIND,
-            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
-            "status": status.to_wire()}
+            "metadata": {"name": owner.name, "namespace": owner.namespace},
+            "status": status.body()}
     try:
         written = kube.resource(API_VERSION, KIND).status.server_side_apply(
-            body=body, name=metadata["name"], namespace=metadata["namespace"],
-            field_manager=FIELD_MANAGER, force_conflicts=True,
+            body=body, name=owner.name, namespace=owner.namespace,
+            field_manager=status.manager, force_conflicts=True,
         ).to_dict()
     except NotFoundError:
-        return  # deleted meanwhile: nothing to report on
+        return False  # deleted meanwhile
     metrics.WRITES.labels(KIND, "status").inc()
     cache.store(written)
-
-
-def _get(resource: Any, name: str, namespace: str) -> dict[str, Any] | None:
-    try:
-        return cast(dict[str, Any], resource.get(name=name, namespace=namespace).to_dict())
-    except NotFoundError:
-        return None
+    return True
 
 
 def _reason(exc: Exception) -> str:

@@ -1,10 +1,12 @@
-"""The closed loop on KV capacity: what a Ready engine really got, against the plan.
+"""The closed loop on KV capacity: what a Ready engine really got, against the plan (the measuring step).
 
 Each round of the autoscaling loop, for every LLMDeployment with a plan and
 a Ready replica, the first Ready pod (by name) is scraped once; the KV cache
 it reports (``autoscale.scrape.kv_capacity_tokens``) is judged against the
-plan and the spec (``sizing.judge_capacity``, pure) and written to
-``status.kvCapacity`` with the ``KVCacheSufficient`` condition. A Warning
+plan and the spec (``sizing.judge_capacity``, pure); the LLMDeployment's
+worker writes the verdict (``decide.capacity``, under the capacity loop's own
+field manager) to ``status.kvCapacity`` with the ``KVCacheSufficient``
+condition. A Warning
 event goes out when the condition turns False (by how much, what to change),
 a Normal one when it turns True again. Both numbers are Prometheus gauges.
 A scrape that fails or reports no capacity yet changes nothing. An engine
@@ -21,60 +23,46 @@ unreported), then left alone:
 the engine sizes its cache once, at start, so a healthy fleet costs no pod
 list and no scrape per round (200 fleets would otherwise add 200 reads every
 round). A short one is measured every round, so its recovery is seen; a new
-plan (the reconcile drops the old measurement) is measured afresh.
+plan (whose reconcile removes the old measurement: ``decide.capacity.standing``)
+is measured afresh.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
-from modelfleet.api import InvalidSpec, LLMDeploymentStatus, Plan, WarmupMeasured, parse_llmdeployment
+from modelfleet.api import LLMDeployment, WarmupMeasured
 from modelfleet.api.spec import EngineKind
 from modelfleet.autoscale.scrape import DEFAULT_TIMEOUT_S, ScrapeTarget, scrape_replica
 from modelfleet.autoscale.warmup_report import warmup_measured
 from modelfleet.engines import profile_for
 from modelfleet.engines.metrics import metrics_for
 from modelfleet.render.runtime_containers import warmup_enabled
-from modelfleet.sizing import (
-    KV_CAPACITY_CONDITION,
-    KV_CAPACITY_NOT_REPORTED,
-    CapacityVerdict,
-    judge_capacity,
-    unreported_capacity,
-)
+from modelfleet.sizing import CapacityVerdict, judge_capacity, unreported_capacity
 
 from . import metrics
-from .autoscaler import Autoscaler
-from .status import read_status
+from .autoscaler import TargetResolver, pod_target
+from .decide import Ref, Snapshot
+from .decide.capacity import Measurement, settled
+from .decide.pods import ready_pods
 
 
-@dataclass(frozen=True)
-class Measurement:
-    verdict: CapacityVerdict
-    generation: int
-    plan: Plan  # the plan the verdict judged
-    warmup: WarmupMeasured | None = None  # what the same replica's warm-up sidecar says it measured
-
-
-async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp.ClientSession | None = None,
+async def measure(snapshot: Snapshot, resolve: TargetResolver = pod_target,
+                  session: aiohttp.ClientSession | None = None,
                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Measurement | None:
     """Scrape one Ready replica and judge its KV cache; None when there is nothing to judge (yet)."""
-    status = read_status(body.get("status"))
-    if status.plan is None or (status.kv_capacity is not None and _settled(status)):
+    status, resource = snapshot.status, snapshot.resource
+    if status.plan is None or (status.kv_capacity is not None and settled(status)):
         return None
-    try:
-        resource = parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
-    except InvalidSpec:
+    if not isinstance(resource, LLMDeployment):
         return None
-    pods = sorted(autoscaler.ready_pods(resource), key=lambda p: p["metadata"]["name"])
+    pods = sorted(ready_pods(snapshot.pods), key=lambda p: p["metadata"]["name"])
     if not pods:
         return None
-    target = autoscaler.resolve(pods[0])
+    target = resolve(pods[0])
     names = metrics_for(resource.spec.engine.kind)
     async with _client(session) as client:
         observation = await scrape_replica(client, target, names, timeout_s)
@@ -91,7 +79,7 @@ async def measure(autoscaler: Autoscaler, body: dict[str, Any], session: aiohttp
     else:
         verdict = judge_capacity(resource.spec, status.plan, load.kv_capacity_tokens, target.name,
                                  source=load.kv_capacity_source or "")
-    return Measurement(verdict, body["metadata"].get("generation", 0), status.plan, warmup)
+    return Measurement(verdict, snapshot.ref.generation, status.plan, warmup)
 
 
 @contextlib.asynccontextmanager
@@ -116,25 +104,8 @@ async def _read_warmup(client: aiohttp.ClientSession, target: ScrapeTarget, kind
     return warmup_measured(body, target.name, profile_for(kind))
 
 
-def _settled(status: LLMDeploymentStatus) -> bool:
-    """Found sufficient, or known to be unreported by the engine: nothing more to learn from it."""
-    return any(c.type == KV_CAPACITY_CONDITION and (c.status == "True" or c.reason == KV_CAPACITY_NOT_REPORTED)
-               for c in status.conditions)
-
-
-def transition_event(previous: LLMDeploymentStatus, verdict: CapacityVerdict) -> tuple[str, str, str] | None:
-    """(type, reason, message) when the condition's status changes; None when it stays."""
-    before = next((c for c in previous.conditions if c.type == KV_CAPACITY_CONDITION), None)
-    status = verdict.condition_status
-    if before is not None and before.status == status:
-        return None
-    if verdict.sufficient and before is None:
-        return None  # first measurement and all is well: nothing to tell a person
-    return ("Warning" if verdict.sufficient is False else "Normal"), verdict.reason, verdict.message
-
-
-def record_metrics(body: dict[str, Any], verdict: CapacityVerdict) -> None:
-    labels = (body["metadata"]["namespace"], body["metadata"]["name"])
+def record_metrics(ref: Ref, verdict: CapacityVerdict) -> None:
+    labels = (ref.namespace, ref.name)
     capacity = verdict.capacity
     metrics.KV_CAPACITY_TOKENS.labels(*labels, "planned").set(capacity.planned_tokens)
     metrics.KV_CAPACITY_SEQUENCES.labels(*labels, "planned").set(capacity.planned_sequences)

@@ -28,8 +28,9 @@ from . import metrics
 from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .config import load_process_config
-from .decide import unschedulable_pod
-from .kube import FIELD_MANAGER, connect
+from .decide.fields import RECONCILER
+from .decide.pods import unschedulable_pod
+from .kube import connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever
 from .observe import LLMDEPLOYMENT_KIND
@@ -61,10 +62,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.watching.label_selectors["", "v1", "pods"] = ENGINE_PODS_SELECTOR
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
     memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS),
-                              own_manager=FIELD_MANAGER)
+                              own_manager=RECONCILER)
     memo.queue = WorkQueue()
     memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
-    memo.autoscaler = Autoscaler(memo.cache)
+    memo.autoscaler = Autoscaler()
     # The nodes before any reconcile (client-go's WaitForCacheSync): kopf's watches start together, and
     # an LLMDeployment listed before its pool's nodes would be planned on the pools seen so far.
     for node in await asyncio.to_thread(memo.reconciler.kube.list_all, "v1", "Node"):
@@ -76,7 +77,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.loops += [
         asyncio.create_task(resync_forever(memo.queue, memo.cache, config)),
         asyncio.create_task(ping_forever(memo.liveness, memo.reconciler.kube.ping, PING_PERIOD_S)),
-        asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, config, logger)),
+        asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
     ]
 
 
@@ -96,16 +97,18 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def llmdeployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    obj = event["object"]
-    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+async def llmdeployment_event(event: kopf.RawEvent, namespace: str | None, name: str, uid: str, memo: kopf.Memo,
+                              **_: Any) -> None:
+    """Stored as it came, keyed by kopf's reading of its metadata: only ``observe`` reads an LLMDeployment."""
+    key = (namespace or "", name)
     if event.get("type") == "DELETED":
-        memo.cache.forget(obj)
+        memo.cache.forget(event["object"])
         memo.queue.forget(key)
-        memo.autoscaler.states.pop(obj["metadata"].get("uid"), None)
+        memo.reconciler.inbox.forget(key)
+        memo.autoscaler.states.pop(uid, None)
         metrics.forget(*key)
         return
-    if memo.cache.store(obj):
+    if memo.cache.store(event["object"]):
         memo.queue.add(key)
 
 

@@ -4,12 +4,12 @@ and server-side apply."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
 
-FIELD_MANAGER = "modelfleet"
 PING_TIMEOUT_S = 3
 LIST_PAGE = 500  # objects per page of a LIST, as client-go's informers ask
 
@@ -20,6 +20,14 @@ class Kube:
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object, or None when there is none of that name."""
+        try:
+            found = self.resource(api_version, kind).get(name=name, namespace=namespace)
+        except NotFoundError:
+            return None
+        return cast(dict[str, Any], found.to_dict())
 
     def list_all(self, api_version: str, kind: str) -> list[dict[str, Any]]:
         """Every object of a cluster-scoped ``kind``, page by page."""

@@ -2,7 +2,7 @@
 
 kopf retries a failed watch request on ``settings.networking.error_backoffs``
 (1, 1, 2, 3, 5, 8, 13, 21 s by default) and, once those are spent, lets the
-error end the watcher task for good (kopf 1.45: ``_cogs/clients/api.py``
+error end the watcher task for good (kopf 1.45, pinned in pyproject.toml: ``_cogs/clients/api.py``
 ``request`` escalates; ``_cogs/clients/watching.py`` ``infinite_watch``
 catches only 429s), so an API server away for a minute leaves an operator
 that hears nothing and a liveness probe that still says 200. Two fixes:
@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
-WATCHER_TASK_PREFIX = "watcher for "  # kopf's name for a watch-stream task (_core/reactor/orchestration.py)
+# kopf's name for a watch-stream task (_core/reactor/orchestration.py): private to kopf, so
+# tests/unit/test_controller_liveness.py spawns kopf's watchers and counts them by it.
+WATCHER_TASK_PREFIX = "watcher for "
 
 
 class _RetryForever:

@@ -3,6 +3,12 @@
 Started by the startup handler. Each survives any one failure: a reconcile
 that raises is reported in its object's status and retried with a backoff
 (``workqueue``) while the other objects go on.
+
+Two kinds of work, two models: the event loop holds kopf's watches, the
+queue and the engine scrapes (aiohttp), and sends the API server nothing;
+every Kubernetes request the operator makes is sent from a worker thread
+(``asyncio.to_thread``), on the synchronous client, by the one worker that
+holds the object (docs/decisions.md says why the threads stay).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .capacity import measure
 from .config import ProcessConfig
-from .observe import LLMDEPLOYMENT_KIND
+from .observe import LLMDEPLOYMENT_KIND, observe_cached
 from .reconcile import Reconciler
 from .workqueue import WorkQueue
 
@@ -49,22 +55,26 @@ async def resync_forever(queue: WorkQueue, cache: ClusterCache, config: ProcessC
             queue.add(key)
 
 
-async def autoscale_forever(autoscaler: Autoscaler, reconciler: Reconciler, config: ProcessConfig,
+async def autoscale_forever(autoscaler: Autoscaler, reconciler: Reconciler, queue: WorkQueue, config: ProcessConfig,
                             logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Every round, each LLMDeployment: the scaling decision and the KV capacity measurement, posted to its inbox
+    for its worker to write (the loop itself writes nothing)."""
     async with aiohttp.ClientSession() as session:
         while True:
             await asyncio.sleep(config.autoscale_seconds)
-            for body in autoscaler.cache.all(LLMDEPLOYMENT_KIND):
-                namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+            for key in reconciler.cache.keys(LLMDEPLOYMENT_KIND):
+                snapshot = observe_cached(reconciler.cache, *key)
+                if snapshot is None:
+                    continue
+                decision = measurement = None
                 try:
-                    decision = await autoscaler.decide(body, session)
-                    if decision is not None:
-                        await asyncio.to_thread(reconciler.record_decision, namespace, name, decision)
+                    decision = await autoscaler.decide(snapshot, session)
                 except Exception:  # one fleet's failure must not stop the others' scaling
-                    logger.exception("autoscaling %s/%s failed", namespace, name)
+                    logger.exception("autoscaling %s/%s failed", *key)
                 try:
-                    measurement = await measure(autoscaler, body, session)
-                    if measurement is not None:
-                        await asyncio.to_thread(reconciler.record_capacity, namespace, name, measurement)
+                    measurement = await measure(snapshot, autoscaler.resolve, session)
                 except Exception:  # a failed measurement only leaves the last one in place
-                    logger.exception("measuring the KV cache of %s/%s failed", namespace, name)
+                    logger.exception("measuring the KV cache of %s/%s failed", *key)
+                if decision is not None or measurement is not None:
+                    reconciler.inbox.post(key, decision, measurement)
+                    queue.add(key, urgent=True)

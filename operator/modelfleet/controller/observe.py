@@ -1,25 +1,42 @@
-"""Observe: everything one reconcile needs, gathered into a ``Snapshot`` before anything is decided.
+"""Observe: everything a writer needs, gathered into a ``Snapshot`` before anything is decided.
 
 The LLMDeployment, its children, its pods and the nodes come from the
 watch-fed ``ClusterCache`` (no request); the model's config comes from the
 bundled catalog or the Hub, remembered for a while (``ModelConfigs``) so a
-resync of a thousand objects is not a thousand Hub requests. ``decide``
-(pure) takes the snapshot; nothing here decides.
+resync of a thousand objects is not a thousand Hub requests. Nothing here
+decides.
+
+This is the one module that reads the LLMDeployment's raw body: ``parse``
+turns it into the typed spec (or the ``InvalidSpec`` that says why it is
+not one) and the typed status, once per snapshot, and every writer below
+reads those (``tests/unit/test_controller_parse_once.py`` fails on any
+other module that parses it, or reads it from the cache).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
-from modelfleet.api import GPUPool, OperatorSettings
+from pydantic import ValidationError
+
+from modelfleet.api import (
+    GPUPool,
+    InvalidSpec,
+    LLMDeployment,
+    LLMDeploymentStatus,
+    OperatorSettings,
+    parse_llmdeployment,
+)
 from modelfleet.catalog import ModelConfig, ModelUnavailable, load_model_config
-from modelfleet.render import child_refs, is_engine_pod
+from modelfleet.render import ChildRef, child_refs, is_engine_pod
 
 from .cache import ClusterCache
+from .decide import Ref, Snapshot
+from .kube import Kube
 from .pools import pools_from_nodes
 
 LLMDEPLOYMENT_KIND = "LLMDeployment"
@@ -29,23 +46,6 @@ CONFIG_TTL_SECONDS = 600.0
 FAILURE_TTL_SECONDS = 30.0
 # A label added to a token Secret is seen within this long.
 SECRET_TTL_SECONDS = 15.0
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One LLMDeployment and the part of the cluster its reconcile reads."""
-
-    body: dict[str, Any]  # the LLMDeployment as last seen, status included
-    children: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Kind/name" -> live child that exists
-    pods: tuple[dict[str, Any], ...] = ()  # the engine pods (by the LLMDeployment's label)
-    pools: tuple[GPUPool, ...] = ()
-    model: ModelConfig | ModelUnavailable | None = None  # None: the spec names no model it could read
-    # The labels of the Secret spec.model.tokenSecretRef names; None when it names none or it does not exist.
-    token_secret_labels: dict[str, str] | None = None
-
-    @property
-    def previous_status(self) -> dict[str, Any]:
-        return self.body.get("status") or {}
 
 
 class ModelConfigs:
@@ -118,7 +118,27 @@ class SecretLabels:
 
 def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespace: str, name: str,
             secrets: SecretLabels | None = None) -> Snapshot | None:
-    """The snapshot for one LLMDeployment; None when it is gone or being deleted."""
+    """The reconcile's snapshot of one LLMDeployment: the cached one, the pools, the model's config and the
+    token Secret's labels; None when it is gone or being deleted."""
+    cached = observe_cached(cache, namespace, name)
+    if cached is None:
+        return None
+    resource = cached.resource
+    if isinstance(resource, InvalidSpec):
+        return cached  # decide says why; nothing else is read for a spec that cannot be served
+    model = resource.spec.model
+    token = model.token_secret_ref
+    return replace(
+        cached,
+        pools=pools.pools(cache),
+        model=models.get(model.id, model.revision),
+        token_secret_labels=None if token is None or secrets is None else secrets.get(namespace, token.name),
+    )
+
+
+def observe_cached(cache: ClusterCache, namespace: str, name: str) -> Snapshot | None:
+    """What the cache holds of one LLMDeployment (it, its children and engine pods; no request): the loops'
+    snapshot and a failed reconcile's. None when it is gone or being deleted."""
     body = cache.get(LLMDEPLOYMENT_KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return None
@@ -127,14 +147,35 @@ def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespac
         live = cache.get(ref.kind, namespace, ref.name)
         if live is not None:
             children[f"{ref.kind}/{ref.name}"] = live
-    return Snapshot(
-        body=body,
-        children=children,
-        pods=tuple(engine_pods(cache, namespace, name)),
-        pools=pools.pools(cache),
-        model=_model(models, body),
-        token_secret_labels=_token_secret_labels(secrets, body),
-    )
+    return snapshot_of(body, children=children, pods=tuple(engine_pods(cache, namespace, name)))
+
+
+def snapshot_of(body: dict[str, Any], children: dict[str, dict[str, Any]] | None = None,
+                pods: tuple[dict[str, Any], ...] = ()) -> Snapshot:
+    """The snapshot of an LLMDeployment's body, parsed, with its children and engine pods."""
+    metadata = body.get("metadata") or {}
+    ref = Ref(namespace=metadata.get("namespace") or "", name=metadata["name"], uid=metadata.get("uid") or "",
+              generation=metadata.get("generation", 0), resource_version=metadata.get("resourceVersion"))
+    return Snapshot(ref=ref, resource=parse(body), status=read_status(body.get("status")), children=children or {},
+                    pods=pods)
+
+
+def parse(body: dict[str, Any]) -> LLMDeployment | InvalidSpec:
+    """The spec as the typed ``LLMDeployment`` (its status left out: ``read_status`` reads that), or why it is
+    not one."""
+    try:
+        return parse_llmdeployment({k: v for k, v in body.items() if k != "status"})
+    except InvalidSpec as exc:
+        return exc
+
+
+def read_status(raw: dict[str, Any] | None) -> LLMDeploymentStatus:
+    """The stored status as the typed object; one written by an older operator that no longer parses
+    counts as empty (the next write replaces it)."""
+    try:
+        return LLMDeploymentStatus.model_validate(raw or {})
+    except ValidationError:
+        return LLMDeploymentStatus()
 
 
 def engine_pods(cache: ClusterCache, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -143,17 +184,8 @@ def engine_pods(cache: ClusterCache, namespace: str, name: str) -> list[dict[str
     return [pod for pod in cache.labelled("Pod", namespace, name) if is_engine_pod(pod)]
 
 
-def _model(models: ModelConfigs, body: dict[str, Any]) -> ModelConfig | ModelUnavailable | None:
-    model = (body.get("spec") or {}).get("model") or {}
-    if not isinstance(model.get("id"), str):
-        return None  # the spec is invalid; decide says so
-    revision = model.get("revision")
-    return models.get(model["id"], revision if isinstance(revision, str) else "main")
-
-
-
-def _token_secret_labels(secrets: SecretLabels | None, body: dict[str, Any]) -> dict[str, str] | None:
-    ref = ((body.get("spec") or {}).get("model") or {}).get("tokenSecretRef") or {}
-    if secrets is None or not isinstance(ref.get("name"), str):
-        return None
-    return secrets.get(body["metadata"]["namespace"], ref["name"])
+def holders(kube: Kube, namespace: str, refs: Iterable[ChildRef]) -> dict[str, dict[str, Any] | None]:
+    """The objects that have the names of children about to be created ("Kind/name" -> it, or None when the
+    name is free), asked of the API server: the cache sees only objects with the LLMDeployment label, and
+    applying over someone else's object would adopt it."""
+    return {f"{ref.kind}/{ref.name}": kube.get(ref.api_version, ref.kind, namespace, ref.name) for ref in refs}

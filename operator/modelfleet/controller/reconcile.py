@@ -1,32 +1,39 @@
-"""One LLMDeployment at a time: observe → decide → act, and the two other writers of its status.
+"""One LLMDeployment at a time, in its workqueue worker: every write to it, observe → decide → act.
 
-The workqueue's workers, the autoscaling loop (a scaling decision) and the
-capacity loop (a KV verdict) all write the same status; a per-object lock
-makes them take turns, and each starts from the cache, which holds the
-last write (``act``), so none acts on a status another just replaced.
+A worker pass writes, in order, what the autoscaling loop posted for the
+object (a scaling decision, a KV capacity verdict: ``inbox``), then
+reconciles it; a reconcile that raises is reported by ``report_failure``,
+still inside the same pass. The workqueue runs one worker per object at a
+time, so the three writers of an object's status never race and need no lock;
+each starts from the cache, which holds the last write (``act``), and each
+owns its own status fields under its own field manager (``decide.fields``).
 """
 
 from __future__ import annotations
 
 import datetime
-import threading
-from collections import defaultdict
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from modelfleet.api import LLMDeploymentStatus, OperatorSettings
+from modelfleet.api import OperatorSettings
 from modelfleet.autoscale.policy import Decision
 
-from . import capacity, metrics
-from .act import apply_children, finish, write_status
-from .autoscaler import decision_status, record_metrics
+from . import metrics
+from .act import apply_children, finish, write
+from .autoscaler import record_metrics as record_decision_metrics
 from .cache import ClusterCache
-from .decide import Intent, after_troubles, decide
-from .events import post_event
+from .capacity import record_metrics as record_capacity_metrics
+from .decide import Intent, Snapshot, after_troubles, claim, decide
+from .decide.autoscale import decide_autoscale
+from .decide.capacity import Measurement, decide_capacity, judges_current
+from .decide.children import refused, to_create
+from .decide.failure import decide_failure
+from .inbox import Facts, Inbox
 from .kube import Kube
-from .observe import LLMDEPLOYMENT_KIND, ModelConfigs, PoolView, SecretLabels, observe
-from .status import Observation, Problem, capacity_status, derive_status, read_status
+from .observe import ModelConfigs, PoolView, SecretLabels, holders, observe, observe_cached
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
@@ -40,90 +47,66 @@ class Reconciler:
     settings: OperatorSettings
     models: ModelConfigs = field(default_factory=ModelConfigs)
     clock: Callable[[], str] = utc_now
+    inbox: Inbox = field(default_factory=Inbox)
     pools: PoolView = field(init=False)
     secrets: SecretLabels = field(init=False)
-    _locks: defaultdict[tuple[str, str], threading.Lock] = field(
-        default_factory=lambda: defaultdict(threading.Lock), init=False)
 
     def __post_init__(self) -> None:
         self.pools = PoolView(self.settings)
         self.secrets = SecretLabels(self.kube.secret_labels)
 
     def reconcile(self, namespace: str, name: str) -> Intent | None:
-        """Bring one LLMDeployment to its desired state; None when it is gone."""
-        with self._locks[(namespace, name)]:
-            snapshot = observe(self.cache, self.pools, self.models, namespace, name, self.secrets)
-            if snapshot is None:
-                return None
-            now = self.clock()
-            with metrics.RECONCILE_SECONDS.time():
-                intent = decide(snapshot, self.settings, now)
-                troubles = apply_children(self.kube, self.cache, snapshot.body, intent)
-                intent = after_troubles(snapshot, intent, troubles, now)
-                finish(self.kube, self.cache, snapshot.body, intent, now)
+        """Write what the loops posted, then bring the LLMDeployment to its desired state; None when it is gone."""
+        self.record(namespace, name, self.inbox.take((namespace, name)))
+        snapshot = observe(self.cache, self.pools, self.models, namespace, name, self.secrets)
+        if snapshot is None:
+            return None
+        now = self.clock()
+        with metrics.RECONCILE_SECONDS.time():
+            intent = decide(snapshot, self.settings, now)
+            held = holders(self.kube, namespace, to_create(intent.apply, intent.creates))
+            intent, conflicts = claim(snapshot, intent, held)
+            refusals = apply_children(self.kube, self.cache, snapshot.ref, intent)
+            intent = after_troubles(snapshot, intent, [*conflicts, *map(refused, refusals)], now)
+            finish(self.kube, self.cache, snapshot.ref, intent, now)
         degraded = any(e.type == "Warning" for e in intent.events)
         metrics.RECONCILES.labels("degraded" if degraded else "ok").inc()
-        _record_gauges(snapshot.body, intent.status or read_status(snapshot.previous_status))
+        status = intent.status or snapshot.status
+        # What the Deployment is rendered with: before the autoscaler's first decision status has none.
+        desired = intent.observation.desired_replicas if intent.observation else status.desired_replicas
+        labels = (namespace, name)
+        metrics.READY_REPLICAS.labels(*labels).set(status.ready_replicas or 0)
+        metrics.DESIRED_REPLICAS.labels(*labels).set(desired or 0)
         return intent
+
+    def record(self, namespace: str, name: str, facts: Facts) -> None:
+        """The autoscaler's decision, then the capacity verdict, each decided on the object as it now stands (the
+        write before it included). A failed write is only logged, as a failed scrape is: the next round posts
+        again, and the reconcile that follows goes on."""
+        for what, fact in (("autoscaling decision", facts.decision), ("KV capacity", facts.measurement)):
+            if fact is None:
+                continue
+            try:
+                snapshot = observe_cached(self.cache, namespace, name)
+                if snapshot is not None:
+                    self._write_fact(snapshot, fact)
+            except Exception:  # noqa: BLE001  one writer's failure must not stop the reconcile
+                log.exception("writing the %s of %s/%s failed", what, namespace, name)
+
+    def _write_fact(self, snapshot: Snapshot, fact: Decision | Measurement) -> None:
+        now = self.clock()
+        if isinstance(fact, Decision):
+            write(self.kube, self.cache, snapshot.ref, decide_autoscale(snapshot, fact, now), now)
+            record_decision_metrics(snapshot.ref, fact)
+        elif judges_current(snapshot, fact):
+            write(self.kube, self.cache, snapshot.ref, decide_capacity(snapshot, fact, now), now)
+            record_capacity_metrics(snapshot.ref, fact.verdict)
 
     def report_failure(self, namespace: str, name: str, error: BaseException, retry_seconds: float) -> None:
         """A reconcile raised: say so in the object's own status (Degraded), once per distinct error."""
         metrics.RECONCILES.labels("error").inc()
-        with self._locks[(namespace, name)]:
-            body = self.cache.get(LLMDEPLOYMENT_KIND, namespace, name)
-            if body is None:
-                return
-            previous = read_status(body.get("status"))
-            problem = Problem("ReconcileFailed", f"The operator failed on this object ({type(error).__name__}: "
-                              f"{error}); it retries in {retry_seconds:g} s. The operator's log has the details.")
-            seen = Observation(generation=body["metadata"].get("generation", 0), problem=problem,
-                               deployment=self.cache.get("Deployment", namespace, name),
-                               desired_replicas=previous.desired_replicas)
-            status = derive_status(seen, previous, self.clock())
-            if _degraded_reason(status) != _degraded_reason(previous):
-                write_status(self.kube, self.cache, body, status)
-                post_event(self.kube, body, "Warning", problem.reason, problem.message, self.clock())
-
-    def record_decision(self, namespace: str, name: str, decision: Decision) -> None:
-        """Write an autoscaling decision; the status change makes the reconcile resize the Deployment."""
-        with self._locks[(namespace, name)]:
-            body = self.cache.get(LLMDEPLOYMENT_KIND, namespace, name)
-            if body is None or body["metadata"].get("deletionTimestamp"):
-                return
-            now = self.clock()
-            previous = read_status(body.get("status"))
-            status = decision_status(decision, previous, now)
-            if status != previous:
-                write_status(self.kube, self.cache, body, status)
-            if decision.changed:
-                post_event(self.kube, body, "Normal", decision.reason, decision.message, now)
-            record_metrics(body, decision)
-
-    def record_capacity(self, namespace: str, name: str, measurement: capacity.Measurement) -> None:
-        """Write a KV capacity verdict, if the object still has the generation and plan it was judged for."""
-        with self._locks[(namespace, name)]:
-            body = self.cache.get(LLMDEPLOYMENT_KIND, namespace, name)
-            if body is None or body["metadata"].get("deletionTimestamp"):
-                return
-            previous = read_status(body.get("status"))
-            if body["metadata"].get("generation", 0) != measurement.generation or previous.plan != measurement.plan:
-                return  # the spec or the plan moved meanwhile: the next round judges the new one
-            now = self.clock()
-            status = capacity_status(measurement.verdict, previous, measurement.generation, now, measurement.warmup)
-            if status != previous:
-                write_status(self.kube, self.cache, body, status)
-            event = capacity.transition_event(previous, measurement.verdict)
-            if event is not None:
-                post_event(self.kube, body, *event, now)
-            capacity.record_metrics(body, measurement.verdict)
-
-
-def _degraded_reason(status: LLMDeploymentStatus) -> tuple[str, str] | None:
-    found = next((c for c in status.conditions if c.type == "Degraded"), None)
-    return None if found is None else (found.status, found.reason)
-
-
-def _record_gauges(body: dict[str, Any], status: LLMDeploymentStatus) -> None:
-    labels = (body["metadata"].get("namespace", ""), body["metadata"]["name"])
-    metrics.READY_REPLICAS.labels(*labels).set(status.ready_replicas or 0)
-    metrics.DESIRED_REPLICAS.labels(*labels).set(status.desired_replicas or 0)
+        snapshot = observe_cached(self.cache, namespace, name)
+        if snapshot is None:
+            return
+        now = self.clock()
+        write(self.kube, self.cache, snapshot.ref, decide_failure(snapshot, error, retry_seconds, now), now)

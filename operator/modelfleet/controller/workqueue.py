@@ -7,6 +7,8 @@
 - A key whose reconcile failed comes back after a backoff that doubles per
   failure (``BACKOFF_BASE_SECONDS`` up to ``BACKOFF_MAX_SECONDS``) while the
   other keys go on: one bad object cannot stop the rest.
+- A key added ``urgent`` (the autoscaler has something to write) goes to the
+  front, ahead of a resync's thousand keys: a scale-up waits for no one.
 
 Every method runs on the operator's event loop (kopf's handlers and the
 loops are coroutines there); the reconciles themselves run in threads.
@@ -15,7 +17,7 @@ loops are coroutines there); the reconciles themselves run in threads.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, deque
 
 WorkKey = tuple[str, str]  # (namespace, name)
 
@@ -25,23 +27,32 @@ BACKOFF_MAX_SECONDS = 60.0
 
 class WorkQueue:
     def __init__(self) -> None:
-        self._ready: asyncio.Queue[WorkKey] = asyncio.Queue()
+        self._order: deque[WorkKey] = deque()  # the waiting keys, next first
+        self._available = asyncio.Semaphore(0)  # one per waiting key
         self._waiting: set[WorkKey] = set()
         self._processing: set[WorkKey] = set()
-        self._dirty: set[WorkKey] = set()
+        self._dirty: dict[WorkKey, bool] = {}  # asked for during their reconcile -> urgent
         self._failures: Counter[WorkKey] = Counter()
 
-    def add(self, key: WorkKey) -> None:
+    def add(self, key: WorkKey, urgent: bool = False) -> None:
         if key in self._waiting:
+            if urgent:  # ahead of the others, still once
+                self._order.remove(key)
+                self._order.appendleft(key)
             return
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
             return
         self._waiting.add(key)
-        self._ready.put_nowait(key)
+        if urgent:
+            self._order.appendleft(key)
+        else:
+            self._order.append(key)
+        self._available.release()
 
     async def get(self) -> WorkKey:
-        key = await self._ready.get()
+        await self._available.acquire()
+        key = self._order.popleft()
         self._waiting.discard(key)
         self._processing.add(key)
         return key
@@ -50,8 +61,7 @@ class WorkQueue:
         """The reconcile of ``key`` ended; if it was asked for again meanwhile, queue it."""
         self._processing.discard(key)
         if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+            self.add(key, urgent=self._dirty.pop(key))
 
     def succeeded(self, key: WorkKey) -> None:
         self._failures.pop(key, None)

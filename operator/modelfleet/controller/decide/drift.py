@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
+from modelfleet.api.quantity import parse_quantity
 
 # Metadata the API server owns; everything else under metadata is compared.
 _SERVER_METADATA = {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"}
@@ -51,7 +51,7 @@ def _is_empty(value: Any) -> bool:
 def _same_quantity(live: Any, desired: Any) -> bool:
     if not isinstance(live, (str, int, float)) or not isinstance(desired, (str, int, float)):
         return False
-    try:
-        return bool(parse_quantity(live) == parse_quantity(desired))
+    try:  # the API's own parser (kubernetes' is not pure to import: decide stays free of the client)
+        return parse_quantity(str(live)) == parse_quantity(str(desired))
     except ValueError:
         return False

@@ -1,0 +1,54 @@
+"""What the engine pods say (pure): which are ready to serve, which the scheduler cannot place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from modelfleet.api import Plan
+
+from .intent import Problem
+
+
+def ready_pods(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods that serve: Ready, with an address, not being deleted (the autoscaler scrapes these)."""
+    return [pod for pod in pods if _ready(pod) and not pod["metadata"].get("deletionTimestamp")]
+
+
+def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] | None,
+                  plan: Plan) -> Problem | None:
+    """The scheduler's own words for engine pods it cannot place; ``RolloutBlocked`` when they are a rollout's
+    new pods (the old ones keep serving, but the rollout cannot finish)."""
+    stuck = [f"pod {pod['metadata']['name']}: {message}" for pod in pods
+             if (message := unschedulable_pod(pod)) is not None]
+    if not stuck:
+        return None
+    status = (deployment or {}).get("status") or {}
+    rolling = status.get("updatedReplicas", 0) < (deployment or {}).get("spec", {}).get("replicas", 0) and (
+        status.get("readyReplicas", 0) > 0)
+    need = (f"Each replica needs {plan.gpus_per_replica} nvidia.com/gpu on one node of pool {plan.pool} "
+            f"({plan.gpu_product}).")
+    if rolling:
+        return Problem("RolloutBlocked", f"The rollout cannot place its new pods: {'; '.join(stuck)}. {need} "
+                       "Free GPUs in the pool (or add nodes), or set spec.rollout.replaceInPlace: true "
+                       "(one replica down at a time, no spare GPUs needed).")
+    return Problem("Unschedulable", f"The scheduler cannot place engine pods: {'; '.join(stuck)}. {need} "
+                   "Check spec.placement against the pool's nodes, or free GPUs in the pool.")
+
+
+def unschedulable_pod(pod: Mapping[str, Any]) -> str | None:
+    """The scheduler's message for a live pod it cannot place; None for any other pod."""
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if (condition.get("type"), condition.get("status"), condition.get("reason")) == (
+                "PodScheduled", "False", "Unschedulable"):
+            return str(condition.get("message") or "no reason given")
+    return None
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return bool(status.get("podIP")) and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )

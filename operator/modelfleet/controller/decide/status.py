@@ -1,0 +1,93 @@
+"""The reconcile's part of the status, from what it saw (pure), as the typed ``LLMDeploymentStatus``.
+
+Conditions follow Kubernetes conventions: ``Ready`` (every desired replica is
+ready, warm-up included), ``Progressing`` (a rollout or scale-up is under
+way), ``Degraded`` (something needs a person: the spec cannot be served, or
+the rollout is stuck). ``lastTransitionTime`` moves only when a condition's
+status changes, so an unchanged world gives an equal status and the
+controller writes nothing.
+
+``derive_status`` returns the whole status as it will read once written:
+the reconcile's fields (``fields.RECONCILER``) new, every other writer's as
+stored, except the capacity loop's measurement when the plan it judged is no
+longer the plan (``capacity.standing``). Each writer then applies its own
+part only (``fields.writes``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelfleet.api import LLMDeploymentStatus
+from modelfleet.api.status import ConditionStatus
+
+from .capacity import standing
+from .conditions import condition, replaced
+from .intent import Observation, Problem
+
+__all__ = ["Observation", "Problem", "derive_status"]
+
+
+def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) -> LLMDeploymentStatus:
+    """The whole status after this reconcile."""
+    replicas, ready = _replica_counts(seen.deployment)
+    conditions = [
+        condition("Ready", *_ready(seen, ready), seen.generation),
+        condition("Progressing", *_progressing(seen, ready), seen.generation),
+        condition("Degraded", *_degraded(seen), seen.generation),
+    ]
+    desired = seen.desired_replicas if seen.desired_replicas is not None else previous.desired_replicas
+    after = previous.model_copy(update={
+        "observed_generation": seen.generation,
+        "conditions": replaced(previous.conditions, conditions, now),
+        "plan": seen.plan or previous.plan,
+        "replicas": replicas,
+        "ready_replicas": ready,
+        # While the autoscaler is on, desiredReplicas is its decision, not the reconcile's to write.
+        "desired_replicas": previous.desired_replicas if seen.autoscaled else desired,
+        "selector": seen.selector or previous.selector,
+        "endpoint": seen.endpoint or previous.endpoint,
+    })
+    return standing(after, previous.plan)
+
+
+def _replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
+    status = (deployment or {}).get("status") or {}
+    return status.get("replicas", 0), status.get("readyReplicas", 0)
+
+
+def _ready(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
+    desired = seen.desired_replicas
+    if seen.deployment is None:
+        return "False", "NotDeployed", "No engine Deployment exists yet."
+    if desired == 0:
+        return "False", "ScaledToZero", "spec.replicas is 0: no replica serves requests."
+    if desired is not None and ready >= desired:
+        return "True", "AllReplicasReady", f"{ready}/{desired} replicas are ready and warmed up."
+    return "False", "ReplicasNotReady", f"{ready}/{desired} replicas are ready; the others are loading or warming up."
+
+
+def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
+    if seen.deployment is None:
+        return "False", "NotDeployed", "Nothing to roll out."
+    status = seen.deployment.get("status") or {}
+    desired = seen.desired_replicas or 0
+    deployment_generation = seen.deployment.get("metadata", {}).get("generation", 0)
+    if status.get("observedGeneration", 0) < deployment_generation or status.get("updatedReplicas", 0) < desired:
+        reason, message = "RollingOut", f"{status.get('updatedReplicas', 0)}/{desired} replicas run the current spec."
+    elif ready < desired:
+        reason, message = "ReplicasStarting", f"{desired - ready} replica(s) are starting."
+    else:
+        return "False", "Complete", "Every replica runs the current spec."
+    return "True", reason, " ".join((message, *seen.blockers))
+
+
+def _degraded(seen: Observation) -> tuple[ConditionStatus, str, str]:
+    if seen.problem:
+        return "True", seen.problem.reason, seen.problem.message
+    for item in ((seen.deployment or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == "Progressing" and item.get("reason") == "ProgressDeadlineExceeded":
+            return "True", "RolloutStalled", item.get("message", "The rollout made no progress.")
+        if item.get("type") == "ReplicaFailure" and item.get("status") == "True":
+            return "True", "ReplicaFailure", item.get("message", "Pods could not be created.")
+    return "False", "AsExpected", "The spec is served as asked."
