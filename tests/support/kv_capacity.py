@@ -17,8 +17,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelfleet.api.quantity import GIB
 from modelfleet.autoscale.scrape import kv_capacity_tokens
-from modelfleet.catalog import GIB, ModelConfig, parse_config
+from modelfleet.catalog import ModelConfig, parse_config
 from modelfleet.engines.metrics import metrics_for
 from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU
 from modelfleet.sizing import kv_bytes_per_token, kv_capacity_tokens as predicted_tokens

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
-from modelfleet.catalog import GIB, load_model_config, parse_config
+from modelfleet.api.quantity import GIB
+from modelfleet.catalog import load_model_config, parse_config
 from modelfleet.engines import profile_for
 from modelfleet.engines.tgi import MEMORY as TGI, TGI_VERSION, TGI_WIGGLE_ROOM
 from modelfleet.engines.vllm import MEMORY as VLLM, VLLM_VERSION

@@ -20,8 +20,8 @@ import pytest
 
 from modelfleet import engines
 from modelfleet.api import GPUPool, LLMDeploymentSpec
-from modelfleet.api.quantity import GIB
-from modelfleet.catalog import MIB, gpu_info, load_model_config
+from modelfleet.api.quantity import GIB, MIB
+from modelfleet.catalog import gpu_info, load_model_config
 from modelfleet.engines import vllm
 from modelfleet.engines.memory_rules import (
     CUDA_CONTEXT_GIB,

@@ -14,6 +14,7 @@ import json
 import sys
 
 from modelfleet.api import InvalidSpec, LLMDeployment, parse_llmdeployment
+from modelfleet.api.quantity import GIB
 from modelfleet.catalog import ModelUnavailable, default_pools, load_model_config
 from modelfleet.engines import profile_for
 from modelfleet.sizing import Candidate, SizingError, SizingResult, engine_memory, plan_deployment
@@ -110,7 +111,7 @@ def _overhead_lines(result: SizingResult) -> list[str]:
     lines = ["", f"Overhead per GPU at {shown.pool} TP {shown.tensor_parallel_size} (GiB):"]
     for o in shown.overheads:
         where = "in the budget " if o.in_budget else "outside budget"
-        lines.append(f"  {o.bytes / 2**30:5.2f}  {where}  {o.name}: {o.source}")
+        lines.append(f"  {o.bytes / GIB:5.2f}  {where}  {o.name}: {o.source}")
     return lines
 
 

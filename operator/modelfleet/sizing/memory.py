@@ -33,8 +33,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from modelfleet.api.quantity import GIB
 from modelfleet.api.spec import EngineKind
-from modelfleet.catalog import GIB, ModelConfig
+from modelfleet.catalog import ModelConfig
 from modelfleet.engines import profile_for
 from modelfleet.engines.memory_rules import EngineMemory, GPUShare, Overhead
 

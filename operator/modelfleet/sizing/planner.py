@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
-from modelfleet.api.quantity import gib_quantity
+from modelfleet.api.quantity import GIB, MIB, gib_quantity
 from modelfleet.api.spec import EngineKind
-from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info
+from modelfleet.catalog import ModelConfig, gpu_info
 from modelfleet.engines import profile_for
 from modelfleet.engines.memory_rules import Overhead
 
