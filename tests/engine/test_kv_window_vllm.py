@@ -10,9 +10,9 @@ block and batches in flight) predicts the number vLLM reports.
 """
 from __future__ import annotations
 
-import kv_capacity
 import pytest
-import vllm_server
+
+from support import kv_capacity, vllm_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]
 

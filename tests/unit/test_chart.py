@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from localcluster import settings as cluster_settings
 from modelfleet.api import OperatorSettings
 from modelfleet.cli.crd_cmd import crd_yaml
 from modelfleet.controller.config import load_process_config
@@ -23,8 +24,6 @@ from support.render_cases import assert_acceptable
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelfleet"
 NAMESPACE = "modelfleet-system"
-sys.path.insert(0, str(ROOT / "e2e" / "local"))
-from localcluster import settings as cluster_settings  # noqa: E402  (e2e/local is not an installed package)
 
 # Rendered kinds with no schema in kubernetes-validate: the ServiceMonitor is
 # prometheus-operator's custom resource, not part of the Kubernetes API.
