@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every directory with Python in it, for ruff (mypy's scope is in pyproject.toml).
 PY_DIRS := operator tests benchmarks e2e scripts charts
 
-.PHONY: demo test unit lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind kind-local-images kind-local-up kind-local-down
+.PHONY: demo test unit test-argocd helm lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind kind-local-images kind-local-up kind-local-down
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -28,12 +28,27 @@ venv: $(STAMP)
 demo: $(STAMP) cluster-binaries engine-venv
 	@bash scripts/demo.sh
 
-## Every test tier (unit, schema, layers, control plane, engine). Builds or
-## reuses what the tiers need: the control plane's binaries, the vLLM CPU
-## virtualenv and TGI's CPU build (all cached outside the repo, so only the first run is slow).
+## Every test tier, lint first: unit (with schema and layers, tests/unit), Argo CD (tests/argocd),
+## control plane (tests/integration), engine (tests/engine), real node and e2e (e2e/suite). Builds or
+## reuses what the tiers need: the control plane's binaries, the vLLM CPU virtualenv and TGI's CPU
+## build (all cached outside the repo, so only the first run is slow).
 test: $(STAMP) lint cluster-binaries engine-venv engine-tgi
 	MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" \
 	MODELFLEET_TGI_PREFIX="$$(bash e2e/engine/tgi/build.sh | tail -n 1)" $(BIN)/pytest
+
+## The unit tier alone (tests/unit; a few minutes). It builds nothing in Go: the chart's tests run
+## the pinned helm, which `make helm` builds once.
+unit: $(STAMP) helm
+	$(BIN)/pytest tests/unit
+
+## The Argo CD tier alone (tests/argocd): the health check's cases on Argo CD's own Lua evaluation,
+## a Go build of Argo CD's packages (7 to 17 min the first time, cached under $(MODELFLEET_CACHE)/go).
+test-argocd: $(STAMP)
+	$(BIN)/pytest tests/argocd
+
+## The pinned helm the chart's tests run (e2e/local/versions.env), built once into $(MODELFLEET_CACHE)/bin.
+helm:
+	bash e2e/local/build.sh helm
 
 ## The virtualenv with a real vLLM (CPU build), ~6 GB, outside the repo.
 engine-venv:
@@ -44,7 +59,8 @@ engine-venv:
 engine-tgi:
 	bash e2e/engine/tgi/build.sh
 
-## Layer contracts (DESIGN.md), ruff on every Python directory, mypy --strict on the operator.
+## Layer contracts (DESIGN.md), ruff on every Python directory, mypy --strict on the operator and on
+## e2e/local (pyproject.toml says which files).
 lint: $(STAMP)
 	$(BIN)/lint-imports --config .importlinter
 	$(BIN)/ruff check $(PY_DIRS)
@@ -64,7 +80,6 @@ golden: $(STAMP)
 bench-sizing: $(STAMP)
 	$(BIN)/python benchmarks/sizing/sizing_table.py > benchmarks/sizing/results.md
 
-## The unit tier alone (the chart's tests use the pinned helm).
 FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
 ## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md, results.json and PNGs
 ## (every policy's sweep, 3 traces x 6 seeds; 4-6 min on 2 busy cores), bounds.md (reference policies that
@@ -100,9 +115,6 @@ bench-coldstart: $(STAMP) cluster-binaries engine-venv
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e '.[test]'
 	$(FLEET_SIM_VENV)/bin/python benchmarks/coldstart/run.py --repetitions 3
-
-unit: $(STAMP) cluster-binaries
-	$(BIN)/pytest tests/unit
 
 ## The e2e suite on kind (needs docker, kind, kubectl, helm: not on this machine).
 e2e-kind: $(STAMP)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from modelfleet.api import OperatorSettings
+from modelfleet.api.json_schema import inline_refs, without_keywords
 from modelfleet.api.spec import DNS_LABEL_PATTERN, EngineKind, SecretKeyRef
 
 KUBERNETES_VERSION = "1.34.0"  # the version the chart's tests validate against (e2e/local)
@@ -43,22 +44,8 @@ def kubernetes_schema(name: str) -> dict[str, Any]:
     """
     root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
     definitions = json.loads((root / f"v{KUBERNETES_VERSION}-local-strict" / "_definitions.json").read_text())["$defs"]
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            return inline({**definitions[node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items()
-                                                                           if k != "$ref"}})
-        out = {k: inline(v) for k, v in node.items()
-               if k not in ("description", "properties") and not k.startswith("x-kubernetes")}
-        if "properties" in node:
-            out["properties"] = {name: inline(sub) for name, sub in node["properties"].items()}
-        return out
-
-    return inline(definitions[f"io.k8s.api.core.v1.{name}"])
+    schema = inline_refs(definitions[f"io.k8s.api.core.v1.{name}"], definitions)
+    return without_keywords(schema, lambda key: key == "description" or key.startswith("x-kubernetes"))
 
 
 def kubernetes(name: str) -> WithJsonSchema:
@@ -128,29 +115,11 @@ class ChartValues(OperatorSettings):
 def values_schema() -> dict[str, Any]:
     # Helm validates the values after merging them with values.yaml, so
     # "required" holds for every key values.yaml sets.
-    schema = _inline(ChartValues.model_json_schema(by_alias=True, mode="validation"))
-    return {"$schema": "http://json-schema.org/draft-07/schema#", "title": "modelfleet chart values", **schema}
-
-
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """Resolve pydantic's local $refs and drop titles and defaults (values.yaml holds the defaults)."""
+    schema = ChartValues.model_json_schema(by_alias=True, mode="validation")
     definitions = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            # A field's own description says more than its type's.
-            return {**walk(definitions[node["$ref"].rsplit("/", 1)[1]]), **walk({k: v for k, v in node.items()
-                                                                                 if k != "$ref"})}
-        out = {k: walk(v) for k, v in node.items() if k not in DROPPED_KEYS and k != "properties"}
-        if "properties" in node:  # property names are data, never keywords to drop
-            out["properties"] = {name: walk(sub) for name, sub in node["properties"].items()}
-        return out
-
-    return walk(schema)
+    # Titles and defaults out: values.yaml holds the defaults.
+    schema = without_keywords(inline_refs(schema, definitions), lambda key: key in DROPPED_KEYS)
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "title": "modelfleet chart values", **schema}
 
 
 def schema_json() -> str:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from engine import H100X2_MIXTRAL, StepModel
 from modelfleet.api import parse_llmdeployment
+from modelfleet.api.quantity import GIB
 from modelfleet.catalog import default_pools, load_model_config
 from modelfleet.cli.documents import llmdeployment_documents
 from modelfleet.sizing import plan_deployment
 
 HERE = Path(__file__).resolve().parent
-GIB = 1024 ** 3
 
 
 def _plan():

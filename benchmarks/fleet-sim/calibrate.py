@@ -32,10 +32,10 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "support"))
+sys.path.insert(0, str(REPO / "tests"))  # tests/support, imported as the package support
 
-from tiny_model import ensure_tiny_model  # noqa: E402
-from vllm_server import DEFAULT_ENV, VllmServer, find_vllm_python  # noqa: E402
+from support.tiny_model import ensure_tiny_model  # noqa: E402
+from support.vllm_server import DEFAULT_ENV, VllmServer, find_vllm_python  # noqa: E402
 
 BATCHES = (1, 2, 4, 8, 16)
 PROMPTS = (16, 192)

@@ -18,14 +18,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
-
-import kv_capacity  # noqa: E402  (tests/support is not an installed package)
-import tiny_model  # noqa: E402
-import vllm_server  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support, imported as the package support
 
 from modelfleet.engines.tgi import TGI_VERSION  # noqa: E402
 from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU, VLLM_VERSION  # noqa: E402
+from support import kv_capacity, tiny_model, vllm_server  # noqa: E402  (tests is not an installed package)
 
 Shape = kv_capacity.ServerShape
 # (name, sliding window or None, shape)

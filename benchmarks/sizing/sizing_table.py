@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
-from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info, load_model_config
+from modelfleet.api.quantity import GIB, MIB
+from modelfleet.catalog import ModelConfig, gpu_info, load_model_config
 from modelfleet.sizing import SizingResult, Workload, memory_need, model_tensors, plan_deployment
 
 NODE_GPUS = 8

@@ -37,13 +37,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "tests"))
-sys.path.insert(0, str(HERE.parents[1] / "tests" / "support"))
+sys.path.insert(0, str(HERE.parents[1] / "tests"))  # tests/support, imported as the package support
 
 import aiohttp  # noqa: E402
-import tiny_model  # noqa: E402
-import vllm_server  # noqa: E402
 
+from support import tiny_model, vllm_server  # noqa: E402
 from support.engine_pod import (  # noqa: E402
     TINY_REPO,
     on_this_machine,

@@ -20,7 +20,6 @@ import ipaddress
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -30,16 +29,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "e2e" / "local"))
-import localcluster  # noqa: E402  (e2e/local is not an installed package)
-from support.operator_process import (  # noqa: E402  (needs e2e/local on the path)
+import localcluster
+from support.operator_process import (
     OPERATOR_NAMESPACE,
     RELEASE,
     OperatorProcess,
     install_chart,
     service_account_kubeconfig,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LOCAL_CONTEXT = localcluster.CONTEXT
 KIND_CONTEXT = "kind-modelfleet-e2e"  # e2e/kind/run.sh names its cluster modelfleet-e2e

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pathlib
-import sys
 import threading
 import time
 import urllib.error
@@ -34,13 +33,12 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from localcluster import images, node, settings
 from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import WARMUP_PORT
 from support.waiting import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "e2e" / "local"))
-from localcluster import images, node, settings  # noqa: E402  (e2e/local is not an installed package)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.controlplane, pytest.mark.realnode]
 

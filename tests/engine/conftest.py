@@ -19,19 +19,13 @@ starts with the rendered engine container's arguments and environment
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-
-import tgi_server  # noqa: E402
-import tiny_model  # noqa: E402  (tests/support is not an installed package)
-import vllm_server  # noqa: E402
-
-from support.engine_pod import (  # noqa: E402
+from support import tgi_server, tiny_model, vllm_server
+from support.engine_pod import (
     TINY_MISTRAL_REPO,
     TINY_REPO,
     LocalPod,
@@ -41,7 +35,7 @@ from support.engine_pod import (  # noqa: E402
     set_writable,
     tiny_model_repos,
 )
-from support.hub_server import HubServer  # noqa: E402
+from support.hub_server import HubServer
 
 SERVED_MODEL = "tiny-mixtral"
 FLEET_SIZE = 2

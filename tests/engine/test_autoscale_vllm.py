@@ -12,11 +12,11 @@ import os
 import signal
 
 import pytest
-import vllm_server
 
 from modelfleet.autoscale.observations import Observation
 from modelfleet.autoscale.policy import FleetSnapshot, PolicySettings, PolicyState, decide
 from modelfleet.autoscale.scrape import ScrapeTarget, scrape_fleet
+from support import vllm_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 
-import kv_capacity
 import pytest
-import vllm_server
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.autoscale.scrape import ScrapeTarget, scrape_fleet
 from modelfleet.sizing import judge_capacity, plan_deployment
+from support import kv_capacity, vllm_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]
 

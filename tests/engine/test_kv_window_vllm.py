@@ -5,14 +5,14 @@ weights), served with 64 tokens per step: vLLM keeps ``window - 1 + 64``
 tokens of a 512-token sequence, in blocks of 128 plus one
 (``SlidingWindowSpec.max_admission_blocks_per_request``), so it reports more
 full-length sequences than the same KV space holds with full attention.
-modelfleet's rule (``sizing.kv_tokens_per_sequence`` with the CPU platform's
+modelfleet's rule (``engines.vllm.CPU_MEMORY.kv_slots``: the CPU platform's
 block and batches in flight) predicts the number vLLM reports.
 """
 from __future__ import annotations
 
-import kv_capacity
 import pytest
-import vllm_server
+
+from support import kv_capacity, vllm_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]
 

@@ -18,8 +18,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-import tgi_server
 
+from support import tgi_server
 from support.engine_pod import TINY_MISTRAL_REPO, TINY_REPO
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(900)]

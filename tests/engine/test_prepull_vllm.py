@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import vllm_server
 
+from support import vllm_server
 from support.engine_pod import TINY_REPO, on_this_machine, render_pod, run_prepull, set_writable, tiny_model_repos
 from support.hub_server import HubServer, file_downloads
 

@@ -21,11 +21,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import tgi_server
-from tgi_server import ANSI
 
 from modelfleet.engines import profile_for
 from modelfleet.engines.flags import flag_uses
+from support import tgi_server
+from support.tgi_server import ANSI
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 

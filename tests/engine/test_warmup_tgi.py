@@ -14,10 +14,10 @@ import re
 import urllib.request
 
 import pytest
-import tgi_server
 
 from modelfleet.runtime.warmup_prompts import PROMPTS
 from modelfleet.runtime.warmup_set import LONG_MAX_TOKENS
+from support import tgi_server
 from support.engine_pod import TINY_REPO, start_warmup, stop_process
 from support.warmup_probe import Probe, hurried_sidecar, poll_until, sidecar_metrics
 

@@ -14,9 +14,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-import vllm_server
 
 from modelfleet.runtime.warmup_prompts import PROMPTS
+from support import vllm_server
 from support.engine_pod import on_this_machine, render_pod, run_prepull, start_warmup, stop_process, tiny_model_repos
 from support.hub_server import HubServer
 from support.warmup_probe import Probe, hurried_sidecar, poll_until, sidecar_metrics

@@ -14,7 +14,6 @@ import ipaddress
 import os
 import pathlib
 import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -23,12 +22,12 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "e2e" / "local"))
+import localcluster
+from localcluster import nodes as node_layout
+from support.operator_process import chart_release, start_operator  # noqa: F401  (chart_release: a fixture)
 
-import localcluster  # noqa: E402  (lives in e2e/local, not an installed package)
-from localcluster import nodes as node_layout  # noqa: E402
-from support.operator_process import chart_release, start_operator  # noqa: E402, F401  (chart_release: a fixture)
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
 
 ALLOWED_CONTEXT = localcluster.CONTEXT
 # Set once guard_kubeconfig passed: failure dumps talk to this cluster only.

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelfleet.api.quantity import GIB
 from modelfleet.autoscale.scrape import kv_capacity_tokens
-from modelfleet.catalog import GIB, ModelConfig, parse_config
+from modelfleet.catalog import ModelConfig, parse_config
 from modelfleet.engines.metrics import metrics_for
 from modelfleet.engines.vllm import CPU_MEMORY as VLLM_CPU
-from modelfleet.sizing import kv_bytes_per_token, kv_capacity_tokens as predicted_tokens, kv_tokens_per_sequence
+from modelfleet.sizing import kv_bytes_per_token, kv_capacity_tokens as predicted_tokens
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def predict(model: ModelConfig, shape: ServerShape) -> Prediction:
     rules = replace(VLLM_CPU, prefill_tokens=shape.max_num_batched_tokens)
     tokens = predicted_tokens(shape.kv_space_gib * GIB, kv_bytes_per_token(model, shape.kv_cache_dtype),
                               rules.block_size)
-    per_sequence = kv_tokens_per_sequence(rules, shape.max_model_len, model.sliding_window)
+    per_sequence = rules.kv_slots(shape.max_model_len, model.sliding_window).tokens
     return Prediction(tokens, per_sequence, tokens / per_sequence)
 
 

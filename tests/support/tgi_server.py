@@ -29,10 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-try:  # imported as support.tgi_server
-    from .engine_server import EngineServer, engine_servers, require_engine
-except ImportError:  # imported as tgi_server, with tests/support on sys.path
-    from engine_server import EngineServer, engine_servers, require_engine
+from .engine_server import EngineServer, engine_servers, require_engine
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "e2e" / "engine" / "tgi" / "build.sh"

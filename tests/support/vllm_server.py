@@ -25,24 +25,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-try:  # imported as support.vllm_server
-    from .engine_server import (
-        STARTUP_TIMEOUT_S,
-        EngineServer,
-        bounded_load as _bounded_load,
-        engine_servers,
-        free_port,
-        require_engine,
-    )
-except ImportError:  # imported as vllm_server, with tests/support on sys.path
-    from engine_server import (
-        STARTUP_TIMEOUT_S,
-        EngineServer,
-        bounded_load as _bounded_load,
-        engine_servers,
-        free_port,
-        require_engine,
-    )
+from .engine_server import (
+    STARTUP_TIMEOUT_S,
+    EngineServer,
+    bounded_load as _bounded_load,
+    engine_servers,
+    free_port,
+    require_engine,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_SCRIPT = REPO / "e2e" / "engine" / "venv.sh"

@@ -7,6 +7,7 @@ tests/integration/test_chart_lifecycle.py.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from localcluster import settings as cluster_settings
 from modelfleet.api import OperatorSettings
 from modelfleet.cli.crd_cmd import crd_yaml
 from modelfleet.controller.config import load_process_config
@@ -22,8 +24,6 @@ from support.render_cases import assert_acceptable
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelfleet"
 NAMESPACE = "modelfleet-system"
-sys.path.insert(0, str(ROOT / "e2e" / "local"))
-from localcluster import settings as cluster_settings  # noqa: E402  (e2e/local is not an installed package)
 
 # Rendered kinds with no schema in kubernetes-validate: the ServiceMonitor is
 # prometheus-operator's custom resource, not part of the Kubernetes API.
@@ -57,9 +57,11 @@ EVERYTHING_ON = {
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    path = cluster_settings.binary("helm")
+    """The pinned helm `make helm` builds; MODELFLEET_HELM names another build of it (a unit-tier run with
+    its caches pointed elsewhere, to time it without any Go build)."""
+    path = Path(os.environ.get("MODELFLEET_HELM") or cluster_settings.binary("helm"))
     if not path.exists():
-        pytest.fail(f"no helm at {path}: `make cluster-binaries` builds it", pytrace=False)
+        pytest.fail(f"no helm at {path}: `make helm` builds it", pytrace=False)
     return path
 
 

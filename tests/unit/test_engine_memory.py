@@ -14,19 +14,13 @@ import pytest
 from hypothesis import given, strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
-from modelfleet.catalog import GIB, load_model_config, parse_config
+from modelfleet.api.quantity import GIB
+from modelfleet.catalog import load_model_config, parse_config
 from modelfleet.engines import profile_for
 from modelfleet.engines.tgi import MEMORY as TGI, TGI_VERSION, TGI_WIGGLE_ROOM
 from modelfleet.engines.vllm import MEMORY as VLLM, VLLM_VERSION
 from modelfleet.render.engine_args import engine_args
-from modelfleet.sizing import (
-    Workload,
-    engine_memory,
-    kv_tokens_per_sequence,
-    memory_need,
-    model_tensors,
-    plan_deployment,
-)
+from modelfleet.sizing import Workload, engine_memory, memory_need, model_tensors, plan_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 H100 = GPUPool(name="h100", gpu_product="NVIDIA-H100-80GB-HBM3", gpus_per_node=8)
@@ -82,14 +76,14 @@ def test_vllm_keeps_the_window_plus_the_tokens_in_flight_per_sequence():
     two batches in flight (config/vllm.py VllmConfig.max_concurrent_batches)."""
     assert (VLLM.block_size, VLLM.in_flight_batches, VLLM.prefill_tokens) == (16, 2, 8192)
     held = 4096 - 1 + 2 * 8192
-    assert kv_tokens_per_sequence(VLLM, 32768, 4096) == (-(-held // 16) + 1) * 16 == 20496
-    assert kv_tokens_per_sequence(VLLM, 8192, 4096) == (8192 // 16 + 1) * 16  # capped at max_model_len
-    assert kv_tokens_per_sequence(VLLM, 32768, None) == 32768  # FullAttentionSpec: cdiv(max_model_len, block)
+    assert VLLM.kv_slots(32768, 4096).tokens == (-(-held // 16) + 1) * 16 == 20496
+    assert VLLM.kv_slots(8192, 4096).tokens == (8192 // 16 + 1) * 16  # capped at max_model_len
+    assert VLLM.kv_slots(32768, None).tokens == 32768  # FullAttentionSpec: cdiv(max_model_len, block)
 
 
 def test_tgi_allocates_the_whole_context_of_a_sliding_window_model():
     """server/text_generation_server/models/model.py Model.info: window_size=None."""
-    assert kv_tokens_per_sequence(TGI, 32768, 4096) == 32768
+    assert TGI.kv_slots(32768, 4096).tokens == 32768
 
 
 def test_mistral_v01_on_vllm_16_by_32k_on_h100_is_tp_1_and_on_tgi_full_context():
@@ -190,7 +184,7 @@ def test_logits_are_those_of_the_profiled_pass():
 def test_a_window_never_costs_more_than_one_block_over_full_attention(length, window, block, batches, step):
     """SlidingWindowSpec's extra block for a window that starts mid-block is all it can add; it saves the rest."""
     rules = replace(VLLM, block_size=block, in_flight_batches=batches, prefill_tokens=step)
-    windowed, full = kv_tokens_per_sequence(rules, length, window), kv_tokens_per_sequence(rules, length, None)
+    windowed, full = rules.kv_slots(length, window).tokens, rules.kv_slots(length, None).tokens
     assert windowed <= full + block
     assert windowed >= min(window - 1 + batches * step, length)
     assert windowed % block == 0

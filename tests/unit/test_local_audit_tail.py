@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e" / "local"))
-
-from localcluster import audit  # noqa: E402  (lives in e2e/local, not an installed package)
+from localcluster import audit
 
 
 def line(n: int) -> str:

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from modelfleet.api.runtime_args import WarmupArgs
 from modelfleet.engines import profile_for
 from modelfleet.runtime.engine_client import Completion
 from modelfleet.runtime.experts import ExpertCoverage, UnreadableArray, decode_routed_experts
-from modelfleet.runtime.warmup import READY, WAITING, Sidecar, WarmupConfig, summarise
+from modelfleet.runtime.warmup import READY, WAITING, Sidecar, summarise
 from modelfleet.runtime.warmup_prompts import PROMPTS
 from modelfleet.runtime.warmup_set import (
     CHARS_PER_TOKEN_GUESS,
@@ -177,8 +178,9 @@ def test_the_summary_has_duration_latencies_per_concurrency_and_coverage():
     }
 
 
-CONFIG = WarmupConfig(engine_url="http://127.0.0.1:1", engine_kind="vllm", served_model_name="m", max_model_len=256,
-                      max_concurrency=4, timeout_s=60, port=0)
+# The sidecar's command line; its port is never bound here (the test server picks its own).
+ARGS = WarmupArgs(engine_url="http://127.0.0.1:1", engine="vllm", served_model_name="m", max_model_len=256,
+                  max_concurrency=4, timeout_seconds=60, port=9000)
 
 
 async def get(sidecar: Sidecar, path: str) -> tuple[int, str]:
@@ -188,7 +190,7 @@ async def get(sidecar: Sidecar, path: str) -> tuple[int, str]:
 
 
 def test_ready_is_503_until_warm_then_200_with_the_summary():
-    sidecar = Sidecar(CONFIG, lambda line: None)
+    sidecar = Sidecar(ARGS, lambda line: None)
     status, body = asyncio.run(get(sidecar, "/ready"))
     assert (status, json.loads(body)) == (503, {"phase": WAITING, "last_warmup": None})
     sidecar.finish(WarmupReport(records=[RequestRecord(1, "code", 0.5, 200)]), "complete", 2.0)
@@ -199,7 +201,7 @@ def test_ready_is_503_until_warm_then_200_with_the_summary():
 
 def test_metrics_expose_readiness_duration_and_coverage():
     lines: list[str] = []
-    sidecar = Sidecar(replace(CONFIG, num_experts=8), lines.append)
+    sidecar = Sidecar(ARGS.model_copy(update={"num_experts": 8}), lines.append)
     report = WarmupReport(records=[RequestRecord(2, "code", 0.3, 200)])
     report.coverage.add(decode_routed_experts(ROUTED[0]))
     sidecar.metrics.observe(report.records[0])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from modelfleet.catalog import GIB, load_model_config, parse_config
+from modelfleet.api.quantity import GIB
+from modelfleet.catalog import load_model_config, parse_config
+from modelfleet.engines.memory_rules import CUDA_CONTEXT_GIB, CUDA_GRAPHS_GIB, NON_TORCH_GIB
 from modelfleet.sizing import TensorGroup, Workload, kv_bytes_per_token, memory_need, model_tensors, tensor_bytes
-from modelfleet.sizing.engine_memory import CUDA_CONTEXT_GIB, CUDA_GRAPHS_GIB, NON_TORCH_GIB
 from modelfleet.sizing.memory import prefill_tokens, weight_bytes
 
 PROJECTION = TensorGroup("proj", "linear", rows=4096, cols=14336, count=1, split="tp")

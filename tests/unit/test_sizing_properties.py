@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import assume, given, settings, strategies as st
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
-from modelfleet.catalog import GIB, ModelConfig, parse_config
+from modelfleet.api.quantity import GIB
+from modelfleet.catalog import ModelConfig, parse_config
 from modelfleet.sizing import (
     Workload,
     engine_memory,

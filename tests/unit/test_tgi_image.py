@@ -8,7 +8,6 @@ e2e/local/localcluster/images.py build_tgi_image.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from modelfleet.engines.tgi import PROFILE, TGI_VERSION
@@ -57,7 +56,6 @@ def test_the_binaries_sit_in_the_virtualenv_and_the_install_is_offline():
 
 
 def test_the_tag_is_the_pinned_version_and_the_build_has_no_network():
-    sys.path.insert(0, str(ROOT / "e2e" / "local"))
     from localcluster import images
 
     assert images.tgi_image() == f"localhost/modelfleet/tgi-cpu:{TGI_VERSION}"

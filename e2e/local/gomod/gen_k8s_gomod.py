@@ -26,7 +26,10 @@ def main(version: str) -> None:
     info = json.loads(subprocess.check_output(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"], text=True))
     upstream = pathlib.Path(info["GoMod"]).read_text()
-    go_line = re.search(r"^go (\S+)$", upstream, re.M).group(1)
+    go = re.search(r"^go (\S+)$", upstream, re.M)
+    if go is None:
+        sys.exit("no go line in upstream go.mod")
+    go_line = go.group(1)
     godebug = re.search(r"^godebug (.+)$", upstream, re.M)
     staging = sorted(set(re.findall(r"^\s*(k8s\.io/\S+) => \./staging/", upstream, re.M)))
     if not staging:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+from typing import Any
 
 from . import settings
 
@@ -24,9 +25,9 @@ class AuditTail:
     def __init__(self) -> None:
         status = os.stat(log_path())
         self._inode, self._offset = status.st_ino, status.st_size
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
 
-    def poll(self) -> list[dict]:
+    def poll(self) -> list[dict[str, Any]]:
         """Every complete event so far; a line the API server is still writing waits for the next poll."""
         path = log_path()
         inode = os.stat(path).st_ino

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from . import certs, components, images, kubeconfigs, node, nodes, processes, settings
 
@@ -54,7 +55,7 @@ def api_get(path: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def _wait(what: str, ready, timeout: float, state: pathlib.Path, watch: list[str]) -> None:
+def _wait(what: str, ready: Callable[[], bool], timeout: float, state: pathlib.Path, watch: list[str]) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         for name in watch:  # fail fast when a component died instead of waiting out the clock
@@ -81,7 +82,8 @@ def _etcd_healthy() -> bool:
     url = f"http://{settings.HOST}:{settings.PORTS['etcd-client']}/health"
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return json.loads(resp.read()).get("health") == "true"
+            health: object = json.loads(resp.read()).get("health")
+        return health == "true"
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -95,7 +97,7 @@ def _nodes_ready(names: list[str]) -> bool:
     return set(names) <= ready
 
 
-def up(layout: dict | None = None, timeout: float = 180.0) -> pathlib.Path:
+def up(layout: nodes.Obj | None = None, timeout: float = 180.0) -> pathlib.Path:
     """Start what is not running (the real node too), sync the node layout, build and
     import modelfleet's images, wait until usable. Returns the admin kubeconfig path.
     The test engine image (vLLM, ~7 GB) is built by what needs it: images.ensure_engine_image()."""

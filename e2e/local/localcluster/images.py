@@ -90,9 +90,16 @@ def engine_image() -> str:
 def engine_versions() -> dict[str, str]:
     """The engine tier's pins: vLLM's where the code spells it once (engines/vllm.py), torch's in
     venv.sh, read the way venv.sh reads them."""
-    vllm = re.search(r'^VLLM_VERSION = "(.+)"$', (REPO / "operator/modelfleet/engines/vllm.py").read_text(), re.M)
-    torch = re.search(r"^TORCH_VERSION=(\S+)$", (REPO / "e2e/engine/venv.sh").read_text(), re.M)
-    return {"VLLM_VERSION": vllm.group(1), "TORCH_VERSION": torch.group(1)}
+    return {"VLLM_VERSION": _pinned(r'^VLLM_VERSION = "(.+)"$', REPO / "operator/modelfleet/engines/vllm.py"),
+            "TORCH_VERSION": _pinned(r"^TORCH_VERSION=(\S+)$", REPO / "e2e/engine/venv.sh")}
+
+
+def _pinned(pattern: str, path: pathlib.Path) -> str:
+    """The version ``pattern``'s group 1 finds on a line of ``path``, where the project pins it once."""
+    found = re.search(pattern, path.read_text(), re.M)
+    if found is None:
+        raise RuntimeError(f"no line of {path} matches {pattern!r}: where did the pin go?")
+    return found.group(1)
 
 
 # ---------------------------------------------------------------- builds
@@ -257,8 +264,8 @@ def build_all() -> None:
 
 def tgi_image() -> str:
     """The TGI test engine image's tag: TGI's pinned version (engines/tgi.py, where the code spells it once)."""
-    version = re.search(r'^TGI_VERSION = "(.+)"$', (REPO / "operator/modelfleet/engines/tgi.py").read_text(), re.M)
-    return f"localhost/modelfleet/tgi-cpu:{version.group(1)}"
+    version = _pinned(r'^TGI_VERSION = "(.+)"$', REPO / "operator/modelfleet/engines/tgi.py")
+    return f"localhost/modelfleet/tgi-cpu:{version}"
 
 
 def tgi_build() -> pathlib.Path:
@@ -341,8 +348,8 @@ def ensure_tgi_image(socket: pathlib.Path) -> str:
 # ---------------------------------------------------------------- containerd
 
 def _stamp(tag: str) -> pathlib.Path:
-    from . import node
-    return node.containerd_root() / "modelfleet-imported" / tag.replace("/", "_").replace(":", "_")
+    """Which build of ``tag`` was imported, beside containerd's store, so it goes when the store does."""
+    return settings.containerd_root() / "modelfleet-imported" / tag.replace("/", "_").replace(":", "_")
 
 
 def import_image(socket: pathlib.Path, tag: str) -> None:
@@ -359,6 +366,7 @@ def import_image(socket: pathlib.Path, tag: str) -> None:
     # Streamed: an engine image is ~7 GB, and a temporary archive would take as much again.
     push = subprocess.Popen([BUILDAH, "push", "--quiet", tag, f"docker-archive:/dev/stdout:{tag}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert push.stdout is not None and push.stderr is not None  # both PIPE
     load = subprocess.run([CTR, "--address", str(socket), "-n", "k8s.io", "images", "import", "-"],
                           stdin=push.stdout, capture_output=True, text=True)
     push.stdout.close()

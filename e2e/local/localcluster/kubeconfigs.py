@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import pathlib
+from typing import Any
 
 import yaml
 
@@ -15,7 +16,7 @@ def _b64(path: pathlib.Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def render(pki: pathlib.Path, client: str, user: str) -> dict:
+def render(pki: pathlib.Path, client: str, user: str) -> dict[str, Any]:
     server = f"https://{settings.HOST}:{settings.PORTS['kube-apiserver']}"
     return {
         "apiVersion": "v1",

@@ -12,6 +12,7 @@ import copy
 import json
 import pathlib
 import subprocess
+from typing import Any
 
 import yaml
 
@@ -20,27 +21,31 @@ from . import settings
 DEFAULT_LAYOUT = settings.LOCAL_DIR / "nodes.yaml"
 OWNED = "modelfleet.io/local-cluster"
 POOL = "modelfleet.io/pool"
+# A node layout (nodes.yaml) or a Kubernetes object, as YAML and JSON give them.
+Obj = dict[str, Any]
 
 
-def load_layout(path: pathlib.Path | str = DEFAULT_LAYOUT) -> dict:
-    return yaml.safe_load(pathlib.Path(path).read_text())
+def load_layout(path: pathlib.Path | str = DEFAULT_LAYOUT) -> Obj:
+    layout: Obj = yaml.safe_load(pathlib.Path(path).read_text())
+    return layout
 
 
-def pool(layout: dict, name: str) -> dict:
-    for p in layout["pools"]:
-        if p["name"] == name:
-            return p
+def pool(layout: Obj, name: str) -> Obj:
+    found: Obj
+    for found in layout["pools"]:
+        if found["name"] == name:
+            return found
     raise KeyError(f"no pool {name!r} in layout")
 
 
-def scale_pool(layout: dict, name: str, count: int) -> dict:
+def scale_pool(layout: Obj, name: str, count: int) -> Obj:
     """A copy of `layout` with pool `name` at `count` nodes."""
     out = copy.deepcopy(layout)
     pool(out, name)["count"] = count
     return out
 
 
-def add_pool(layout: dict, spec: dict) -> dict:
+def add_pool(layout: Obj, spec: Obj) -> Obj:
     """A copy of `layout` with one more pool (same keys as nodes.yaml)."""
     out = copy.deepcopy(layout)
     if any(p["name"] == spec["name"] for p in out["pools"]):
@@ -49,14 +54,14 @@ def add_pool(layout: dict, spec: dict) -> dict:
     return out
 
 
-def remove_pool(layout: dict, name: str) -> dict:
+def remove_pool(layout: Obj, name: str) -> Obj:
     out = copy.deepcopy(layout)
     pool(out, name)
     out["pools"] = [p for p in out["pools"] if p["name"] != name]
     return out
 
 
-def render(layout: dict) -> list[dict]:
+def render(layout: Obj) -> list[Obj]:
     """The Node objects of a layout, with labels as GPU Feature Discovery sets them."""
     defaults = layout.get("defaults", {})
     nodes = []
@@ -113,7 +118,7 @@ def _kubectl(kubeconfig: pathlib.Path | str, *args: str, stdin: str | None = Non
                           input=stdin, check=True, capture_output=True, text=True).stdout
 
 
-def sync(layout: dict, kubeconfig: pathlib.Path | str | None = None) -> list[str]:
+def sync(layout: Obj, kubeconfig: pathlib.Path | str | None = None) -> list[str]:
     """Make the cluster's fake nodes match `layout`; return the node names."""
     kubeconfig = kubeconfig or settings.kubeconfig_path()
     wanted = {n["metadata"]["name"]: n for n in render(layout)}

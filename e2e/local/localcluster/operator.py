@@ -29,7 +29,8 @@ OPERATOR_NAMESPACE = "modelfleet-system"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def install_chart(helm: Path, kubeconfig: Path, *extra: str) -> None:
@@ -67,7 +68,7 @@ class OperatorProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)  # --namespace for each; none: every namespace
     verbose: bool = True  # debug logs for failure reports; the benchmark runs as the chart does, without
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
     liveness_port: int = 0
 
@@ -93,6 +94,7 @@ class OperatorProcess:
         return self
 
     def _wait_alive(self, timeout: float = 60) -> None:
+        assert self.process is not None, "start() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -119,7 +121,9 @@ class OperatorProcess:
                 self.kill()
 
     def metrics(self) -> str:
-        return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text: str = response.read().decode()
+        return text
 
     def reconciles(self) -> float:
         """Reconciles the operator has done, every outcome (its ``modelfleet_reconcile_total`` counter)."""

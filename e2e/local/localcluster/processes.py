@@ -16,7 +16,7 @@ import time
 # Popen objects of the processes this Python process started: kept so they
 # are not garbage-collected while running (ResourceWarning) and so stop() can
 # reap them.
-_children: dict[int, subprocess.Popen] = {}
+_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _pidfile(state: pathlib.Path, name: str) -> pathlib.Path:

@@ -66,6 +66,12 @@ def state_dir() -> pathlib.Path:
     return cache_dir() / "local-cluster"
 
 
+def containerd_root() -> pathlib.Path:
+    """The real node's containerd store, kept across down/up (under the cache, not the state that down
+    wipes): the images imported into it stay, and so does the record of what was imported (images.py)."""
+    return cache_dir() / "containerd"
+
+
 def kubeconfig_path() -> pathlib.Path:
     return state_dir() / "kubeconfig"
 

@@ -1,8 +1,9 @@
 """The CustomResourceDefinition, generated from the pydantic models.
 
 Pydantic writes JSON Schema; the API server wants a *structural* OpenAPI v3
-schema. The fixes, in one pass over the tree: inline ``$ref``s, turn
-``anyOf [T, null]`` into ``nullable``, drop titles and defaults (defaults are
+schema. The fixes: inline ``$ref``s (``json_schema.inline_refs``, marking
+the models that carry rules), then in one pass over the tree turn ``anyOf
+[T, null]`` into ``nullable``, drop titles and defaults (defaults are
 applied by the operator, so stored objects hold only what the user wrote),
 drop ``additionalProperties: false`` (unknown fields are refused by the API
 server's strict field validation instead), use OpenAPI v3.0's boolean
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .base import ApiModel
+from .json_schema import inline_refs
 from .resource import (
     API_VERSION,
     CRD_NAME,
@@ -50,6 +52,8 @@ PRINTER_COLUMNS = [
 ]
 
 _DROPPED_KEYS = {"title", "default", "$defs"}
+# Marks, while refs are inlined, the node a model with CEL rules became; never written out.
+_RULES_OF = "x-modelfleet-rules-of"
 
 
 def generate_crd() -> dict[str, Any]:
@@ -116,39 +120,39 @@ def _described(schema: dict[str, Any], field: str) -> dict[str, Any]:
 def model_schema(model: type[ApiModel]) -> dict[str, Any]:
     """One model's structural schema, refs inlined and rules attached."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    models = {cls.__name__: cls for cls in _models_under(model)}
-    schema: dict[str, Any] = _structural(raw, raw.get("$defs", {}), models, model)
+    ruled = {cls.__name__: cls for cls in _models_under(model) if cls.__rules__}
+
+    def mark(name: str, node: dict[str, Any]) -> dict[str, Any]:
+        return {**node, _RULES_OF: name} if name in ruled else node
+
+    root = {key: value for key, value in raw.items() if key != "$defs"}
+    inlined = inline_refs(mark(model.__name__, root), raw.get("$defs", {}), mark)
+    schema: dict[str, Any] = _structural(inlined, ruled)
     return schema
 
 
-def _structural(
-    node: Any, defs: dict[str, Any], models: dict[str, type[ApiModel]], owner: type[ApiModel] | None
-) -> Any:
+def _structural(node: Any, ruled: dict[str, type[ApiModel]]) -> Any:
     if isinstance(node, list):
-        return [_structural(item, defs, models, None) for item in node]
+        return [_structural(item, ruled) for item in node]
     if not isinstance(node, dict):
         return node
     node = _collapse_nullable(node)
-    if "$ref" in node:
-        name = node["$ref"].rsplit("/", 1)[-1]
-        resolved = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
-        return _structural(resolved, defs, models, models.get(name))
     if node.get("x-kubernetes-int-or-string"):
         return _keep(node, "description", "x-kubernetes-int-or-string")
     if node.get("x-kubernetes-preserve-unknown-fields"):
         return _keep(node, "description", "type", "nullable", "x-kubernetes-preserve-unknown-fields")
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROPPED_KEYS or (key == "additionalProperties" and value is False):
+        if key in _DROPPED_KEYS or key == _RULES_OF or (key == "additionalProperties" and value is False):
             continue
         if key == "exclusiveMinimum":
             out["minimum"], out["exclusiveMinimum"] = value, True
         elif key == "properties":
-            out[key] = {name: _structural(sub, defs, models, None) for name, sub in value.items()}
+            out[key] = {name: _structural(sub, ruled) for name, sub in value.items()}
         else:
-            out[key] = _structural(value, defs, models, None)
-    if owner is not None and owner.__rules__:
-        out["x-kubernetes-validations"] = _cel_rules(owner)
+            out[key] = _structural(value, ruled)
+    if _RULES_OF in node:
+        out["x-kubernetes-validations"] = _cel_rules(ruled[node[_RULES_OF]])
     return out
 
 

@@ -20,6 +20,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+# The project's byte units: sizing, the catalog and the API all count in these.
+MIB = 2**20
+GIB = 2**30
+
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<suffix>Ki|Mi|Gi|Ti|m)?$")
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|m)?$"
@@ -55,9 +59,9 @@ def gib_quantity(value: float) -> str:
     return f"{short}Gi"
 
 
-GiB = Annotated[float, BeforeValidator(_parser(2**30)),
+GiB = Annotated[float, BeforeValidator(_parser(GIB)),
                 PlainSerializer(gib_quantity, return_type=str, when_used="json"), _schema("43.5Gi")]
-MiB = Annotated[int, BeforeValidator(_parser(2**20)), PlainSerializer(lambda v: f"{v}Mi", return_type=str,
+MiB = Annotated[int, BeforeValidator(_parser(MIB)), PlainSerializer(lambda v: f"{v}Mi", return_type=str,
                                                                       when_used="json"), _schema("24576Mi")]
 Millicores = Annotated[int, BeforeValidator(_parser(None, millis=True)), PlainSerializer(
     lambda v: f"{v}m", return_type=str, when_used="json"), _schema("1500m")]
@@ -79,8 +83,6 @@ SIZE_DECIMAL: dict[str, Decimal | int] = {
 _SPLIT = re.compile(
     r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?P<suffix>[KMGTPE]i|[numkMGTPE])?$"
 )
-
-GIB = 2**30
 
 
 def parse_quantity(text: str) -> Decimal:

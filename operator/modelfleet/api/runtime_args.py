@@ -3,7 +3,9 @@
 The renderer (``render.runtime_containers``) builds a ``PrepullArgs`` or a
 ``WarmupArgs`` and writes it into the pod with ``to_argv``; the runtime's
 command line (``modelfleet prepull``, ``modelfleet warmup``) reads the same
-model back (``add_arguments`` and ``from_namespace``, or ``parse``). Names,
+model back (``add_arguments`` and ``from_namespace``, or ``parse``) and
+hands it as it is to the program (``runtime.prepull``, ``runtime.warmup``),
+which reads its fields by these names: nothing is copied over. Names,
 types, defaults and help are written once, here: a field ``model_id`` is the
 option ``--model-id``, a tuple a repeated option, ``None`` an option left
 out; ``to_argv`` leaves out what is at its default, so a pod's command line

@@ -58,8 +58,9 @@ MIN_CACHE_BYTES = GIB
 MIN_CACHE_SIZE = "1Gi"
 
 # Environment variables the operator sets on the engine, pre-pull and warm-up
-# containers (engines.base.Engine.env, engines.vllm, engines.tgi,
-# render.runtime_containers, render.engine_container), and the Hub client's
+# containers (each engine profile's env: engines.cache_layout.OFFLINE_ENV and
+# engines.vllm's and engines.tgi's own; render.runtime_containers,
+# render.engine_container), and the Hub client's
 # other spellings of them (huggingface_hub/constants.py), with why a user may
 # not set them. tests/unit/test_render_env.py renders every engine and cache
 # mode and fails when the operator sets a variable that is not here.

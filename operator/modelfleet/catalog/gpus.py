@@ -26,9 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelfleet.api import GPUPool
-
-MIB = 1024**2
-GIB = 1024**3
+from modelfleet.api.quantity import GIB, MIB
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,7 @@ from pathlib import Path
 
 import httpx2
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import (
-    GatedRepoError,
-    HfHubHTTPError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
 from .errors import (
     GatedModel,
@@ -39,6 +31,7 @@ from .errors import (
     ModelUnavailable,
     RevisionNotFound,
 )
+from .hub_errors import HubAnswer, HubRefusal, hub_refusal
 from .model_config import ModelConfig, parse_config
 from .redact import redact
 
@@ -101,41 +94,55 @@ def _download_config(model_id: str, revision: str, hub: HubAccess) -> str:
 
 
 def _unavailable(model_id: str, revision: str, hub: HubAccess, exc: Exception) -> ModelUnavailable:
-    """The huggingface-hub error, said in terms of what to change. Subclasses before their bases."""
-    where = f"{model_id}@{revision}"
-    status = _status_code(exc)
+    """Why config.json could not be had, in terms of what to change."""
     if isinstance(exc, LocalEntryNotFoundError) and hub.offline:
         return ModelNotCached(
             f"{model_id} is not a bundled model and HF_HUB_OFFLINE is set, and its config.json for revision "
             f"{revision} is not in the Hugging Face cache ({hub.cache_dir or 'the default cache'}): "
             "unset HF_HUB_OFFLINE, or fetch it once with network access"
         )
-    if isinstance(exc, GatedRepoError):
-        return GatedModel(
-            f"{model_id} is gated: the Hub refused config.json (HTTP {_status(exc)}) "
-            f"{'with the token given' if hub.token else 'without a token'}; accept the model's terms at "
-            f"{DEFAULT_ENDPOINT}/{model_id} and set HF_TOKEN (or spec.model.tokenSecretRef) to that account's token"
-        )
-    if isinstance(exc, RevisionNotFoundError):
-        return RevisionNotFound(
-            f"{model_id} has no revision {revision!r} on {hub.endpoint}: use a branch, tag or commit it has"
-        )
-    if isinstance(exc, RemoteEntryNotFoundError):
-        return InvalidModelConfig(f"{where} has no config.json: it is not a transformers model repository")
-    if status in (401, 403) and not isinstance(exc, RepositoryNotFoundError):
-        return _token_refused(where, status, hub)
-    if isinstance(exc, (RepositoryNotFoundError, HFValidationError)):
-        return ModelNotFound(
-            f"no model repository {model_id} on {hub.endpoint} (or it is private and the token cannot see it): "
-            "check spec.model.id"
-        )
+    refusal = hub_refusal(exc)
+    if refusal is not None:
+        return _refused(model_id, revision, hub, refusal)
+    if isinstance(exc, HFValidationError):  # an id that cannot name a repository: refused before any request
+        return _not_found(model_id, hub)
     return HubUnreachable(
-        f"cannot fetch {where}/config.json from {hub.endpoint}: {_first_line(_root_cause(exc))}; check the "
-        "network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only bundled models and the local cache"
+        f"cannot fetch {model_id}@{revision}/config.json from {hub.endpoint}: {_first_line(_root_cause(exc))}; "
+        "check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only bundled models and the local cache"
     )
 
 
-def _token_refused(where: str, status: int, hub: HubAccess) -> HubTokenRefused:
+def _refused(model_id: str, revision: str, hub: HubAccess, refusal: HubRefusal) -> ModelUnavailable:
+    """The Hub's answer (``hub_errors``) to the operator, who reads configs with its own token."""
+    where = f"{model_id}@{revision}"
+    match refusal.answer:
+        case HubAnswer.GATED:
+            return GatedModel(
+                f"{model_id} is gated: the Hub refused config.json (HTTP {refusal.status or 'error'}) "
+                f"{'with the token given' if hub.token else 'without a token'}; accept the model's terms at "
+                f"{DEFAULT_ENDPOINT}/{model_id} and set HF_TOKEN (or spec.model.tokenSecretRef) to that account's "
+                "token"
+            )
+        case HubAnswer.NO_REVISION:
+            return RevisionNotFound(
+                f"{model_id} has no revision {revision!r} on {hub.endpoint}: use a branch, tag or commit it has"
+            )
+        case HubAnswer.NO_FILE:
+            return InvalidModelConfig(f"{where} has no config.json: it is not a transformers model repository")
+        case HubAnswer.TOKEN_REFUSED:
+            return _token_refused(where, refusal.status, hub)
+        case HubAnswer.NO_REPOSITORY:
+            return _not_found(model_id, hub)
+
+
+def _not_found(model_id: str, hub: HubAccess) -> ModelNotFound:
+    return ModelNotFound(
+        f"no model repository {model_id} on {hub.endpoint} (or it is private and the token cannot see it): "
+        "check spec.model.id"
+    )
+
+
+def _token_refused(where: str, status: int | None, hub: HubAccess) -> HubTokenRefused:
     if not hub.token:
         return HubTokenRefused(
             f"the Hub at {hub.endpoint} refused to serve {where}/config.json without a token (HTTP {status}): the "
@@ -150,21 +157,6 @@ def _token_refused(where: str, status: int, hub: HubAccess) -> HubTokenRefused:
         f"the Hub at {hub.endpoint} accepted the token but it may not read {where}/config.json (HTTP 403): "
         f"check the scopes of the token in {hub.token_source} and the repository's access settings"
     )
-
-
-def _status_code(exc: BaseException | None) -> int | None:
-    """The HTTP status of the Hub's answer, also when huggingface-hub wrapped it (a 403 on the file's
-    HEAD comes as a LocalEntryNotFoundError from it: ``file_download._raise_on_head_call_error``)."""
-    while exc is not None:
-        if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-            return exc.response.status_code
-        exc = exc.__cause__
-    return None
-
-
-def _status(exc: HfHubHTTPError) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.status_code) if response is not None else "error"
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -14,6 +14,7 @@ import json
 import sys
 
 from modelfleet.api import InvalidSpec, LLMDeployment, parse_llmdeployment
+from modelfleet.api.quantity import GIB
 from modelfleet.catalog import ModelUnavailable, default_pools, load_model_config
 from modelfleet.engines import profile_for
 from modelfleet.sizing import Candidate, SizingError, SizingResult, engine_memory, plan_deployment
@@ -80,12 +81,8 @@ def _model_lines(result: SizingResult) -> list[str]:
         f"  KV cache {m.kv_cache_bytes_per_token / 1024:.1f} KiB per token ({m.kv_cache_dtype}); "
         f"sized for {m.max_concurrency} sequences of {m.max_model_len} tokens",
         *_window_lines(result),
-        f"  budget: gpu.memoryUtilization × GPU memory{_factor(rules.budget_factor)} ({rules.budget_source})",
+        f"  budget: {rules.budget_rule} ({rules.budget_source})",
     ]
-
-
-def _factor(factor: float) -> str:
-    return "" if factor == 1 else f" × {factor:g}"
 
 
 def _window_lines(result: SizingResult) -> list[str]:
@@ -94,11 +91,9 @@ def _window_lines(result: SizingResult) -> list[str]:
     if not m.sliding_window:
         return []
     if m.kv_tokens_per_sequence < m.max_model_len:
-        held = min(m.sliding_window - 1 + rules.in_flight_batches * rules.prefill_tokens, m.max_model_len)
         return [
             f"  sliding window {m.sliding_window} (config.json): {rules.name} keeps {m.kv_tokens_per_sequence} KV "
-            f"slots per sequence, not {m.max_model_len}: {held} tokens (window - 1 + {rules.in_flight_batches} × "
-            f"{rules.prefill_tokens} in flight) in blocks of {rules.block_size}, plus one",
+            f"slots per sequence, not {m.max_model_len}: {m.kv_reckoning}",
             f"    ({m.kv_rule})",
         ]
     return [f"  sliding window {m.sliding_window} (config.json): {rules.name} allocates all {m.kv_tokens_per_sequence} "
@@ -116,7 +111,7 @@ def _overhead_lines(result: SizingResult) -> list[str]:
     lines = ["", f"Overhead per GPU at {shown.pool} TP {shown.tensor_parallel_size} (GiB):"]
     for o in shown.overheads:
         where = "in the budget " if o.in_budget else "outside budget"
-        lines.append(f"  {o.bytes / 2**30:5.2f}  {where}  {o.name}: {o.source}")
+        lines.append(f"  {o.bytes / GIB:5.2f}  {where}  {o.name}: {o.source}")
     return lines
 
 

@@ -26,7 +26,6 @@ from modelfleet.api.runtime_args import PrepullArgs
 from modelfleet.catalog.redact import install_log_redaction, redact
 from modelfleet.runtime.errors import PrepullError
 from modelfleet.runtime.prepull import PrepullRequest, prepull
-from modelfleet.runtime.retry import Backoff
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,17 +50,7 @@ def run(namespace: argparse.Namespace) -> int:
     def say(message: str, stream: TextIO = sys.stdout) -> None:
         print(redact(message, [token]), file=stream, flush=True)
 
-    request = PrepullRequest(
-        model_id=args.model_id,
-        revision=args.revision,
-        cache_dir=args.cache_dir,
-        include=args.include,
-        endpoint=os.environ.get("HF_ENDPOINT") or constants.ENDPOINT,
-        token=token,
-        backoff=Backoff(attempts=args.attempts, first_delay_s=args.backoff_seconds),
-        progress_interval_s=args.progress_seconds,
-        workers=args.workers,
-    )
+    request = PrepullRequest(args, endpoint=os.environ.get("HF_ENDPOINT") or constants.ENDPOINT, token=token)
     try:
         prepull(request, lambda message: say(f"{label}: {message}"))
     except PrepullError as exc:

@@ -14,7 +14,7 @@ import sys
 from pydantic import ValidationError
 
 from modelfleet.api.runtime_args import WarmupArgs
-from modelfleet.runtime.warmup import WarmupConfig, run_sidecar
+from modelfleet.runtime.warmup import run_sidecar
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,15 +31,4 @@ def run(namespace: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"error: modelfleet warmup: {exc}", file=sys.stderr, flush=True)
         return 2
-    config = WarmupConfig(
-        engine_url=args.engine_url,
-        engine_kind=args.engine,
-        served_model_name=args.served_model_name,
-        max_model_len=args.max_model_len,
-        max_concurrency=args.max_concurrency,
-        timeout_s=args.timeout_seconds,
-        port=args.port,
-        host=args.host,
-        num_experts=args.num_experts,
-    )
-    return run_sidecar(config, lambda message: print(message, flush=True))
+    return run_sidecar(args, lambda message: print(message, flush=True))

@@ -22,8 +22,10 @@ tests. The module provides a ``PROFILE`` with, read in the pinned release:
   normalises), ``repeated_flag_effect``, ``hub_repo_flags`` (values that
   name other repositories, which the offline engine cannot fetch) and
   ``trust_remote_code_flag``;
-- ``memory`` (``memory_rules.EngineMemory``: its budget, KV and overhead
-  rules), ``replicates_kv_heads`` and ``expert_parallel`` (sharding rules);
+- ``memory``: a class of its own with ``memory_rules.EngineMemory``'s
+  methods (its budget function, the KV slots a sequence holds, each
+  overhead in or out of its budget), built from ``memory_rules``' pieces;
+  ``replicates_kv_heads`` and ``expert_parallel`` (sharding rules);
 - ``metrics`` (the Prometheus names the autoscaler scrapes) and ``warmup``
   (the HTTP the warm-up sidecar may use besides OpenAI's completions);
 

@@ -1,47 +1,139 @@
-"""The shape of an engine's memory rules: how, at its pinned release, it splits a GPU's memory.
+"""What an engine's memory rules answer, and the pieces each engine builds its answers from.
 
-Each profile (``vllm.MEMORY``, ``tgi.MEMORY``) fills one ``EngineMemory``
-with the rules read in that release's source, cited by file and function in
-the ``*_source`` fields; ``tests/unit/test_engine_memory.py`` holds each one
-at the pinned version. Sizing (``sizing.memory``, ``sizing.engine_memory``)
-does the arithmetic with them and never asks which engine it is.
+An engine splits a GPU's memory its own way: how large its budget is, how
+many KV slots one sequence takes, which overheads it counts against the
+budget and which it leaves to the memory outside it. Each engine module
+writes those rules as functions of its own (``vllm.VllmMemory``,
+``tgi.TgiMemory``), read in its pinned release's source and citing it;
+``EngineMemory`` is what they answer. Sizing (``sizing.memory``) measures
+the model (weights, KV bytes per token, one token's activations) and asks
+the rules the rest, never which engine it is: a third engine's way of
+counting is one more class with these methods, not a new field here or a
+branch in sizing (``tests/unit/test_engine_memory_sglang.py`` shows one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
+
+from modelfleet.api.quantity import GIB
+
+# Overheads per GPU that no config file gives: typical sizes on Ampere/Hopper. Each engine's rules say
+# whether its budget counts them, and may use a figure of their own instead.
+CUDA_CONTEXT_GIB = 0.5  # CUDA context (0.3-0.5 GiB) and NCCL buffers for TP > 1
+NON_TORCH_GIB = 0.5  # cuBLAS/attention workspaces, caching-allocator fragmentation
+CUDA_GRAPHS_GIB = 0.5  # decode graphs (vLLM logs 0.2-1 GiB for the capture)
+
+CUDA_CONTEXT = "CUDA context and NCCL"
+NON_TORCH = "non-torch workspaces"
+CUDA_GRAPHS = "CUDA graphs"
 
 
 @dataclass(frozen=True)
-class EngineMemory:
-    """One engine's memory rules at its pinned release; each ``*_source`` names the code it follows."""
+class Overhead:
+    """Memory an engine holds per GPU besides weights and KV cache, and where that number comes from."""
 
     name: str
-    # The budget is gpu.memoryUtilization × this × GPU memory.
-    budget_factor: float
-    budget_source: str
-    # Tokens of the largest forward pass the engine profiles (activation peak); the renderer passes it.
-    prefill_tokens: int
-    prefill_source: str
-    # KV per sequence: does the engine keep only the window of a sliding-window model?
-    windowed_kv: bool
-    kv_source: str
-    block_size: int
-    # Batches in flight at once (vLLM reserves window + this × max_num_batched_tokens).
-    in_flight_batches: int
-    cuda_context_in_budget: bool
-    cuda_context_source: str
-    cuda_graphs_in_budget: bool
-    cuda_graphs_source: str
-    non_torch_source: str
-    activations_source: str
-    # Logits in the profiled pass: vLLM samples max_num_seqs sequences (its sampler's dummy run); TGI's
-    # warm-up samples its warm-up requests, prefill_tokens / max_input_tokens of them.
-    logits_of_max_concurrency: bool
-    # Quantizations the engine makes from 16-bit weights at load, and what it peaks at meanwhile.
-    quantizes_at_load: frozenset[str]
-    load_source: str
-    # Quantizations it cannot serve at all, with why (source).
-    unservable: dict[str, str]
-    # Quantizations with which it captures no CUDA graphs.
-    no_cuda_graphs_with: frozenset[str] = frozenset()
+    bytes: float
+    in_budget: bool  # the engine counts it against its budget (else it must fit in what the budget leaves)
+    source: str
+
+
+@dataclass(frozen=True)
+class GPUShare:
+    """What one GPU of a replica serves, as sizing measured it: the spec's workload and the model's bytes."""
+
+    quantization: str
+    max_model_len: int
+    max_concurrency: int
+    activation_bytes_per_token: float  # one token of a forward pass, on this GPU at its tensor-parallel size
+    logit_bytes_per_sequence: int  # one sequence's float32 logits over the vocabulary
+
+
+@dataclass(frozen=True)
+class KVSlots:
+    """The KV slots one sequence holds at most, and, when the engine keeps less than the whole context,
+    how it got there (for ``modelfleet plan``)."""
+
+    tokens: int
+    reckoning: str = ""
+
+
+class EngineMemory(Protocol):
+    """One engine's memory rules at its pinned release; its module cites the code each answer follows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def prefill_tokens(self) -> int:
+        """Tokens of the largest forward pass it profiles or warms up with; the renderer passes it."""
+
+    @property
+    def block_size(self) -> int:
+        """Tokens per KV block: its KV cache holds whole blocks."""
+
+    @property
+    def budget_rule(self) -> str:
+        """The budget as a person reads it, in the spec's words (gpu.memoryUtilization × GPU memory ...)."""
+
+    @property
+    def budget_source(self) -> str: ...
+
+    @property
+    def kv_source(self) -> str:
+        """The code that says how many KV slots a sequence holds."""
+
+    @property
+    def quantizes_at_load(self) -> frozenset[str]:
+        """Quantizations it makes from 16-bit weights while loading."""
+
+    @property
+    def load_source(self) -> str:
+        """The code that says how it loads (and quantizes) weights, so what it peaks at meanwhile."""
+
+    @property
+    def unservable(self) -> Mapping[str, str]:
+        """Quantizations it cannot serve at all, each with why (its source)."""
+
+    def budget(self, gpu_memory: float, memory_utilization: float) -> float:
+        """Bytes of one GPU the engine gives weights, KV cache and the overheads it counts."""
+
+    def kv_slots(self, max_model_len: int, sliding_window: int | None) -> KVSlots:
+        """KV slots one sequence of ``max_model_len`` tokens holds at most in its cache."""
+
+    def overheads(self, share: GPUShare) -> tuple[Overhead, ...]:
+        """Each overhead on one GPU, inside or outside the budget as the engine counts it."""
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def whole_blocks(tokens: int, block_size: int) -> int:
+    """``tokens`` KV slots in whole blocks: what a sequence of full attention holds."""
+    return cdiv(tokens, block_size) * block_size
+
+
+def activations(tokens: int, sequences: int, share: GPUShare, *, in_budget: bool, source: str) -> Overhead:
+    """The activation peak of one forward pass of ``tokens`` tokens that samples ``sequences`` sequences."""
+    return Overhead(
+        f"activations of a {tokens}-token forward pass and {sequences} sequences' logits",
+        tokens * share.activation_bytes_per_token + sequences * share.logit_bytes_per_sequence,
+        in_budget,
+        source,
+    )
+
+
+def cuda_context(*, in_budget: bool, source: str) -> Overhead:
+    return Overhead(CUDA_CONTEXT, CUDA_CONTEXT_GIB * GIB, in_budget, source)
+
+
+def non_torch(*, in_budget: bool, source: str) -> Overhead:
+    return Overhead(NON_TORCH, NON_TORCH_GIB * GIB, in_budget, source)
+
+
+def cuda_graphs(*, captured: bool, in_budget: bool, source: str) -> Overhead:
+    return Overhead(CUDA_GRAPHS, CUDA_GRAPHS_GIB * GIB if captured else 0.0, in_budget, source)

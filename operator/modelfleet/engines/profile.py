@@ -1,9 +1,10 @@
 """What the operator knows of one inference server at its pinned release: an ``EngineProfile``.
 
-A profile is data and nothing else: sizing reads its memory and sharding
-rules, the renderer its image, flags, port, probes and environment, the
-autoscaler its metric names, the warm-up its HTTP dialect. None of them asks
-which engine it is. ``modelfleet.engines`` (the registry) says what a new
+A profile is data and small pure functions: sizing asks its memory rules
+(``memory_rules.EngineMemory``: the engine's own budget function, KV rule and
+overheads) and reads its sharding rules, the renderer its image, flags, port,
+probes and environment, the autoscaler its metric names, the warm-up its
+HTTP dialect. None of them asks which engine it is. ``modelfleet.engines`` (the registry) says what a new
 engine must provide.
 """
 

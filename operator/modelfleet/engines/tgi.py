@@ -96,9 +96,24 @@ refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
+
 from . import cache_layout
 from .flags import ParserRules
-from .memory_rules import EngineMemory
+from .memory_rules import (
+    GPUShare,
+    KVSlots,
+    Overhead,
+    activations,
+    cdiv,
+    cuda_context,
+    cuda_graphs,
+    non_torch,
+    whole_blocks,
+)
 from .profile import EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
 
 # TGI's final release (see the module docstring); nothing else in the code spells it.
@@ -149,42 +164,60 @@ PARSER = ParserRules(
     env_fallback=True,
 )
 
-MEMORY = EngineMemory(
-    name="TGI",
-    budget_factor=TGI_WIGGLE_ROOM,
-    budget_source=(
+# launcher/src/main.rs: "Bitsandbytes doesn't work with cuda graphs, deactivating them"
+NO_CUDA_GRAPHS_WITH = frozenset({"bitsandbytes-8bit"})
+
+
+@dataclass(frozen=True)
+class TgiMemory:
+    """TGI's memory rules at ``TGI_VERSION`` (the module docstring's Memory paragraph): each answer cites
+    the code it follows."""
+
+    name = "TGI"
+    prefill_tokens = MAX_BATCH_PREFILL_TOKENS  # backends/v3/src/client/grpc_client.rs warmup: requests filling it
+    # flashinfer (TGI's default attention on compute capability >= 8) uses blocks of 1 token (models/globals.py).
+    block_size = 1
+    budget_rule = f"gpu.memoryUtilization × GPU memory × {TGI_WIGGLE_ROOM:g}"
+    budget_source = (
         "server/text_generation_server/models/flash_causal_lm.py FlashCausalLM.warmup: "
         "get_free_memory(device, MEMORY_FRACTION × TGI_WIGGLE_ROOM), TGI_WIGGLE_ROOM 0.90 (models/globals.py)"
-    ),
-    prefill_tokens=MAX_BATCH_PREFILL_TOKENS,
-    prefill_source="backends/v3/src/client/grpc_client.rs warmup: requests filling max_batch_prefill_tokens",
-    windowed_kv=False,
-    kv_source=(
+    )
+    kv_source = (
         "server/text_generation_server/models/model.py Model.info: window_size=None, so the router "
         "allocates blocks for the whole max_total_tokens of every request"
-    ),
-    # flashinfer (TGI's default attention on compute capability >= 8) uses blocks of 1 token (models/globals.py).
-    block_size=1,
-    in_flight_batches=1,
-    cuda_context_in_budget=True,
-    cuda_context_source=(
-        "server/text_generation_server/utils/import_utils.py get_cuda_free_memory: mem_get_info counts "
-        "everything on the GPU against the fraction"
-    ),
-    cuda_graphs_in_budget=False,
-    cuda_graphs_source=(
-        "server/text_generation_server/models/flash_causal_lm.py FlashCausalLM.warmup: graphs for "
-        "batch sizes 1-32 are captured after init_kv_cache"
-    ),
-    non_torch_source="flash_causal_lm.py FlashCausalLM.warmup: read with mem_get_info after the warm-up",
-    activations_source="flash_causal_lm.py FlashCausalLM.warmup: free memory read right after the warm-up prefill",
-    logits_of_max_concurrency=False,
-    quantizes_at_load=frozenset({"fp8", "bitsandbytes-8bit", "bitsandbytes-4bit"}),
-    load_source="server/text_generation_server/layers/fp8.py Fp8Linear.from_unquant: each layer quantized as loaded",
-    unservable={},
-    # launcher/src/main.rs: "Bitsandbytes doesn't work with cuda graphs, deactivating them"
-    no_cuda_graphs_with=frozenset({"bitsandbytes-8bit"}),
-)
+    )
+    quantizes_at_load = frozenset({"fp8", "bitsandbytes-8bit", "bitsandbytes-4bit"})
+    load_source = "server/text_generation_server/layers/fp8.py Fp8Linear.from_unquant: each layer quantized as loaded"
+    unservable: ClassVar[Mapping[str, str]] = MappingProxyType({})  # it serves every quantization of the API
+
+    def budget(self, gpu_memory: float, memory_utilization: float) -> float:
+        """get_free_memory(device, MEMORY_FRACTION × TGI_WIGGLE_ROOM): the fraction of the GPU, less 10 %."""
+        return gpu_memory * memory_utilization * TGI_WIGGLE_ROOM
+
+    def kv_slots(self, max_model_len: int, sliding_window: int | None) -> KVSlots:
+        """The whole context of every request, sliding window or not (``kv_source``)."""
+        return KVSlots(whole_blocks(max_model_len, self.block_size))
+
+    def overheads(self, share: GPUShare) -> tuple[Overhead, ...]:
+        """Free memory is read with mem_get_info right after the warm-up prefill, so everything on the GPU
+        then counts against the budget; CUDA graphs are captured after the KV cache, outside it."""
+        # The warm-up's requests are max_input_tokens (max_model_len - 1) long each, as many as fill the prefill.
+        warmup_requests = cdiv(self.prefill_tokens, max(1, share.max_model_len - 1))
+        return (
+            activations(self.prefill_tokens, warmup_requests, share, in_budget=True, source=(
+                "flash_causal_lm.py FlashCausalLM.warmup: free memory read right after the warm-up prefill")),
+            cuda_graphs(captured=share.quantization not in NO_CUDA_GRAPHS_WITH, in_budget=False, source=(
+                "server/text_generation_server/models/flash_causal_lm.py FlashCausalLM.warmup: graphs for "
+                "batch sizes 1-32 are captured after init_kv_cache")),
+            non_torch(in_budget=True, source=(
+                "flash_causal_lm.py FlashCausalLM.warmup: read with mem_get_info after the warm-up")),
+            cuda_context(in_budget=True, source=(
+                "server/text_generation_server/utils/import_utils.py get_cuda_free_memory: mem_get_info counts "
+                "everything on the GPU against the fraction")),
+        )
+
+
+MEMORY = TgiMemory()
 
 
 METRICS = EngineMetrics(

@@ -91,12 +91,23 @@ Warm-up: vLLM has ``POST /tokenize`` (``{"model", "prompt"}`` ->
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from importlib import resources
+from types import MappingProxyType
 
 from . import cache_layout
 from .flags import ParserRules
-from .memory_rules import EngineMemory
+from .memory_rules import (
+    GPUShare,
+    KVSlots,
+    Overhead,
+    activations,
+    cdiv,
+    cuda_context,
+    cuda_graphs,
+    non_torch,
+    whole_blocks,
+)
 from .profile import EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
 
 # The one pinned vLLM release (see the module docstring); nothing else in the code spells it.
@@ -143,50 +154,75 @@ def _canonical(strings: list[str]) -> str:
     return next((s for s in strings if s.startswith("--")), strings[0])
 
 
-MEMORY = EngineMemory(
-    name="vLLM",
-    budget_factor=1.0,
-    budget_source="vllm/v1/worker/utils.py request_memory: total × gpu_memory_utilization",
-    prefill_tokens=MAX_NUM_BATCHED_TOKENS,
-    prefill_source=("vllm/v1/worker/gpu_model_runner.py GPUModelRunner.profile_run: "
-                    "_dummy_run(max_num_batched_tokens), then _dummy_sampler_run (logits of max_num_seqs sequences)"),
-    windowed_kv=True,
-    kv_source=(
+@dataclass(frozen=True)
+class VllmMemory:
+    """vLLM's memory rules at ``VLLM_VERSION`` (the module docstring's Memory paragraph): each answer
+    cites the code it follows. The fields are what the CPU build changes (``CPU_MEMORY``)."""
+
+    name: str = "vLLM"
+    # --max-num-batched-tokens, as the renderer passes it: vllm/v1/worker/gpu_model_runner.py
+    # GPUModelRunner.profile_run: _dummy_run(max_num_batched_tokens), then _dummy_sampler_run (logits of
+    # max_num_seqs sequences).
+    prefill_tokens: int = MAX_NUM_BATCHED_TOKENS
+    # CacheConfig.DEFAULT_BLOCK_SIZE (vllm/config/cache.py)
+    block_size: int = 16
+    # Batches in flight at once, for a sliding window's KV: async scheduling is on by default on GPUs
+    # (vllm/config/vllm.py VllmConfig.__post_init__), so max_concurrent_batches is 2; the CPU platform
+    # turns it off (vllm/platforms/cpu.py).
+    in_flight_batches: int = 2
+
+    budget_rule = "gpu.memoryUtilization × GPU memory"
+    budget_source = "vllm/v1/worker/utils.py request_memory: total × gpu_memory_utilization"
+    kv_source = (
         "vllm/v1/kv_cache_interface.py SlidingWindowSpec.max_admission_blocks_per_request: "
         "cdiv(min(sliding_window - 1 + max_in_flight_tokens, max_model_len), block_size) + 1 blocks, "
         "max_in_flight_tokens = max_concurrent_batches × max_num_batched_tokens (vllm/config/vllm.py)"
-    ),
-    # CacheConfig.DEFAULT_BLOCK_SIZE (vllm/config/cache.py)
-    block_size=16,
-    # Async scheduling is on by default on GPUs (vllm/config/vllm.py VllmConfig.__post_init__),
-    # so max_concurrent_batches is 2; the CPU platform turns it off (vllm/platforms/cpu.py).
-    in_flight_batches=2,
-    cuda_context_in_budget=False,
-    cuda_context_source=(
-        "vllm/v1/worker/gpu_worker.py init_device: the memory snapshot is taken after "
-        "init_worker_distributed_environment, so the context and NCCL fall outside the budget"
-    ),
-    cuda_graphs_in_budget=True,
-    cuda_graphs_source=(
-        "vllm/v1/worker/gpu_worker.py determine_available_memory: profile_cudagraph_memory is subtracted "
-        "(VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1, the default since v0.21)"
-    ),
-    non_torch_source="vllm/utils/mem_utils.py memory_profiling: non_torch_increase counts in non_kv_cache_memory",
-    activations_source="vllm/utils/mem_utils.py memory_profiling: transient_peak_headroom of the profile run",
-    logits_of_max_concurrency=True,
-    quantizes_at_load=frozenset({"fp8"}),
-    load_source=(
+    )
+    quantizes_at_load = frozenset({"fp8"})
+    load_source = (
         "vllm/model_executor/layers/quantization/online/fp8.py OnlineLinearBase: 16-bit weights on the meta "
         "device, materialized and quantized layer by layer (model_loader/reload/layerwise.py)"
-    ),
-    unservable={
-        "bitsandbytes-8bit": "bitsandbytes is not a vLLM quantization method any more "
-                             "(vllm/model_executor/layers/quantization/__init__.py QuantizationMethods)",
-        "bitsandbytes-4bit": "bitsandbytes is not a vLLM quantization method any more "
-                             "(vllm/model_executor/layers/quantization/__init__.py QuantizationMethods)",
-    },
-)
+    )
+    unservable = MappingProxyType(dict.fromkeys(
+        ("bitsandbytes-8bit", "bitsandbytes-4bit"),
+        "bitsandbytes is not a vLLM quantization method any more "
+        "(vllm/model_executor/layers/quantization/__init__.py QuantizationMethods)",
+    ))
 
+    def budget(self, gpu_memory: float, memory_utilization: float) -> float:
+        """vllm/v1/worker/utils.py request_memory: total × gpu_memory_utilization."""
+        return gpu_memory * memory_utilization
+
+    def kv_slots(self, max_model_len: int, sliding_window: int | None) -> KVSlots:
+        """Full attention takes cdiv(max_model_len, block) blocks (``FullAttentionSpec.max_memory_usage_bytes``);
+        a sliding-window layer only the window plus the tokens in flight, plus one block for a window that
+        starts mid-block (``SlidingWindowSpec``)."""
+        if not sliding_window:
+            return KVSlots(whole_blocks(max_model_len, self.block_size))
+        held = min(sliding_window - 1 + self.in_flight_batches * self.prefill_tokens, max_model_len)
+        return KVSlots((cdiv(held, self.block_size) + 1) * self.block_size,
+                       f"{held} tokens (window - 1 + {self.in_flight_batches} × {self.prefill_tokens} in flight) "
+                       f"in blocks of {self.block_size}, plus one")
+
+    def overheads(self, share: GPUShare) -> tuple[Overhead, ...]:
+        """What the profiling run consumes since the worker's memory snapshot counts against the budget;
+        the CUDA context and NCCL, set up before the snapshot, do not."""
+        return (
+            # The profile run samples max_num_seqs sequences (see prefill_tokens).
+            activations(self.prefill_tokens, share.max_concurrency, share, in_budget=True, source=(
+                "vllm/utils/mem_utils.py memory_profiling: transient_peak_headroom of the profile run")),
+            cuda_graphs(captured=True, in_budget=True, source=(
+                "vllm/v1/worker/gpu_worker.py determine_available_memory: profile_cudagraph_memory is subtracted "
+                "(VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1, the default since v0.21)")),
+            non_torch(in_budget=True, source=(
+                "vllm/utils/mem_utils.py memory_profiling: non_torch_increase counts in non_kv_cache_memory")),
+            cuda_context(in_budget=False, source=(
+                "vllm/v1/worker/gpu_worker.py init_device: the memory snapshot is taken after "
+                "init_worker_distributed_environment, so the context and NCCL fall outside the budget")),
+        )
+
+
+MEMORY = VllmMemory()
 
 # vLLM's CPU build, which the engine tier and the KV capacity benchmark run: the CPU platform sets
 # blocks of 128 tokens and turns async scheduling off, so one batch is in flight

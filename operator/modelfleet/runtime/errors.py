@@ -20,10 +20,9 @@ own 1 (an unexpected exception) and 2 (a wrong command line):
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
 from typing import ClassVar
 
-from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+from modelfleet.catalog.hub_errors import HubAnswer, HubRefusal, causes, refusal_of
 
 from .progress import size_text
 
@@ -77,21 +76,6 @@ class HubUnavailable(PrepullError):
     exit_code = 69
 
 
-def causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what it was raised from: the Hub client wraps network errors."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def status_of(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
 def is_disk_full(exc: BaseException) -> bool:
     return any(isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS for e in causes(exc))
 
@@ -101,15 +85,25 @@ def classify(exc: BaseException, *, token_given: bool, endpoint: str) -> Prepull
     for cause in causes(exc):
         if isinstance(cause, PrepullError):
             return cause
-        if isinstance(cause, GatedRepoError):
-            return _gated(status_of(cause), token_given)
-        if isinstance(cause, RevisionNotFoundError):
-            return NotFound("the revision does not exist in the repository (a branch, tag or 40-hex commit)")
-        if isinstance(cause, RepositoryNotFoundError):
-            return _repo_not_found(status_of(cause), token_given, endpoint)
-        if isinstance(cause, HfHubHTTPError) and (status := status_of(cause)) in (401, 403):
-            return AccessDenied(_refused(status, token_given))
+        refusal = refusal_of(cause)
+        if refusal is not None and (said := _refused_to_prepull(refusal, token_given, endpoint)) is not None:
+            return said
     return None
+
+
+def _refused_to_prepull(refusal: HubRefusal, token_given: bool, endpoint: str) -> PrepullError | None:
+    """The Hub's answer (``catalog.hub_errors``) to whoever reads the pod: the token is the pod's HF_TOKEN."""
+    match refusal.answer:
+        case HubAnswer.GATED:
+            return _gated(refusal.status, token_given)
+        case HubAnswer.NO_REVISION:
+            return NotFound("the revision does not exist in the repository (a branch, tag or 40-hex commit)")
+        case HubAnswer.NO_REPOSITORY:
+            return _repo_not_found(refusal.status, token_given, endpoint)
+        case HubAnswer.TOKEN_REFUSED:
+            return AccessDenied(_refused(refusal.status, token_given))
+        case HubAnswer.NO_FILE:  # a file the listing named: the fetch says which, and retries decide
+            return None
 
 
 def _gated(status: int | None, token_given: bool) -> AccessDenied:
@@ -132,7 +126,7 @@ def _repo_not_found(status: int | None, token_given: bool, endpoint: str) -> Not
     )
 
 
-def _refused(status: int, token_given: bool) -> str:
+def _refused(status: int | None, token_given: bool) -> str:
     if not token_given:
         return f"the Hub refused access without a token (HTTP {status}); {TOKEN_HINT}"
     if status == 401:

@@ -55,6 +55,8 @@ from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import disable_progress_bars
 
+from modelfleet.api.runtime_args import PrepullArgs
+
 from .errors import HubUnavailable, PrepullError, SizeMismatch, classify, disk_full, is_disk_full
 from .fetch import BlobDownload, Remote, is_complete, remote_file
 from .hub_files import RepoFile, exact_patterns, index_to_read, matching, select_files, shard_names
@@ -69,19 +71,20 @@ LOCK_LOG_INTERVAL_S = 30.0
 
 @dataclass(frozen=True)
 class PrepullRequest:
-    model_id: str
-    revision: str
-    cache_dir: Path  # the hub cache: <cache_dir>/models--<owner>--<name>/
-    include: tuple[str, ...]
+    """One pre-pull: its command line as the renderer wrote it, and the Hub the pod reaches (its environment)."""
+
+    args: PrepullArgs
     endpoint: str
     token: str | None = None
-    backoff: Backoff = Backoff()
-    progress_interval_s: float = 5.0
-    workers: int = 4
 
     @property
     def storage(self) -> Path:
-        return self.cache_dir / repo_folder_name(repo_id=self.model_id, repo_type="model")
+        """The repository's directory in the hub cache: ``<cache_dir>/models--<owner>--<name>/``."""
+        return self.args.cache_dir / repo_folder_name(repo_id=self.args.model_id, repo_type="model")
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(attempts=self.args.attempts, first_delay_s=self.args.backoff_seconds)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def prepull(request: PrepullRequest, log: Log) -> PrepullResult:
     """Pull the files the engine loads; raises ``PrepullError`` with the cause a user can act on."""
     disable_progress_bars()  # tqdm bars are unreadable in kubectl logs; we log lines instead
     # Before anything touches the shared cache: refs/<revision> must stay in this repo's directory.
-    check_revision(request.storage, request.revision)
+    check_revision(request.storage, request.args.revision)
     try:
         with repo_lock(request, log):
             return _pull_or_reuse(request, log)
@@ -104,7 +107,7 @@ def prepull(request: PrepullRequest, log: Log) -> PrepullResult:
     except Exception as exc:
         known = classify(exc, token_given=request.token is not None, endpoint=request.endpoint)
         if known is None and is_disk_full(exc):
-            known = disk_full(str(request.cache_dir), _free_bytes(request.cache_dir))
+            known = disk_full(str(request.args.cache_dir), _free_bytes(request.args.cache_dir))
         if known is None:
             raise
         raise known from exc
@@ -124,7 +127,7 @@ def _pull_or_reuse(request: PrepullRequest, log: Log) -> PrepullResult:
 
 @contextmanager
 def repo_lock(request: PrepullRequest, log: Log) -> Iterator[None]:
-    path = request.cache_dir / ".locks" / request.storage.name / "modelfleet-prepull.lock"
+    path = request.args.cache_dir / ".locks" / request.storage.name / "modelfleet-prepull.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(path))
     waited = 0.0
@@ -145,12 +148,12 @@ def repo_lock(request: PrepullRequest, log: Log) -> Iterator[None]:
 
 def _pull(request: PrepullRequest, log: Log) -> PrepullResult:
     commit, listed = _retry(request, log, "reading the repository's file list", lambda: resolve(request))
-    log(f"revision {request.revision} is commit {commit}; {len(listed)} files in the repository")
+    log(f"revision {request.args.revision} is commit {commit}; {len(listed)} files in the repository")
 
     @functools.cache
     def remote(path: str) -> Remote:
         return _retry(request, log, f"asking the Hub about {path}", lambda: remote_file(
-            request.model_id, path, commit, listed[path], request.token, request.endpoint, request.storage))
+            request.args.model_id, path, commit, listed[path], request.token, request.endpoint, request.storage))
 
     selected = choose_files(request, log, listed, remote)
     fetched = fetch_files(request, log, [remote(path) for path in selected])
@@ -166,16 +169,16 @@ def _pull(request: PrepullRequest, log: Log) -> PrepullResult:
 def resolve(request: PrepullRequest) -> tuple[str, dict[str, int]]:
     """The commit the revision names, and the size of every file of the repo at that commit."""
     api = HfApi(endpoint=request.endpoint, token=request.token or False)
-    info = api.model_info(request.model_id, revision=request.revision, files_metadata=True)
+    info = api.model_info(request.args.model_id, revision=request.args.revision, files_metadata=True)
     if info.sha is None or info.siblings is None:
-        raise PrepullError(f"{request.model_id}: the Hub's answer names no commit or no files")
+        raise PrepullError(f"{request.args.model_id}: the Hub's answer names no commit or no files")
     commit = check_commit(request.storage, info.sha)
     sizes: dict[str, int] = {}
     for sibling in info.siblings:
         # Against the repo's directory, not the snapshot's: a file already linked resolves into blobs/.
         inside(request.storage, f"snapshots/{commit}/{sibling.rfilename}", "the Hub's file")
         if sibling.size is None:
-            raise PrepullError(f"{request.model_id}: the Hub gives no size for {sibling.rfilename}")
+            raise PrepullError(f"{request.args.model_id}: the Hub gives no size for {sibling.rfilename}")
         sizes[sibling.rfilename] = sibling.size
     return commit, sizes
 
@@ -184,13 +187,13 @@ def choose_files(
     request: PrepullRequest, log: Log, listed: dict[str, int], remote: Callable[[str], Remote]
 ) -> list[str]:
     """The files the engine loads; fetches the weight index first when the choice depends on it."""
-    matched = matching(listed, request.include)
+    matched = matching(listed, request.args.include)
     index = index_to_read(matched)
     shards = None
     if index is not None:
         fetch_files(request, log, [remote(index)], quiet=True)
         shards = shard_names((request.storage / "blobs" / remote(index).etag).read_text())
-    selected = select_files(request.include, matched, shards)
+    selected = select_files(request.args.include, matched, shards)
     skipped = sorted(set(matched) - set(selected))
     if skipped:
         log(f"skipping {', '.join(skipped)}: the engine does not load them (another weights format or layout)")
@@ -209,7 +212,7 @@ def fetch_files(request: PrepullRequest, log: Log, files: list[Remote], quiet: b
         log(f"{len(files)} files, {size_text(total)}; {size_text(present)} of it already in the cache")
     stop = threading.Event()
     try:
-        with Reporter(progress, request.progress_interval_s, log), ThreadPoolExecutor(request.workers) as pool:
+        with Reporter(progress, request.args.progress_seconds, log), ThreadPoolExecutor(request.args.workers) as pool:
             downloads = [BlobDownload(remote, blobs, progress, stop) for remote in remotes]
             futures = [pool.submit(_fetch_one, request, log, download) for download in downloads]
             try:
@@ -220,7 +223,7 @@ def fetch_files(request: PrepullRequest, log: Log, files: list[Remote], quiet: b
                 raise
     except Exception as exc:
         if is_disk_full(exc):
-            raise disk_full(str(request.cache_dir), _free_bytes(request.cache_dir), total,
+            raise disk_full(str(request.args.cache_dir), _free_bytes(request.args.cache_dir), total,
                             progress.snapshot().done) from exc
         raise
     return progress.snapshot().fetched
@@ -236,8 +239,9 @@ def _fetch_one(request: PrepullRequest, log: Log, download: BlobDownload) -> Pat
 def link_snapshot(request: PrepullRequest, log: Log, commit: str, selected: list[str]) -> Path:
     """``snapshots/<commit>/`` as the Hub client lays it out, linking the blobs already in place."""
     folder = _retry(request, log, "linking the snapshot", lambda: snapshot_download(
-        request.model_id, revision=commit, cache_dir=request.cache_dir, allow_patterns=exact_patterns(selected),
-        token=request.token or False, endpoint=request.endpoint, max_workers=request.workers,
+        request.args.model_id, revision=commit, cache_dir=request.args.cache_dir,
+        allow_patterns=exact_patterns(selected),
+        token=request.token or False, endpoint=request.endpoint, max_workers=request.args.workers,
     ))
     (request.storage / "trees" / f"{commit}.json").unlink(missing_ok=True)
     return Path(folder)
@@ -265,7 +269,7 @@ def write_ref(request: PrepullRequest, commit: str) -> None:
     template not found". huggingface_hub reads such a ref the same way (``file_download``
     ``try_to_load_from_cache``: ``refs/<revision>`` when it exists, else the revision as the commit).
     """
-    ref = inside(request.storage, f"refs/{request.revision}", "revision")
+    ref = inside(request.storage, f"refs/{request.args.revision}", "revision")
     ref.parent.mkdir(parents=True, exist_ok=True)
     temporary = ref.with_name(f".{ref.name}.modelfleet-tmp")
     temporary.write_text(commit)
@@ -284,20 +288,20 @@ def earlier_pull(request: PrepullRequest) -> PrepullResult | None:
         return None
     snapshot = request.storage / "snapshots" / commit
     local = {str(p.relative_to(snapshot)): p.stat().st_size for p in snapshot.rglob("*") if p.is_file()}
-    matched = matching(local, request.include)
+    matched = matching(local, request.args.include)
     index = index_to_read(matched)
     try:
         shards = shard_names((snapshot / index).read_text()) if index else None
-        selected = select_files(request.include, matched, shards)
+        selected = select_files(request.args.include, matched, shards)
     except PrepullError:
         return None
     return PrepullResult(commit, snapshot, tuple(RepoFile(p, local[p]) for p in selected))
 
 
 def _cached_commit(request: PrepullRequest) -> str | None:
-    if COMMIT.fullmatch(request.revision):
-        return request.revision
-    ref = inside(request.storage, f"refs/{request.revision}", "revision")
+    if COMMIT.fullmatch(request.args.revision):
+        return request.args.revision
+    ref = inside(request.storage, f"refs/{request.args.revision}", "revision")
     commit = ref.read_text().strip() if ref.is_file() else ""
     return commit if COMMIT.fullmatch(commit) else None
 

@@ -16,7 +16,9 @@ from typing import TypeVar
 import httpx2
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from .errors import HubUnavailable, causes, status_of
+from modelfleet.catalog.hub_errors import causes, status_of
+
+from .errors import HubUnavailable
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

@@ -27,14 +27,13 @@ import json
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from modelfleet.api.spec import EngineKind
+from modelfleet.api.runtime_args import WarmupArgs
 
 from .engine_client import EngineClient
 from .warmup_set import RequestRecord, WarmupReport, WarmupRun
@@ -46,19 +45,6 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 WAITING = "waiting for the engine"
 WARMING = "warming"
 READY = "ready"
-
-
-@dataclass(frozen=True)
-class WarmupConfig:
-    engine_url: str
-    engine_kind: EngineKind
-    served_model_name: str
-    max_model_len: int
-    max_concurrency: int
-    timeout_s: float
-    port: int
-    host: str = "0.0.0.0"
-    num_experts: int | None = None
 
 
 class WarmupMetrics:
@@ -93,8 +79,8 @@ class WarmupMetrics:
 
 
 class Sidecar:
-    def __init__(self, config: WarmupConfig, log: Callable[[str], None]) -> None:
-        self.config = config
+    def __init__(self, args: WarmupArgs, log: Callable[[str], None]) -> None:
+        self.args = args
         self.log = log
         self.phase = WAITING
         self.metrics = WarmupMetrics()
@@ -158,20 +144,20 @@ class Sidecar:
                 failures = 0 if healthy else failures + 1
 
     async def warm(self, client: EngineClient) -> None:
-        config = self.config
-        run = WarmupRun(client, config.max_model_len, config.max_concurrency, config.num_experts, self.log,
+        args = self.args  # the command line the renderer wrote
+        run = WarmupRun(client, args.max_model_len, args.max_concurrency, args.num_experts, self.log,
                         observe=self.metrics.observe)
         started = time.monotonic()
         try:
-            await asyncio.wait_for(run.run(), timeout=config.timeout_s)
+            await asyncio.wait_for(run.run(), timeout=args.timeout_seconds)
             outcome = "complete"
         except TimeoutError:
             outcome = "timed_out"
-            self.log(f"the warm-up is not done after {config.timeout_s:g} s: the replica turns Ready unwarmed")
+            self.log(f"the warm-up is not done after {args.timeout_seconds:g} s: the replica turns Ready unwarmed")
         self.finish(run.report, outcome, time.monotonic() - started)
 
     def finish(self, report: WarmupReport, outcome: str, duration_s: float) -> None:
-        self.summary = summarise(report, outcome, duration_s, self.config.num_experts)
+        self.summary = summarise(report, outcome, duration_s, self.args.num_experts)
         self.metrics.duration.set(duration_s)
         self.metrics.runs.labels(outcome).inc()
         experts = self.summary["experts"]
@@ -216,18 +202,18 @@ def _percentile(values: list[float], percent: int) -> float | None:
     return round(ordered[rank - 1], 3)
 
 
-async def serve(config: WarmupConfig, log: Callable[[str], None], stop: asyncio.Event) -> None:
+async def serve(args: WarmupArgs, log: Callable[[str], None], stop: asyncio.Event) -> None:
     """Serve ``/ready`` and ``/metrics`` and supervise the engine until ``stop`` is set."""
-    sidecar = Sidecar(config, log)
+    sidecar = Sidecar(args, log)
     runner = web.AppRunner(sidecar.app(), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
-    log(f"serving /ready and /metrics on {config.host}:{config.port}")
+    await web.TCPSite(runner, args.host, args.port).start()
+    log(f"serving /ready and /metrics on {args.host}:{args.port}")
     # No overall timeout: the warm-up's own deadline bounds the completions, health checks have theirs.
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
                                     connector=aiohttp.TCPConnector(limit=0))
     try:
-        client = EngineClient(session, config.engine_url, config.engine_kind, config.served_model_name)
+        client = EngineClient(session, args.engine_url, args.engine, args.served_model_name)
         supervisor = asyncio.create_task(sidecar.supervise(client))
         stopping = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({supervisor, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -241,7 +227,7 @@ async def serve(config: WarmupConfig, log: Callable[[str], None], stop: asyncio.
         await runner.cleanup()
 
 
-def run_sidecar(config: WarmupConfig, log: Callable[[str], None]) -> int:
+def run_sidecar(args: WarmupArgs, log: Callable[[str], None]) -> int:
     """Run until SIGTERM (the kubelet stopping the pod); 0 then."""
 
     async def main() -> None:
@@ -249,7 +235,7 @@ def run_sidecar(config: WarmupConfig, log: Callable[[str], None]) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(config, log, stop)
+        await serve(args, log, stop)
 
     asyncio.run(main())
     return 0

@@ -4,7 +4,7 @@ The entry point is ``plan_deployment(spec, model, pools, gpu_prices)``; the
 model comes from ``modelfleet.catalog.load_model_config``.
 """
 
-from modelfleet.engines.memory_rules import EngineMemory
+from modelfleet.engines.memory_rules import EngineMemory, KVSlots, Overhead
 
 from .capacity import (
     CONDITION as KV_CAPACITY_CONDITION,
@@ -13,7 +13,6 @@ from .capacity import (
     judge_capacity,
     unreported_capacity,
 )
-from .engine_memory import engine_memory, kv_tokens_per_sequence
 from .errors import (
     ContextTooLong,
     InvalidTensorParallel,
@@ -26,8 +25,8 @@ from .errors import (
 )
 from .memory import (
     MemoryNeed,
-    Overhead,
     Workload,
+    engine_memory,
     kv_bytes_per_token,
     kv_capacity_tokens,
     memory_need,
@@ -45,6 +44,6 @@ __all__ = [
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
     "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "kv_capacity_tokens", "prefill_tokens",
     "KV_CAPACITY_CONDITION", "KV_CAPACITY_NOT_REPORTED", "CapacityVerdict", "judge_capacity", "unreported_capacity",
-    "EngineMemory", "engine_memory", "kv_tokens_per_sequence",
+    "EngineMemory", "KVSlots", "engine_memory",
     "tensor_parallel_problems", "quantization_problems", "gpu_problems",
 ]

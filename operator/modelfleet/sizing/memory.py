@@ -2,31 +2,30 @@
 
 Per GPU: weights (each tensor split as ``parameters.Split`` says) + the KV
 cache of ``maxConcurrency`` sequences + the overheads the engine counts
-against its budget must stay within the engine's budget, which is each
-engine's own formula (``engine_memory``): vLLM ``total ×
+against its budget must stay within the engine's budget; the overheads the
+engine keeps outside its budget must fit in the memory it leaves free.
+Here is what the model says: bytes of weights, of KV cache per token, of
+one token's activations. The engine's memory rules (its profile's
+``memory``: ``engines.memory_rules.EngineMemory``) say the rest, each
+citing the engine's code: its budget (vLLM ``total ×
 gpu-memory-utilization``, TGI ``total × cuda-memory-fraction × 0.90``, both
-engines told ``gpu.memoryUtilization``. The overheads the engine keeps outside
-its budget must fit in the memory it leaves free.
+engines told ``gpu.memoryUtilization``), the KV slots a sequence holds (vLLM
+keeps only the window, plus the tokens in flight, of a sliding-window model
+such as Mistral-7B v0.1; TGI the whole context), and each overhead in or out
+of the budget.
 
 KV cache per token = 2 (K and V) × layers × KV heads × head dim × KV dtype
 bytes (2 for auto, the model's 16-bit dtype; 1 for fp8). Across TP, each GPU
 holds max(1, KV heads // TP) heads: vLLM replicates a KV head when TP exceeds
-the KV heads. Per sequence, the engine's own rule
-(``engine_memory.kv_tokens_per_sequence``): vLLM keeps only the window (plus
-the tokens in flight) of a sliding-window model such as Mistral-7B v0.1,
-TGI the whole context.
+the KV heads.
 
-Overheads, per GPU, each with the engine code it follows (``Overhead.source``):
-
-- activations of the largest forward pass: ``prefill_tokens`` tokens (vLLM
-  ``--max-num-batched-tokens``, TGI ``--max-batch-prefill-tokens``, both
-  rendered), 2 bytes × (4 × hidden [residual stream, normed input, attention
-  and MLP outputs] + (heads + 2 × KV heads) / TP × head dim [q, k, v] + 3 ×
-  intermediate / TP × experts per token [gate, up, their product]) per
-  token, plus float32 logits over the vocabulary for every sequence sampled
-  in a step;
-- CUDA graphs, CUDA context + NCCL, non-torch workspaces: the constants of
-  ``engine_memory``, inside or outside the budget as each engine counts them.
+Activations of one token of the largest forward pass (the engine says how
+many tokens: vLLM ``--max-num-batched-tokens``, TGI
+``--max-batch-prefill-tokens``, both rendered): 2 bytes × (4 × hidden
+[residual stream, normed input, attention and MLP outputs] + (heads + 2 × KV
+heads) / TP × head dim [q, k, v] + 3 × intermediate / TP × experts per token
+[gate, up, their product]); and float32 logits over the vocabulary for every
+sequence the engine samples in that pass (the engine says how many).
 """
 
 from __future__ import annotations
@@ -34,23 +33,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from modelfleet.api.quantity import GIB
 from modelfleet.api.spec import EngineKind
-from modelfleet.catalog import GIB, ModelConfig
-from modelfleet.engines.memory_rules import EngineMemory
+from modelfleet.catalog import ModelConfig
+from modelfleet.engines import profile_for
+from modelfleet.engines.memory_rules import EngineMemory, GPUShare, Overhead
 
-from .engine_memory import (
-    CUDA_CONTEXT_GIB,
-    CUDA_GRAPHS_GIB,
-    NON_TORCH_GIB,
-    engine_memory,
-    kv_tokens_per_sequence,
-)
 from .parameters import TensorGroup
 from .quantization import UNQUANTIZED_BYTES, tensor_bytes
 
 ACTIVATION_BYTES = 2
 LOGIT_BYTES = 4
 KV_CACHE_BYTES = {"auto": UNQUANTIZED_BYTES, "fp8": 1}
+
+
+def engine_memory(kind: EngineKind) -> EngineMemory:
+    """The memory rules of the ``kind`` engine's profile."""
+    return profile_for(kind).memory
 
 
 @dataclass(frozen=True)
@@ -67,16 +66,6 @@ class Workload:
     @property
     def rules(self) -> EngineMemory:
         return engine_memory(self.engine)
-
-
-@dataclass(frozen=True)
-class Overhead:
-    """Memory an engine holds per GPU besides weights and KV cache, and where that number comes from."""
-
-    name: str
-    bytes: float
-    in_budget: bool  # the engine counts it against its budget (else it must fit in what the budget leaves)
-    source: str
 
 
 @dataclass(frozen=True)
@@ -179,34 +168,21 @@ def prefill_tokens(engine: EngineKind) -> int:
     return engine_memory(engine).prefill_tokens
 
 
-def sampled_sequences(workload: Workload) -> int:
-    """Sequences whose logits the profiled pass holds (``EngineMemory.logits_of_max_concurrency``)."""
-    rules = workload.rules
-    if rules.logits_of_max_concurrency:
-        return workload.max_concurrency
-    # TGI's warm-up requests are max_input_tokens (max_model_len - 1) long each, as many as fill the prefill.
-    return -(-rules.prefill_tokens // max(1, workload.max_model_len - 1))
-
-
-def activation_bytes(model: ModelConfig, workload: Workload, tp: int) -> float:
+def activation_bytes_per_token(model: ModelConfig, tp: int) -> float:
+    """One token of a forward pass on one GPU at ``tp`` (the module docstring says what it holds)."""
     qkv = (model.num_attention_heads / tp + 2 * kv_heads_per_gpu(model, tp)) * model.head_dim
     mlp = 3 * model.intermediate_size / tp * max(1, model.experts_per_token)
-    per_token = ACTIVATION_BYTES * (4 * model.hidden_size + qkv + mlp)
-    logits = sampled_sequences(workload) * model.vocab_size * LOGIT_BYTES
-    return workload.rules.prefill_tokens * per_token + logits
+    return ACTIVATION_BYTES * (4 * model.hidden_size + qkv + mlp)
 
 
-def overheads(model: ModelConfig, workload: Workload, tp: int) -> tuple[Overhead, ...]:
-    """Each overhead of the engine at ``tp``, inside or outside its budget as the engine counts it."""
-    rules = workload.rules
-    graphs = 0.0 if workload.quantization in rules.no_cuda_graphs_with else CUDA_GRAPHS_GIB * GIB
-    return (
-        Overhead(f"activations of a {rules.prefill_tokens}-token forward pass and {sampled_sequences(workload)} "
-                 "sequences' logits", activation_bytes(model, workload, tp), True, rules.activations_source),
-        Overhead("CUDA graphs", graphs, rules.cuda_graphs_in_budget, rules.cuda_graphs_source),
-        Overhead("non-torch workspaces", NON_TORCH_GIB * GIB, True, rules.non_torch_source),
-        Overhead("CUDA context and NCCL", CUDA_CONTEXT_GIB * GIB, rules.cuda_context_in_budget,
-                 rules.cuda_context_source),
+def gpu_share(model: ModelConfig, workload: Workload, tp: int) -> GPUShare:
+    """What one GPU at ``tp`` serves, for the engine's rules to count."""
+    return GPUShare(
+        quantization=workload.quantization,
+        max_model_len=workload.max_model_len,
+        max_concurrency=workload.max_concurrency,
+        activation_bytes_per_token=activation_bytes_per_token(model, tp),
+        logit_bytes_per_sequence=model.vocab_size * LOGIT_BYTES,
     )
 
 
@@ -231,13 +207,13 @@ def memory_need(
     memory_utilization: float,
 ) -> MemoryNeed:
     rules = workload.rules
-    per_sequence = kv_tokens_per_sequence(rules, workload.max_model_len, model.sliding_window)
+    per_sequence = rules.kv_slots(workload.max_model_len, model.sliding_window).tokens
     per_token = kv_bytes_per_token(model, workload.kv_cache_dtype, tp)
     return MemoryNeed(
         weights=weight_bytes_per_gpu(tensors, model, workload.quantization, tp),
         kv_cache=float(per_token * per_sequence * workload.max_concurrency),
-        overheads=overheads(model, workload, tp),
-        budget=gpu_memory * memory_utilization * rules.budget_factor,
+        overheads=rules.overheads(gpu_share(model, workload, tp)),
+        budget=rules.budget(gpu_memory, memory_utilization),
         gpu_memory=gpu_memory,
         kv_per_token=per_token,
         kv_tokens_per_sequence=per_sequence,

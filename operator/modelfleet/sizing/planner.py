@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
-from modelfleet.api.quantity import gib_quantity
+from modelfleet.api.quantity import GIB, MIB, gib_quantity
 from modelfleet.api.spec import EngineKind
-from modelfleet.catalog import GIB, MIB, ModelConfig, gpu_info
+from modelfleet.catalog import ModelConfig, gpu_info
 from modelfleet.engines import profile_for
+from modelfleet.engines.memory_rules import Overhead
 
-from .engine_memory import kv_tokens_per_sequence
 from .errors import (
     ContextTooLong,
     InvalidTensorParallel,
@@ -31,7 +31,7 @@ from .errors import (
     UnknownPool,
     UnservableQuantization,
 )
-from .memory import MemoryNeed, Overhead, Workload, kv_bytes_per_token, memory_need, weight_bytes
+from .memory import MemoryNeed, Workload, kv_bytes_per_token, memory_need, weight_bytes
 from .parameters import TensorGroup, count_parameters, model_tensors
 from .rules import gpu_problems, quantization_problems, tensor_parallel_problems
 
@@ -98,8 +98,9 @@ class ModelSummary:
     max_model_len: int
     max_concurrency: int
     sliding_window: int | None = None
-    kv_tokens_per_sequence: int = 0  # the engine's rule (engine_memory.kv_tokens_per_sequence)
+    kv_tokens_per_sequence: int = 0  # the engine's rule (its memory rules' kv_slots)
     kv_rule: str = ""  # that rule's source
+    kv_reckoning: str = ""  # how the rule got there when it keeps less than the context (not on the wire)
     prefill_tokens: int = 0
     quantized_at_load: bool = False
 
@@ -456,6 +457,7 @@ def _closest_per_pool(candidates: tuple[Candidate, ...]) -> list[Candidate]:
 
 def _summary(model: ModelConfig, tensors: tuple[TensorGroup, ...], workload: Workload) -> ModelSummary:
     counts = count_parameters(model)
+    slots = workload.rules.kv_slots(workload.max_model_len, model.sliding_window)
     return ModelSummary(
         model_id=model.model_id,
         config_source=model.source,
@@ -470,8 +472,9 @@ def _summary(model: ModelConfig, tensors: tuple[TensorGroup, ...], workload: Wor
         max_model_len=workload.max_model_len,
         max_concurrency=workload.max_concurrency,
         sliding_window=model.sliding_window,
-        kv_tokens_per_sequence=kv_tokens_per_sequence(workload.rules, workload.max_model_len, model.sliding_window),
+        kv_tokens_per_sequence=slots.tokens,
         kv_rule=workload.rules.kv_source,
+        kv_reckoning=slots.reckoning,
         prefill_tokens=workload.rules.prefill_tokens,
         quantized_at_load=workload.quantized_at_load,
     )

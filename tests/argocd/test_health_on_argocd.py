@@ -8,7 +8,12 @@ open libraries, integers as the API server gives them), and through
 gitops-engine's ``GetResourceHealth`` (see its package comment). Here: build
 it (cached under $MODELFLEET_CACHE/go; 7 to 17 min the first time) and run it
 once, then one test per mode and case. No Go, no build, no run: the tests
-fail, they do not skip. test_argocd_health.py runs the same cases through lupa.
+fail, they do not skip. tests/unit/test_argocd_health.py runs the same cases
+through lupa, without Go.
+
+A tier of its own (this directory, marker ``argocd``), so that the unit tier
+builds nothing in Go: ``make test`` runs it with every other tier, ``make
+argocd`` alone.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ MODES = ["TestLuaHealthScript", "TestArgocdCM", "TestController"]
 # A cold build compiles Argo CD's dependencies (Kubernetes libraries, gRPC) on
 # two shared cores.
 BUILD_TIMEOUT_S = 45 * 60
+
+pytestmark = pytest.mark.argocd
 
 
 class GoRun:
