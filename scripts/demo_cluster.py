@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Hub test server and the tiny mode
 from support.engine_pod import TINY_REPO, tiny_model_repos  # noqa: E402
 from support.hub_server import HubServer  # noqa: E402
 from support.tiny_model import ensure_tiny_model  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
 
 NAMESPACE = "llm"
 LOCAL_VALUES = ROOT / "e2e" / "local" / "values.yaml"
@@ -315,14 +316,10 @@ def is_ready(obj: dict) -> bool:
 
 def wait_until(done: Callable, timeout: float, message: str, failing: Callable[[], list[str]]):
     """``done()``'s first truthy value; past ``timeout``, StepFailed naming what ``failing()`` lists."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = done()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise StepFailed(message, failing())
-        time.sleep(2)
+    try:
+        return wait_for(message, done, timeout, interval=2)
+    except AssertionError:
+        raise StepFailed(message, failing()) from None
 
 
 def why_not_ready(name: str) -> str:
