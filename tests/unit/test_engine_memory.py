@@ -112,7 +112,7 @@ def test_what_each_engine_counts_against_its_budget():
     model = load_model_config(MISTRAL_V01)
     for engine, graphs_in, context_in in (("vllm", True, False), ("tgi", False, True)):
         need = memory_need(model_tensors(model), model, Workload(engine, "none", "auto", 8192, 4), 1, 80 * GIB, 0.9)
-        counted = {o.name: o.in_budget for o in need.overheads}
+        counted = {o.name.split(":")[0]: o.in_budget for o in need.overheads}
         assert counted["CUDA graphs"] is graphs_in
         assert counted["CUDA context and NCCL"] is context_in
         assert all(o.source for o in need.overheads)
@@ -123,9 +123,11 @@ def test_activations_follow_the_prefill_the_renderer_passes():
 
     def activations(engine):
         need = memory_need(model_tensors(model), model, Workload(engine, "none", "auto", 32768, 1), 1, 80 * GIB, 0.9)
-        return need.overheads[0].bytes - 32000 * 4  # less one sequence's logits
+        return need.overheads[0].bytes
 
-    assert activations("vllm") == 2 * activations("tgi")  # 8192 vs 4096 tokens, not the 32768-token prompt
+    # 8192 vs 4096 tokens, not the 32768-token prompt; vLLM's profile-run peak is its forward pass here (the
+    # larger of that and the sampler's), TGI's warm-up adds its one request's float32 logits
+    assert activations("vllm") == 2 * (activations("tgi") - 32000 * 4)
     args = engine_args(spec("tgi"), chosen("tgi"), profile_for("tgi"))
     assert args[args.index("--max-batch-prefill-tokens") + 1] == str(TGI.prefill_tokens)
 

@@ -13,6 +13,7 @@ is not a product feature: no SGLang profile ships.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -27,6 +28,7 @@ from modelfleet.engines.memory_rules import (
     CUDA_CONTEXT_GIB,
     CUDA_GRAPHS_GIB,
     NON_TORCH_GIB,
+    GPUMemory,
     GPUShare,
     KVSlots,
     Overhead,
@@ -55,9 +57,22 @@ class SGLangShapedMemory:
     quantizes_at_load = frozenset({"fp8"})
     load_source = SOURCE
     unservable = MappingProxyType({})
+    fixed_kv_cache = None
+
+    def total(self, gpu: GPUMemory) -> float:
+        return gpu.reported
 
     def budget(self, gpu_memory: float, memory_utilization: float) -> float:
         return gpu_memory * memory_utilization
+
+    def configured(self, engine_args: Sequence[str]) -> SGLangShapedMemory:
+        return self
+
+    def settings(self, share: GPUShare) -> tuple[str, ...]:
+        return ()
+
+    def kv_cache_dtype(self, spec_dtype: str) -> str:
+        return spec_dtype
 
     def kv_slots(self, max_model_len: int, sliding_window: int | None) -> KVSlots:
         return KVSlots(whole_blocks(max_model_len, self.block_size))

@@ -41,7 +41,7 @@ def test_table_shows_every_candidate_the_rejections_and_the_choice(capsys):
         ("h100", "1", "big"), ("h100", "2", "fits"),
         ("a100-80gb", "1", "big"), ("a100-80gb", "2", "chosen"),
     ]
-    assert "  h100 TP 1: needs 137.7 GiB per GPU at TP 1 on NVIDIA-H100-80GB-HBM3 (71.7 GiB budget)" in out
+    assert "  h100 TP 1: needs 130.5 GiB per GPU at TP 1 on NVIDIA-H100-80GB-HBM3 (71.3 GiB budget)" in out
     assert "Chosen: pool a100-80gb, 2x NVIDIA-A100-SXM4-80GB per replica (TP 2); expert parallel available" in out
 
 
@@ -96,7 +96,7 @@ def test_nothing_fits_prints_null_and_exits_1_with_the_numbers(tmp_path, capsys)
     assert json.loads(captured.out)["chosen"] is None
     assert captured.err.startswith("error: no GPU pool can serve mistralai/Mixtral-8x22B-Instruct-v0.1 (16-bit weights")
     assert "l4: needs" in captured.err
-    assert "GiB per GPU at TP 1 on NVIDIA-L4 (20.2 GiB budget): weights 261.9 + KV" in captured.err
+    assert "GiB per GPU at TP 1 on NVIDIA-L4 (19.6 GiB budget): weights 261.9 + KV" in captured.err
 
 
 def test_nothing_fits_in_the_table_too(tmp_path, capsys):

@@ -223,7 +223,7 @@ def test_the_warmup_sidecar_gates_readiness_without_holding_the_engine_back():
     args = warmup["args"]
     assert args[args.index("--engine-url") + 1] == "http://127.0.0.1:8000"
     assert args[args.index("--max-model-len") + 1] == "32768"
-    assert args[args.index("--max-concurrency") + 1] == "12"
+    assert args[args.index("--max-concurrency") + 1] == "10"
     assert args[args.index("--served-model-name") + 1] == "mistralai/Mixtral-8x7B-Instruct-v0.1"
 
 

@@ -108,7 +108,12 @@ def _overhead_lines(result: SizingResult) -> list[str]:
     chosen = result.chosen
     shown = next((c for c in measured if chosen and (c.pool, c.tensor_parallel_size) ==
                   (chosen.pool, chosen.tensor_parallel_size)), measured[-1])
-    lines = ["", f"Overhead per GPU at {shown.pool} TP {shown.tensor_parallel_size} (GiB):"]
+    lines = ["", f"{profile_for(result.model.engine).name} at {shown.pool} TP {shown.tensor_parallel_size} runs with:"]
+    lines += [f"  {setting}" for setting in shown.engine_settings]
+    if shown.cuda_total_gib_per_gpu is not None:
+        lines.append(f"  {shown.cuda_total_gib_per_gpu:.2f} GiB per GPU as it counts memory "
+                     f"({shown.cuda_total_source})")
+    lines += ["", f"Overhead per GPU at {shown.pool} TP {shown.tensor_parallel_size} (GiB):"]
     for o in shown.overheads:
         where = "in the budget " if o.in_budget else "outside budget"
         lines.append(f"  {o.bytes / GIB:5.2f}  {where}  {o.name}: {o.source}")

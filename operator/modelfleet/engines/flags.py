@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import takewhile
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class FlagUse:
     keys: tuple[str, ...] = field(default=())  # ``--arg.key.sub`` (vLLM's dotted JSON keys)
     from_env: bool = False  # set by an environment variable (``ParserRules.env_fallback``), not a token
     ambiguous: tuple[str, ...] = ()  # a prefix of several options, which the parser refuses
+    # Every value up to the next option (argparse ``nargs="+"``: ``--cudagraph-capture-sizes 1 2 4``).
+    values: tuple[str, ...] = ()
+    attached: bool = False  # the value is part of the token (``--flag=value``, ``-q8``)
 
     @property
     def switched_on(self) -> bool:
@@ -74,6 +78,21 @@ class FlagUse:
         found = loaded.get(key) if isinstance(loaded, dict) else None
         return found if isinstance(found, str) else None
 
+    def json_field(self, key: str) -> object:
+        """The value at ``key`` of the option's JSON value, parsed (``--arg.key 8`` gives 8, as the engine's
+        parser reads a dotted key's value as JSON when it can); None when the option does not set it."""
+        if self.keys:
+            return _json_or_text(self.value) if self.keys == (key,) else None
+        loaded = _json_or_text(self.value)
+        return loaded.get(key) if isinstance(loaded, dict) else None
+
+
+def _json_or_text(value: str | None) -> object:
+    try:
+        return json.loads(value or "")
+    except ValueError:
+        return value
+
 
 # clap's FalseyValueParser, which a switch read from the environment uses.
 FALSEY = frozenset({"n", "no", "f", "false", "off", "0", ""})
@@ -89,8 +108,8 @@ def flag_uses(args: Sequence[str], rules: ParserRules) -> Iterator[FlagUse]:
     for i, token in enumerate(args):
         if not is_option(token):
             continue
-        following = args[i + 1] if i + 1 < len(args) and not is_option(args[i + 1]) else None
-        yield resolve(token, following, rules)
+        following = tuple(takewhile(lambda t: not is_option(t), args[i + 1:]))
+        yield resolve(token, following[0] if following else None, rules, following)
 
 
 def env_uses(env: dict[str, str], rules: ParserRules) -> Iterator[FlagUse]:
@@ -103,8 +122,9 @@ def env_uses(env: dict[str, str], rules: ParserRules) -> Iterator[FlagUse]:
             yield FlagUse(name, option, flag, env[name], from_env=True)
 
 
-def resolve(token: str, following: str | None, rules: ParserRules) -> FlagUse:
-    """The option ``token`` names, and its value (inline, else ``following``)."""
+def resolve(token: str, following: str | None, rules: ParserRules, all_following: tuple[str, ...] = ()) -> FlagUse:
+    """The option ``token`` names, and its value (inline, else ``following``; ``values``: the inline value,
+    else every token up to the next option, ``all_following``)."""
     name, inline = token.split("=", 1) if "=" in token else (token, None)
     if rules.underscores_are_dashes and name.startswith("--"):
         # argparse_utils.py: the regex (?<=--)[^\.]* turns "_" into "-" up to the first "."
@@ -116,9 +136,12 @@ def resolve(token: str, following: str | None, rules: ParserRules) -> FlagUse:
         keys = tuple(rest)
     matches = _matches(name, rules)
     option, attached = matches[0] if len(matches) == 1 else (None, None)
-    value = inline if inline is not None else attached if attached else following
+    given = inline if inline is not None else attached or None
+    value = given if given is not None else following
+    values = (given,) if given is not None else all_following or ((following,) if following is not None else ())
     ambiguous = tuple(match for match, _ in matches) if len(matches) > 1 else ()
-    return FlagUse(token, option, rules.options.get(option) if option else None, value, keys, ambiguous=ambiguous)
+    return FlagUse(token, option, rules.options.get(option) if option else None, value, keys, ambiguous=ambiguous,
+                   values=values, attached=given is not None)
 
 
 def _matches(name: str, rules: ParserRules) -> list[tuple[str, str | None]]:

@@ -14,7 +14,7 @@ branch in sizing (``tests/unit/test_engine_memory_sglang.py`` shows one).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +39,26 @@ class Overhead:
     bytes: float
     in_budget: bool  # the engine counts it against its budget (else it must fit in what the budget leaves)
     source: str
+    margin: bool = False  # not memory the engine holds: room the plan keeps for what the data show varies
+
+
+class EngineArgsError(ValueError):
+    """Engine options (``spec.engine.extraArgs``) whose memory the rules cannot count, and why."""
+
+
+@dataclass(frozen=True)
+class GPUMemory:
+    """One GPU's memory, counted two ways: what the node reports, and the total CUDA reports to the engine."""
+
+    reported: float  # bytes: nvidia-smi memory.total, which GPU Feature Discovery labels nvidia.com/gpu.memory
+    cuda_total: float  # bytes: cudaMemGetInfo's total (torch.cuda.mem_get_info), less what the driver keeps
+    cuda_source: str = ""  # the log (or the derivation) the CUDA total comes from
+    compute_capability: tuple[int, int] | None = None
+
+    @classmethod
+    def nominal(cls, total: float) -> GPUMemory:
+        """A GPU whose CUDA total is taken to be ``total`` (tests, and callers that know no better)."""
+        return cls(total, total, "the GPU's memory as given")
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,13 @@ class GPUShare:
     max_concurrency: int
     activation_bytes_per_token: float  # one token of a forward pass, on this GPU at its tensor-parallel size
     logit_bytes_per_sequence: int  # one sequence's float32 logits over the vocabulary
+    tensor_parallel_size: int = 1
+    vocab_size: int = 0
+    hidden_size: int = 0
+    num_layers: int = 0
+    mixture_of_experts: bool = False
+    weights: float = 0.0  # bytes of weights on this GPU
+    gpu: GPUMemory | None = None
 
 
 @dataclass(frozen=True)
@@ -98,8 +125,30 @@ class EngineMemory(Protocol):
     def unservable(self) -> Mapping[str, str]:
         """Quantizations it cannot serve at all, each with why (its source)."""
 
+    def total(self, gpu: GPUMemory) -> float:
+        """The bytes the engine takes for the GPU's whole memory: its budget starts from them, and what the
+        budget leaves of them is where the overheads outside it must fit."""
+
     def budget(self, gpu_memory: float, memory_utilization: float) -> float:
-        """Bytes of one GPU the engine gives weights, KV cache and the overheads it counts."""
+        """Bytes of one GPU (``gpu_memory``: ``total``'s answer) the engine gives weights, KV cache and the
+        overheads it counts."""
+
+    def configured(self, engine_args: Sequence[str]) -> EngineMemory:
+        """These rules for an engine started with ``engine_args`` besides the operator's (``spec.engine.extraArgs``):
+        the options that change its memory, read the way its parser reads them. Raises ``EngineArgsError`` for
+        one whose memory the rules cannot count."""
+
+    def settings(self, share: GPUShare) -> tuple[str, ...]:
+        """What the engine runs with that changes its memory, each with where the value comes from (for the
+        plan a person reads)."""
+
+    def kv_cache_dtype(self, spec_dtype: str) -> str:
+        """The KV cache dtype the engine stores, in the spec's words (``auto``: the model's 16 bits; ``fp8``),
+        given ``spec.model.kvCacheDtype`` and the options it was ``configured`` with."""
+
+    @property
+    def fixed_kv_cache(self) -> float | None:
+        """Bytes of KV cache the engine is told to take outright (no budget), else None."""
 
     def kv_slots(self, max_model_len: int, sliding_window: int | None) -> KVSlots:
         """KV slots one sequence of ``max_model_len`` tokens holds at most in its cache."""

@@ -54,10 +54,13 @@ class Setting(Enum):
 
 @dataclass(frozen=True)
 class OwnedFlag:
-    """A flag the operator sets; ``extraArgs`` may not set it again."""
+    """A flag the operator sets; ``extraArgs`` may not set it again, unless ``user_may_set``: then a value in
+    ``extraArgs`` replaces the operator's (the renderer leaves its own out) and the plan is sized with it (the
+    profile's memory rules read it: ``EngineMemory.configured``)."""
 
     flag: str
     setting: Setting
+    user_may_set: bool = False
 
 
 @dataclass(frozen=True)

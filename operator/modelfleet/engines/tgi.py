@@ -96,7 +96,7 @@ refused.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar
@@ -104,6 +104,7 @@ from typing import ClassVar
 from . import cache_layout
 from .flags import ParserRules
 from .memory_rules import (
+    GPUMemory,
     GPUShare,
     KVSlots,
     Overhead,
@@ -190,9 +191,28 @@ class TgiMemory:
     load_source = "server/text_generation_server/layers/fp8.py Fp8Linear.from_unquant: each layer quantized as loaded"
     unservable: ClassVar[Mapping[str, str]] = MappingProxyType({})  # it serves every quantization of the API
 
+    fixed_kv_cache = None  # TGI has no option that sets its KV cache outright
+
+    def total(self, gpu: GPUMemory) -> float:
+        """The GPU's memory as the node reports it. TGI too reads torch's total (utils/import_utils.py), but its
+        rules were not checked against startup logs (issue 25 was vLLM's), so they keep the figure they were
+        sized with."""
+        return gpu.reported
+
     def budget(self, gpu_memory: float, memory_utilization: float) -> float:
         """get_free_memory(device, MEMORY_FRACTION × TGI_WIGGLE_ROOM): the fraction of the GPU, less 10 %."""
         return gpu_memory * memory_utilization * TGI_WIGGLE_ROOM
+
+    def configured(self, engine_args: Sequence[str]) -> TgiMemory:
+        """The options that size TGI's memory are the operator's (``OWNED_FLAGS``: prefill tokens, the memory
+        fraction, the KV dtype); these rules read none of ``extraArgs``."""
+        return self
+
+    def settings(self, share: GPUShare) -> tuple[str, ...]:
+        return (f"--max-batch-prefill-tokens {self.prefill_tokens} (the operator's)",)
+
+    def kv_cache_dtype(self, spec_dtype: str) -> str:
+        return spec_dtype
 
     def kv_slots(self, max_model_len: int, sliding_window: int | None) -> KVSlots:
         """The whole context of every request, sliding window or not (``kv_source``)."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from modelfleet.api import LLMDeploymentSpec, OperatorSettings, Plan
 from modelfleet.engines import EngineProfile, Setting
+from modelfleet.engines.flags import flag_uses
 
 # A flag's value; True: a switch without a value; None: the flag is left out.
 Value = str | bool | None
@@ -34,9 +35,13 @@ def engine_args(spec: LLMDeploymentSpec, plan: Plan, profile: EngineProfile) -> 
 
 
 def operator_args(spec: LLMDeploymentSpec, plan: Plan, profile: EngineProfile) -> list[str]:
-    """The arguments the operator sets from the spec and the plan, in the profile's order."""
+    """The arguments the operator sets from the spec and the plan, in the profile's order; a flag the user may
+    set is left to ``extraArgs`` when they set it (the plan was sized with their value)."""
     args: list[str] = []
+    users = {use.flag for use in flag_uses(spec.engine.extra_args, profile.parser)}
     for owned in profile.owned_flags:
+        if owned.user_may_set and owned.flag in users:
+            continue
         value = SETTINGS[owned.setting](spec, plan, profile)
         if value is True:
             args.append(owned.flag)

@@ -20,6 +20,7 @@ from .errors import (
     NoPools,
     SizingError,
     UnknownPool,
+    UnreadableEngineArgs,
     UnservableQuantization,
     UnsupportedArchitecture,
 )
@@ -40,7 +41,7 @@ from .rules import gpu_problems, quantization_problems, tensor_parallel_problems
 __all__ = [
     "plan_deployment", "SizingResult", "Candidate", "ModelSummary",
     "SizingError", "ContextTooLong", "InvalidTensorParallel", "NoPlanFits", "NoPools", "UnknownPool",
-    "UnservableQuantization", "UnsupportedArchitecture",
+    "UnservableQuantization", "UnsupportedArchitecture", "UnreadableEngineArgs",
     "count_parameters", "model_tensors", "ParameterCount", "TensorGroup", "tensor_bytes",
     "MemoryNeed", "Overhead", "Workload", "memory_need", "kv_bytes_per_token", "kv_capacity_tokens", "prefill_tokens",
     "KV_CAPACITY_CONDITION", "KV_CAPACITY_NOT_REPORTED", "CapacityVerdict", "judge_capacity", "unreported_capacity",

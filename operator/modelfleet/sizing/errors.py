@@ -37,3 +37,9 @@ class InvalidTensorParallel(SizingError):
 
 class NoPlanFits(SizingError):
     reason = "NoPlanFits"
+
+
+class UnreadableEngineArgs(SizingError):
+    """extraArgs that change the engine's memory in a way sizing cannot count (or the engine cannot read)."""
+
+    reason = "UnreadableEngineArgs"

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from modelfleet.api.quantity import GIB
 from modelfleet.api.spec import EngineKind
 from modelfleet.catalog import ModelConfig
 from modelfleet.engines import profile_for
-from modelfleet.engines.memory_rules import EngineMemory, GPUShare, Overhead
+from modelfleet.engines.memory_rules import EngineMemory, GPUMemory, GPUShare, Overhead
 
 from .parameters import TensorGroup
 from .quantization import UNQUANTIZED_BYTES, tensor_bytes
@@ -54,18 +55,26 @@ def engine_memory(kind: EngineKind) -> EngineMemory:
 
 @dataclass(frozen=True)
 class Workload:
-    """What one replica must hold: the engine, quantization, context and concurrency of the spec."""
+    """What one replica must hold: the engine, quantization, context and concurrency of the spec, and the
+    options the engine is started with besides the operator's (``spec.engine.extraArgs``)."""
 
     engine: EngineKind
     quantization: str
-    kv_cache_dtype: str
+    kv_cache_dtype: str  # spec.model.kvCacheDtype
     max_model_len: int
     max_concurrency: int
     quantized_at_load: bool = False  # 16-bit weights the engine quantizes while loading
+    engine_args: tuple[str, ...] = ()
+
+    @cached_property
+    def rules(self) -> EngineMemory:
+        """The engine's memory rules for the options it runs with (``EngineMemory.configured``)."""
+        return engine_memory(self.engine).configured(self.engine_args)
 
     @property
-    def rules(self) -> EngineMemory:
-        return engine_memory(self.engine)
+    def stored_kv_cache_dtype(self) -> str:
+        """The KV cache dtype the engine stores: the spec's, unless ``extraArgs`` set the engine's own."""
+        return self.rules.kv_cache_dtype(self.kv_cache_dtype)
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,8 @@ class MemoryNeed:
     kv_tokens_per_sequence: int  # the engine's rule: the window for vLLM's sliding-window layers
     load_peak: float  # weights while loading (higher when the engine quantizes at load)
     block_size: int = 1  # the engine's KV block, in tokens
+    fixed_kv_cache: float | None = None  # a KV cache the engine is told to take outright, without a budget
+    settings: tuple[str, ...] = ()  # what the engine runs with that changes memory (EngineMemory.settings)
 
     @property
     def kv_per_sequence(self) -> float:
@@ -100,8 +111,16 @@ class MemoryNeed:
         return self.weights + self.kv_cache + self.overhead
 
     @property
+    def margin(self) -> float:
+        """The part of ``overhead`` that is a safety margin, not memory the engine holds."""
+        return sum(o.bytes for o in self.overheads if o.in_budget and o.margin)
+
+    @property
     def kv_room(self) -> float:
-        """Bytes the engine gives its KV cache: the budget once weights and overheads are in."""
+        """Bytes the engine gives its KV cache: the budget once weights and overheads are in (or the size it is
+        told to take)."""
+        if self.fixed_kv_cache is not None:
+            return self.fixed_kv_cache
         return max(0.0, self.budget - self.weights - self.overhead)
 
     @property
@@ -117,6 +136,13 @@ class MemoryNeed:
     def problems(self) -> list[str]:
         """What does not fit besides the KV cache: the engine's own free memory, the load peak."""
         found = []
+        if self.fixed_kv_cache is not None:
+            held = self.weights + self.fixed_kv_cache + self.overhead + self.outside_budget
+            if held > self.gpu_memory:
+                found.append(f"weights, the {self.fixed_kv_cache / GIB:.1f} GiB KV cache extraArgs ask for and the "
+                             f"overheads ({held / GIB:.1f} GiB) do not fit in the GPU's {self.gpu_memory / GIB:.1f} "
+                             "GiB (a KV cache set outright ignores gpu.memoryUtilization)")
+            return found
         left = self.gpu_memory - self.budget
         if self.outside_budget > left:
             names = " + ".join(o.name for o in self.overheads if not o.in_budget)
@@ -175,7 +201,8 @@ def activation_bytes_per_token(model: ModelConfig, tp: int) -> float:
     return ACTIVATION_BYTES * (4 * model.hidden_size + qkv + mlp)
 
 
-def gpu_share(model: ModelConfig, workload: Workload, tp: int) -> GPUShare:
+def gpu_share(model: ModelConfig, workload: Workload, tp: int, weights: float = 0.0,
+              gpu: GPUMemory | None = None) -> GPUShare:
     """What one GPU at ``tp`` serves, for the engine's rules to count."""
     return GPUShare(
         quantization=workload.quantization,
@@ -183,6 +210,13 @@ def gpu_share(model: ModelConfig, workload: Workload, tp: int) -> GPUShare:
         max_concurrency=workload.max_concurrency,
         activation_bytes_per_token=activation_bytes_per_token(model, tp),
         logit_bytes_per_sequence=model.vocab_size * LOGIT_BYTES,
+        tensor_parallel_size=tp,
+        vocab_size=model.vocab_size,
+        hidden_size=model.hidden_size,
+        num_layers=model.num_layers,
+        mixture_of_experts=model.mixture_of_experts,
+        weights=weights,
+        gpu=gpu,
     )
 
 
@@ -203,20 +237,27 @@ def load_peak_bytes(tensors: tuple[TensorGroup, ...], model: ModelConfig, worklo
 
 
 def memory_need(
-    tensors: tuple[TensorGroup, ...], model: ModelConfig, workload: Workload, tp: int, gpu_memory: float,
-    memory_utilization: float,
+    tensors: tuple[TensorGroup, ...], model: ModelConfig, workload: Workload, tp: int,
+    gpu_memory: GPUMemory | float, memory_utilization: float,
 ) -> MemoryNeed:
+    """One GPU at ``tp``; ``gpu_memory`` is the GPU (a bare number of bytes: a GPU whose CUDA total is that)."""
     rules = workload.rules
+    gpu = gpu_memory if isinstance(gpu_memory, GPUMemory) else GPUMemory.nominal(gpu_memory)
+    total = rules.total(gpu)
     per_sequence = rules.kv_slots(workload.max_model_len, model.sliding_window).tokens
-    per_token = kv_bytes_per_token(model, workload.kv_cache_dtype, tp)
+    per_token = kv_bytes_per_token(model, workload.stored_kv_cache_dtype, tp)
+    weights = weight_bytes_per_gpu(tensors, model, workload.quantization, tp)
+    share = gpu_share(model, workload, tp, weights, gpu)
     return MemoryNeed(
-        weights=weight_bytes_per_gpu(tensors, model, workload.quantization, tp),
+        weights=weights,
         kv_cache=float(per_token * per_sequence * workload.max_concurrency),
-        overheads=rules.overheads(gpu_share(model, workload, tp)),
-        budget=rules.budget(gpu_memory, memory_utilization),
-        gpu_memory=gpu_memory,
+        overheads=rules.overheads(share),
+        budget=rules.budget(total, memory_utilization),
+        gpu_memory=total,
         kv_per_token=per_token,
         kv_tokens_per_sequence=per_sequence,
         load_peak=load_peak_bytes(tensors, model, workload, tp),
         block_size=rules.block_size,
+        fixed_kv_cache=rules.fixed_kv_cache,
+        settings=rules.settings(share),
     )

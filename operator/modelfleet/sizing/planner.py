@@ -18,9 +18,9 @@ from typing import Any
 from modelfleet.api import TENSOR_PARALLEL_SIZES, GPUPool, LLMDeploymentSpec, Plan, PlanOverhead
 from modelfleet.api.quantity import GIB, MIB, gib_quantity
 from modelfleet.api.spec import EngineKind
-from modelfleet.catalog import ModelConfig, gpu_info
+from modelfleet.catalog import ModelConfig, cuda_total, gpu_info
 from modelfleet.engines import profile_for
-from modelfleet.engines.memory_rules import Overhead
+from modelfleet.engines.memory_rules import EngineArgsError, GPUMemory, Overhead
 
 from .errors import (
     ContextTooLong,
@@ -29,6 +29,7 @@ from .errors import (
     NoPools,
     SizingError,
     UnknownPool,
+    UnreadableEngineArgs,
     UnservableQuantization,
 )
 from .memory import MemoryNeed, Workload, kv_bytes_per_token, memory_need, weight_bytes
@@ -55,6 +56,9 @@ class Candidate:
     kv_capacity_tokens: int | None = None
     load_peak_gib_per_gpu: float | None = None
     overheads: tuple[Overhead, ...] = ()
+    engine_settings: tuple[str, ...] = ()  # what the engine runs with that changes memory, and from where
+    cuda_total_gib_per_gpu: float | None = None  # the GPU's memory as the engine's rules count it
+    cuda_total_source: str = ""
 
     @property
     def gpus_per_replica(self) -> int:
@@ -78,6 +82,10 @@ class Candidate:
             "expertParallel": self.expert_parallel,
             "kvCapacityTokens": self.kv_capacity_tokens,
             "loadPeakPerGPU": None if self.load_peak_gib_per_gpu is None else gib_quantity(self.load_peak_gib_per_gpu),
+            "engineSettings": list(self.engine_settings),
+            "gpuMemoryCounted": None if self.cuda_total_gib_per_gpu is None else gib_quantity(
+                self.cuda_total_gib_per_gpu),
+            "gpuMemoryCountedSource": self.cuda_total_source,
         }
 
 
@@ -197,7 +205,7 @@ def _workload(spec: LLMDeploymentSpec, model: ModelConfig) -> Workload:
             "(config.json max_position_embeddings): lower it, or leave it out to use the model's"
         )
     quantization = spec.model.quantization
-    return Workload(
+    workload = Workload(
         engine=spec.engine.kind,
         quantization=quantization,
         kv_cache_dtype=spec.model.kv_cache_dtype,
@@ -205,7 +213,14 @@ def _workload(spec: LLMDeploymentSpec, model: ModelConfig) -> Workload:
         max_concurrency=spec.serving.max_concurrency,
         # A 16-bit repo asked to serve quantized: the engine makes the quantized weights while loading.
         quantized_at_load=quantization != "none" and model.quantization is None,
+        # The engine runs with them too: the plan is sized for what it will run with.
+        engine_args=tuple(spec.engine.extra_args),
     )
+    try:
+        workload.rules  # noqa: B018 (read now, so an option the rules cannot count is said before any pool)
+    except EngineArgsError as exc:
+        raise UnreadableEngineArgs(str(exc)) from exc
+    return workload
 
 
 def _check_quantization(spec: LLMDeploymentSpec, model: ModelConfig) -> None:
@@ -312,6 +327,12 @@ class _Evaluator:
             raise SizingError(f"GPU {pool.gpu_product} is not in the catalog and the pool gives no memory")
         return gpu.memory_mib * MIB
 
+    def gpu(self, pool: GPUPool) -> GPUMemory:
+        """The pool's GPU as the engines' rules count it: the node's figure and CUDA's total (``catalog.gpus``)."""
+        total, source = cuda_total(pool.gpu_product, pool.gpu_memory_mi_b)
+        info = gpu_info(pool.gpu_product)
+        return GPUMemory(self.memory_bytes(pool), total, source, info.compute_capability if info else None)
+
     def candidate(self, pool: GPUPool, tp: int) -> Candidate:
         if tp > pool.gpus_per_node:
             return self._rejected(pool, tp, f"TP {tp} needs {tp} GPUs on one node; {pool.name} nodes have "
@@ -319,7 +340,7 @@ class _Evaluator:
         problems = tensor_parallel_problems(self.workload.engine, self.model, tp, self.workload.quantization)
         if problems:
             return self._rejected(pool, tp, "; ".join(problems))
-        need = memory_need(self.tensors, self.model, self.workload, tp, self.memory_bytes(pool),
+        need = memory_need(self.tensors, self.model, self.workload, tp, self.gpu(pool),
                            self.spec.gpu.memory_utilization)
         return self._measured(pool, tp, need)
 
@@ -350,6 +371,9 @@ class _Evaluator:
             kv_capacity_tokens=need.kv_capacity_tokens,
             load_peak_gib_per_gpu=_gib(need.load_peak),
             overheads=need.overheads,
+            engine_settings=need.settings,
+            cuda_total_gib_per_gpu=_gib(need.gpu_memory),
+            cuda_total_source=self.gpu(pool).cuda_source,
         )
 
     def _rejected(self, pool: GPUPool, tp: int, reason: str) -> Candidate:
@@ -366,8 +390,13 @@ class _Evaluator:
 
 def _fit_reason(need: MemoryNeed, workload: Workload) -> str:
     return (f"{_gib(need.total):.1f} of {_gib(need.budget):.1f} GiB per GPU: weights {_gib(need.weights):.1f} + "
-            f"KV {_gib(need.kv_cache):.1f} + overhead {_gib(need.overhead):.1f}; room for {need.max_sequences} "
-            f"sequences of {workload.max_model_len} tokens{_window_note(need, workload)}")
+            f"KV {_gib(need.kv_cache):.1f} + overhead {_gib(need.overhead):.1f}{_margin_note(need)}; room for "
+            f"{need.max_sequences} sequences of {workload.max_model_len} tokens{_window_note(need, workload)}")
+
+
+def _margin_note(need: MemoryNeed) -> str:
+    """How much of the overhead is a safety margin the plan keeps, not memory the engine holds."""
+    return f" (a safety margin of {_gib(need.margin):.2f} of it)" if need.margin else ""
 
 
 def _window_note(need: MemoryNeed, workload: Workload) -> str:
@@ -380,7 +409,7 @@ def _misfit_reason(need: MemoryNeed, tp: int, product: str, workload: Workload) 
     room = f"; room for {need.max_sequences} of the {workload.max_concurrency} sequences" if need.max_sequences else ""
     return (f"needs {_gib(need.total):.1f} GiB per GPU at TP {tp} on {product} ({_gib(need.budget):.1f} GiB "
             f"budget): weights {_gib(need.weights):.1f} + KV {_gib(need.kv_cache):.1f} + overhead "
-            f"{_gib(need.overhead):.1f}{room}")
+            f"{_gib(need.overhead):.1f}{_margin_note(need)}{room}")
 
 
 def _gib(value: float) -> float:
@@ -463,12 +492,12 @@ def _summary(model: ModelConfig, tensors: tuple[TensorGroup, ...], workload: Wor
         config_source=model.source,
         engine=workload.engine,
         quantization=workload.quantization,
-        kv_cache_dtype=workload.kv_cache_dtype,
+        kv_cache_dtype=workload.stored_kv_cache_dtype,
         parameters=counts.total,
         active_parameters=counts.active,
         mixture_of_experts=model.mixture_of_experts,
         weights_gib=_gib(weight_bytes(tensors, model, workload.quantization)),
-        kv_cache_bytes_per_token=kv_bytes_per_token(model, workload.kv_cache_dtype),
+        kv_cache_bytes_per_token=kv_bytes_per_token(model, workload.stored_kv_cache_dtype),
         max_model_len=workload.max_model_len,
         max_concurrency=workload.max_concurrency,
         sliding_window=model.sliding_window,
