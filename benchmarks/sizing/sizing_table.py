@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from modelfleet.api import GPUPool, LLMDeploymentSpec
 from modelfleet.api.quantity import GIB, MIB
-from modelfleet.catalog import ModelConfig, gpu_info, load_model_config
+from modelfleet.catalog import GPUInfo, ModelConfig, gpu_info, load_model_config
+from modelfleet.engines.memory_rules import GPUMemory
 from modelfleet.sizing import SizingResult, Workload, memory_need, model_tensors, plan_deployment
 
 NODE_GPUS = 8
@@ -93,11 +94,12 @@ def spec_for(case: Case, model: ModelConfig) -> LLMDeploymentSpec:
     })
 
 
-def lower_bound(case: Case, model: ModelConfig, gpu_memory: float, utilization: float) -> tuple[float, float, int]:
+def lower_bound(case: Case, model: ModelConfig, gpu: GPUInfo, utilization: float) -> tuple[float, float, int]:
     """Memory need on one GPU, the engine's budget, and the power-of-two TP that memory alone would need."""
     workload = Workload(case.engine, case.quantization, case.kv_cache_dtype, case.max_model_len, case.max_concurrency,
                         quantized_at_load=case.quantization != "none" and model.quantization is None)
-    need = memory_need(model_tensors(model), model, workload, 1, gpu_memory, utilization)
+    memory = GPUMemory(gpu.memory_mib * MIB, gpu.cuda_total, gpu.cuda_total_source, gpu.compute_capability)
+    need = memory_need(model_tensors(model), model, workload, 1, memory, utilization)
     return need.total, need.budget, 2 ** math.ceil(math.log2(max(1.0, math.ceil(need.total / need.budget))))
 
 
@@ -115,7 +117,7 @@ def row(case: Case, timings: list[float]) -> tuple[list[str], int, int]:
     pool = GPUPool(name=gpu.pool_name, gpu_product=gpu.product, gpus_per_node=NODE_GPUS)
     spec = spec_for(case, model)
     plan = timed_plan(spec, model, pool, timings).chosen
-    need, budget, bound = lower_bound(case, model, gpu.memory_mib * MIB, spec.gpu.memory_utilization)
+    need, budget, bound = lower_bound(case, model, gpu, spec.gpu.memory_utilization)
     chosen = plan.tensor_parallel_size if plan else None
     saved = NODE_GPUS - chosen if chosen else 0
     cells = [
