@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every directory with Python in it, for ruff (mypy's scope is in pyproject.toml).
 PY_DIRS := operator tests benchmarks e2e scripts charts
 
-.PHONY: demo test unit test-argocd helm lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind kind-local-images kind-local-up kind-local-down
+.PHONY: demo test unit test-argocd helm lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-gpu-logs bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart e2e-kind kind-local-images kind-local-up kind-local-down
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -79,6 +79,10 @@ golden: $(STAMP)
 ## Sizing table: the plan's TP vs the memory bound and vs TP = every GPU of the node.
 bench-sizing: $(STAMP)
 	$(BIN)/python benchmarks/sizing/sizing_table.py > benchmarks/sizing/results.md
+
+## GPU startup logs: vLLM's rules predicted vs what published startups logged (no engine runs).
+bench-gpu-logs: $(STAMP)
+	$(BIN)/python benchmarks/sizing/gpu_logs_table.py > benchmarks/sizing/gpu-logs.md
 
 FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
 ## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md, results.json and PNGs
