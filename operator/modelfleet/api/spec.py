@@ -180,7 +180,10 @@ class EngineSpec(ApiModel):
     )
     extra_args: list[Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=list,
-        description="Arguments appended to the engine's command line, after the ones the operator sets.",
+        description="Arguments appended to the engine's command line, after the ones the operator sets. "
+        "The plan is sized with those that change the engine's memory (vLLM: --max-num-batched-tokens, "
+        "--enforce-eager, CUDA-graph capture sizes and mode, --kv-cache-dtype, --block-size, "
+        "--kv-cache-memory-bytes); `modelfleet plan` shows what the engine runs with.",
         max_length=64,
     )
     env: list[EnvVar] = Field(
