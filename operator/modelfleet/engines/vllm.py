@@ -245,6 +245,9 @@ KV_CACHE_DTYPES = {"auto": "auto", "float16": "auto", "bfloat16": "auto", "fp8":
                    "fp8_e5m2": "fp8", "fp8_inc": "fp8"}
 
 
+THE_OPERATORS = "the operator's"  # where a setting the renderer passes comes from, in the plan's words
+
+
 def human_readable_int(value: str) -> int:
     """vllm/utils/argparse_utils.py human_readable_int: 25.6k is 25600, 2K is 2048 (binary in capitals)."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgGtT])", value.strip())
@@ -381,7 +384,7 @@ class VllmMemory:
                   f"sizes ({sizes[0]}-{sizes[-1]})" if sizes and piecewise + full else
                   f"no CUDA graphs ({self.graph_mode})")
         found = [
-            f"--max-num-batched-tokens {self.prefill_tokens} ({said('max_num_batched_tokens', 'the operator')})",
+            f"--max-num-batched-tokens {self.prefill_tokens} ({said('max_num_batched_tokens', THE_OPERATORS)})",
             f"--max-num-seqs {self.running_sequences(share)} "
             f"({said('max_num_seqs', 'serving.maxConcurrency, passed by the operator')})",
             f"{graphs} ({said('graphs', 'vLLM defaults')})",

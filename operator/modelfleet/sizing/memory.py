@@ -92,6 +92,7 @@ class MemoryNeed:
     block_size: int = 1  # the engine's KV block, in tokens
     fixed_kv_cache: float | None = None  # a KV cache the engine is told to take outright, without a budget
     settings: tuple[str, ...] = ()  # what the engine runs with that changes memory (EngineMemory.settings)
+    gpu_memory_source: str = ""  # where gpu_memory, the total the engine counts, comes from
 
     @property
     def kv_per_sequence(self) -> float:
@@ -260,4 +261,5 @@ def memory_need(
         block_size=rules.block_size,
         fixed_kv_cache=rules.fixed_kv_cache,
         settings=rules.settings(share),
+        gpu_memory_source=gpu.cuda_source if total == gpu.cuda_total else "the GPU's memory as the node reports it",
     )

@@ -373,7 +373,7 @@ class _Evaluator:
             overheads=need.overheads,
             engine_settings=need.settings,
             cuda_total_gib_per_gpu=_gib(need.gpu_memory),
-            cuda_total_source=self.gpu(pool).cuda_source,
+            cuda_total_source=need.gpu_memory_source,
         )
 
     def _rejected(self, pool: GPUPool, tp: int, reason: str) -> Candidate:
