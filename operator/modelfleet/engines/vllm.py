@@ -188,12 +188,13 @@ def _canonical(strings: list[str]) -> str:
 # cuBLAS): issue 25's TP 1 logs about 0.25 GiB (v0.17-0.21, H100); c30 and c31 0.11 (A100 40GB, >= v0.11).
 # The plan takes the upper side.
 WORKSPACES_GIB = 0.25
-# At TP >= 2, NCCL's channel buffers, which NCCL makes at the first large collective (the profile run's
-# all-reduce of max_num_batched_tokens x hidden, far above custom all-reduce's 8 MiB:
-# distributed/device_communicators/custom_all_reduce.py CustomAllreduce.should_custom_ar), after the snapshot.
-# Issue 25's H100 logs: about 2.1 GiB at TP >= 2 in all. No public log of v0.11 or later splits it out (c02's
-# +1.79 GiB is V0, where the NCCL set-up itself was inside; c32: the set-up is about 4.5 GiB, outside since
-# v0.11). No log compares --disable-custom-all-reduce, so the figure is the same with it.
+# More at TP >= 2: issue 25's H100 logs show about 2.1 GiB in all. The source points to communication buffers
+# made after the snapshot, at the profile run's first large all-reduce (max_num_batched_tokens x hidden, far
+# above custom all-reduce's 8 MiB, so NCCL's: distributed/device_communicators/custom_all_reduce.py
+# CustomAllreduce.should_custom_ar); their size is NCCL's, not vLLM's, and no public log of v0.11 or later
+# splits it out (c02's +1.79 GiB is V0, where NCCL's set-up itself was inside; c32: the set-up is about 4.5 GiB,
+# outside since v0.11). No log compares --disable-custom-all-reduce, so the figure is the same with it, and the
+# same on PCIe GPUs (likely the conservative side there: the logs are of H100s, where NCCL may add NVLS buffers).
 TP_COMMUNICATION_GIB = 1.85
 # The sampler's per-request state, built in GPUModelRunner.load_model after the weights were measured
 # (v1/worker/gpu/sample/penalties.py PenaltiesState): output_bin_counts int32 [max_num_reqs, vocab] and
