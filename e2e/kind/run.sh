@@ -184,9 +184,11 @@ log "e2e suite"
 cd "$ROOT"
 export MODELFLEET_E2E_KUBECONFIG="$KUBECONFIG" MODELFLEET_E2E_OPERATOR=in-cluster MODELFLEET_TIER_PREFIX="kind: "
 if [[ "$ENGINE" == fake ]]; then
-  MODELFLEET_E2E_ENGINE_IMAGE="$FAKE_ENGINE_IMAGE" "$PYTHON" -m pytest e2e/suite -v -m "e2e and not realnode" "$@"
+  MODELFLEET_E2E_ENGINE_IMAGE="$FAKE_ENGINE_IMAGE" "$PYTHON" -m pytest e2e/suite -v --durations=0 \
+    -m "e2e and not realnode" "$@"
 else
+  # -rP: what the passed tests printed (the completion a pod of the cluster got through the Service).
   MODELFLEET_E2E_VLLM_IMAGE="$VLLM_IMAGE" MODELFLEET_E2E_HUB="$HUB" MODELFLEET_E2E_ENGINE_NODE="$ENGINE_NODE" \
-    "$PYTHON" -m pytest e2e/suite -v -m "realnode and kind" -k "not tgi" "$@"
+    "$PYTHON" -m pytest e2e/suite -v -rP --durations=0 -m "realnode and kind" -k "not tgi" "$@"
 fi
 took "e2e suite ($ENGINE engine)"

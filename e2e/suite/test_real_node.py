@@ -221,6 +221,34 @@ def pod_url(pod: dict, port: int = ENGINE_PORT) -> str:
     return REACH[0].url(pod, port)
 
 
+def complete_from_a_pod(target, namespace: str, service: str, beside: dict) -> dict:
+    """A completion asked by a pod of the cluster, through the Service (kube-proxy's rules on the node; on kind
+    by the Service's DNS name, CoreDNS's): the answer's JSON. The client is the runtime image (the pre-pull's,
+    on the node already), on the engine node (tolerating its GPU taint)."""
+    prepull = next(c for c in beside["spec"]["initContainers"] if c["name"] == "prepull")
+    cluster_ip = get(target, "service", service, "-n", namespace)["spec"]["clusterIP"]
+    host = f"{service}.{namespace}.svc.cluster.local" if target.is_kind else cluster_ip  # no cluster DNS here
+    body = json.dumps({"model": REPO, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0})
+    code = ("import sys, urllib.request; print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], "
+            "data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'}), timeout=120).read().decode())")
+    client = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": namespace},
+              "spec": {"restartPolicy": "Never", "nodeSelector": {"kubernetes.io/hostname": target.engine_node},
+                       "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                       "containers": [{"name": "client", "image": prepull["image"], "imagePullPolicy": "Never",
+                                       "command": ["python3", "-c", code,
+                                                   f"http://{host}:{ENGINE_PORT}/v1/completions", body]}]}}
+    target.kubectl("apply", "-f", "-", input=json.dumps(client))
+    try:
+        phase = wait_for("the client pod done", lambda: get(target, "pod", "client", "-n", namespace)["status"]
+                         .get("phase") in ("Succeeded", "Failed") and get(target, "pod", "client", "-n", namespace)
+                         ["status"]["phase"], 180, 1)
+        log = target.kubectl("logs", "client", "-n", namespace).stdout
+        assert phase == "Succeeded", log
+        return json.loads(log)
+    finally:
+        target.kubectl("delete", "pod", "client", "-n", namespace, "--wait=false", check=False)
+
+
 def on_node(target, *command: str) -> str | None:
     """What ``command`` prints on the engine pods' node; None if it fails (a file missing)."""
     done = target.on_engine_node(*command)
@@ -345,6 +373,9 @@ def test_it_serves_completions_through_the_service_after_warm_up(target, real_na
     base = service_url(target, real_namespace, name)
     assert complete(base).strip(), "the engine answered with no text"
     assert chat(base).strip(), "the engine answered the chat with no text"
+    answer = complete_from_a_pod(target, real_namespace, name, pod)
+    print(f"a pod's completion through the Service {name}: {json.dumps(answer)}")  # shown with -rP
+    assert answer["choices"][0]["text"].strip(), answer
     if engine.kind == "tgi":
         assert generate(base).strip(), "TGI's /generate answered with no text"
 
