@@ -100,7 +100,13 @@ def test_the_workflow_parses_pins_its_actions_and_runs_the_script():
         if "uses" in step:
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+\.\d+\.\d+", step["uses"]), step["uses"]
     scripts = "\n".join(s.get("run", "") for s in steps)
-    assert "bash e2e/kind/run.sh" in scripts and "e2e/kind/versions.env" in scripts
+    # The make target this project's CI runs (make test), with the upstream images.
+    assert "make e2e-kind" in scripts and "e2e/kind/versions.env" in scripts
+    run = next(s for s in steps if s.get("run") == "make e2e-kind")
+    assert run["env"]["KIND_IMAGES"] == "upstream" and run["env"]["KIND_ENGINE"] == "fake"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\tKIND_IMAGES=$(KIND_IMAGES) bash e2e/kind/run.sh" in makefile
+    assert "$(MAKE) e2e-kind KIND_IMAGES=local" in makefile
     kind_step = next(s for s in steps if s.get("uses", "").startswith("helm/kind-action@"))
     assert kind_step["with"]["version"] == "${{ env.KIND_VERSION }}"
 
