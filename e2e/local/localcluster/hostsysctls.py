@@ -28,6 +28,7 @@ import json
 import pathlib
 import sys
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from . import settings
 
@@ -46,13 +47,14 @@ def read(key: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _record() -> Iterator[dict[str, dict]]:
+def _record() -> Iterator[dict[str, dict[str, Any]]]:
     """The record, locked, written back when the block ends."""
     path = record_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        record: dict[str, dict] = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
+        text = path.read_text() if path.exists() else ""
+        record: dict[str, dict[str, Any]] = json.loads(text) if text.strip() else {}
         for entry in record.values():  # holds whose holder is no longer up
             entry["holders"] = {h: w for h, w in entry["holders"].items() if pathlib.Path(w).exists()}
         yield record
