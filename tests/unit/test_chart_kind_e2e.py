@@ -90,6 +90,10 @@ def test_the_kind_values_are_valid_chart_values():
     assert values.keys() <= schema["properties"].keys()
     assert values["image"]["pullPolicy"] == "Never"  # loaded into the nodes by run.sh, never pulled
     assert values["runtimeImage"] == "modelfleet/fake-engine:e2e"
+    # With the vLLM engine: the real runtime image (pre-pull, warm-up), loaded as local/load_images.py names it.
+    vllm = yaml.safe_load((KIND / "values-vllm.yaml").read_text())
+    assert vllm.keys() <= schema["properties"].keys() and vllm["runtimeImage"] == "modelfleet/runtime:e2e"
+    assert '"modelfleet/runtime:e2e"' in (KIND / "local" / "load_images.py").read_text()
 
 
 def test_the_workflow_parses_pins_its_actions_and_runs_the_script():
