@@ -4,7 +4,8 @@ its own: it removes what the local cluster adds and keeps what others add, befor
 The namespace gets what the host gets: netavark's iptables-nft chains and the local kind cluster's table
 (e2e/kind/local), then the local cluster's table, kube-proxy's tables and the kubelet's iptables-nft chains,
 then more of netavark's (a kind cluster that came up after the local cluster). After the teardown, its ruleset
-is exactly that of a namespace that got only the others' parts. Needs root, nft and iptables-nft; no cluster.
+is exactly that of a namespace that got only the others' parts. Needs root, nft and iptables-nft (as the
+local cluster does), no cluster.
 """
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ import subprocess
 import pytest
 
 from localcluster import node
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces and nftables need root")
 
 KIND_BEFORE = """
 iptables -t filter -N NETAVARK_FORWARD
