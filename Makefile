@@ -29,12 +29,15 @@ demo: $(STAMP) cluster-binaries engine-venv
 	@bash scripts/demo.sh
 
 ## Every test tier, lint first: unit (with schema and layers, tests/unit), Argo CD (tests/argocd),
-## control plane (tests/integration), engine (tests/engine), real node and e2e (e2e/suite). Builds or
-## reuses what the tiers need: the control plane's binaries, the vLLM CPU virtualenv and TGI's CPU
-## build (all cached outside the repo, so only the first run is slow).
-test: $(STAMP) lint cluster-binaries engine-venv engine-tgi
-	MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" \
-	MODELFLEET_TGI_PREFIX="$$(bash e2e/engine/tgi/build.sh | tail -n 1)" $(BIN)/pytest
+## control plane (tests/integration), engine (tests/engine), real node and e2e (e2e/suite); then, once
+## the local cluster's session is over (whatever its outcome; make test fails if either does), the e2e
+## suite on kind with the vLLM CPU engine (e2e-kind, images built here). Builds or reuses what the tiers
+## need: the control plane's binaries, the vLLM CPU virtualenv, TGI's CPU build and kind's node image
+## (all cached outside the repo, so only the first run is slow).
+test: $(STAMP) lint cluster-binaries engine-venv engine-tgi kind-local-images
+	rc=0; MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" \
+	MODELFLEET_TGI_PREFIX="$$(bash e2e/engine/tgi/build.sh | tail -n 1)" $(BIN)/pytest || rc=$$?; \
+	$(MAKE) e2e-kind KIND_IMAGES=local || rc=$$((rc ? rc : 1)); exit $$rc
 
 ## The unit tier alone (tests/unit; a few minutes). It builds nothing in Go: the chart's tests run
 ## the pinned helm, which `make helm` builds once.
@@ -120,9 +123,12 @@ bench-coldstart: $(STAMP) cluster-binaries engine-venv
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e '.[test]'
 	$(FLEET_SIM_VENV)/bin/python benchmarks/coldstart/run.py --repetitions 3
 
-## The e2e suite on kind (needs docker, kind, kubectl, helm: not on this machine).
-e2e-kind: $(STAMP)
-	bash e2e/kind/run.sh
+## The e2e suite on kind (e2e/kind/README.md): KIND_IMAGES=upstream (Docker, kindest/node, the fake engine;
+## needs docker, kind, kubectl, helm) where Docker answers, else KIND_IMAGES=local (podman, the node image and
+## every image built here, the vLLM CPU engine; installs and builds what it needs, cached).
+KIND_IMAGES ?= $(shell docker info >/dev/null 2>&1 && echo upstream || echo local)
+e2e-kind: $(STAMP) $(if $(filter local,$(KIND_IMAGES)),kind-local-images engine-venv)
+	KIND_IMAGES=$(KIND_IMAGES) bash e2e/kind/run.sh
 
 ## A kind cluster on this machine (e2e/kind/local/README.md): rootful podman, a node image assembled
 ## here from local parts (no image registry is reachable), cached by a hash of its sources.

@@ -1,6 +1,8 @@
 """Every tier's share of a `make test` run, printed at its end (and written where
 MODELFLEET_TIER_TIMES points, for `.ci/run`'s phase table in docs/ci.md): setup, call and
-teardown of each test, so a cluster start counts in the tier that waited for it."""
+teardown of each test, so a cluster start counts in the tier that waited for it. `make test`
+runs two sessions, the local cluster's and kind's (MODELFLEET_TIER_PREFIX="kind: "); the
+second adds its tiers to the file."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ TIER_SECONDS: defaultdict[str, float] = defaultdict(float)
 
 
 def tier_of(report: pytest.TestReport) -> str:
+    # A run against another cluster names its own tiers (e2e/kind/run.sh: "kind: ").
+    prefix = os.environ.get("MODELFLEET_TIER_PREFIX", "")
     if "realnode" in report.keywords:
-        return "real node (e2e/suite/test_real_node.py)"
+        return f"{prefix}real node (e2e/suite/test_real_node.py)"
     parts = report.nodeid.split("/")
-    return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+    return prefix + ("/".join(parts[:2]) if len(parts) > 2 else parts[0])
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -31,5 +35,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
     for tier, seconds in sorted(TIER_SECONDS.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{seconds:8.0f} s  {tier}")
     if path := os.environ.get("MODELFLEET_TIER_TIMES"):
+        # Added to what an earlier session of the same run wrote there (make test: pytest, then kind's).
+        try:
+            with open(path) as f:
+                earlier = json.load(f)
+        except (OSError, ValueError):
+            earlier = {}
         with open(path, "w") as out:
-            json.dump({tier: round(seconds) for tier, seconds in TIER_SECONDS.items()}, out, indent=2)
+            json.dump({**earlier, **{tier: round(seconds) for tier, seconds in TIER_SECONDS.items()}}, out, indent=2)

@@ -9,6 +9,16 @@
   MODELFLEET_E2E_ENGINE_IMAGE  spec.engine.image of the test model (kind: e2e/kind/fake-engine).
   MODELFLEET_E2E_VALUES        a values file, used only when the suite installs the chart itself.
 
+For the real engine's tests (test_real_node.py) on kind, e2e/kind/run.sh also sets:
+  MODELFLEET_E2E_VLLM_IMAGE    the vLLM CPU engine image it loaded into the engine node.
+  MODELFLEET_E2E_HUB           host:port where the cluster's pods reach this machine (the kind
+                               network's gateway; the chart's hubEndpoint): the Hub test server's.
+  MODELFLEET_E2E_ENGINE_NODE   the worker of pool `local` (default modelfleet-e2e-worker).
+The local cluster's real node is on this machine: its addresses are routed here, its files are
+here. A kind node is a container behind podman's or Docker's bridge: the suite reaches pods and
+Services through `kubectl port-forward` (``reach``) and the node's files through `podman exec` or
+`docker exec` (``Target.on_engine_node``), as a user's CI can.
+
 The suite refuses any kube context but the two test clusters' (modelfleet-local and
 kind-modelfleet-e2e) and any API server not on loopback: it creates and deletes
 namespaces and may install the chart, and must never do that to a real cluster.
@@ -18,8 +28,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -30,6 +42,7 @@ import pytest
 import yaml
 
 import localcluster
+from localcluster import settings as local_settings
 from support.operator_process import (
     OPERATOR_NAMESPACE,
     RELEASE,
@@ -42,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LOCAL_CONTEXT = localcluster.CONTEXT
 KIND_CONTEXT = "kind-modelfleet-e2e"  # e2e/kind/run.sh names its cluster modelfleet-e2e
+KIND_ENGINE_NODE = "modelfleet-e2e-worker"  # run.sh: the worker of pool `local`, where the engine image is
 OPERATOR_MODES = ("process", "in-cluster")
 CRD = "customresourcedefinitions.apiextensions.k8s.io/llmdeployments.modelfleet.io"
 LOCAL_VALUES = ROOT / "e2e" / "local" / "values.yaml"
@@ -63,6 +77,36 @@ class Target:
         """The h100 pool's containers really run (kind's nodes); on the local cluster it is kwok's,
         which only pretends (there, the real node's own pool runs them: test_real_node.py)."""
         return self.context == KIND_CONTEXT
+
+    @property
+    def is_kind(self) -> bool:
+        return self.context == KIND_CONTEXT
+
+    @property
+    def engine_node(self) -> str:
+        """The node the real engine's pods run on: the local cluster's real node, or kind's pool-`local` worker."""
+        if self.is_kind:
+            return os.environ.get("MODELFLEET_E2E_ENGINE_NODE", KIND_ENGINE_NODE)
+        return local_settings.REAL_NODE_NAME
+
+    def hub_address(self) -> tuple[str, int]:
+        """Where the cluster's pods reach the Hub test server (the chart's hubEndpoint): the real node's
+        bridge, or on kind the address run.sh found (MODELFLEET_E2E_HUB)."""
+        if not self.is_kind:
+            return local_settings.BRIDGE_IP, local_settings.HUB_PORT
+        address = os.environ.get("MODELFLEET_E2E_HUB")
+        if not address:
+            raise RuntimeError("MODELFLEET_E2E_HUB is not set: on kind, e2e/kind/run.sh sets it (the kind "
+                               "network's gateway, the chart's hubEndpoint)")
+        host, _, port = address.rpartition(":")
+        return host, int(port)
+
+    def on_engine_node(self, *command: str) -> subprocess.CompletedProcess:
+        """``command`` where the engine pods' node runs: here for the real node, in the node's container on kind."""
+        prefix = []
+        if self.is_kind:
+            prefix = [os.environ.get("KIND_EXPERIMENTAL_PROVIDER") or "docker", "exec", self.engine_node]
+        return subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=60)
 
     def binary(self, name: str) -> Path:
         if self.context == LOCAL_CONTEXT:
@@ -117,6 +161,63 @@ def target():
                  engine_image=os.environ.get("MODELFLEET_E2E_ENGINE_IMAGE") or None)
     if started and not os.environ.get("MODELFLEET_KEEP_CLUSTER"):
         localcluster.down()
+
+
+class Reach:
+    """URLs, from this process, of a pod's or a Service's port.
+
+    The local cluster routes its pod and Service addresses to the real node's bridge on this machine:
+    the URL is the address itself, and a Service's goes through kube-proxy. kind's are inside its nodes:
+    each (object, port) gets a `kubectl port-forward` (kept while it runs; a Service's forwards to one of
+    its ready pods, as kubectl picks it), stopped when the session ends.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.forwards: dict[tuple[str, str, str, int], tuple[subprocess.Popen, int]] = {}
+        self.logs = Path(tempfile.mkdtemp(prefix="e2e-port-forward-"))
+
+    def url(self, obj: dict, port: int) -> str:
+        kind, meta = obj["kind"], obj["metadata"]
+        if not self.target.is_kind:
+            address = obj["status"]["podIP"] if kind == "Pod" else obj["spec"]["clusterIP"]
+            return f"http://{address}:{port}"
+        key = (kind, meta["namespace"], meta["name"], port)
+        forward = self.forwards.get(key)
+        if forward is None or forward[0].poll() is not None:
+            forward = self.forwards[key] = self._forward(*key)
+        return f"http://127.0.0.1:{forward[1]}"
+
+    def _forward(self, kind: str, namespace: str, name: str, port: int) -> tuple[subprocess.Popen, int]:
+        log = self.logs / f"{namespace}-{kind}-{name}-{port}.log"
+        with log.open("w") as out:  # a file, not a pipe: kubectl writes a line per connection, and a full pipe blocks
+            process = subprocess.Popen(
+                [str(self.target.binary("kubectl")), f"--kubeconfig={self.target.kubeconfig}",
+                 f"--context={self.target.context}", "port-forward", "-n", namespace, "--address", "127.0.0.1",
+                 f"{'service' if kind == 'Service' else 'pod'}/{name}", f":{port}"],
+                stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", log.read_text())):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"kubectl port-forward {kind}/{name}:{port}: {log.read_text()[-1000:]}")
+            time.sleep(0.1)
+        return process, int(found.group(1))
+
+    def close(self) -> None:
+        for process, _ in self.forwards.values():
+            process.terminate()
+        for process, _ in self.forwards.values():
+            process.wait(timeout=10)
+        shutil.rmtree(self.logs, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def reach(target):
+    """``reach.url(pod_or_service, port)``: a URL of it from this process (see Reach)."""
+    reacher = Reach(target)
+    yield reacher
+    reacher.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The rendered pods themselves, on a real kubelet: the local cluster's real node, for each engine.
+"""The rendered pods themselves, on a real kubelet: the local cluster's real node, for each engine;
+and the vLLM flow marked ``kind`` on kind's engine node too (e2e/kind/run.sh, KIND_ENGINE=vllm).
 
 Everything here runs as a user's cluster runs it: the operator is the chart's
 Deployment (from the image built from images/Dockerfile), the engine pods are
@@ -16,12 +17,25 @@ pinned to a commit (its Rust router reads the cache through refs/<revision>).
 What is asserted is what a user would see: conditions, pods and their
 containers' states, completions through the Service's ClusterIP (kube-proxy's
 rules on this machine), and the engine's own request counters.
+
+On kind (``target.is_kind``) the same tests run with what differs there: the
+engine image is the one run.sh loaded into the pool-`local` worker (vLLM only:
+``-k 'not tgi'``), the Hub test server listens where the kind network's pods reach
+this machine, pods and Services are reached through ``kubectl port-forward``
+(the ``reach`` fixture: kind's networks are not routed to the host, on Docker
+as on podman), and the node's cache is read inside the node's container.
+Tests marked ``kind`` are the ones the kind tier runs: serve with pre-pull and
+warm-up, completions through the Service, the status they report, load scaling
+to 2 and back, delete; the rollout, the killed engine (it kills the container
+through the real node's containerd) and the other cache modes run on the local
+cluster only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import pathlib
 import threading
 import time
@@ -47,7 +61,10 @@ POOL = "local"
 ENGINE_PORT = 8000  # both engine profiles' port
 # An engine start on two shared cores: load, compile (vLLM), warm-up.
 READY_TIMEOUT = 900
+# On the engine node: the chart's nodeCachePath, the tiny model's directory in it.
 CACHE_ON_NODE = pathlib.Path("/var/lib/modelfleet/cache/huggingface/hub/models--acme--tiny-mixtral")
+# The session's Reach (conftest.py), for the helpers below that are given a pod or a Service.
+REACH: list = []
 
 
 @dataclass(frozen=True)
@@ -72,8 +89,14 @@ class Engine:
 
 
 @pytest.fixture(scope="module", params=["vllm", "tgi"])
-def engine(request, hub) -> Engine:
-    """Each engine's image built (first time: minutes) and imported; the module's tests run for each."""
+def engine(request, target, hub) -> Engine:
+    """Each engine's image built (first time: minutes) and imported; the module's tests run for each.
+    On kind: the image run.sh loaded into the engine node (vLLM's; run.sh selects -k 'not tgi')."""
+    if target.is_kind:
+        if request.param != "vllm" or not os.environ.get("MODELFLEET_E2E_VLLM_IMAGE"):
+            pytest.fail(f"on kind, e2e/kind/run.sh loads the vLLM image and names it in MODELFLEET_E2E_VLLM_IMAGE; "
+                        f"no {request.param} image there (-k 'not tgi')")
+        return Engine("vllm", os.environ["MODELFLEET_E2E_VLLM_IMAGE"], "main")
     if request.param == "vllm":
         return Engine("vllm", images.ensure_engine_image(node.socket()), "main")
     return Engine("tgi", images.ensure_tgi_image(node.socket()), hub.repos.get(REPO).resolve("main"))
@@ -189,12 +212,47 @@ def context_length(engine: Engine, pod: dict) -> int:
 
 
 def service_url(target, namespace: str, name: str) -> str:
-    service = get(target, "service", name, "-n", namespace)
-    return f"http://{service['spec']['clusterIP']}:{ENGINE_PORT}"
+    """The Service's ClusterIP (kube-proxy's rules here), or on kind a port-forward to it."""
+    return REACH[0].url(get(target, "service", name, "-n", namespace), ENGINE_PORT)
 
 
 def pod_url(pod: dict, port: int = ENGINE_PORT) -> str:
-    return f"http://{pod['status']['podIP']}:{port}"
+    """The pod's own address, or on kind a port-forward to it."""
+    return REACH[0].url(pod, port)
+
+
+def complete_from_a_pod(target, namespace: str, service: str, beside: dict) -> dict:
+    """A completion asked by a pod of the cluster, through the Service (kube-proxy's rules on the node; on kind
+    by the Service's DNS name, CoreDNS's): the answer's JSON. The client is the runtime image (the pre-pull's,
+    on the node already), on the engine node (tolerating its GPU taint)."""
+    prepull = next(c for c in beside["spec"]["initContainers"] if c["name"] == "prepull")
+    cluster_ip = get(target, "service", service, "-n", namespace)["spec"]["clusterIP"]
+    host = f"{service}.{namespace}.svc.cluster.local" if target.is_kind else cluster_ip  # no cluster DNS here
+    body = json.dumps({"model": REPO, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0})
+    code = ("import sys, urllib.request; print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], "
+            "data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'}), timeout=120).read().decode())")
+    client = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": namespace},
+              "spec": {"restartPolicy": "Never", "nodeSelector": {"kubernetes.io/hostname": target.engine_node},
+                       "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                       "containers": [{"name": "client", "image": prepull["image"], "imagePullPolicy": "Never",
+                                       "command": ["python3", "-c", code,
+                                                   f"http://{host}:{ENGINE_PORT}/v1/completions", body]}]}}
+    target.kubectl("apply", "-f", "-", input=json.dumps(client))
+    try:
+        phase = wait_for("the client pod done", lambda: get(target, "pod", "client", "-n", namespace)["status"]
+                         .get("phase") in ("Succeeded", "Failed") and get(target, "pod", "client", "-n", namespace)
+                         ["status"]["phase"], 180, 1)
+        log = target.kubectl("logs", "client", "-n", namespace).stdout
+        assert phase == "Succeeded", log
+        return json.loads(log)
+    finally:
+        target.kubectl("delete", "pod", "client", "-n", namespace, "--wait=false", check=False)
+
+
+def on_node(target, *command: str) -> str | None:
+    """What ``command`` prints on the engine pods' node; None if it fails (a file missing)."""
+    done = target.on_engine_node(*command)
+    return done.stdout if done.returncode == 0 else None
 
 
 def engine_metric(pod: dict, *families: str) -> float:
@@ -224,17 +282,21 @@ def warmup_requests(pod: dict) -> int:
 
 # ------------------------------------------------------------------ fixtures
 
+@pytest.fixture(scope="module", autouse=True)
+def _reach(reach):
+    REACH[:] = [reach]
+
+
 @pytest.fixture(scope="module")
 def hub(target):
-    """The Hub test server on the real node's bridge (the chart's hubEndpoint), serving the tiny model."""
-    if target.context != "modelfleet-local":
-        pytest.fail("test_real_node runs on the local cluster's real node; on kind deselect -m 'not realnode'")
+    """The Hub test server where the cluster's pods reach this machine (the chart's hubEndpoint): the real
+    node's bridge, or the kind network's gateway; serving the tiny model."""
     from support.engine_pod import tiny_model_repos
     from support.hub_server import HubServer
     from support.tiny_model import ensure_tiny_model
     from support.vllm_server import require_vllm_python
-    server = HubServer(tiny_model_repos(ensure_tiny_model(require_vllm_python())), host=settings.BRIDGE_IP,
-                       port=settings.HUB_PORT)
+    host, port = target.hub_address()
+    server = HubServer(tiny_model_repos(ensure_tiny_model(require_vllm_python())), host=host, port=port)
     with server:
         yield server
 
@@ -271,24 +333,30 @@ def operator_pod(target) -> dict:
 
 # ------------------------------------------------------------------ the tests, in order
 
+@pytest.mark.kind
 def test_the_operator_runs_as_the_charts_pod_with_its_probes_and_metrics(target, chart, real_namespace):
-    """The chart's Deployment, from the image built from images/Dockerfile, on the real node:
-    in-cluster config, its RBAC, liveness and metrics as a user gets them."""
+    """The chart's Deployment, from the image built from images/Dockerfile, on the real node (on kind: a
+    worker): in-cluster config, its RBAC, liveness and metrics as a user gets them."""
     pod = operator_pod(target)
-    assert pod["spec"]["nodeName"] == settings.REAL_NODE_NAME and ready(pod)
+    assert ready(pod) and (target.is_kind or pod["spec"]["nodeName"] == settings.REAL_NODE_NAME)
     (container,) = pod["status"]["containerStatuses"]
-    assert container["image"].endswith("ghcr.io/modelfleet/operator:0.1.0") and container["restartCount"] == 0
+    # The chart's default (ghcr.io/modelfleet/operator:0.1.0) here; on kind run.sh's name for the same build.
+    image = "modelfleet/operator:e2e" if target.is_kind else "ghcr.io/modelfleet/operator:0.1.0"
+    assert container["image"].endswith(image) and container["restartCount"] == 0
     assert pod["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/healthz"
     service = get(target, "service", "modelfleet-metrics", "-n", "modelfleet-system")
-    status, body = http(f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/metrics")
+    status, body = http(f"{REACH[0].url(service, service['spec']['ports'][0]['port'])}/metrics")
     assert status == 200 and b"modelfleet_reconcile_total" in body
 
+
+
+@pytest.mark.kind
 def test_it_serves_completions_through_the_service_after_warm_up(target, real_namespace, engine, served, hub):
     name = engine.name
     obj = served["obj"]
     assert obj["status"]["plan"]["pool"] == POOL
     (pod,) = ready_pods(target, real_namespace, name)
-    assert pod["spec"]["nodeName"] == settings.REAL_NODE_NAME
+    assert pod["spec"]["nodeName"] == target.engine_node
     # Every container of the rendered pod ran: the cache handed over, the weights pre-pulled.
     inits = {c["name"]: c for c in pod["status"]["initContainerStatuses"]}
     assert inits["cache-permissions"]["state"]["terminated"]["exitCode"] == 0
@@ -296,18 +364,23 @@ def test_it_serves_completions_through_the_service_after_warm_up(target, real_na
     assert inits["warmup"]["ready"] and inits["warmup"]["restartCount"] == 0
     commit = hub.repos.get(REPO).resolve("main")
     snapshot = CACHE_ON_NODE / "snapshots" / commit
-    assert (snapshot / "model.safetensors").exists() and not (snapshot / "consolidated.safetensors").exists()
+    files = (on_node(target, "ls", "-A", str(snapshot)) or "").split()
+    assert "model.safetensors" in files and "consolidated.safetensors" not in files
     # The ref the engine's reader follows: refs/main, and for a commit pin refs/<commit> (hf-hub's CacheRepo).
-    assert (CACHE_ON_NODE / "refs" / engine.revision).read_text() == commit
+    assert on_node(target, "cat", str(CACHE_ON_NODE / "refs" / engine.revision)) == commit
     # The warm-up set is all the engine served before the pod turned Ready: nothing else had reached it.
     assert requests_served(engine, pod) == warmup_requests(pod) > 0
     base = service_url(target, real_namespace, name)
     assert complete(base).strip(), "the engine answered with no text"
     assert chat(base).strip(), "the engine answered the chat with no text"
+    answer = complete_from_a_pod(target, real_namespace, name, pod)
+    print(f"a pod's completion through the Service {name}: {json.dumps(answer)}")  # shown with -rP
+    assert answer["choices"][0]["text"].strip(), answer
     if engine.kind == "tgi":
         assert generate(base).strip(), "TGI's /generate answered with no text"
 
 
+@pytest.mark.kind
 def test_the_kv_capacity_and_the_warm_up_it_measured_are_in_status(target, real_namespace, engine, served):
     """vLLM's KV figure comes from its /metrics; TGI 3.3.7 exports none, and the condition says why. The
     warm-up's summary comes from the same replica's sidecar: the tiny Mixtral is a mixture of experts."""
@@ -335,6 +408,7 @@ def test_the_kv_capacity_and_the_warm_up_it_measured_are_in_status(target, real_
     assert warmup["experts"].startswith("not measured: " + ("TGI" if engine.kind == "tgi" else "vLLM"))
 
 
+@pytest.mark.kind
 def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, engine, served):
     name = engine.name
     base = service_url(target, real_namespace, name)
@@ -366,7 +440,7 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, e
                 raise AssertionError(f"{e}\nclients' failures ({len(failures)}): {failures[-5:]}") from None
             pods = ready_pods(target, real_namespace, name)
             second = next(p for p in pods if p["metadata"]["name"] != pod["metadata"]["name"])
-            assert second["spec"]["nodeName"] == settings.REAL_NODE_NAME
+            assert second["spec"]["nodeName"] == target.engine_node
         finally:
             stop.set()
     assert complete(pod_url(second)).strip(), "the second replica answered with no text"
@@ -457,6 +531,7 @@ def test_a_killed_engine_restarts_and_takes_no_request_before_warm_up(target, re
     assert answered[0] >= dt.datetime.fromisoformat(ready_at.replace("Z", "+00:00")).timestamp() - 1
 
 
+@pytest.mark.kind
 def test_delete_removes_every_child_and_keeps_the_node_cache(target, real_namespace, engine, served):
     target.kubectl("delete", "llmd", engine.name, "-n", real_namespace, "--wait=true", timeout=600)
     kinds = "deployments,replicasets,services,poddisruptionbudgets,daemonsets,persistentvolumeclaims,pods"
@@ -464,7 +539,7 @@ def test_delete_removes_every_child_and_keeps_the_node_cache(target, real_namesp
                                                  f"modelfleet.io/llmdeployment={engine.name}")["items"], 600, 2)
     # The nodeLocal cache is the node's, not the LLMDeployment's (docs/cache.md): it stays for the
     # next replica of the same model on that node.
-    assert list((CACHE_ON_NODE / "snapshots").iterdir())
+    assert (on_node(target, "ls", "-A", str(CACHE_ON_NODE / "snapshots")) or "").split()
 
 
 @pytest.mark.parametrize("mode", ["none", "pvc"])

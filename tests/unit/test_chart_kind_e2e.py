@@ -90,6 +90,10 @@ def test_the_kind_values_are_valid_chart_values():
     assert values.keys() <= schema["properties"].keys()
     assert values["image"]["pullPolicy"] == "Never"  # loaded into the nodes by run.sh, never pulled
     assert values["runtimeImage"] == "modelfleet/fake-engine:e2e"
+    # With the vLLM engine: the real runtime image (pre-pull, warm-up), loaded as local/load_images.py names it.
+    vllm = yaml.safe_load((KIND / "values-vllm.yaml").read_text())
+    assert vllm.keys() <= schema["properties"].keys() and vllm["runtimeImage"] == "modelfleet/runtime:e2e"
+    assert '"modelfleet/runtime:e2e"' in (KIND / "local" / "load_images.py").read_text()
 
 
 def test_the_workflow_parses_pins_its_actions_and_runs_the_script():
@@ -100,7 +104,13 @@ def test_the_workflow_parses_pins_its_actions_and_runs_the_script():
         if "uses" in step:
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+\.\d+\.\d+", step["uses"]), step["uses"]
     scripts = "\n".join(s.get("run", "") for s in steps)
-    assert "bash e2e/kind/run.sh" in scripts and "e2e/kind/versions.env" in scripts
+    # The make target this project's CI runs (make test), with the upstream images.
+    assert "make e2e-kind" in scripts and "e2e/kind/versions.env" in scripts
+    run = next(s for s in steps if s.get("run") == "make e2e-kind")
+    assert run["env"]["KIND_IMAGES"] == "upstream" and run["env"]["KIND_ENGINE"] == "fake"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\tKIND_IMAGES=$(KIND_IMAGES) bash e2e/kind/run.sh" in makefile
+    assert "$(MAKE) e2e-kind KIND_IMAGES=local" in makefile
     kind_step = next(s for s in steps if s.get("uses", "").startswith("helm/kind-action@"))
     assert kind_step["with"]["version"] == "${{ env.KIND_VERSION }}"
 

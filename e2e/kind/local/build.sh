@@ -146,7 +146,10 @@ debootstrap_image() {
   log "debootstrap $tag done in $((SECONDS - start))s"
 }
 
-KIND_SRC="$(cd "$HERE/gomod/kind" && go list -m -f '{{.Dir}}' sigs.k8s.io/kind)"
+# The kind module's files (images/base/files, manifests): fetched into the module cache first, which
+# `go list` alone does not do (and a cleaned module cache no longer has them).
+KIND_SRC="$(cd "$HERE/gomod/kind" && go mod download sigs.k8s.io/kind && go list -m -f '{{.Dir}}' sigs.k8s.io/kind)"
+[[ -d "$KIND_SRC/images/base/files" ]] || { echo "kind-build: no kind module files in '$KIND_SRC'" >&2; exit 1; }
 ROOTFS_IMAGE="$IMAGE_REPO/node-rootfs:$DEBIAN_SUITE"
 NET_IMAGE="$IMAGE_REPO/debian-net:$DEBIAN_SUITE"
 BASE_IMAGE="$IMAGE_REPO/base:$KIND_VERSION-$DEBIAN_SUITE"

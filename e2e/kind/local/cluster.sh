@@ -16,12 +16,15 @@
 # - an empty /lib/modules when the host has none (kind mounts it into every node);
 # - the sysctls the nodes' kubelets set, which are not per network namespace
 #   (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops), and
-#   net.ipv4.ip_forward (netavark).
+#   net.ipv4.ip_forward (netavark). The local cluster's real node changes them
+#   too: both hold them (e2e/local/localcluster/hostsysctls.py), and the last of
+#   the two to go down puts back what the first found.
 # `up` records the host (routes, links, nft ruleset, iptables rules, those
 # sysctls) under $MODELFLEET_CACHE/kind/cluster/ the first time; `down` deletes
 # the cluster, the network and our table, removes the empty NETAVARK chains
 # netavark leaves behind (and the base chains it made, when they were not there
-# before and are empty), puts the sysctls back, and prints what still differs.
+# before and are empty), releases the sysctls, and prints what still differs
+# (sysctls the local cluster still holds left out).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,9 +47,17 @@ KIND="$KCACHE/bin/kind-$KIND_VERSION/kind"
 KUBECTL="$CACHE/bin/k8s-$K8S_VERSION/kubectl"
 export KUBECONFIG="$KCACHE/kubeconfig"
 export CONTAINERS_CONF="$HERE/containers.conf"
+SYSCTL_HOLDER=kind
 export KIND_EXPERIMENTAL_PROVIDER=podman KIND_EXPERIMENTAL_PODMAN_NETWORK="$NETWORK"
 
 log() { echo "kind-local: $*" >&2; }
+
+# The sysctls shared with the local cluster (e2e/local/localcluster/hostsysctls.py): hold WITNESS KEY...,
+# release, others. Our witness, the file that exists while we are up: the picture of the host from up.
+hostsysctls() {
+  PYTHONPATH="$ROOT/e2e/local" python3 -c 'import sys; from localcluster import hostsysctls; sys.exit(hostsysctls.main(sys.argv[1:]))' \
+    "$1" "$SYSCTL_HOLDER" "${@:2}"
+}
 
 # ------------------------------------------------------------------ the host's picture
 
@@ -67,7 +78,15 @@ host_picture() {
 compare_host() {
   local before="$STATE/before" after="$STATE/after" f same=1
   host_picture "$after"
+  # Sysctls the local cluster holds are its to give back.
+  local others; others="$(hostsysctls others | paste -sd'|')"
   for f in route link iptables sysctls lib-modules; do
+    if [[ "$f" == sysctls && -n "$others" ]]; then
+      grep -Ev "^($others)=" "$before/$f" > "$before/$f.mine" || true
+      grep -Ev "^($others)=" "$after/$f" > "$after/$f.mine" || true
+      if ! diff -u "$before/$f.mine" "$after/$f.mine" > "$after/$f.diff"; then same=0; log "differs: $f"; cat "$after/$f.diff" >&2; fi
+      continue
+    fi
     if ! diff -u "$before/$f" "$after/$f" > "$after/$f.diff"; then same=0; log "differs: $f"; cat "$after/$f.diff" >&2; fi
   done
   if ! diff -u <(without_kube_proxy < "$before/nft") <(without_kube_proxy < "$after/nft") > "$after/nft.diff"; then
@@ -140,6 +159,7 @@ up() {
   image="$(bash "$HERE/build.sh" | tail -n 1)"
   log "built or found in $((SECONDS - start))s: $image"
   if [[ ! -f "$STATE/before/nft" ]]; then host_picture "$STATE/before"; fi
+  hostsysctls hold "$STATE/before/sysctls" "${SYSCTLS[@]}"
   if [[ ! -d /lib/modules ]]; then mkdir /lib/modules; fi
   network_up
   if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
@@ -160,12 +180,11 @@ down() {
     "$KIND" delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG"
   fi
   network_down
+  local restored
+  restored="$(hostsysctls release | paste -sd' ')"
+  log "sysctls released${restored:+; put back: $restored}"
   if [[ -f "$STATE/before/lib-modules" ]]; then
     if [[ "$(cat "$STATE/before/lib-modules")" == absent && -d /lib/modules ]]; then rmdir /lib/modules; fi
-    local line key value
-    while IFS== read -r key value; do
-      [[ "$(sysctl -n "$key")" == "$value" ]] || { log "sysctl $key back to $value"; sysctl -qw "$key=$value"; }
-    done < "$STATE/before/sysctls"
     local rc=0
     compare_host || rc=$?
     rm -rf "$STATE/before" "$STATE/after"

@@ -359,7 +359,7 @@ def import_image(socket: pathlib.Path, tag: str) -> None:
         raise RuntimeError(f"no image {tag} in buildah's storage")
     stamp = _stamp(tag)
     have = subprocess.run([CTR, "--address", str(socket), "-n", "k8s.io", "images", "ls", "-q",
-                           f"name=={_containerd_name(tag)}"], capture_output=True, text=True).stdout.split()
+                           f"name=={containerd_name(tag)}"], capture_output=True, text=True).stdout.split()
     if have and stamp.exists() and stamp.read_text() == wanted:
         return
     log(f"importing {tag} into containerd")
@@ -384,15 +384,27 @@ def drop_layer_blobs(socket: pathlib.Path, tag: str) -> None:
     run from the unpacked snapshots, and the kubelet reads only the image's config (CRI ImageStatus), so
     the tarballs would double the disk an engine image takes (containerd's CRI does the same for pulls
     with ``discard_unpacked_layers``). ``ctr images check`` then calls the image incomplete."""
-    ctr = [CTR, "--address", str(socket), "-n", "k8s.io"]
-    listed = _run(*ctr, "images", "ls", f"name=={_containerd_name(tag)}").splitlines()[1:]
-    manifest_digest = listed[0].split()[2]
-    manifest = json.loads(_run(*ctr, "content", "get", manifest_digest))
-    for layer in manifest["layers"]:
-        subprocess.run([*ctr, "content", "rm", layer["digest"]], capture_output=True)
+    drop_layer_blobs_with([CTR, "--address", str(socket), "-n", "k8s.io"], tag)
 
 
-def _containerd_name(tag: str) -> str:
+def drop_layer_blobs_with(ctr: list[str], tag: str) -> int:
+    """``drop_layer_blobs`` with any ``ctr`` command line (``ctr`` in a kind node: ``podman exec <node> ctr -n
+    k8s.io``); an index (what ``ctr import --all-platforms`` may record) is followed to its manifests. Returns the
+    bytes of the tarballs dropped."""
+    listed = _run(*ctr, "images", "ls", f"name=={containerd_name(tag)}").splitlines()[1:]
+    if not listed:
+        raise RuntimeError(f"no image {containerd_name(tag)} in {' '.join(ctr)}")
+    pending, dropped = [listed[0].split()[2]], 0
+    while pending:
+        document = json.loads(_run(*ctr, "content", "get", pending.pop()))
+        pending += [m["digest"] for m in document.get("manifests", [])]
+        for layer in document.get("layers", []):
+            if subprocess.run([*ctr, "content", "rm", layer["digest"]], capture_output=True).returncode == 0:
+                dropped += layer.get("size", 0)
+    return dropped
+
+
+def containerd_name(tag: str) -> str:
     # containerd names images in full: docker.io/library/x:y for short names.
     domain = tag.split("/")[0]
     has_domain = "/" in tag and ("." in domain or ":" in domain or domain == "localhost")

@@ -17,14 +17,22 @@ the Services; the API server listens on loopback and is advertised at
 
 Host changes, and how ``down`` undoes them: the kubelet sets
 ``vm.overcommit_memory``, ``kernel.panic`` and ``kernel.panic_on_oops`` and
-adds iptables chains (KUBE-FIREWALL, canaries), kube-proxy adds nft tables,
-and we set IP forwarding and bridge netfilter and add a table of our own.
-The sysctls and the whole nft ruleset (iptables here is iptables-nft) as they
-were before the first ``up`` are saved and put back. ``down`` stops the
-processes (containers first), unmounts what is mounted under our
-directories, removes the pods' network namespaces, the bridge, the route and
-the cgroups, and the directories the kubelet and runc insist on creating
-outside ours when they were not there before.
+adds iptables chains (KUBE-FIREWALL, canaries; iptables here is iptables-nft,
+so they are nft chains of the tables ``ip``/``ip6`` ``filter``, ``nat`` and
+``mangle``, which it creates when they are missing), kube-proxy adds its nft
+tables (``ip``/``ip6`` ``kube-proxy``), and we set IP forwarding and bridge
+netfilter and add a table of our own. ``down`` removes exactly those and
+keeps whatever else is there (podman's and netavark's rules, the local kind
+cluster's table, which may have come and gone meanwhile): our table,
+kube-proxy's, the ``KUBE-*`` chains that were not there before ``up`` with the
+rules that jump to them, then the base chains and tables iptables-nft made
+for them when they are left empty. The sysctls are held (``hostsysctls``):
+the value found by the first of the test clusters that changes one comes
+back when the last of them releases it. ``down`` stops the processes
+(containers first), unmounts what is mounted under our directories, removes
+the pods' network namespaces, the bridge, the route and the cgroups, and the
+directories the kubelet and runc insist on creating outside ours when they
+were not there before.
 """
 from __future__ import annotations
 
@@ -40,7 +48,7 @@ import time
 
 import yaml
 
-from . import nodes, processes, settings
+from . import hostsysctls, nodes, processes, settings
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -266,33 +274,101 @@ def _sysctl_path(key: str) -> pathlib.Path:
     return pathlib.Path("/proc/sys") / key.replace(".", "/")
 
 
+# Who holds the sysctls (hostsysctls) for the real node.
+SYSCTL_HOLDER = "local-cluster"
+# The tables iptables-nft keeps the kubelet's chains in.
+IPTABLES_TABLES = [(family, table) for family in ("ip", "ip6") for table in ("filter", "nat", "mangle", "raw")]
+
+
 def save_host() -> None:
-    """Record, once, what the host looked like before the first up."""
+    """Record, once, what the host looked like before the first up, and hold the sysctls we change (the
+    record is the hold's witness: it exists while the real node is up)."""
     saved = state() / "host-before.json"
-    if saved.exists():
-        return
-    before = {
-        "sysctls": {k: _sysctl_path(k).read_text().strip() for k in SYSCTLS if _sysctl_path(k).exists()},
-        "dirs": [str(d) for d in HOST_DIRS if d.exists()],
-        "nft": _run("nft", "list", "ruleset").stdout,
-    }
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(before, indent=2))
+    if not saved.exists():
+        before = {
+            "dirs": [str(d) for d in HOST_DIRS if d.exists()],
+            "nft": _run("nft", "-s", "list", "ruleset").stdout,
+            # Read by an older checkout's down, which restores them itself; ours releases them (held).
+            "sysctls": {k: _sysctl_path(k).read_text().strip() for k in SYSCTLS if _sysctl_path(k).exists()},
+            "held": True,
+        }
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(before, indent=2))
+    hostsysctls.hold(SYSCTL_HOLDER, saved, SYSCTLS)
 
 
 def restore_host() -> None:
+    """Remove what the real node added to the host and nothing else (see the module docstring)."""
     saved = state() / "host-before.json"
-    if not saved.exists():
-        return
-    before = json.loads(saved.read_text())
-    _run("nft", "-f", "-", input="flush ruleset\n" + before["nft"])
-    for key, value in before["sysctls"].items():
-        _sysctl_path(key).write_text(value)
+    before = json.loads(saved.read_text()) if saved.exists() else {"dirs": [], "nft": ""}
+    remove_our_nft(before["nft"])
+    if not before.get("held"):  # saved by an older checkout's up, which held nothing: put them back as saved
+        for key, value in before.get("sysctls", {}).items():
+            _sysctl_path(key).write_text(value)
+    hostsysctls.release(SYSCTL_HOLDER)
     for d in HOST_DIRS:
         if str(d) not in before["dirs"] and d.exists():
             _unmount_under(d)
             shutil.rmtree(d, ignore_errors=True)
-    saved.unlink()
+    saved.unlink(missing_ok=True)
+
+
+def nft_names(ruleset: str) -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
+    """The tables (family, name) and chains (family, table, name) of an ``nft list ruleset``."""
+    tables, chains = set(), set()
+    table: tuple[str, str] | None = None
+    for line in ruleset.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "table":
+            table = (words[1], words[2])
+            tables.add(table)
+        elif len(words) >= 2 and words[0] == "chain" and table:
+            chains.add((*table, words[1]))
+    return tables, chains
+
+
+def remove_our_nft(before: str) -> None:
+    """Our table, kube-proxy's, and the kubelet's iptables-nft chains that ``before`` does not have, with
+    the rules that jump to them; then the base chains and tables those needed, if ``before`` had none
+    and nothing else uses them now. Everything else stays as it is."""
+    had_tables, had_chains = nft_names(before)
+    _run("nft", "delete", "table", "inet", NFT_TABLE, check=False)
+    for family in ("ip", "ip6"):
+        if (family, "kube-proxy") not in had_tables:
+            _run("nft", "delete", "table", family, "kube-proxy", check=False)
+    for family, table in IPTABLES_TABLES:
+        listed = _run("nft", "-j", "list", "table", family, table, check=False)
+        if listed.returncode != 0:
+            continue
+        items = [next(iter(i.items())) for i in json.loads(listed.stdout)["nftables"]]
+        chains = {c["name"]: c for kind, c in items if kind == "chain"}
+        rules = [r for kind, r in items if kind == "rule"]
+        ours = {name for name in chains if name.startswith("KUBE-") and (family, table, name) not in had_chains}
+        for rule in rules:
+            if rule["chain"] not in ours and _jumps_to(rule) & ours:
+                _run("nft", "delete", "rule", family, table, rule["chain"], "handle", str(rule["handle"]))
+        for name in ours:
+            _run("nft", "flush", "chain", family, table, name)
+        for name in ours:
+            _run("nft", "delete", "chain", family, table, name)
+        left = {name for name in chains if name not in ours}
+        for name in sorted(left):
+            empty = not any(r["chain"] == name for r in rules if not _jumps_to(r) & ours)
+            if "hook" in chains[name] and empty and (family, table, name) not in had_chains:
+                _run("nft", "delete", "chain", family, table, name)
+                left.discard(name)
+        if not left and (family, table) not in had_tables:
+            _run("nft", "delete", "table", family, table, check=False)
+
+
+def _jumps_to(rule: dict) -> set[str]:
+    """The chains a rule (nft's JSON) jumps or goes to."""
+    found = set()
+    for expr in rule.get("expr", []):
+        for verdict in ("jump", "goto"):
+            if isinstance(expr, dict) and verdict in expr:
+                found.add(expr[verdict]["target"])
+    return found
 
 
 def network_up() -> None:
@@ -508,7 +584,8 @@ def host_snapshot() -> dict:
     return {
         "links": sorted(line.split()[0].split("@")[0] for line in _run("ip", "-br", "link").stdout.splitlines()),
         "routes": sorted(_run("ip", "route").stdout.splitlines()),
-        "nft": _run("nft", "list", "ruleset").stdout,
+        # Without counters: another's rules (kind's table, netavark's) count packets meanwhile.
+        "nft": _run("nft", "-s", "list", "ruleset").stdout,
         "netns": _pod_netns(),
         "sysctls": {k: _sysctl_path(k).read_text().strip() for k in SYSCTLS if _sysctl_path(k).exists()},
         "dirs": [str(d) for d in HOST_DIRS if d.exists()],
