@@ -432,9 +432,11 @@ def cgroups_down() -> None:
 
 
 def _read_pids(cgroup: pathlib.Path) -> list[int]:
+    # A cgroup the kubelet or runc removes while we walk answers ENOENT, or
+    # ENODEV once its hierarchy has let go of it: either way it holds nobody.
     try:
         return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return []
 
 
