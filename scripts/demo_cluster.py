@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from localcluster import images, node, settings
+from localcluster import images, node_files, settings
 from localcluster.operator import OPERATOR_NAMESPACE, RELEASE, install_chart
 from modelfleet.api.hub_token import HUB_TOKEN_LABEL, HUB_TOKEN_LABEL_VALUE
 
@@ -201,7 +201,7 @@ def real_llmd() -> dict:
 
 def serve_on_the_real_node() -> None:
     step("13. A real model on the real node: the engine image (vLLM's CPU build, built once and cached)")
-    print(f"{images.ensure_engine_image(node.socket())} is in the real node's containerd")
+    print(f"{images.ensure_engine_image(node_files.socket())} is in the real node's containerd")
     if kubectl("get", "llmd", REAL_NAME, "-n", NAMESPACE, check=False, timeout=30):
         kubectl("delete", "llmd", REAL_NAME, "-n", NAMESPACE, "--wait=true", timeout=300)  # an earlier demo's
     manifest = yaml.safe_dump(real_llmd(), sort_keys=False)

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from localcluster import images, node, settings
+from localcluster import images, node, node_files, settings
 from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import WARMUP_PORT
 from support.waiting import wait_for
@@ -98,8 +98,8 @@ def engine(request, target, hub) -> Engine:
                         f"no {request.param} image there (-k 'not tgi')")
         return Engine("vllm", os.environ["MODELFLEET_E2E_VLLM_IMAGE"], "main")
     if request.param == "vllm":
-        return Engine("vllm", images.ensure_engine_image(node.socket()), "main")
-    return Engine("tgi", images.ensure_tgi_image(node.socket()), hub.repos.get(REPO).resolve("main"))
+        return Engine("vllm", images.ensure_engine_image(node_files.socket()), "main")
+    return Engine("tgi", images.ensure_tgi_image(node_files.socket()), hub.repos.get(REPO).resolve("main"))
 
 
 def llmd(engine: Engine, name: str, cache_mode: str, max_model_len: int = 512, **autoscaling) -> dict:

@@ -1,4 +1,4 @@
-"""The real node's nft teardown (localcluster.node.remove_our_nft) on real nftables, in a network namespace of
+"""The real node's nft teardown (localcluster.node_host.remove_our_nft) on real nftables, in a network namespace of
 its own: it removes what the local cluster adds and keeps what others add, before its up or meanwhile.
 
 The namespace gets what the host gets: netavark's iptables-nft chains and the local kind cluster's table
@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from localcluster import node
+from localcluster import node_host
 
 KIND_BEFORE = """
 iptables -t filter -N NETAVARK_FORWARD
@@ -27,7 +27,7 @@ nft add table inet modelfleet-kind
 nft 'add chain inet modelfleet-kind forward { type filter hook forward priority filter - 10; policy accept; }'
 nft add rule inet modelfleet-kind forward iifname podman1 oifname != podman1 drop
 """
-# What the local cluster's up leaves (node.py's table; kube-proxy's tables; the kubelet's chains, as on this host).
+# What the local cluster's up leaves (node_host.py's table; kube-proxy's tables; the kubelet's chains, as on this host).
 LOCAL = """
 nft add table inet modelfleet-node
 nft 'add chain inet modelfleet-node forward { type filter hook forward priority filter - 10; policy accept; }'
@@ -85,9 +85,9 @@ def test_the_local_clusters_down_removes_its_own_rules_and_keeps_everyone_elses(
     apply(ns, LOCAL)
     apply(ns, KIND_MEANWHILE)
     assert "KUBE-FIREWALL" in ruleset(ns)
-    real_run = node._run
-    monkeypatch.setattr(node, "_run", lambda *cmd, **kw: real_run("ip", "netns", "exec", ns, *cmd, **kw))
-    node.remove_our_nft(before)
+    real_run = node_host.run
+    monkeypatch.setattr(node_host, "run", lambda *cmd, **kw: real_run("ip", "netns", "exec", ns, *cmd, **kw))
+    node_host.remove_our_nft(before)
     after = ruleset(ns)
     for ours in ("modelfleet-node", "kube-proxy", "KUBE-"):
         assert ours not in after

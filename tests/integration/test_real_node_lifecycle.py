@@ -20,7 +20,7 @@ import subprocess
 import pytest
 
 import localcluster
-from localcluster import node, settings
+from localcluster import node, node_host, settings
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.cluster_restart, pytest.mark.realnode]
@@ -52,7 +52,7 @@ def clean(snapshot: dict) -> None:
     assert not [r for r in snapshot["routes"] if "198.18." in r]
     assert not snapshot["netns"] and not snapshot["cgroups"] and not snapshot["mounts"]
     assert not snapshot["processes"]
-    for table in ("kube-proxy", node.NFT_TABLE, "KUBE-FIREWALL"):
+    for table in ("kube-proxy", node_host.NFT_TABLE, "KUBE-FIREWALL"):
         assert table not in snapshot["nft"]
 
 

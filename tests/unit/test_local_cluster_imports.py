@@ -2,7 +2,9 @@
 
 ``images`` used to import ``node`` for containerd's store and ``node`` to
 import ``images`` for the pause image; ``settings`` now says where the store
-is, and ``images`` imports nothing of the node.
+is, and ``images`` imports nothing of the node. The node, split by what it
+manages (``node_files``, ``node_host``, ``node_cgroups``), has one store path:
+``settings.containerd_root``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from localcluster import node, settings
+from localcluster import settings
 
 PACKAGE = Path(settings.__file__).parent
 
@@ -54,7 +56,3 @@ def test_no_module_of_the_local_cluster_imports_itself_back():
 def test_the_cycle_finder_finds_one():
     assert cycle({"images": {"node"}, "node": {"images"}}) == ["images", "node", "images"]
 
-
-def test_the_node_and_the_images_agree_on_containerds_store():
-    """Until node.py is split, it keeps its own containerd_root: it must stay the one settings gives."""
-    assert node.containerd_root() == settings.containerd_root()

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from . import certs, components, images, kubeconfigs, node, nodes, processes, settings
+from . import certs, components, images, kubeconfigs, node, node_files, nodes, processes, settings
 
 BUILD_SCRIPT = settings.LOCAL_DIR / "build.sh"
 
@@ -123,7 +123,7 @@ def up(layout: nodes.Obj | None = None, timeout: float = 180.0) -> pathlib.Path:
         ensure(name)
     names = nodes.sync(layout or nodes.load_layout(), kcs["admin"])
     node.up(kcs["admin"], timeout)
-    images.build_and_import(node.socket())
+    images.build_and_import(node_files.socket())
     everything = [c.name for c in comps]
     _wait(f"{len(names)} nodes Ready", lambda: _nodes_ready(names), timeout, state, everything)
     _wait("ServiceAccount default/default",

@@ -44,7 +44,7 @@ def all_components(state: pathlib.Path, kubeconfigs: dict[str, pathlib.Path]) ->
         Component("kube-apiserver", [
             str(b("kube-apiserver")), f"--etcd-servers={etcd_url}",
             # Bound to loopback; advertised at the real node's bridge address, where
-            # node.py forwards to it, so in-cluster clients (the operator's pod) reach
+            # node_files.py forwards to it, so in-cluster clients (the operator's pod) reach
             # it through the "kubernetes" Service as on any cluster.
             f"--bind-address={host}", f"--advertise-address={settings.BRIDGE_IP}",
             "--kubelet-preferred-address-types=InternalIP",

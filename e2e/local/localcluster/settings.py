@@ -20,7 +20,7 @@ PORTS = {
 }
 # Service and real pod addresses come from 198.18.0.0/15 (RFC 2544, reserved for
 # benchmarking): clear of any real private network, and routed to the real
-# node's bridge only (node.py), so nothing addressed to them leaves the machine.
+# node's bridge only (node_host.py), so nothing addressed to them leaves the machine.
 SERVICE_CIDR = "198.19.0.0/16"
 # The first Service address: the "kubernetes" Service, which in-cluster clients dial.
 KUBERNETES_SERVICE_IP = "198.19.0.1"
