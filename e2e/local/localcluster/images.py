@@ -179,9 +179,15 @@ def _bud(dockerfile: pathlib.Path, context: pathlib.Path, tag: str, *extra: str)
 def _source_digest() -> str:
     """What the modelfleet images are made of: the files the build context lets in, and the base."""
     files = [REPO / "pyproject.toml", REPO / "README.md", REPO / "images" / "Dockerfile",
-             *sorted(f for f in (REPO / "operator").rglob("*") if f.is_file() and "__pycache__" not in f.parts)]
+             *sorted(f for f in (REPO / "operator").rglob("*") if f.is_file() and not _generated(f))]
     return sha256(str(image_id(PYTHON_BASE)), *(part for f in files
                                                 for part in (str(f.relative_to(REPO)), f.read_bytes())))
+
+
+def _generated(path: pathlib.Path) -> bool:
+    """Made by building, not a source: bytecode, and the egg-info that `pip wheel` (below) writes into
+    operator/ (hashing it made every clean checkout build the images twice)."""
+    return any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts)
 
 
 def build_modelfleet_images() -> None:
