@@ -172,8 +172,13 @@ def build_pause() -> None:
 
 
 def _bud(dockerfile: pathlib.Path, context: pathlib.Path, tag: str, *extra: str) -> None:
+    replaced = image_id(tag)
     _run(BUILDAH, "bud", "--quiet", "--network=none", "-f", str(dockerfile), "-t", tag, *extra,
          str(context))
+    if replaced and replaced != image_id(tag):
+        # The image the tag named before is nameless now: every rebuild left one behind (the engine
+        # images are 7 GB each). Still named by another tag, or used by a container, it stays.
+        subprocess.run([BUILDAH, "rmi", replaced], capture_output=True, text=True)
 
 
 def _source_digest() -> str:

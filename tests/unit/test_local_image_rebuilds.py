@@ -1,10 +1,12 @@
-"""The operator's images are built again only when their sources change (e2e/local/localcluster/images.py):
-what building them writes into the checkout (pip wheel's egg-info, bytecode) is not a source. It once was,
-and every clean checkout (CI's) built the images twice, about 50 s each."""
+"""The local cluster's images are built again only when their sources change, and a rebuild leaves no
+nameless image behind (e2e/local/localcluster/images.py). What building writes into the checkout (pip
+wheel's egg-info, bytecode) is not a source: it once was, and every clean checkout (CI's) built the
+operator images twice, about 50 s each."""
 
 from __future__ import annotations
 
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -38,3 +40,23 @@ def test_a_changed_source_is_built_again(checkout):
     before = images._source_digest()
     (checkout / "operator" / "modelfleet" / "__init__.py").write_text("VERSION = 2\n")
     assert images._source_digest() != before
+
+
+def test_a_rebuild_removes_the_image_its_tag_named_before(monkeypatch):
+    ids = iter(["sha256:old", "sha256:new"])
+    monkeypatch.setattr(images, "image_id", lambda tag: next(ids))
+    monkeypatch.setattr(images, "_run", lambda *cmd: "")
+    removed: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: removed.append(cmd))
+    images._bud(pathlib.Path("Dockerfile"), pathlib.Path("."), "localhost/x:1")
+    assert removed == [[images.BUILDAH, "rmi", "sha256:old"]]
+
+
+@pytest.mark.parametrize("before", [None, "sha256:same"])
+def test_nothing_is_removed_when_nothing_was_replaced(monkeypatch, before):
+    monkeypatch.setattr(images, "image_id", lambda tag: before)
+    monkeypatch.setattr(images, "_run", lambda *cmd: "")
+    removed: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: removed.append(cmd))
+    images._bud(pathlib.Path("Dockerfile"), pathlib.Path("."), "localhost/x:1")
+    assert removed == []
