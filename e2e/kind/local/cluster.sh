@@ -67,7 +67,9 @@ host_picture() {
   ip route > "$dir/route"
   ip -br link | awk '{print $1, $2}' | grep -v '^veth' > "$dir/link" || true
   nft -s list ruleset 2> /dev/null > "$dir/nft"
-  { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' > "$dir/iptables"
+  # A host with no rules at all (the local cluster down, nothing else) saves only comments: grep
+  # then selects nothing and exits 1, which must not end `up` silently (pipefail, set -e).
+  { iptables-save; ip6tables-save; } 2>/dev/null | { grep -v '^#' || true; } > "$dir/iptables"
   for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done > "$dir/sysctls"
   [[ -d /lib/modules ]] && echo present > "$dir/lib-modules" || echo absent > "$dir/lib-modules"
 }
@@ -144,6 +146,11 @@ network_down() {
       nft_chains < "$STATE/before/nft" | grep -qx "ip $table $chain" && continue
       if [[ "$(iptables -t "$table" -S "$chain" | grep -c '^-A')" == 0 ]]; then nft delete chain ip "$table" "$chain"; fi
     done
+    # The table itself, when iptables-nft made it for netavark (not in the picture) and it is empty now.
+    if nft list table ip "$table" > /dev/null 2>&1 && ! grep -qx "table ip $table {" "$STATE/before/nft" 2>/dev/null \
+        && [[ -z "$(nft list table ip "$table" | awk '$1 == "chain"')" ]]; then
+      nft delete table ip "$table"
+    fi
   done
 }
 

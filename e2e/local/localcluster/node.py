@@ -146,8 +146,7 @@ def down() -> None:
         if processes.stop(s, name, binary_of(name)):
             log(f"stopped {name}")
     node_host.unmount_under(state(), settings.containerd_root(), pathlib.Path("/run/containerd"))
-    for ns in node_host.pod_netns():
-        node_host.run("ip", "netns", "delete", ns, check=False)
+    node_host.remove_pod_netns()
     if settings.binary("kube-proxy").exists():
         node_host.run(str(settings.binary("kube-proxy")), "--cleanup", check=False)
     node_host.network_down()

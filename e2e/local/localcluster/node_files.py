@@ -51,6 +51,10 @@ disabled_plugins = ["io.containerd.tracing.processor.v1.otlp", "io.containerd.in
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
   enable_cdi = false
+  # The pods' network namespaces under our state (<state>/io.containerd.grpc.v1.cri/netns), not in
+  # /run/netns: once anything runs `ip netns add` (a test, podman), /run/netns becomes a bind mount of
+  # itself that hides the namespaces mounted before it, and `ip netns delete` can no longer remove them.
+  netns_mounts_under_state_dir = true
   # Not even root may lower an oom_score_adj on this machine (no CAP_SYS_RESOURCE in the VM), and
   # the kubelet asks -998 for sandboxes: keep every container at containerd's own or above.
   restrict_oom_score_adj = true

@@ -196,5 +196,17 @@ def unmount_under(*roots: pathlib.Path) -> None:
 
 
 def pod_netns() -> list[str]:
-    ns_dir = pathlib.Path("/var/run/netns")
-    return sorted(p.name for p in ns_dir.glob("cni-*")) if ns_dir.exists() else []
+    """The pods' network namespaces: under our containerd's state, and in /var/run/netns where an older
+    checkout's containerd (without netns_mounts_under_state_dir) put them."""
+    return sorted(str(p) for p in [*pathlib.Path("/var/run/netns").glob("cni-*"),
+                                   *state().glob("containerd/state/*/netns/cni-*")])
+
+
+def remove_pod_netns() -> None:
+    """Unmount and remove the pods' network namespaces (their processes are gone by now)."""
+    for path in map(pathlib.Path, pod_netns()):
+        if path.parent == pathlib.Path("/var/run/netns"):
+            run("ip", "netns", "delete", path.name, check=False)
+        else:
+            run("umount", "-l", str(path), check=False)
+            path.unlink(missing_ok=True)
