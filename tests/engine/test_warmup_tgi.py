@@ -4,7 +4,7 @@ As in the pod: the sidecar starts first with its rendered arguments, then
 the launcher with the engine container's (``support.engine_pod``), on the
 pre-pulled, commit-pinned, read-only cache (``tgi_cache``). The sidecar
 speaks TGI's dialect (``engines.tgi.PROFILE.warmup``: no token-id prompts, but
-``/tokenize`` gives each token's characters, so its long prompt is cut after
+``/tokenize`` gives where each token ends, in UTF-8 bytes, so its long prompt is cut after
 exactly its tokens); TGI's own ``tgi_request_success`` counts what it sent.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_ready_only_after_the_warmup_and_again_after_an_engine_restart(tgi_prefi
 
     assert_gated(seen, WARMUP_REQUESTS)
     assert sorted(seen.summary["by_concurrency"], key=int) == ["1", "2", "4"]
-    # TGI's /tokenize gives each token's characters: the long prompt is cut after exactly its tokens, and
+    # TGI's /tokenize gives where each token ends (UTF-8 bytes): the long prompt is cut after exactly its tokens, and
     # TGI serves it (router/src/validation.rs would refuse one token more with a 422). Nothing fails.
     assert seen.summary["long_prompt_tokens"] == max_model_len - LONG_MAX_TOKENS, seen.log
     assert "failed" not in seen.log.replace('"failed": 0', ""), seen.log

@@ -51,10 +51,11 @@ class Replay:
         return list(range(len(text.split()))) if self.dialect.tokenize_path else None
 
     async def token_ends(self, text: str) -> list[int] | None:
-        """A word is a token here, as ``tokenize`` has it; each ends where its word does."""
+        """A word is a token here, as ``tokenize`` has it; each ends where its word does, in UTF-8 bytes as TGI
+        counts (the warm-up text has accented words, so characters would be the wrong unit)."""
         if not self.dialect.token_offsets_path:
             return None
-        return [match.end() for match in re.finditer(r"\S+", text)]
+        return [len(text[:match.end()].encode()) for match in re.finditer(r"\S+", text)]
 
     async def complete(self, prompt: str | list[int], max_tokens: int) -> Completion:
         self.prompts.append(prompt)

@@ -101,8 +101,8 @@ class WarmupDialect:
 
     tokenize_path: str | None  # POST {"model", "prompt"} -> {"tokens": [...]}
     token_id_prompts: bool  # a completion's prompt may be a list of token ids
-    # POST {"inputs"} -> [{"id", "start", "stop"}, ...]: each token's characters, so a text can be cut after
-    # exactly N tokens where the engine takes no token ids
+    # POST {"inputs"} -> [{"id", "start", "stop"}, ...]: each token's span in the text's UTF-8 bytes, so a text
+    # can be cut after exactly N tokens where the engine takes no token ids
     token_offsets_path: str | None = None
     extra_body: dict[str, object] = field(default_factory=dict)
 

@@ -65,8 +65,9 @@ class EngineClient:
             return None
 
     async def token_ends(self, text: str) -> list[int] | None:
-        """Where each of ``text``'s tokens ends (a character offset), as the engine tokenizes it; None when the
-        engine has no such endpoint or it failed."""
+        """Where each of ``text``'s tokens ends, as the engine tokenizes it: an offset in ``text``'s UTF-8
+        bytes, not its characters (TGI's /tokenize, router/src/server.rs encoding_to_tokens, takes
+        ``input.bytes()``). None when the engine has no such endpoint or it failed."""
         if self.dialect.token_offsets_path is None:
             return None
         try:

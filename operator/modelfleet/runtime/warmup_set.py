@@ -156,13 +156,16 @@ class WarmupRun:
 
     async def _long_text(self, target: int) -> str | None:
         """A text of ``target`` tokens, cut at the end of a token the engine reported (the tokens it counts
-        may include a start-of-text token, which the completion's prompt gets too)."""
+        may include a start-of-text token, which the completion's prompt gets too). The ends are byte
+        offsets: cut by characters, the text's accented words made the prompt 4 tokens too long for TGI."""
         unit = await self.client.token_ends(LONG_CONTEXT_TEXT)
         if not unit:
             return None
         text = _repeat(LONG_CONTEXT_TEXT, len(LONG_CONTEXT_TEXT) * (target // len(unit) + 2))
         ends = await self.client.token_ends(text)
-        return text[:ends[target - 1]] if ends and len(ends) >= target else None
+        if not ends or len(ends) < target:
+            return None
+        return text.encode()[:ends[target - 1]].decode(errors="ignore")
 
     def _prompt(self, index: int, mixed: int | None) -> tuple[str, str]:
         self._sent += 1
