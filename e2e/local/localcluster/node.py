@@ -146,7 +146,7 @@ def down() -> None:
         if processes.stop(s, name, binary_of(name)):
             log(f"stopped {name}")
     node_host.unmount_under(state(), settings.containerd_root(), pathlib.Path("/run/containerd"))
-    node_host.remove_pod_netns()
+    node_host.remove_legacy_pod_netns()
     if settings.binary("kube-proxy").exists():
         node_host.run(str(settings.binary("kube-proxy")), "--cleanup", check=False)
     node_host.network_down()

@@ -198,15 +198,15 @@ def unmount_under(*roots: pathlib.Path) -> None:
 def pod_netns() -> list[str]:
     """The pods' network namespaces: under our containerd's state, and in /var/run/netns where an older
     checkout's containerd (without netns_mounts_under_state_dir) put them."""
-    return sorted(str(p) for p in [*pathlib.Path("/var/run/netns").glob("cni-*"),
-                                   *state().glob("containerd/state/*/netns/cni-*")])
+    return sorted(str(p) for p in [*_legacy_pod_netns(), *state().glob("containerd/state/*/netns/cni-*")])
 
 
-def remove_pod_netns() -> None:
-    """Unmount and remove the pods' network namespaces (their processes are gone by now)."""
-    for path in map(pathlib.Path, pod_netns()):
-        if path.parent == pathlib.Path("/var/run/netns"):
-            run("ip", "netns", "delete", path.name, check=False)
-        else:
-            run("umount", "-l", str(path), check=False)
-            path.unlink(missing_ok=True)
+def _legacy_pod_netns() -> list[pathlib.Path]:
+    return list(pathlib.Path("/var/run/netns").glob("cni-*"))
+
+
+def remove_legacy_pod_netns() -> None:
+    """The namespaces an older checkout's containerd left in /var/run/netns (their processes are gone by
+    now). Ours, under the state, are unmounted and removed with the rest of it."""
+    for path in _legacy_pod_netns():
+        run("ip", "netns", "delete", path.name, check=False)
