@@ -25,7 +25,20 @@ from .spec import (
     ServingSpec,
     WarmupSpec,
 )
-from .status import Condition, KVCapacity, LLMDeploymentStatus, Plan, PlanOverhead, WarmupMeasured
+from .status import (
+    COLD_START_PHASES,
+    COLD_START_SAMPLES,
+    ColdStart,
+    ColdStartPhases,
+    ColdStartSample,
+    ColdStartSummary,
+    Condition,
+    KVCapacity,
+    LLMDeploymentStatus,
+    Plan,
+    PlanOverhead,
+    WarmupMeasured,
+)
 from .validate import FieldError, InvalidSpec, parse_llmdeployment, validate_llmdeployment
 
 __all__ = [
@@ -34,6 +47,7 @@ __all__ = [
     "ApiModel", "Rule", "LLMDeployment", "LLMDeploymentSpec", "LLMDeploymentStatus",
     "ModelSpec", "EngineSpec", "ServingSpec", "GPUSpec", "AutoscalingSpec", "CacheSpec",
     "WarmupSpec", "PlacementSpec", "Condition", "Plan", "PlanOverhead", "KVCapacity", "WarmupMeasured",
+    "COLD_START_PHASES", "COLD_START_SAMPLES", "ColdStart", "ColdStartPhases", "ColdStartSample", "ColdStartSummary",
     "DEFAULT_POOL_LABEL_KEY", "GPUPool", "OperatorSettings",
     "FieldError", "InvalidSpec", "parse_llmdeployment", "validate_llmdeployment",
 ]

@@ -73,6 +73,18 @@ class OperatorSettings(ApiModel):
     node_cache_path: str = Field(
         "/var/lib/modelfleet/cache", description="Directory on GPU nodes that holds weights in nodeLocal cache mode."
     )
+    node_compile_cache_path: str = Field(
+        "/var/lib/modelfleet/compile",
+        description="Directory on GPU nodes under which each LLMDeployment (nodeLocal cache mode) keeps its engine's "
+        "compile cache, in <namespace>/<uid>/<key>.",
+    )
+    cold_start_estimate_seconds: float = Field(
+        180.0,
+        description="Pod created to Ready the autoscaler plans for until an LLMDeployment's replicas have measured "
+        "their own (status.coldStart).",
+        gt=0,
+        le=3600,
+    )
     hub_endpoint: str | None = Field(
         None,
         description="Hugging Face Hub endpoint (HF_ENDPOINT) the operator reads model configs from and the "

@@ -310,6 +310,13 @@ class CacheSpec(ApiModel):
         pattern=DNS_SUBDOMAIN_PATTERN,
         max_length=253,
     )
+    compile_cache: bool = Field(
+        True,
+        description="Keep the engine's compiled artifacts (vLLM's torch.compile cache) for this LLMDeployment's next "
+        "replicas: on the node (nodeLocal) or in the claim (pvc), under a directory of this object's own, keyed "
+        "by engine image, model revision and engine flags, writable by its pods only. false, or mode none: each "
+        "pod compiles into its own scratch volume. Default: true.",
+    )
 
     __rules__ = (
         Rule(

@@ -153,6 +153,59 @@ class WarmupMeasured(ApiModel):
                          "its requests reached, or why the engine could not tell.")
 
 
+# A replica's cold start, phase by phase, each ending at the moment its name says (the order a pod lives them).
+COLD_START_PHASES = ("scheduled", "prepull_done", "image_pulled", "engine_started", "weights_loaded", "compiled",
+                     "serving", "warmed_up", "ready")
+# Cold starts status keeps, newest last: enough for a median that one odd start does not move.
+COLD_START_SAMPLES = 8
+
+
+def _phase(ends: str) -> float | None:
+    return Field(None, description=f"Seconds from the previous phase's end to {ends}; unset when not observed "
+                 "(its time is then in the next phase that was).", ge=0)
+
+
+class ColdStartPhases(ApiModel):
+    """Where a replica's cold start went, by phase (seconds). The phases add up to the total."""
+
+    scheduled: float | None = _phase("the pod being bound to a node (from its creation)")
+    prepull_done: float | None = _phase("the pre-pull init container's end (sandbox, runtime image, weights)")
+    image_pulled: float | None = _phase("the engine image pulled (the kubelet's Pulled event)")
+    engine_started: float | None = _phase("the engine container started")
+    weights_loaded: float | None = _phase("the engine's log line that the weights are loaded")
+    compiled: float | None = _phase("the engine's log line that compilation, graph capture and the KV cache are done")
+    serving: float | None = _phase("the engine's log line that its HTTP server listens")
+    warmed_up: float | None = _phase("the warm-up sidecar's summary line (warm-up done)")
+    ready: float | None = _phase("the pod turning Ready")
+
+
+class ColdStartSample(ApiModel):
+    """One replica's cold start: pod created to Ready."""
+
+    replica: str = Field(description="The pod.")
+    created: str = Field(description="When the pod was created (RFC 3339).", json_schema_extra={"format": "date-time"})
+    total_seconds: float = Field(description="Pod created to pod Ready.", ge=0)
+    phases: ColdStartPhases = Field(description="The total, by phase.")
+    unobserved: str = Field("", description="Which phases could not be read, and why (empty: none).")
+
+
+class ColdStartSummary(ApiModel):
+    """The median of the recent cold starts, in all and phase by phase."""
+
+    samples: int = Field(description="Cold starts the medians are of.", ge=1)
+    total_seconds: float = Field(description="Median of pod created to pod Ready.", ge=0)
+    phases: ColdStartPhases = Field(description="Median of each phase, over the samples that observed it.")
+
+
+class ColdStart(ApiModel):
+    """How long new replicas took to serve: the last one, the median of the recent ones, and those."""
+
+    last: ColdStartSample = Field(description="The newest replica measured.")
+    median: ColdStartSummary = Field(description="Over the recent cold starts.")
+    recent: list[ColdStartSample] = Field(
+        description=f"The last {COLD_START_SAMPLES} cold starts, oldest first.", max_length=COLD_START_SAMPLES)
+
+
 class LLMDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(
         None, description="The metadata.generation the operator last acted on.", ge=0
@@ -173,6 +226,10 @@ class LLMDeploymentStatus(ApiModel):
     warmup: WarmupMeasured | None = Field(
         None, description="What a Ready replica's warm-up measured (read with the KV capacity, once per plan). "
         "Unset without the warm-up sidecar (warmup.enabled)."
+    )
+    cold_start: ColdStart | None = Field(
+        None, description="How long new replicas took from pod creation to Ready, by phase; the autoscaler plans "
+        "with the median (the operator's estimate until one is measured)."
     )
     last_scale_time: str | None = Field(
         None, description="When the autoscaler last changed the replicas.", json_schema_extra={"format": "date-time"}

@@ -4,7 +4,9 @@ The policy (``autoscale.policy``) is pure; this module owns what it does not:
 the clock, the engines' addresses, and each LLMDeployment's ``PolicyState``
 between rounds, kept in memory. After a restart the state starts empty, and
 the policy never scales down before it has watched a whole stabilization
-window again. What a decision writes (``status.desiredReplicas``,
+window again. The policy plans with the cold start this LLMDeployment's
+replicas measured (the median of ``status.coldStart``), or with
+``coldStartEstimateSeconds`` until they have. What a decision writes (``status.desiredReplicas``,
 ``queueDepth``, ``lastScaleTime``, an event per scale) is decided by
 ``decide.autoscale`` and written in the LLMDeployment's own worker
 (``reconcile.Reconciler``), which then resizes the Deployment in the same pass.
@@ -14,12 +16,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 
-from modelfleet.api import LLMDeployment
+from modelfleet.api import LLMDeployment, LLMDeploymentStatus
 from modelfleet.autoscale.evaluate import evaluate
 from modelfleet.autoscale.policy import Decision, PolicySettings, PolicyState
 from modelfleet.autoscale.scrape import ScrapeTarget
@@ -44,6 +46,7 @@ def pod_target(pod: dict[str, Any]) -> ScrapeTarget:
 @dataclass
 class Autoscaler:
     resolve: TargetResolver = pod_target
+    cold_start_estimate_s: float = 180.0  # the operator's setting (coldStartEstimateSeconds)
     clock: Callable[[], float] = time.monotonic
     states: dict[str, PolicyState] = field(default_factory=dict)  # by LLMDeployment uid
 
@@ -58,7 +61,8 @@ class Autoscaler:
         spec = resource.spec
         decision = await evaluate(
             spec.engine.kind,
-            PolicySettings.from_spec(spec.autoscaling, batch_limit=spec.serving.max_concurrency),
+            replace(PolicySettings.from_spec(spec.autoscaling, batch_limit=spec.serving.max_concurrency),
+                    startup_seconds=planned_cold_start(snapshot.status, self.cold_start_estimate_s)),
             replicas=desired_replicas(spec, snapshot.status.desired_replicas, snapshot.deployment),
             ready=[self.resolve(pod) for pod in ready_pods(snapshot.pods)],
             state=self.states.get(snapshot.ref.uid, PolicyState()),
@@ -67,6 +71,12 @@ class Autoscaler:
         )
         self.states[snapshot.ref.uid] = decision.state
         return decision
+
+
+def planned_cold_start(status: LLMDeploymentStatus, estimate_s: float) -> float:
+    """Seconds from a new replica's creation to Ready: the median the fleet measured, else the estimate."""
+    measured = status.cold_start
+    return measured.median.total_seconds if measured is not None else estimate_s
 
 
 def record_metrics(ref: Ref, decision: Decision) -> None:

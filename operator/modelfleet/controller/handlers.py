@@ -65,7 +65,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
                               own_manager=RECONCILER)
     memo.queue = WorkQueue()
     memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
-    memo.autoscaler = Autoscaler()
+    memo.autoscaler = Autoscaler(cold_start_estimate_s=config.settings.cold_start_estimate_seconds)
     # The nodes before any reconcile (client-go's WaitForCacheSync): kopf's watches start together, and
     # an LLMDeployment listed before its pool's nodes would be planned on the pools seen so far.
     for node in await asyncio.to_thread(memo.reconciler.kube.list_all, "v1", "Node"):

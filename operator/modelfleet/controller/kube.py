@@ -12,6 +12,8 @@ from kubernetes.dynamic.exceptions import NotFoundError
 
 PING_TIMEOUT_S = 3
 LIST_PAGE = 500  # objects per page of a LIST, as client-go's informers ask
+# A pod's log comes from its kubelet through the API server: an unreachable node must not hold a worker long.
+LOG_TIMEOUT_S = (3, 10)  # connect, read
 
 
 @dataclass
@@ -50,6 +52,17 @@ class Kube:
                 return None
             raise
         return dict((secret.metadata.labels if secret.metadata else None) or {})
+
+    def pod_log_head(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
+        """The first ``limit_bytes`` of a container's log, each line prefixed with the kubelet's timestamp."""
+        return client.CoreV1Api(self.dynamic.client).read_namespaced_pod_log(
+            name, namespace, container=container, timestamps=True, limit_bytes=limit_bytes,
+            _request_timeout=LOG_TIMEOUT_S)
+
+    def pod_events(self, namespace: str, uid: str) -> list[dict[str, Any]]:
+        """The events about one pod (by its UID, so a re-created pod of the same name is not mixed in)."""
+        events = self.resource("v1", "Event").get(namespace=namespace, field_selector=f"involvedObject.uid={uid}")
+        return [cast(dict[str, Any], item) for item in events.to_dict().get("items") or []]
 
     def ping(self) -> None:
         """The cheapest question (GET /version, open to every authenticated client); raises if unanswered."""

@@ -41,6 +41,12 @@ KV_CAPACITY_SEQUENCES = Gauge(
     "Sequences of maxModelLen tokens the KV cache of one replica holds, planned and measured.",
     ["namespace", "name", "source"],
 )
+COLD_START_SECONDS = Histogram(
+    "modelfleet_cold_start_seconds",
+    "New engine replicas' cold starts by phase (status.coldStart's phases; phase=total: pod created to Ready).",
+    ["phase", "engine"],
+    buckets=(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800),
+)
 SCALINGS = Counter(
     "modelfleet_autoscaler_scalings_total", "Replica changes made by the autoscaler.",
     ["namespace", "name", "direction"],

@@ -1,10 +1,11 @@
 """One LLMDeployment at a time, in its workqueue worker: every write to it, observe → decide → act.
 
 A worker pass writes, in order, what the autoscaling loop posted for the
-object (a scaling decision, a KV capacity verdict: ``inbox``), then
-reconciles it; a reconcile that raises is reported by ``report_failure``,
-still inside the same pass. The workqueue runs one worker per object at a
-time, so the three writers of an object's status never race and need no lock;
+object (a scaling decision, a KV capacity verdict: ``inbox``), the cold
+starts of replicas that turned Ready (``cold_start``), then reconciles it;
+a reconcile that raises is reported by ``report_failure``, still inside the
+same pass. The workqueue runs one worker per object at a time, so the four
+writers of an object's status never race and need no lock;
 each starts from the cache, which holds the last write (``act``), and each
 owns its own status fields under its own field manager (``decide.fields``).
 """
@@ -24,6 +25,7 @@ from .act import apply_children, finish, write
 from .autoscaler import record_metrics as record_decision_metrics
 from .cache import ClusterCache
 from .capacity import record_metrics as record_capacity_metrics
+from .cold_start import time_cold_starts
 from .decide import Intent, Snapshot, after_troubles, claim, decide
 from .decide.autoscale import decide_autoscale
 from .decide.capacity import Measurement, decide_capacity, judges_current
@@ -58,6 +60,7 @@ class Reconciler:
     def reconcile(self, namespace: str, name: str) -> Intent | None:
         """Write what the loops posted, then bring the LLMDeployment to its desired state; None when it is gone."""
         self.record(namespace, name, self.inbox.take((namespace, name)))
+        self.record_cold_starts(namespace, name)
         snapshot = observe(self.cache, self.pools, self.models, namespace, name, self.secrets)
         if snapshot is None:
             return None
@@ -92,6 +95,18 @@ class Reconciler:
                     self._write_fact(snapshot, fact)
             except Exception:  # noqa: BLE001  one writer's failure must not stop the reconcile
                 log.exception("writing the %s of %s/%s failed", what, namespace, name)
+
+    def record_cold_starts(self, namespace: str, name: str) -> None:
+        """The cold starts of the replicas that turned Ready since the last pass; a failure is only logged (the
+        next pass tries again), as a failed fact write is."""
+        try:
+            snapshot = observe_cached(self.cache, namespace, name)
+            if snapshot is not None:
+                writes = time_cold_starts(self.kube, snapshot)
+                if writes.status or writes.events:
+                    write(self.kube, self.cache, snapshot.ref, writes, self.clock())
+        except Exception:  # noqa: BLE001  one writer's failure must not stop the reconcile
+            log.exception("recording the cold starts of %s/%s failed", namespace, name)
 
     def _write_fact(self, snapshot: Snapshot, fact: Decision | Measurement) -> None:
         now = self.clock()

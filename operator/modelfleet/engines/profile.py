@@ -108,6 +108,30 @@ class WarmupDialect:
 
 
 @dataclass(frozen=True)
+class ColdStartMarks:
+    """Log lines (regexes) that end the engine's inner cold-start phases, in the order it writes them.
+
+    The operator reads the head of a new replica's engine log once, with the kubelet's timestamps, and takes
+    the first line that matches each: ``weights_loaded`` (the checkpoint is in device memory),
+    ``compiled`` (compilation, graph capture or the engine's own warm-up pass, and the KV cache allocated)
+    and ``serving`` (the HTTP server listens). ``source`` cites where the engine writes them."""
+
+    weights_loaded: str
+    compiled: str
+    serving: str
+    source: str
+
+
+@dataclass(frozen=True)
+class CompileCache:
+    """Where the engine keeps compiled artifacts it can reuse on the next start (an environment variable
+    naming a directory), and what it does with an entry it cannot load (``on_bad_entry``, citing its source)."""
+
+    env: str
+    on_bad_entry: str
+
+
+@dataclass(frozen=True)
 class EngineProfile:
     """Facts about one inference server and its pinned image."""
 
@@ -131,6 +155,9 @@ class EngineProfile:
     # When the engine tells a client which experts its tokens went to (the warm-up's expert coverage): the
     # sentence status.warmup.experts quotes when the warm-up learned nothing of them.
     routed_experts: str
+    cold_start_marks: ColdStartMarks
+    # None: the engine keeps nothing compiled across starts (its pods get no compile cache).
+    compile_cache: CompileCache | None = None
     quantization_values: dict[str, str] = field(default_factory=dict)  # spec.model.quantization -> its name
     kv_cache_dtype_values: dict[str, str] = field(default_factory=dict)  # spec.model.kvCacheDtype -> its name
     queue_allowance: int = 1  # MAX_QUEUED_REQUESTS per sequence of maxConcurrency

@@ -115,7 +115,7 @@ from .memory_rules import (
     non_torch,
     whole_blocks,
 )
-from .profile import EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
+from .profile import ColdStartMarks, EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
 
 # TGI's final release (see the module docstring); nothing else in the code spells it.
 TGI_VERSION = "3.3.7"
@@ -251,7 +251,7 @@ METRICS = EngineMetrics(
         f"TGI {TGI_VERSION} never puts tgi_batch_max_total_tokens on /metrics: backends/v3/src/lib.rs "
         "connect_backend sets the gauge before router/src/server.rs start sets the Prometheus recorder, "
         "so the value is lost. The router logs the figure once at start (\"Setting max batch total tokens "
-        "to N\"); the operator does not read pod logs."
+        "to N\"); the operator reads a new replica's log for its cold-start phases only."
     ),
     kv_tokens_log_line=r"Setting max batch total tokens to (\d+)",
 )
@@ -279,6 +279,14 @@ PROFILE = EngineProfile(
     expert_parallel=False,
     routed_experts=(f"TGI {TGI_VERSION} tells a client nothing of the experts a request was routed to (no such "
                     "field in router/src/lib.rs's responses)"),
+    cold_start_marks=ColdStartMarks(
+        weights_loaded=r"Shard ready in",
+        compiled=r"Setting max batch total tokens to",
+        serving=r"\bConnected\b",
+        source=("launcher/src/main.rs shard_manager (\"Shard ready in\": the model server loaded the weights), "
+                "backends/v3/src/lib.rs connect_backend (\"Setting max batch total tokens to\": after the "
+                "server's warm-up pass sized the KV cache), router/src/server.rs start (\"Connected\")"),
+    ),
     quantization_values={
         "fp8": "fp8",
         "awq": "awq",

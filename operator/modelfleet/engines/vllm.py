@@ -124,7 +124,16 @@ from .memory_rules import (
     cuda_context,
     whole_blocks,
 )
-from .profile import EngineMetrics, EngineProfile, HubRepoFlag, OwnedFlag, Setting, WarmupDialect
+from .profile import (
+    ColdStartMarks,
+    CompileCache,
+    EngineMetrics,
+    EngineProfile,
+    HubRepoFlag,
+    OwnedFlag,
+    Setting,
+    WarmupDialect,
+)
 
 # The one pinned vLLM release (see the module docstring); nothing else in the code spells it.
 VLLM_VERSION = "0.32.0"
@@ -586,6 +595,22 @@ PROFILE = EngineProfile(
     expert_parallel=True,
     routed_experts=("vLLM returns routed experts only with --enable-return-routed-experts (GPU builds; the "
                     "renderer does not pass it)"),
+    cold_start_marks=ColdStartMarks(
+        weights_loaded=r"Loading weights took|Model loading took",
+        compiled=r"init engine \(profile, create kv cache, warmup model\) took",
+        serving=r"Starting vLLM server on",
+        source=("vllm/model_executor/model_loader/default_loader.py load_weights (\"Loading weights took\"), "
+                "vllm/v1/worker/gpu_model_runner.py load_model (\"Model loading took\"), "
+                "vllm/v1/engine/core.py EngineCore._initialize_kv_caches (\"init engine (profile, create kv "
+                "cache, warmup model) took\": after torch.compile and CUDA-graph capture), "
+                "vllm/entrypoints/launchers/api_server/entry.py (\"Starting vLLM server on\")"),
+    ),
+    compile_cache=CompileCache(
+        env="VLLM_CACHE_ROOT",
+        on_bad_entry=("vLLM compiles again and overwrites the entry: vllm/compilation/decorators.py catches any "
+                      "failure to load an AOT-compiled function (\"Compiling model again due to a load failure "
+                      "from ..., reason: ...\") unless VLLM_FORCE_AOT_LOAD is set, which the operator never sets"),
+    ),
     quantization_values={"fp8": "fp8_per_tensor"},
     kv_cache_dtype_values={"fp8": "fp8"},
     # vllm/config/model.py ModelConfig: tokenizer and hf_config_path are "Name or path of the Hugging Face ...";

@@ -13,14 +13,37 @@ Size (pvc, none): ``spec.cache.size``, else the checkpoint plus
 Only the pre-pull writes to the cache; the engine container mounts it
 read-only and writes to its pod's own ``scratch`` emptyDir
 (``engines.cache_layout`` says why).
+
+The compile cache (``spec.cache.compileCache``, engines whose profile has
+one: vLLM) is the exception that is shared, and only within one
+LLMDeployment: a directory of the object's own, keyed by what changes the
+compiled graph, mounted read-write over the engine's compile directory.
+
+- ``nodeLocal``: ``<nodeCompileCachePath>/<namespace>/<uid>/<key>`` on the
+  node. The namespace keeps tenants apart, the UID keeps a later object of the
+  same name from inheriting it; no spec field can name another path.
+- ``pvc``: ``modelfleet-compile/<key>`` in the object's own claim (a
+  ``subPath``, so the engine sees only that directory writable).
+- ``none``, or ``compileCache: false``: nothing shared; each pod compiles
+  into its scratch volume.
+
+The key is a digest of the engine image, the model and its revision, and
+every engine flag (a superset of the flags that change the graph: the
+engine's own cache keys by its config within it), so a new engine release,
+revision or flag starts an empty directory instead of meeting artifacts
+of another build. An entry the engine cannot load is the profile's
+``compile_cache.on_bad_entry`` (vLLM compiles again).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from typing import Any
 
 from modelfleet.api import LLMDeployment, LLMDeploymentSpec, OperatorSettings, Plan
+from modelfleet.engines import EngineProfile
 
 from .checkpoint import checkpoint_gib
 from .labels import CACHE, metadata
@@ -31,6 +54,8 @@ CACHE_VOLUME = "cache"
 SHM_VOLUME = "shm"
 RUNTIME_TMP_VOLUME = "runtime-tmp"
 SCRATCH_VOLUME = "scratch"
+COMPILE_CACHE_VOLUME = "compile-cache"
+COMPILE_CACHE_SUBDIR = "modelfleet-compile"  # in the pvc mode's claim, beside the hub cache
 HEADROOM = 1.2
 # vLLM's torch.compile cache of one model is tens to hundreds of MiB; the
 # limit leaves room for several configurations and transformers' remote code,
@@ -57,6 +82,39 @@ def cache_volume(resource: LLMDeployment, plan: Plan, settings: OperatorSettings
     else:
         source = {"emptyDir": {"sizeLimit": cache_size(spec, plan)}}
     return {"name": CACHE_VOLUME, **source}
+
+
+def compile_cache_key(spec: LLMDeploymentSpec, image: str, args: list[str]) -> str:
+    """What the compiled graph depends on, as a short digest: engine image, model, revision, flags."""
+    canonical = json.dumps([image, spec.model.id, spec.model.revision, args])
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def compile_cache_shared(spec: LLMDeploymentSpec, engine: EngineProfile) -> bool:
+    return engine.compile_cache is not None and spec.cache.compile_cache and spec.cache.mode != "none"
+
+
+def compile_cache_volume(resource: LLMDeployment, engine: EngineProfile, settings: OperatorSettings,
+                         key: str) -> dict[str, Any] | None:
+    """The node directory of this object's compile cache (nodeLocal); None when the claim holds it or none is
+    shared."""
+    spec = resource.spec
+    if not compile_cache_shared(spec, engine) or spec.cache.mode != "nodeLocal":
+        return None
+    meta = resource.metadata
+    owner = meta.get("uid") or meta["name"]  # no UID outside a cluster (modelfleet render)
+    path = f"{settings.node_compile_cache_path}/{meta.get('namespace') or 'default'}/{owner}/{key}"
+    return {"name": COMPILE_CACHE_VOLUME, "hostPath": {"path": path, "type": "DirectoryOrCreate"}}
+
+
+def compile_cache_mount(spec: LLMDeploymentSpec, engine: EngineProfile, key: str) -> dict[str, Any] | None:
+    """The engine's compile directory, mounted from this object's compile cache; None when none is shared."""
+    if engine.compile_cache is None or not compile_cache_shared(spec, engine):
+        return None
+    path = dict(engine.env)[engine.compile_cache.env]
+    if spec.cache.mode == "pvc":
+        return {"name": CACHE_VOLUME, "mountPath": path, "subPath": f"{COMPILE_CACHE_SUBDIR}/{key}"}
+    return {"name": COMPILE_CACHE_VOLUME, "mountPath": path}
 
 
 def shm_volume(plan: Plan) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from modelfleet.api import LLMDeployment, OperatorSettings, Plan
 from modelfleet.engines import profile_for
 
 from . import security, termination
-from .cache import cache_volume, runtime_tmp_volume, scratch_volume, shm_volume
+from .cache import cache_volume, compile_cache_volume, runtime_tmp_volume, scratch_volume, shm_volume
 from .checkpoint import download_seconds
-from .engine_container import CONTAINER_NAME, engine_container
+from .engine_container import CONTAINER_NAME, compile_key, engine_container
 from .labels import ENGINE, POD_SPEC_HASH_ANNOTATION, labels, metadata, selector_labels
 from .names import deployment_name
 from .probes import startup_budget_seconds
@@ -29,6 +29,8 @@ DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
     spec = resource.spec
     engine = profile_for(spec.engine.kind)
+    volumes = [cache_volume(resource, plan, settings), shm_volume(plan), runtime_tmp_volume(), scratch_volume()]
+    compile_cache = compile_cache_volume(resource, engine, settings, compile_key(spec, plan, engine, settings))
     return {
         # Service links would put one variable per Service of the namespace
         # into the engine; a Service named "vllm" sets VLLM_PORT, which vLLM
@@ -42,7 +44,7 @@ def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSetti
         "topologySpreadConstraints": spread_over_nodes(resource.metadata["name"]),
         "initContainers": init_containers(spec, plan, engine, settings),
         "containers": [engine_container(spec, plan, engine, settings)],
-        "volumes": [cache_volume(resource, plan, settings), shm_volume(plan), runtime_tmp_volume(), scratch_volume()],
+        "volumes": volumes + ([compile_cache] if compile_cache else []),
     }
 
 

@@ -3,7 +3,9 @@
 It reads the weights cache and never writes it: the cache is mounted
 read-only (in nodeLocal mode it is one directory shared by every tenant's
 pods on the node, and the engine's image is the user's). What the engine
-writes goes to the pod's own ``scratch`` emptyDir (``engines.cache_layout``).
+writes goes to the pod's own ``scratch`` emptyDir (``engines.cache_layout``),
+but for its compile directory, which is its LLMDeployment's compile cache
+when one is shared (``cache.compile_cache_mount``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from modelfleet.api.spec import OPERATOR_ENV
 from modelfleet.engines import EngineProfile, cache_layout
 
 from . import probes, security, termination
-from .cache import CACHE_VOLUME, SCRATCH_VOLUME, SHM_VOLUME, disk_cache_size
+from .cache import CACHE_VOLUME, SCRATCH_VOLUME, SHM_VOLUME, compile_cache_key, compile_cache_mount, disk_cache_size
 from .engine_args import engine_args, engine_image
 from .resources import engine_resources
 
@@ -47,7 +49,15 @@ def engine_container(
             ],
         }
     )
+    compile_mount = compile_cache_mount(spec, engine, compile_key(spec, plan, engine, settings))
+    if compile_mount is not None:  # after the scratch mount it sits in
+        container["volumeMounts"].append(compile_mount)
     return container
+
+
+def compile_key(spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings) -> str:
+    """The compile cache's key for this engine container (``cache.compile_cache_key``)."""
+    return compile_cache_key(spec, engine_image(spec, engine, settings), engine_args(spec, plan, engine))
 
 
 def engine_env(spec: LLMDeploymentSpec, engine: EngineProfile) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Who writes which status field: one server-side apply field manager per writer.
 
-Three writers share an LLMDeployment's status, each under its own field
+Four writers share an LLMDeployment's status, each under its own field
 manager, and each sends its own fields only, always all of them:
 
 - the reconcile (``RECONCILER``, also the manager of the children): what it
@@ -9,11 +9,13 @@ manager, and each sends its own fields only, always all of them:
 - the autoscaler (``AUTOSCALER``): its last look at the queue and when it
   last scaled;
 - the capacity loop (``CAPACITY``): the KV cache a Ready engine got, what its
-  warm-up measured, condition KVCacheSufficient.
+  warm-up measured, condition KVCacheSufficient;
+- the cold-start recorder (``COLD_START``): each new replica's cold start by
+  phase, and their medians.
 
 ``desiredReplicas`` is the autoscaler's while ``spec.autoscaling`` is on (its
 decision) and the reconcile's otherwise (``spec.replicas``). The API server
-merges the three (``conditions`` is a list-map keyed by ``type``), and a
+merges the four (``conditions`` is a list-map keyed by ``type``), and a
 field a manager owned and leaves out of its next apply is removed, unless
 another manager owns it too
 (https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management).
@@ -33,7 +35,8 @@ from .intent import StatusWrite
 RECONCILER = "modelfleet"
 AUTOSCALER = "modelfleet-autoscaler"
 CAPACITY = "modelfleet-capacity"
-MANAGERS = (RECONCILER, AUTOSCALER, CAPACITY)
+COLD_START = "modelfleet-coldstart"
+MANAGERS = (RECONCILER, AUTOSCALER, CAPACITY, COLD_START)
 # The writers a reconcile's status touches: its own, and the capacity loop's when the plan its verdict judged
 # is no longer the plan (``capacity.standing``).
 RECONCILE_WRITERS = (RECONCILER, CAPACITY)
@@ -43,12 +46,14 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     RECONCILER: ("observed_generation", "plan", "replicas", "ready_replicas", "selector", "endpoint"),
     AUTOSCALER: ("queue_depth", "last_scale_time"),
     CAPACITY: ("kv_capacity", "warmup"),
+    COLD_START: ("cold_start",),
 }
 # Condition types by writer, in the order each sends them.
 CONDITIONS: dict[str, tuple[str, ...]] = {
     RECONCILER: ("Ready", "Progressing", "Degraded"),
     AUTOSCALER: (),
     CAPACITY: (KV_CAPACITY_CONDITION,),
+    COLD_START: (),
 }
 
 
