@@ -48,6 +48,7 @@ import pytest
 import yaml
 
 from localcluster import images, node, node_files, settings
+from modelfleet.api import ColdStartPhases, OperatorSettings
 from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import WARMUP_PORT
 from support.waiting import wait_for
@@ -57,6 +58,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.controlplane, pytest.mark.realnode]
 
 REPO = "acme/tiny-mixtral"
+COLD_START_WIRE = [field.alias for field in ColdStartPhases.model_fields.values()]
+NODE_COMPILE_CACHE = pathlib.Path(OperatorSettings().node_compile_cache_path)  # the chart's default
 POOL = "local"
 ENGINE_PORT = 8000  # both engine profiles' port
 # An engine start on two shared cores: load, compile (vLLM), warm-up.
@@ -406,6 +409,41 @@ def test_the_kv_capacity_and_the_warm_up_it_measured_are_in_status(target, real_
     assert warmup["requests"] == warmup_requests(pod) and warmup["failed"] == 0
     assert warmup["longPromptTokens"] == 512 - 4  # maxModelLen less the long prompt's 4 new tokens, exactly
     assert warmup["experts"].startswith("not measured: " + ("TGI" if engine.kind == "tgi" else "vLLM"))
+
+
+@pytest.mark.kind
+def test_the_cold_start_is_in_status_by_phase_and_in_the_histogram(target, real_namespace, engine, served):
+    """The operator timed the replica from its pod, the kubelet's events and the engine's and warm-up's log lines
+    (the profile's marks): every phase observed, adding up to created -> Ready."""
+    def recorded() -> dict | None:
+        return (get(target, "llmd", engine.name, "-n", real_namespace).get("status") or {}).get("coldStart")
+
+    cold = wait_for("status.coldStart", recorded, 120, interval=2)
+    (pod,) = ready_pods(target, real_namespace, engine.name)
+    last = cold["last"]
+    assert last["replica"] == pod["metadata"]["name"] and cold["median"]["samples"] == 1
+    assert not last.get("unobserved"), last
+    assert set(last["phases"]) == set(COLD_START_WIRE), last
+    assert abs(sum(last["phases"].values()) - last["totalSeconds"]) <= 0.5, last
+    service = get(target, "service", "modelfleet-metrics", "-n", "modelfleet-system")
+    status, body = http(f"{REACH[0].url(service, service['spec']['ports'][0]['port'])}/metrics")
+    assert status == 200
+    assert f'modelfleet_cold_start_seconds_count{{phase="compiled",engine="{engine.kind}"}}'.encode() in body, \
+        [line for line in body.decode().splitlines() if "cold_start" in line][:5]
+
+
+def test_vllm_compiles_into_its_objects_own_directory_on_the_node(target, real_namespace, engine, served):
+    """vLLM's torch.compile artifacts land in <nodeCompileCachePath>/<namespace>/<uid>/<key> (the next replica
+    of this object reads them there); TGI keeps nothing compiled across starts, so it mounts none."""
+    obj = get(target, "llmd", engine.name, "-n", real_namespace)
+    (pod,) = ready_pods(target, real_namespace, engine.name)
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    if engine.kind == "tgi":
+        assert "compile-cache" not in volumes
+        return
+    path = pathlib.Path(volumes["compile-cache"]["hostPath"]["path"])
+    assert path.parent == NODE_COMPILE_CACHE / real_namespace / obj["metadata"]["uid"]
+    assert any(path.glob("torch_compile_cache/*/*")), sorted(str(p) for p in path.rglob("*"))[:10]
 
 
 @pytest.mark.kind

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from kubernetes.client import ApiException
 
 from modelfleet.api import (
     COLD_START_PHASES,
@@ -19,6 +20,8 @@ from modelfleet.api import (
 )
 from modelfleet.autoscale.cold_start import WARMUP_DONE_MARK, PodRecord, cold_start_sample
 from modelfleet.controller.autoscaler import planned_cold_start
+from modelfleet.controller.cache import ClusterCache
+from modelfleet.controller.cold_start import read_pod
 from modelfleet.controller.decide import Ref, Snapshot
 from modelfleet.controller.decide.cold_start import SLOW_REASON, decide_cold_start, summary, to_measure
 from modelfleet.controller.decide.fields import COLD_START
@@ -160,3 +163,40 @@ def test_the_autoscaler_plans_with_the_measured_median_else_the_estimate():
     recent = [sample("a", "2026-12-05T20:00:00Z", 40), sample("b", "2026-12-05T20:01:00Z", 60)]
     measured = LLMDeploymentStatus(cold_start=ColdStart(last=recent[-1], median=summary(recent), recent=recent))
     assert planned_cold_start(measured, 180.0) == 50.0
+
+
+# --- the reading step, on a pod as the operator's cache keeps it ---------------------------------------------------
+
+
+class FakeKube:
+    def __init__(self, fail_logs: bool = False):
+        self.fail_logs = fail_logs
+        self.asked: list[str] = []
+
+    def pod_events(self, namespace: str, uid: str) -> list[dict]:
+        return PULLED
+
+    def pod_log_head(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
+        self.asked.append(container)
+        if self.fail_logs:
+            raise ApiException(status=502, reason="Bad Gateway")
+        return {"engine": VLLM_LOG, "warmup": WARMUP_LOG}[container]
+
+
+def cached(full_pod: dict) -> dict:
+    cache = ClusterCache("modelfleet.io/llmdeployment", managed_fields_of=frozenset(), own_manager="modelfleet")
+    cache.store({"apiVersion": "v1", "kind": "Pod", **full_pod})
+    return cache.get("Pod", "llm", full_pod["metadata"]["name"])
+
+
+def test_a_cached_pod_still_names_its_containers_and_their_times():
+    kube = FakeKube()
+    record = read_pod(kube, cached(pod()))
+    assert kube.asked == ["engine", "warmup"] and record.unreadable == ""
+    sample = cold_start_sample(record, vllm.PROFILE)
+    assert sample is not None and sample.unobserved == "" and sample.phases.prepull_done == 4.0
+
+
+def test_logs_the_kubelet_will_not_give_are_said():
+    record = read_pod(FakeKube(fail_logs=True), cached(pod()))
+    assert record.unreadable == "engine log: 502 Bad Gateway; warmup log: 502 Bad Gateway"

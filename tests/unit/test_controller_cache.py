@@ -69,10 +69,14 @@ def test_pods_are_kept_slim_and_children_keep_only_other_managers_entries():
     big = pod("a", "1")
     big["spec"] = {"containers": [{"name": "engine", "image": "x" * 1000}]}
     big["status"] = {"podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}],
-                     "containerStatuses": [{"name": "engine"}]}
+                     "containerStatuses": [{"name": "engine", "image": "x" * 1000, "imageID": "sha256:...",
+                                            "state": {"running": {"startedAt": "2026-12-05T20:00:00Z"}}}]}
     cache.store(big)
     kept = cache.get("Pod", "llm", "a")
-    assert "spec" not in kept and set(kept["status"]) == {"podIP", "conditions"}
+    assert "spec" not in kept and set(kept["status"]) == {"podIP", "conditions", "containerStatuses"}
+    # each container's name and state only: what times its cold start
+    assert kept["status"]["containerStatuses"] == [{"name": "engine",
+                                                    "state": {"running": {"startedAt": "2026-12-05T20:00:00Z"}}}]
     child = {"kind": "Deployment", "metadata": {"name": "d", "namespace": "llm", "resourceVersion": "2",
                                                 "managedFields": [{"manager": "modelfleet"},
                                                                   {"manager": "kubectl-patch"},

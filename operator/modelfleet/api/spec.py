@@ -73,7 +73,8 @@ OPERATOR_ENV: dict[str, str] = {
     "HF_TOKEN": "the token comes from spec.model.tokenSecretRef and only the pre-pull gets it",
     "HUGGING_FACE_HUB_TOKEN": "the token comes from spec.model.tokenSecretRef and only the pre-pull gets it",
     "HF_MODULES_CACHE": "remote code is cached in the pod's own scratch volume, not the shared cache",
-    "VLLM_CACHE_ROOT": "vLLM's compile cache lives in the pod's own scratch volume, not the shared cache",
+    "VLLM_CACHE_ROOT": "vLLM's compile cache is the LLMDeployment's own (spec.cache.compileCache), not the "
+                       "shared cache",
     "USAGE_STATS": "TGI's usage telemetry to huggingface.co stays off (HF_HUB_OFFLINE does not stop it)",
 }
 ENV_VALUE_MAX_LENGTH = 32_768
@@ -164,7 +165,8 @@ class EnvVar(ApiModel):
             message="this variable is the operator's: HF_HOME, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE and "
             "HF_HUB_OFFLINE keep the engine on the pre-pulled cache and off the Hub; HF_ENDPOINT, HF_TOKEN and "
             "HUGGING_FACE_HUB_TOKEN come from the operator's hubEndpoint and spec.model.tokenSecretRef; "
-            "HF_MODULES_CACHE and VLLM_CACHE_ROOT point at the pod's own scratch volume; USAGE_STATS keeps TGI's "
+            "HF_MODULES_CACHE points at the pod's own scratch volume and VLLM_CACHE_ROOT at the LLMDeployment's "
+            "compile cache; USAGE_STATS keeps TGI's "
             "telemetry off. Remove it from spec.engine.env",
         ),
     )

@@ -126,8 +126,12 @@ def _managed_fields_kept(obj: dict[str, Any], keep: bool, own_manager: str) -> d
 
 
 def _slim(pod: dict[str, Any]) -> dict[str, Any]:
-    """What the operator reads of a pod (its name, labels, address and conditions): a thousand pods' specs
-    and container statuses are most of the cache's memory otherwise."""
+    """What the operator reads of a pod (its name, labels, address and conditions, and each container's name and
+    state, which time its cold start): a thousand pods' specs and full container statuses (images, IDs, probes'
+    last states) are most of the cache's memory otherwise."""
     status = pod.get("status") or {}
-    return {"apiVersion": pod.get("apiVersion", "v1"), "kind": "Pod", "metadata": pod["metadata"],
-            "status": {k: status[k] for k in ("phase", "podIP", "conditions") if k in status}}
+    slim = {k: status[k] for k in ("phase", "podIP", "conditions") if k in status}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        if status.get(key):
+            slim[key] = [{"name": c.get("name"), "state": c.get("state") or {}} for c in status[key]]
+    return {"apiVersion": pod.get("apiVersion", "v1"), "kind": "Pod", "metadata": pod["metadata"], "status": slim}

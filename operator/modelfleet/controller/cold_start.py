@@ -83,8 +83,10 @@ def observe(sample: ColdStartSample, engine: str) -> None:
 
 
 def _has_container(pod: dict[str, Any], name: str) -> bool:
-    spec = pod.get("spec") or {}
-    return any(c.get("name") == name for c in (spec.get("containers") or []) + (spec.get("initContainers") or []))
+    """From the pod's container statuses: the operator's cache keeps no pod spec (``cache._slim``)."""
+    status = pod.get("status") or {}
+    return any(c.get("name") == name
+               for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []))
 
 
 def _short(exc: BaseException) -> str:

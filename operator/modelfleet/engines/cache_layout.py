@@ -7,15 +7,13 @@ is one directory per node shared by every tenant's models, and the engine's
 image is the user's choice: a writable mount would let one tenant's engine
 rewrite the weights another tenant's replicas load.
 
-What an engine writes (vLLM's compile cache, transformers' copies of a
-repo's remote code) goes to its pod's own scratch volume instead, an
-emptyDir: not shared with any other pod, bounded in size, gone with the pod.
-The price: every new pod compiles its graphs again (a container restart in
-the same pod keeps them). On the real node's CPU build the node's compile
-cache spared little (benchmarks/coldstart/results.md); on GPUs large models
-compile for longer. A writable directory shared across pods would need a
-per-LLMDeployment path that no later object can inherit (its UID), and
-would have no size bound on the node's disk.
+What an engine writes (transformers' copies of a repo's remote code) goes
+to its pod's own scratch volume instead, an emptyDir: not shared with any
+other pod, bounded in size, gone with the pod. vLLM's compile directory
+(``VLLM_CACHE_ROOT``, inside the scratch mount) is the exception: the
+renderer mounts the LLMDeployment's own compile cache over it
+(``render.cache``: a directory per object, keyed by image, revision and
+flags), so the object's next replica finds its graphs compiled.
 """
 
 from __future__ import annotations
@@ -34,7 +32,8 @@ HUB_CACHE = f"{HF_HOME}/hub"
 SCRATCH_PATH = "/scratch"
 
 # vLLM's VLLM_CACHE_ROOT: vLLM keeps its torch.compile artifacts (Inductor and
-# Triton kernels) under it, keyed by a hash of the model and engine config.
+# Triton kernels) under it, keyed by a hash of the model and engine config; the
+# LLMDeployment's compile cache is mounted here when it has one.
 VLLM_CACHE_ROOT = f"{SCRATCH_PATH}/vllm"
 
 # transformers' HF_MODULES_CACHE: where it copies a repo's Python code to import

@@ -160,7 +160,7 @@ def cache_permissions_container(settings: OperatorSettings) -> dict[str, Any]:
     hostPath or local PersistentVolumes: a pvc cache failed the pre-pull with
     "Permission denied: '/cache/huggingface'" on the real node). The non-root
     pre-pull could not write to it. (The engine only reads the cache, through
-    a read-only mount; its compile cache is in the pod's scratch volume.)
+    a read-only mount; its compile cache is a directory of its own, as root.)
     Owner 65532, group 65532 with the
     group's write bit and setgid, as fsGroup makes the other volume types:
     the engine's processes carry the pod's fsGroup as a supplementary group.
