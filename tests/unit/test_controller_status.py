@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from modelfleet.api import LLMDeploymentStatus
 from modelfleet.controller.decide.status import Observation, Problem, derive_status
 from modelfleet.controller.observe import read_status
@@ -10,12 +12,13 @@ EMPTY = LLMDeploymentStatus()
 T0, T1 = "2026-11-23T06:00:00Z", "2026-11-23T06:05:00Z"
 
 
-def deployment(ready, updated=None, replicas=None, generation=1, observed=1, conditions=()):
+def deployment(ready, updated=None, replicas=None, generation=1, observed=1, conditions=(), available=None):
     return {
         "metadata": {"generation": generation},
         "status": {
             "replicas": replicas if replicas is not None else ready,
             "readyReplicas": ready,
+            "availableReplicas": available if available is not None else ready,
             "updatedReplicas": updated if updated is not None else ready,
             "observedGeneration": observed,
             "conditions": list(conditions),
@@ -94,3 +97,52 @@ def test_a_child_that_holds_replicas_back_is_named():
 def test_a_status_an_older_operator_wrote_that_no_longer_parses_reads_as_empty():
     assert read_status({"plan": {"weightsGiB": 13.5}}) == EMPTY
     assert read_status(None) == EMPTY
+
+
+# --- the conditions agree with each other, in every state the controller can see -------------------------------
+
+FAILED_CREATE = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                 "message": 'pods "m-1" is forbidden: violates PodSecurity "baseline:latest": hostPath volumes'}
+UNSCHEDULABLE = Problem("Unschedulable", "The scheduler cannot place engine pods: 0/3 nodes are available.")
+REFUSED = Problem("ChildRefused", "The API server refused Deployment/m: spec.template.spec.containers[0].image")
+STATES = {
+    # name: (observation, Ready, Progressing, Degraded)
+    "no Deployment, a problem": (Observation(generation=1, problem=REFUSED), ("False", "NotDeployed"),
+                                 ("False", "NotDeployed"), ("True", "ChildRefused")),
+    "pods forbidden by admission": (
+        Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=0, conditions=[FAILED_CREATE])),
+        ("False", "PodsCannotRun"), ("False", "Blocked"), ("True", "ReplicaFailure")),
+    "pods unschedulable": (
+        Observation(generation=1, desired_replicas=1, problem=UNSCHEDULABLE, deployment=deployment(0, updated=1,
+                                                                                                replicas=1)),
+        ("False", "PodsCannotRun"), ("False", "Blocked"), ("True", "Unschedulable")),
+    "a surge rollout mid-way: the new pod loads, the old one serves": (
+        Observation(generation=2, desired_replicas=1, deployment=deployment(1, updated=1, replicas=2)),
+        ("True", "AllReplicasReady"), ("True", "RollingOut"), ("False", "AsExpected")),
+    "a rollout blocked: its new pod cannot be placed": (
+        Observation(generation=2, desired_replicas=1, deployment=deployment(1, updated=1, replicas=2),
+                    problem=Problem("RolloutBlocked", "The rollout cannot place its new pods.")),
+        ("True", "AllReplicasReady"), ("False", "Blocked"), ("True", "RolloutBlocked")),
+    "first replicas loading": (
+        Observation(generation=1, desired_replicas=2, deployment=deployment(0, updated=2, replicas=2)),
+        ("False", "ReplicasNotReady"), ("True", "ReplicasStarting"), ("False", "AsExpected")),
+    "the controller has not seen the new template": (
+        Observation(generation=3, desired_replicas=1, deployment=deployment(1, generation=3, observed=2)),
+        ("True", "AllReplicasReady"), ("True", "RollingOut"), ("False", "AsExpected")),
+    "all served": (Observation(generation=1, desired_replicas=2, deployment=deployment(2)),
+                   ("True", "AllReplicasReady"), ("False", "Complete"), ("False", "AsExpected")),
+    "scaled to zero": (Observation(generation=1, desired_replicas=0, deployment=deployment(0)),
+                       ("False", "ScaledToZero"), ("False", "Complete"), ("False", "AsExpected")),
+}
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_ready_progressing_and_degraded_agree(name):
+    seen, ready, progressing, degraded = STATES[name]
+    status = derive_status(seen, EMPTY, T0)
+    assert conditions(status) == {"Ready": ready, "Progressing": progressing, "Degraded": degraded}
+    messages = {c.type: c.message for c in status.conditions}
+    if degraded[0] == "True":  # never "loading" while something a person must fix holds the pods back
+        assert "loading" not in messages["Ready"] and "loading" not in messages["Progressing"], messages
+    if progressing == ("False", "Blocked"):
+        assert "cannot" in messages["Progressing"], messages

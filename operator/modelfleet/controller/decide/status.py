@@ -59,27 +59,64 @@ def _replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
 def _ready(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
     desired = seen.desired_replicas
     if seen.deployment is None:
-        return "False", "NotDeployed", "No engine Deployment exists yet."
+        why = f" {seen.problem.message}" if seen.problem else ""
+        return "False", "NotDeployed", f"No engine Deployment exists.{why}"
     if desired == 0:
         return "False", "ScaledToZero", "spec.replicas is 0: no replica serves requests."
     if desired is not None and ready >= desired:
         return "True", "AllReplicasReady", f"{ready}/{desired} replicas are ready and warmed up."
-    return "False", "ReplicasNotReady", f"{ready}/{desired} replicas are ready; the others are loading or warming up."
+    head = f"{ready}/{desired} replicas are ready"
+    stuck = _pods_cannot_run(seen)
+    if stuck:
+        return "False", "PodsCannotRun", f"{head}; {stuck}"
+    starting = max(0, _status(seen).get("replicas", 0) - ready)
+    if starting:
+        return "False", "ReplicasNotReady", f"{head}; {starting} pod(s) are loading or warming up."
+    return "False", "ReplicasNotReady", f"{head}; the Deployment has not created the others yet."
+
+
+def _pods_cannot_run(seen: Observation) -> str | None:
+    """Why pods cannot be created or placed, when that is what holds replicas back (Degraded says the same)."""
+    failure = _deployment_condition(seen, "ReplicaFailure")
+    if failure is not None and failure.get("status") == "True":
+        return f"pods cannot be created: {failure.get('message', 'no reason given')}"
+    if seen.problem is not None:
+        return f"{seen.problem.reason}: {seen.problem.message}"
+    return None
 
 
 def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
+    """The Deployment's own rollout state, as ``kubectl rollout status`` reads it: done when the controller saw
+    the current template, every replica runs it, no old pod remains and every new one is available."""
     if seen.deployment is None:
         return "False", "NotDeployed", "Nothing to roll out."
-    status = seen.deployment.get("status") or {}
-    desired = seen.desired_replicas or 0
-    deployment_generation = seen.deployment.get("metadata", {}).get("generation", 0)
-    if status.get("observedGeneration", 0) < deployment_generation or status.get("updatedReplicas", 0) < desired:
-        reason, message = "RollingOut", f"{status.get('updatedReplicas', 0)}/{desired} replicas run the current spec."
-    elif ready < desired:
-        reason, message = "ReplicasStarting", f"{desired - ready} replica(s) are starting."
+    status = _status(seen)
+    wanted = seen.deployment.get("spec", {}).get("replicas", seen.desired_replicas or 0)
+    updated, total = status.get("updatedReplicas", 0), status.get("replicas", 0)
+    available = status.get("availableReplicas", 0)
+    stuck = _pods_cannot_run(seen)
+    if status.get("observedGeneration", 0) < seen.deployment.get("metadata", {}).get("generation", 0):
+        reason, message = "RollingOut", "The Deployment controller has not seen the new pod template yet."
+    elif updated < wanted:
+        reason, message = "RollingOut", f"{updated}/{wanted} replicas run the current spec."
+    elif total > updated:
+        reason, message = "RollingOut", (f"{updated}/{wanted} replicas run the current spec; {total - updated} old "
+                                         "pod(s) serve until the new ones are ready.")
+    elif available < updated:
+        reason, message = "ReplicasStarting", f"{updated - available} replica(s) are starting."
     else:
-        return "False", "Complete", "Every replica runs the current spec."
+        return "False", "Complete", "Every replica runs the current spec and is available."
+    if stuck:
+        return "False", "Blocked", f"{message} It cannot go on: {stuck}"
     return "True", reason, " ".join((message, *seen.blockers))
+
+
+def _status(seen: Observation) -> dict[str, Any]:
+    return (seen.deployment or {}).get("status") or {}
+
+
+def _deployment_condition(seen: Observation, kind: str) -> dict[str, Any] | None:
+    return next((c for c in _status(seen).get("conditions") or [] if c.get("type") == kind), None)
 
 
 def _degraded(seen: Observation) -> tuple[ConditionStatus, str, str]:
