@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from localcluster import images, node, node_files, settings
 from modelfleet.api import ColdStartPhases, OperatorSettings
@@ -428,8 +429,11 @@ def test_the_cold_start_is_in_status_by_phase_and_in_the_histogram(target, real_
     service = get(target, "service", "modelfleet-metrics", "-n", "modelfleet-system")
     status, body = http(f"{REACH[0].url(service, service['spec']['ports'][0]['port'])}/metrics")
     assert status == 200
-    assert f'modelfleet_cold_start_seconds_count{{phase="compiled",engine="{engine.kind}"}}'.encode() in body, \
-        [line for line in body.decode().splitlines() if "cold_start" in line][:5]
+    families = text_string_to_metric_families(body.decode())
+    counts = {(s.labels["phase"], s.labels["engine"]): s.value
+              for family in families if family.name == "modelfleet_cold_start_seconds"
+              for s in family.samples if s.name.endswith("_count")}
+    assert counts.get(("compiled", engine.kind), 0) >= 1 and counts.get(("total", engine.kind), 0) >= 1, counts
 
 
 def test_vllm_compiles_into_its_objects_own_directory_on_the_node(target, real_namespace, engine, served):
@@ -489,16 +493,26 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, e
 
 
 def test_a_max_model_len_change_rolls_out_with_never_zero_ready(target, real_namespace, engine, served):
+    """Never zero Ready replicas, and Progressing=True from the operator's first look at the new spec until the
+    new pod is Ready (polled every second: the Deployment's rollout state, not replica counts a surge satisfies
+    early)."""
     name = engine.name
     fewest = []
+    seen: list[tuple[int, str, bool]] = []  # (observedGeneration, Progressing, a new pod Ready)
     done = threading.Event()
+    before = {p["metadata"]["name"] for p in engine_pods(target, real_namespace, name)}
 
     def watch() -> None:  # every second, as a watcher of the Service's backends would
         while not done.is_set():
-            fewest.append(len(ready_pods(target, real_namespace, name)))
+            ready_now = ready_pods(target, real_namespace, name)
+            fewest.append(len(ready_now))
+            status = get(target, "llmd", name, "-n", real_namespace).get("status") or {}
+            progressing = next((c["status"] for c in status.get("conditions", []) if c["type"] == "Progressing"), "")
+            seen.append((status.get("observedGeneration", 0), progressing,
+                         any(p["metadata"]["name"] not in before for p in ready_now)))
             time.sleep(1)
 
-    before = {p["metadata"]["name"] for p in engine_pods(target, real_namespace, name)}
+    generation = get(target, "llmd", name, "-n", real_namespace)["metadata"]["generation"] + 1
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
@@ -513,6 +527,8 @@ def test_a_max_model_len_change_rolls_out_with_never_zero_ready(target, real_nam
         done.set()
         watcher.join()
     assert min(fewest) >= 1, f"ready replicas seen during the rollout: {fewest}"
+    rolling = [progressing for observed, progressing, new_ready in seen if observed >= generation and not new_ready]
+    assert rolling and set(rolling) == {"True"}, f"Progressing while the new pod was not Ready: {rolling}"
     (pod,) = ready_pods(target, real_namespace, name)
     assert context_length(engine, pod) == 384
 

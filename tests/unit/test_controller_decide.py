@@ -71,7 +71,7 @@ def served(intent: Intent, before: dict | None = None, ready: int | None = None)
             replicas = obj["spec"]["replicas"]
             count = replicas if ready is None else ready
             obj["status"] = {"observedGeneration": obj["metadata"]["generation"], "replicas": replicas,
-                             "readyReplicas": count, "updatedReplicas": replicas}
+                             "readyReplicas": count, "availableReplicas": count, "updatedReplicas": replicas}
     return live
 
 
@@ -379,7 +379,7 @@ def test_the_reconcile_sends_its_own_fields_only():
     (write,) = intent.status_writes
     assert write.manager == RECONCILER
     sent = write.body()
-    assert set(sent) == {"observedGeneration", "conditions", "plan", "replicas", "readyReplicas", "selector",
+    assert set(sent) == {"observedGeneration", "conditions", "plan", "cacheMode", "replicas", "readyReplicas", "selector",
                          "endpoint"}  # desiredReplicas is the autoscaler's while it is on
     assert [c["type"] for c in sent["conditions"]] == ["Ready", "Progressing", "Degraded"]
     assert intent.apply[0]["spec"]["replicas"] == 1  # minReplicas until the autoscaler decides

@@ -17,7 +17,7 @@ from modelfleet.controller import handlers
 from modelfleet.controller.cache import ClusterCache
 from modelfleet.controller.decide.pods import ready_pods
 from modelfleet.controller.kube import Kube
-from modelfleet.controller.observe import engine_pods
+from modelfleet.controller.observe import engine_pods, pod_security_level
 from modelfleet.render import LLMDEPLOYMENT_LABEL
 from modelfleet.render.labels import COMPONENT_LABEL
 
@@ -51,14 +51,22 @@ class Nodes:
         return Page([gpu_node("real-0", "local")], None)
 
 
+class Namespaces:
+    """The dynamic client's Namespace resource: one, labelled with its Pod Security level."""
+
+    def get(self, **params) -> Page:
+        return Page([{"metadata": {"name": "team-a", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}],
+                    None)
+
+
 class Dynamic:
     def __init__(self) -> None:
         self.nodes = Nodes()
         self.resources = self
 
-    def get(self, api_version: str, kind: str) -> Nodes:
-        assert (api_version, kind) == ("v1", "Node")
-        return self.nodes
+    def get(self, api_version: str, kind: str) -> Nodes | Namespaces:
+        assert (api_version, kind) in (("v1", "Node"), ("v1", "Namespace"))
+        return self.nodes if kind == "Node" else Namespaces()
 
 
 def test_every_page_of_nodes_is_listed_with_its_kind():
@@ -91,6 +99,8 @@ def test_the_nodes_and_their_pools_are_known_before_any_watch_event(monkeypatch,
     assert sorted(n["metadata"]["name"] for n in memo.cache.all("Node")) == ["kwok-l4-0", "real-0"]
     assert [p.name for p in memo.pools] == ["l4", "local"]
     assert memo.reconciler.pools.pools(memo.cache) == memo.pools  # no node event re-queues every object
+    # and the namespaces' Pod Security levels, which decide the cache mode a first reconcile renders
+    assert pod_security_level(memo.cache, "team-a") == "baseline"
 
 
 def test_the_pod_watch_asks_the_api_server_for_engine_pods_only(monkeypatch, tmp_path):

@@ -28,6 +28,7 @@ from .spec import (
 from .status import (
     COLD_START_PHASES,
     COLD_START_SAMPLES,
+    CacheModeChosen,
     ColdStart,
     ColdStartPhases,
     ColdStartSample,
@@ -47,7 +48,8 @@ __all__ = [
     "ApiModel", "Rule", "LLMDeployment", "LLMDeploymentSpec", "LLMDeploymentStatus",
     "ModelSpec", "EngineSpec", "ServingSpec", "GPUSpec", "AutoscalingSpec", "CacheSpec",
     "WarmupSpec", "PlacementSpec", "Condition", "Plan", "PlanOverhead", "KVCapacity", "WarmupMeasured",
-    "COLD_START_PHASES", "COLD_START_SAMPLES", "ColdStart", "ColdStartPhases", "ColdStartSample", "ColdStartSummary",
+    "COLD_START_PHASES", "COLD_START_SAMPLES", "CacheModeChosen", "ColdStart", "ColdStartPhases", "ColdStartSample",
+    "ColdStartSummary",
     "DEFAULT_POOL_LABEL_KEY", "GPUPool", "OperatorSettings",
     "FieldError", "InvalidSpec", "parse_llmdeployment", "validate_llmdeployment",
 ]

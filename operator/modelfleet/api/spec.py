@@ -297,7 +297,8 @@ class CacheSpec(ApiModel):
         "nodeLocal",
         description="Where weights are cached: pvc (one ReadWriteMany volume shared by all replicas), "
         "nodeLocal (a directory on each GPU node, filled by a pre-pull DaemonSet) or none (an emptyDir per pod). "
-        "Default: nodeLocal.",
+        "Default: nodeLocal, or none in a namespace whose Pod Security level (baseline, restricted) forbids "
+        "nodeLocal's hostPath (status.cacheMode says which, and why).",
     )
     size: str | None = Field(
         None,

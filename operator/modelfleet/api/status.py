@@ -206,6 +206,13 @@ class ColdStart(ApiModel):
         description=f"The last {COLD_START_SAMPLES} cold starts, oldest first.", max_length=COLD_START_SAMPLES)
 
 
+class CacheModeChosen(ApiModel):
+    """The weights cache mode the pods have, and why (the spec's, the default, or one the namespace allows)."""
+
+    mode: str = Field(description="pvc, nodeLocal or none.")
+    reason: str = Field(description="spec.cache.mode, the default, or why the operator chose this one.")
+
+
 class LLMDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(
         None, description="The metadata.generation the operator last acted on.", ge=0
@@ -216,6 +223,10 @@ class LLMDeploymentStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     plan: Plan | None = Field(None, description="The sizing plan in force.")
+    cache_mode: CacheModeChosen | None = Field(
+        None, description="The weights cache mode the pods have, and why: the one spec.cache.mode asks for, or, when "
+        "it is unset, one the namespace's Pod Security level allows."
+    )
     replicas: int | None = Field(None, description="Engine pods that exist.", ge=0)
     ready_replicas: int | None = Field(None, description="Engine pods that are Ready (warmed up).", ge=0)
     desired_replicas: int | None = Field(None, description="Replicas the operator asks for.", ge=0)

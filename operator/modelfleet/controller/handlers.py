@@ -33,7 +33,7 @@ from .decide.pods import unschedulable_pod
 from .kube import connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever
-from .observe import LLMDEPLOYMENT_KIND
+from .observe import LLMDEPLOYMENT_KIND, pod_security_level
 from .reconcile import Reconciler
 from .workqueue import WorkQueue
 
@@ -70,6 +70,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     # an LLMDeployment listed before its pool's nodes would be planned on the pools seen so far.
     for node in await asyncio.to_thread(memo.reconciler.kube.list_all, "v1", "Node"):
         memo.cache.store(node)
+    # The namespaces too: their Pod Security level decides the cache mode a first reconcile renders.
+    for namespace in await asyncio.to_thread(memo.reconciler.kube.list_all, "v1", "Namespace"):
+        memo.cache.store(namespace)
     memo.pools = memo.reconciler.pools.pools(memo.cache)
     memo.liveness = Liveness(config.disconnected_limit_seconds)
     memo.loops = [asyncio.create_task(reconcile_forever(memo.queue, memo.reconciler, logger))
@@ -142,6 +145,23 @@ async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         memo.cache.store(obj)
     if unschedulable_pod(obj) or (before is not None and unschedulable_pod(before)):
         memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
+
+
+@kopf.on.event("", "v1", "namespaces")
+async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A namespace's Pod Security level decides the cache mode its LLMDeployments may have: a change re-plans
+    them."""
+    obj = event["object"]
+    name = obj["metadata"]["name"]
+    before = pod_security_level(memo.cache, name)
+    if event.get("type") == "DELETED":
+        memo.cache.forget(obj)
+    else:
+        memo.cache.store(obj)
+    if pod_security_level(memo.cache, name) != before:
+        for key in memo.cache.keys(LLMDEPLOYMENT_KIND):
+            if key[0] == name:
+                memo.queue.add(key)
 
 
 @kopf.on.event("", "v1", "nodes")

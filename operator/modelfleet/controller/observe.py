@@ -36,6 +36,7 @@ from modelfleet.render import ChildRef, child_refs, is_engine_pod
 
 from .cache import ClusterCache
 from .decide import Ref, Snapshot
+from .decide.pod_security import ENFORCE_LABEL
 from .kube import Kube
 from .pools import pools_from_nodes
 
@@ -130,10 +131,17 @@ def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespac
     token = model.token_secret_ref
     return replace(
         cached,
+        pod_security=pod_security_level(cache, namespace),
         pools=pools.pools(cache),
         model=models.get(model.id, model.revision),
         token_secret_labels=None if token is None or secrets is None else secrets.get(namespace, token.name),
     )
+
+
+def pod_security_level(cache: ClusterCache, namespace: str) -> str | None:
+    """The Pod Security level the namespace enforces, from the watched Namespace (None: no label)."""
+    found = cache.get("Namespace", "", namespace)
+    return ((found or {}).get("metadata", {}).get("labels") or {}).get(ENFORCE_LABEL)
 
 
 def observe_cached(cache: ClusterCache, namespace: str, name: str) -> Snapshot | None:

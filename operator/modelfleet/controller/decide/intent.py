@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelfleet.api import LLMDeploymentStatus, Plan
+from modelfleet.api import CacheModeChosen, LLMDeploymentStatus, Plan
 from modelfleet.render import ChildRef
 
 
@@ -80,6 +80,7 @@ class Observation:
     endpoint: str | None = None
     blockers: tuple[str, ...] = ()  # children that hold replicas back, said for a person
     autoscaled: bool = False  # the autoscaler writes desiredReplicas, not the reconcile
+    cache_mode: CacheModeChosen | None = None  # the weights cache mode rendered, and why
 
 
 @dataclass(frozen=True)

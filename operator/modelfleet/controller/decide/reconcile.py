@@ -31,6 +31,7 @@ from .conditions import find
 from .fields import RECONCILE_WRITERS, writes
 from .intent import ChildTrouble, Event, Intent, Observation, Problem
 from .ownership import held_by_others
+from .pod_security import choose_cache_mode
 from .pods import unschedulable
 from .replicas import desired_replicas
 from .snapshot import Snapshot
@@ -47,6 +48,10 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     token = _token_problem(resource, snapshot)
     if token is not None:
         return _problem(snapshot, token, now)
+    choice = choose_cache_mode(resource, snapshot.ref.namespace, snapshot.pod_security)
+    if isinstance(choice, Problem):
+        return _problem(snapshot, choice, now)
+    resource = choice.resource
     previous = snapshot.status
     replicas = desired_replicas(resource.spec, previous.desired_replicas, snapshot.deployment)
     try:
@@ -85,6 +90,7 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         blockers=blockers(children.after),
         problem=_trouble_problem(children.conflicts) or unschedulable(snapshot.pods, deployment, plan),
         autoscaled=resource.spec.autoscaling.enabled,
+        cache_mode=choice.chosen,
     )
     status = derive_status(seen, previous, now)
     status_writes = writes(previous, status, RECONCILE_WRITERS, seen.autoscaled)

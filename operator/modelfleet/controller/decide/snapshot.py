@@ -41,6 +41,8 @@ class Snapshot:
     model: ModelConfig | ModelUnavailable | None = None  # None: not read (an invalid spec, or a loop's snapshot)
     # The labels of the Secret spec.model.tokenSecretRef names; None when it names none or it does not exist.
     token_secret_labels: dict[str, str] | None = None
+    # The namespace's Pod Security level (label pod-security.kubernetes.io/enforce); None: unlabelled or not read.
+    pod_security: str | None = None
 
     @property
     def autoscaled(self) -> bool:

@@ -41,6 +41,7 @@ def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) ->
         "observed_generation": seen.generation,
         "conditions": replaced(previous.conditions, conditions, now),
         "plan": seen.plan or previous.plan,
+        "cache_mode": seen.cache_mode or previous.cache_mode,
         "replicas": replicas,
         "ready_replicas": ready,
         # While the autoscaler is on, desiredReplicas is its decision, not the reconcile's to write.
