@@ -379,8 +379,8 @@ def test_the_reconcile_sends_its_own_fields_only():
     (write,) = intent.status_writes
     assert write.manager == RECONCILER
     sent = write.body()
-    assert set(sent) == {"observedGeneration", "conditions", "plan", "cacheMode", "replicas", "readyReplicas", "selector",
-                         "endpoint"}  # desiredReplicas is the autoscaler's while it is on
+    assert set(sent) == {"observedGeneration", "conditions", "plan", "cacheMode", "replicas", "readyReplicas",
+                         "selector", "endpoint"}  # desiredReplicas is the autoscaler's while it is on
     assert [c["type"] for c in sent["conditions"]] == ["Ready", "Progressing", "Degraded"]
     assert intent.apply[0]["spec"]["replicas"] == 1  # minReplicas until the autoscaler decides
 
