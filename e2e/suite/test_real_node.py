@@ -596,7 +596,39 @@ def test_delete_removes_every_child_and_keeps_the_node_cache(target, real_namesp
     assert (on_node(target, "ls", "-A", str(CACHE_ON_NODE / "snapshots")) or "").split()
 
 
-@pytest.mark.parametrize("mode", ["none", "pvc"])
+def test_a_baseline_namespace_runs_the_default_and_refuses_node_local(target, real_namespace, engine):
+    """Pod Security "baseline" forbids hostPath: the default LLMDeployment gets cache mode none there (status says
+    why) and serves; one that asks for nodeLocal is refused, and nothing is created for it."""
+    namespace = f"{real_namespace}-baseline"
+    target.kubectl("create", "namespace", namespace)
+    target.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline",
+                   "pod-security.kubernetes.io/warn=baseline")
+    try:
+        wait_for("default ServiceAccount", lambda: target.kubectl(
+            "get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0, 30)
+        default = llmd(engine, "tiny-default", "none")
+        del default["spec"]["cache"]  # the mode left to the operator
+        target.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(default))
+        served_obj = wait_serving(target, namespace, "tiny-default", 1)
+        chosen = served_obj["status"]["cacheMode"]
+        assert chosen["mode"] == "none" and 'enforces Pod Security "baseline"' in chosen["reason"], chosen
+        assert complete(service_url(target, namespace, "tiny-default")).strip()
+        asking = llmd(engine, "tiny-node", "nodeLocal")
+        target.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(asking))
+
+        def refusal() -> dict | None:
+            degraded = condition(get(target, "llmd", "tiny-node", "-n", namespace), "Degraded")
+            return degraded if degraded.get("reason") == "PodSecurityForbids" else None
+
+        refused = wait_for("Degraded PodSecurityForbids", refusal, 60)
+        assert refused["status"] == "True" and '"baseline"' in refused["message"], refused
+        kinds = "deployments,daemonsets,services,poddisruptionbudgets,persistentvolumeclaims,pods"
+        assert not get(target, kinds, "-n", namespace, "-l", "modelfleet.io/llmdeployment=tiny-node")["items"]
+    finally:
+        target.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("mode", ["pvc"])
 def test_each_cache_mode_prepulls_and_loads_offline(target, real_namespace, engine, mode, tmp_path):
     name = f"tiny-{engine.kind}-{mode}"
     if mode == "pvc":
