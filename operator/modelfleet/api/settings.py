@@ -61,6 +61,12 @@ class OperatorSettings(ApiModel):
     engine_images: dict[EngineKind, str] = Field(
         default_factory=dict, description="Default engine image by engine kind (vllm, tgi), overriding the pinned ones."
     )
+    allowed_engine_images: list[str] = Field(
+        default_factory=list,
+        description="Engine images (fnmatch patterns, e.g. registry.example.com/vllm/*) an LLMDeployment's "
+        "spec.engine.image may name; others are refused (EngineImageNotAllowed). Empty: only the operator's own "
+        "defaults (engineImages, else the pinned releases).",
+    )
     allow_trust_remote_code: bool = Field(
         False,
         description="Whether spec.engine.extraArgs may pass the engine's --trust-remote-code, which runs Python "

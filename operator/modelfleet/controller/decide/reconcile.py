@@ -29,6 +29,7 @@ from modelfleet.sizing.cache_fit import REASON as CACHE_TOO_SMALL, cache_too_sma
 from .children import blockers, key_of, plan_children
 from .conditions import find
 from .fields import RECONCILE_WRITERS, writes
+from .image_policy import image_refusal
 from .intent import ChildTrouble, Event, Intent, Observation, Problem
 from .ownership import held_by_others
 from .pod_security import choose_cache_mode
@@ -48,6 +49,9 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     token = _token_problem(resource, snapshot)
     if token is not None:
         return _problem(snapshot, token, now)
+    refused_image = image_refusal(resource, settings)
+    if refused_image is not None:
+        return _problem(snapshot, refused_image, now)
     choice = choose_cache_mode(resource, snapshot.ref.namespace, snapshot.pod_security)
     if isinstance(choice, Problem):
         return _problem(snapshot, choice, now)
