@@ -596,23 +596,36 @@ def test_delete_removes_every_child_and_keeps_the_node_cache(target, real_namesp
     assert (on_node(target, "ls", "-A", str(CACHE_ON_NODE / "snapshots")) or "").split()
 
 
-def test_a_baseline_namespace_runs_the_default_and_refuses_node_local(target, real_namespace, engine):
-    """Pod Security "baseline" forbids hostPath: the default LLMDeployment gets cache mode none there (status says
-    why) and serves; one that asks for nodeLocal is refused, and nothing is created for it."""
-    namespace = f"{real_namespace}-baseline"
+def pod_security_namespace(target, real_namespace: str, level: str) -> str:
+    namespace = f"{real_namespace}-{level}"
     target.kubectl("create", "namespace", namespace)
-    target.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=baseline",
-                   "pod-security.kubernetes.io/warn=baseline")
+    target.kubectl("label", "namespace", namespace, f"pod-security.kubernetes.io/enforce={level}",
+                   f"pod-security.kubernetes.io/warn={level}")
+    wait_for("default ServiceAccount", lambda: target.kubectl(
+        "get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0, 30)
+    return namespace
+
+
+def test_a_restricted_namespace_runs_the_default_with_a_cache_mode_it_allows(target, real_namespace, engine):
+    """Pod Security "restricted" (hence "baseline" too, which allows more): the default LLMDeployment gets cache
+    mode none there (hostPath is forbidden; status says why), every container runs as a non-root user without
+    capabilities, and it serves."""
+    namespace = pod_security_namespace(target, real_namespace, "restricted")
     try:
-        wait_for("default ServiceAccount", lambda: target.kubectl(
-            "get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0, 30)
         default = llmd(engine, "tiny-default", "none")
         del default["spec"]["cache"]  # the mode left to the operator
         target.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(default))
         served_obj = wait_serving(target, namespace, "tiny-default", 1)
         chosen = served_obj["status"]["cacheMode"]
-        assert chosen["mode"] == "none" and 'enforces Pod Security "baseline"' in chosen["reason"], chosen
+        assert chosen["mode"] == "none" and 'enforces Pod Security "restricted"' in chosen["reason"], chosen
         assert complete(service_url(target, namespace, "tiny-default")).strip()
+    finally:
+        target.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_a_baseline_namespace_refuses_node_local_and_creates_nothing(target, real_namespace, engine):
+    namespace = pod_security_namespace(target, real_namespace, "baseline")
+    try:
         asking = llmd(engine, "tiny-node", "nodeLocal")
         target.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(asking))
 

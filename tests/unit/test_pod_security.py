@@ -64,3 +64,15 @@ def test_the_chosen_mode_is_rendered_and_in_status():
     assert intent.status is not None and intent.status.cache_mode is not None
     assert intent.status.cache_mode.mode == "none"
     assert not any(o["kind"] == "DaemonSet" for o in intent.apply)
+
+
+def test_restricted_keeps_a_pvc_but_each_pod_compiles_on_its_own_and_no_step_runs_as_root():
+    choice = choose_cache_mode(resource({"mode": "pvc", "size": "40Gi"}), "llm", "restricted")
+    assert isinstance(choice, CacheChoice)
+    assert choice.resource.spec.cache.mode == "pvc" and choice.resource.spec.cache.compile_cache is False
+    assert '"restricted"' in choice.chosen.reason and "own scratch" in choice.chosen.reason
+    intent = decide(replace(snapshot(llmd(spec_with({"mode": "pvc", "size": "40Gi"}))), pod_security="restricted"),
+                    SETTINGS, T0)
+    template = next(o for o in intent.apply if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert [c["name"] for c in template["initContainers"]][0] != "cache-permissions"
+    assert all(c["securityContext"].get("runAsNonRoot") for c in template["initContainers"] + template["containers"])

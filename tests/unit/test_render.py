@@ -182,7 +182,7 @@ def test_user_env_follows_the_engines():
     resource = with_spec(MIXTRAL, **{"engine.env": [{"name": "NCCL_DEBUG", "value": "INFO"}]})
     env = container(pod(resource), "engine")["env"]
     assert [e["name"] for e in env] == [
-        "HF_HOME", "HF_HUB_OFFLINE", "HF_MODULES_CACHE", "VLLM_CACHE_ROOT", "NCCL_DEBUG"]
+        "HF_HOME", "HF_HUB_OFFLINE", "HF_MODULES_CACHE", "VLLM_CACHE_ROOT", "HOME", "USER", "NCCL_DEBUG"]
 
 
 def test_the_token_goes_to_the_prepull_only():
@@ -252,11 +252,14 @@ def test_runtime_containers_are_restricted(name):
     }
 
 
-def test_the_engine_runs_as_the_images_root_but_without_capabilities():
-    context = container(pod(), "engine")["securityContext"]
+def test_the_engine_runs_restricted_as_the_runtime_user_at_home_in_its_scratch():
+    engine = container(pod(), "engine")
+    context = engine["securityContext"]
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["allowPrivilegeEscalation"] is False
-    assert "runAsNonRoot" not in context
+    assert (context["runAsNonRoot"], context["runAsUser"], context["runAsGroup"]) == (True, 65532, 65532)
+    env = {e["name"]: e["value"] for e in engine["env"]}
+    assert env["HOME"] == "/scratch" and env["USER"]
 
 
 def test_only_cache_permissions_has_capabilities_and_only_chown_and_fowner():
@@ -264,8 +267,10 @@ def test_only_cache_permissions_has_capabilities_and_only_chown_and_fowner():
     context = cache_permissions["securityContext"]
     assert context["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN", "FOWNER"]}
     assert context["allowPrivilegeEscalation"] is False
-    # Group-writable and setgid, for the engine (root without CAP_DAC_OVERRIDE, in the fsGroup).
-    assert cache_permissions["command"] == ["install", "-d", "-o", "65532", "-g", "65532", "-m", "2775", "/cache"]
+    # Group-writable and setgid, for the runtime user and the fsGroup: the cache, and the engine's compile directory
+    # on the node (nodeLocal).
+    assert cache_permissions["command"] == ["install", "-d", "-o", "65532", "-g", "65532", "-m", "2775", "/cache",
+                                            "/compile"]
 
 
 # --- cache modes -----------------------------------------------------------------------------

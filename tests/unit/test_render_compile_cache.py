@@ -45,10 +45,11 @@ def test_node_local_keeps_it_under_the_objects_namespace_and_uid_writable_by_its
     namespace = resource.metadata["namespace"]
     assert volume["hostPath"]["path"].startswith(f"{SETTINGS.node_compile_cache_path}/{namespace}/uid-a/")
     assert volume["hostPath"]["type"] == "DirectoryOrCreate"
-    # the weights stay read-only, and no other container mounts the compile cache
+    # the weights stay read-only; besides the engine only cache-permissions mounts it, to hand it to the engine's user
     assert engine_mounts(pod_spec)[cache_layout.MOUNT_PATH]["readOnly"] is True
     for container in pod_spec.get("initContainers", []):
-        assert all(m["name"] != mount["name"] for m in container.get("volumeMounts", [])), container["name"]
+        mounts_it = any(m["name"] == mount["name"] for m in container.get("volumeMounts", []))
+        assert mounts_it == (container["name"] == "cache-permissions"), container["name"]
 
 
 def test_no_two_objects_share_one_not_across_namespaces_nor_a_re_created_name():
@@ -84,3 +85,20 @@ def test_otherwise_each_pod_compiles_into_its_own_scratch(changes):
     pod_spec = pod(owned(with_spec(example(EXAMPLE), **changes), "uid-a"))
     assert cache_layout.VLLM_CACHE_ROOT not in engine_mounts(pod_spec)
     assert all(v["name"] != "compile-cache" for v in pod_spec["volumes"])
+
+
+def test_in_the_claim_cache_permissions_makes_the_keyed_directory_for_the_engines_user():
+    resource = owned(with_spec(example(EXAMPLE), **{"cache.mode": "pvc"}), "uid-a")
+    pod_spec = pod(resource)
+    mount = engine_mounts(pod_spec)[cache_layout.VLLM_CACHE_ROOT]
+    step = next(c for c in pod_spec["initContainers"] if c["name"] == "cache-permissions")
+    assert step["command"][-1] == f"/cache/{mount['subPath']}" and f"/cache/{COMPILE_CACHE_SUBDIR}" in step["command"]
+
+
+def test_restricted_pods_have_no_root_step():
+    resource = owned(with_spec(example(EXAMPLE), **{"cache.mode": "pvc", "cache.compileCache": False}), "uid-a")
+    objects = render_all(resource, example_plan(EXAMPLE), SETTINGS, restricted=True)
+    pod_spec = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    for container in pod_spec["initContainers"] + pod_spec["containers"]:
+        assert container["securityContext"]["runAsNonRoot"] is True, container["name"]
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}, container["name"]

@@ -75,6 +75,8 @@ OPERATOR_ENV: dict[str, str] = {
     "HF_MODULES_CACHE": "remote code is cached in the pod's own scratch volume, not the shared cache",
     "VLLM_CACHE_ROOT": "vLLM's compile cache is the LLMDeployment's own (spec.cache.compileCache), not the "
                        "shared cache",
+    "HOME": "the engine runs as a user its image does not know: its home is the pod's own scratch volume",
+    "USER": "names the engine's user, which has no passwd entry, for the libraries that ask (getpass)",
     "USAGE_STATS": "TGI's usage telemetry to huggingface.co stays off (HF_HUB_OFFLINE does not stop it)",
 }
 ENV_VALUE_MAX_LENGTH = 32_768
@@ -166,8 +168,8 @@ class EnvVar(ApiModel):
             "HF_HUB_OFFLINE keep the engine on the pre-pulled cache and off the Hub; HF_ENDPOINT, HF_TOKEN and "
             "HUGGING_FACE_HUB_TOKEN come from the operator's hubEndpoint and spec.model.tokenSecretRef; "
             "HF_MODULES_CACHE points at the pod's own scratch volume and VLLM_CACHE_ROOT at the LLMDeployment's "
-            "compile cache; USAGE_STATS keeps TGI's "
-            "telemetry off. Remove it from spec.engine.env",
+            "compile cache; HOME and USER give the engine's non-root user a home in its scratch volume; USAGE_STATS "
+            "keeps TGI's telemetry off. Remove it from spec.engine.env",
         ),
     )
 

@@ -40,6 +40,11 @@ VLLM_CACHE_ROOT = f"{SCRATCH_PATH}/vllm"
 # it (trust_remote_code). Its default is under HF_HOME, which engines read only.
 HF_MODULES_CACHE = f"{SCRATCH_PATH}/hf-modules"
 
+# The engine runs as a user its image does not know (render.security): its home is the scratch volume, and USER
+# names it for getpass (torch's Inductor names its cache directory after the user, and has no passwd entry to
+# read).
+ENGINE_USER_ENV = (("HOME", SCRATCH_PATH), ("USER", "modelfleet"))
+
 # What every engine needs to read the pre-pulled cache offline. ``HF_HUB_OFFLINE=1``:
 # the pre-pull init container has already put every file in the cache, so the
 # engine must not reach the Hub (no rate limits, no token, no surprise download

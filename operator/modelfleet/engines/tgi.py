@@ -264,7 +264,8 @@ PROFILE = EngineProfile(
     command=(),
     # The launcher and the router look for weights and tokenizer in HUGGINGFACE_HUB_CACHE.
     # USAGE_STATS=off: no telemetry to huggingface.co from the router (see the module docstring).
-    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE), (USAGE_STATS_ENV, "off")),
+    env=cache_layout.OFFLINE_ENV + (("HUGGINGFACE_HUB_CACHE", cache_layout.HUB_CACHE), (USAGE_STATS_ENV, "off"))
+    + cache_layout.ENGINE_USER_ENV,
     owned_flags=OWNED_FLAGS,
     parser=PARSER,
     repeated_flag_effect="TGI refuses a flag given twice",

@@ -26,7 +26,8 @@ from .scheduling import pod_placement, spread_over_nodes
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 
 
-def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
+def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSettings,
+                    restricted: bool = False) -> dict[str, Any]:
     spec = resource.spec
     engine = profile_for(spec.engine.kind)
     volumes = [cache_volume(resource, plan, settings), shm_volume(plan), runtime_tmp_volume(), scratch_volume()]
@@ -42,20 +43,21 @@ def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSetti
         "terminationGracePeriodSeconds": termination.grace_period_seconds(plan),
         **pod_placement(spec, plan, spec.placement.affinity),
         "topologySpreadConstraints": spread_over_nodes(resource.metadata["name"]),
-        "initContainers": init_containers(spec, plan, engine, settings),
+        "initContainers": init_containers(spec, plan, engine, settings, restricted),
         "containers": [engine_container(spec, plan, engine, settings)],
         "volumes": volumes + ([compile_cache] if compile_cache else []),
     }
 
 
-def pod_template(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
+def pod_template(resource: LLMDeployment, plan: Plan, settings: OperatorSettings,
+                 restricted: bool = False) -> dict[str, Any]:
     """The pod template, its hash annotation included."""
     template = {
         "metadata": {
             "labels": labels(resource, ENGINE),
             "annotations": {DEFAULT_CONTAINER_ANNOTATION: CONTAINER_NAME},
         },
-        "spec": engine_pod_spec(resource, plan, settings),
+        "spec": engine_pod_spec(resource, plan, settings, restricted),
     }
     template["metadata"]["annotations"][POD_SPEC_HASH_ANNOTATION] = pod_spec_hash(template)
     return template
@@ -80,9 +82,10 @@ def progress_deadline_seconds(resource: LLMDeployment, plan: Plan) -> int:
     return download_seconds(spec, plan) + startup_budget_seconds(spec, plan) + warmup
 
 
-def deployment(resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int) -> dict[str, Any]:
+def deployment(resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int,
+               restricted: bool = False) -> dict[str, Any]:
     name = resource.metadata["name"]
-    template = pod_template(resource, plan, settings)
+    template = pod_template(resource, plan, settings, restricted)
     meta = metadata(resource, deployment_name(name), ENGINE)
     meta["annotations"] = {POD_SPEC_HASH_ANNOTATION: template["metadata"]["annotations"][POD_SPEC_HASH_ANNOTATION]}
     return {

@@ -31,12 +31,15 @@ def unsupported(spec: LLMDeploymentSpec, plan: Plan, settings: OperatorSettings)
 
 
 def render_all(
-    resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None
+    resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None,
+    restricted: bool = False,
 ) -> list[dict[str, Any]]:
     """The objects to apply, in apply order (volumes before the pods that mount them).
 
     ``replicas`` is the Deployment's replica count: the autoscaler's decision
-    when autoscaling is on, else ``spec.replicas`` (the default). Objects
+    when autoscaling is on, else ``spec.replicas`` (the default). ``restricted``:
+    the namespace enforces Pod Security "restricted", so no container runs as
+    root (the cache-permissions step is left out). Objects
     carry labels, not owner references (the controller adds those). Raises
     ``UnsupportedSpec`` when the engine cannot serve the spec.
     """
@@ -49,7 +52,7 @@ def render_all(
         objects.append(cache_claim(resource, plan))
     if spec.cache.mode == "nodeLocal":
         objects.append(prepull_daemonset(resource, plan, settings))
-    objects.append(deployment(resource, plan, settings, spec.replicas if replicas is None else replicas))
+    objects.append(deployment(resource, plan, settings, spec.replicas if replicas is None else replicas, restricted))
     objects.append(service(resource))
     objects.append(disruption_budget(resource))
     return objects

@@ -48,7 +48,7 @@ def prepull_daemonset(resource: LLMDeployment, plan: Plan, settings: OperatorSet
         "securityContext": security.pod_security_context(),
         **pod_placement(spec, plan, node_affinity(spec)),
         "initContainers": [
-            cache_permissions_container(settings),
+            cache_permissions_container(settings, None),  # the weights only: no engine runs here
             prepull_container(spec, profile_for(spec.engine.kind), settings),
         ],
         "containers": [idle_container()],

@@ -68,8 +68,9 @@ from modelfleet.api.runtime_args import PrepullArgs, WarmupArgs
 from modelfleet.engines import EngineProfile, cache_layout
 
 from . import security
-from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME
+from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME, compile_cache_mount
 from .engine_args import served_model_name
+from .engine_container import compile_key
 
 WARMUP_PORT = 8090
 WARMUP_PORT_NAME = "warmup"
@@ -151,17 +152,22 @@ def warmup_sidecar(
     }
 
 
-def cache_permissions_container(settings: OperatorSettings) -> dict[str, Any]:
-    """Hands the cache volume's root to the runtime user and its group (nodeLocal, pvc).
+# Where cache-permissions mounts the LLMDeployment's compile directory on the node (nodeLocal) to hand it over.
+COMPILE_PATH = "/compile"
+
+
+def cache_permissions_container(settings: OperatorSettings, compile_mount: dict[str, Any] | None) -> dict[str, Any]:
+    """Hands the cache volume's root, and the engine's compile directory when the LLMDeployment keeps one, to the
+    runtime user and its group (nodeLocal, pvc).
 
     The kubelet creates a missing hostPath directory owned by root, mode
     0755, and fsGroup does not apply to hostPath volumes, nor to the many
     ReadWriteMany volumes whose driver does not manage ownership (NFS, and
     hostPath or local PersistentVolumes: a pvc cache failed the pre-pull with
     "Permission denied: '/cache/huggingface'" on the real node). The non-root
-    pre-pull could not write to it. (The engine only reads the cache, through
-    a read-only mount; its compile cache is a directory of its own, as root.)
-    Owner 65532, group 65532 with the
+    pre-pull could not write to it, nor the engine (the same user) to its
+    compile directory: a hostPath of its own (nodeLocal) or a ``subPath`` of
+    the claim that the kubelet creates as root (pvc). Owner 65532, group 65532 with the
     group's write bit and setgid, as fsGroup makes the other volume types:
     the engine's processes carry the pod's fsGroup as a supplementary group.
     ``install -d`` sets owner and mode on an existing directory too (CHOWN,
@@ -169,23 +175,37 @@ def cache_permissions_container(settings: OperatorSettings) -> dict[str, Any]:
     recursive: what is below was written by the runtime user already.
     """
     owner = str(security.RUNTIME_UID)
+    directories = [cache_layout.MOUNT_PATH]
+    mounts = [{"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH}]
+    if compile_mount is not None and "subPath" in compile_mount:  # pvc: its parents too, inside the claim
+        parent = compile_mount["subPath"].split("/")[0]
+        directories += [f"{cache_layout.MOUNT_PATH}/{parent}", f"{cache_layout.MOUNT_PATH}/{compile_mount['subPath']}"]
+    elif compile_mount is not None:  # nodeLocal: the object's own node directory
+        directories.append(COMPILE_PATH)
+        mounts.append({"name": compile_mount["name"], "mountPath": COMPILE_PATH})
     return {
         "name": "cache-permissions",
         "image": settings.runtime_image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["install", "-d", "-o", owner, "-g", owner, "-m", "2775", cache_layout.MOUNT_PATH],
+        "command": ["install", "-d", "-o", owner, "-g", owner, "-m", "2775", *directories],
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
         "securityContext": security.cache_owner(),
-        "volumeMounts": [{"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH}],
+        "volumeMounts": mounts,
     }
 
 
 def init_containers(
-    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings, restricted: bool = False
 ) -> list[dict[str, Any]]:
-    """The engine pod's init containers, in the order the kubelet runs them."""
+    """The engine pod's init containers, in the order the kubelet runs them.
+
+    ``restricted``: the namespace forbids a root container, so there is no cache-permissions step: the volume's
+    fsGroup is all there is (and the LLMDeployment keeps no compile cache there: ``decide.pod_security``)."""
     # An emptyDir (mode none) always gets the fsGroup; the node's directory and a shared volume may not.
-    containers = [cache_permissions_container(settings)] if spec.cache.mode in ("nodeLocal", "pvc") else []
+    containers = []
+    if spec.cache.mode in ("nodeLocal", "pvc") and not restricted:
+        compile_mount = compile_cache_mount(spec, engine, compile_key(spec, plan, engine, settings))
+        containers.append(cache_permissions_container(settings, compile_mount))
     containers.append(prepull_container(spec, engine, settings))
     if warmup_enabled(spec, plan):
         containers.append(warmup_sidecar(spec, plan, engine, settings))

@@ -4,12 +4,15 @@
   idle container run under the "restricted" Pod Security Standard: a fixed
   non-root user, no privilege escalation, no capabilities, the runtime's
   default seccomp profile and a read-only root filesystem.
-- The engine containers run as root, because the vLLM and TGI images do
-  (they write JIT-compiled kernels under ``/root`` and TGI its shard sockets
-  under ``/tmp``), but with no capabilities at all (the engine port is
-  unprivileged), no privilege escalation and the default seccomp profile.
-- ``cache-permissions`` (nodeLocal, pvc) is the one container with
-  capabilities: root with CHOWN and FOWNER alone, to hand the cache volume's
+- The engine containers run under "restricted" too, as the runtime user
+  (the vLLM and TGI images would run as root): their home is the pod's
+  scratch volume (``HOME``, where they write JIT-compiled kernels and
+  caches; ``USER`` names the user, which has no passwd entry, for
+  ``getpass``), TGI's shard sockets go to the image's ``/tmp`` (mode 1777),
+  and the compile cache is handed to the user by ``cache-permissions``. The
+  image's root filesystem stays writable (its ``/tmp``).
+- ``cache-permissions`` (nodeLocal, pvc; not in a namespace enforcing
+  "restricted") is the one container with capabilities: root with CHOWN and FOWNER alone, to hand the cache volume's
   root (a node directory the kubelet creates owned by root, or a shared
   volume whose driver ignores fsGroup) to the runtime user and group,
   group-writable.
@@ -50,6 +53,9 @@ def restricted() -> dict[str, Any]:
 
 def engine() -> dict[str, Any]:
     return {
+        "runAsNonRoot": True,
+        "runAsUser": RUNTIME_UID,
+        "runAsGroup": RUNTIME_UID,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP),

@@ -32,7 +32,7 @@ from .fields import RECONCILE_WRITERS, writes
 from .image_policy import image_refusal
 from .intent import ChildTrouble, Event, Intent, Observation, Problem
 from .ownership import held_by_others
-from .pod_security import choose_cache_mode
+from .pod_security import RESTRICTED, choose_cache_mode
 from .pods import unschedulable
 from .replicas import desired_replicas
 from .snapshot import Snapshot
@@ -61,7 +61,8 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     try:
         assert snapshot.model is not None  # a valid spec names a model, and observe read it
         plan = plan_deployment(resource.spec, snapshot.model, snapshot.pools, settings.gpu_prices).require_chosen()
-        rendered = render_all(resource, plan, settings, replicas=replicas)
+        rendered = render_all(resource, plan, settings, replicas=replicas,
+                              restricted=snapshot.pod_security == RESTRICTED)
     except SizingError as exc:
         return _problem(snapshot, _problem_of(exc), now)
     except UnsupportedSpec as exc:
