@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -61,8 +61,8 @@ class Autoscaler:
         spec = resource.spec
         decision = await evaluate(
             spec.engine.kind,
-            replace(PolicySettings.from_spec(spec.autoscaling, batch_limit=spec.serving.max_concurrency),
-                    startup_seconds=planned_cold_start(snapshot.status, self.cold_start_estimate_s)),
+            PolicySettings.from_spec(spec.autoscaling, batch_limit=spec.serving.max_concurrency,
+                                     startup_seconds=planned_cold_start(snapshot.status, self.cold_start_estimate_s)),
             replicas=desired_replicas(spec, snapshot.status.desired_replicas, snapshot.deployment),
             ready=[self.resolve(pod) for pod in ready_pods(snapshot.pods)],
             state=self.states.get(snapshot.ref.uid, PolicyState()),
