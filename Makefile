@@ -121,7 +121,7 @@ bench-warmup: $(STAMP) engine-venv
 bench-coldstart: $(STAMP) cluster-binaries engine-venv
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e '.[test]'
-	$(FLEET_SIM_VENV)/bin/python benchmarks/coldstart/run.py --repetitions 3
+	$(FLEET_SIM_VENV)/bin/python benchmarks/coldstart/run.py --repetitions 2
 
 ## The e2e suite on kind (e2e/kind/README.md): KIND_IMAGES=upstream (Docker, kindest/node, the fake engine;
 ## needs docker, kind, kubectl, helm) where Docker answers, else KIND_IMAGES=local (podman, the node image and

@@ -1,6 +1,6 @@
 """Cold start on the local cluster's real node, by phase, as the operator measures it (status.coldStart).
 
-    make bench-coldstart        # = python benchmarks/coldstart/run.py --repetitions 3
+    make bench-coldstart        # = python benchmarks/coldstart/run.py --repetitions 2
 
 Applies the tiny-Mixtral LLMDeployment of the real-node e2e tests (nodeLocal
 cache, the test engine image, the chart's operator running in the cluster),
@@ -206,7 +206,7 @@ def picture(runs: list[dict], path: pathlib.Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repetitions", type=int, default=3, help="runs of each setting")
+    parser.add_argument("--repetitions", type=int, default=2, help="runs of each setting")
     args = parser.parse_args()
     localcluster.up()
     local_operator.install_chart(localcluster.binary("helm"), localcluster.kubeconfig_path(),
