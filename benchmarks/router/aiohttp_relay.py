@@ -2,7 +2,8 @@
 
 A prototype for the benchmark only, written the way a fast aiohttp relay is written: one keep-alive
 client session, the body streamed through, every chunk written (and so flushed) as it arrives, no JSON
-decoding; with --uvloop, uvloop's event loop instead of asyncio's (the benchmark runs both). Routing, holding and metrics would only add to its cost per chunk.
+decoding; with --uvloop, uvloop's event loop instead of asyncio's (the benchmark runs both). Routing,
+holding and metrics would only add to its cost per chunk.
 
     python aiohttp_relay.py --listen-port 8082 --backend http://127.0.0.1:9001 [--uvloop]
 """

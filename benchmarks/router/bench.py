@@ -40,6 +40,8 @@ GO = shutil.which("go") or "/usr/local/go/bin/go"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 BACKEND_PORT = 9001
 PROXY_PORT = 8090
+# The Go router built and measured against the Python one before the choice (docs/decisions.md, "Router").
+GO_ROUTER_COMMIT = "9fd56c7"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -82,12 +84,16 @@ class Held:
     kib_per_held_request: float
 
 
-def build(out: Path, with_router: bool) -> tuple[Path, Path]:
-    """Go builds of the load programs and of the router, into the run's own directory."""
+def build(out: Path, with_go_router: bool) -> tuple[Path, Path]:
+    """Go builds of the load programs and, when asked, of the Go router the decision measured (taken from
+    its commit: docs/decisions.md, "Router"), into the run's own directory."""
     loadgen, router = out / "loadgen", out / "modelfleet-router"
     subprocess.run([GO, "build", "-o", str(loadgen), "."], cwd=HERE / "loadgen", check=True)
-    if with_router:
-        subprocess.run(["bash", str(REPO / "router" / "go.sh"), "build", "-o", str(router), "."], check=True)
+    if with_go_router:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", GO_ROUTER_COMMIT, "router"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+        subprocess.run(["bash", str(out / "router" / "go.sh"), "build", "-o", str(router), "."], check=True)
     return loadgen, router
 
 
@@ -155,16 +161,23 @@ def start_proxy(name: str, work: Path, router: Path, hold_only: bool = False) ->
     elif name in ("aiohttp", "aiohttp-uvloop"):
         cmd = [sys.executable, str(HERE / "aiohttp_relay.py"), "--listen-port", str(PROXY_PORT),
                "--backend", f"http://{backend}", *(["--uvloop"] if name == "aiohttp-uvloop" else [])]
-    elif name in ("router", "router-1cpu"):
+    elif name == "router-python":
+        # A name with no records is a fleet with no ready replica: every request is held.
+        cmd = [str(Path(sys.executable).parent / "modelfleet"), "router", "--host", "127.0.0.1",
+               "--port", str(PROXY_PORT), "--admin-port", "9091", "--max-held", str(HELD * 2),
+               "--max-hold-seconds", "600",
+               *(["--endpoints-dns", "nothing.invalid"] if hold_only else ["--endpoints-static", backend])]
+    elif name in ("router-go", "router-go-1cpu"):
         # --endpoints-static "" is a fleet with no ready replica: every request is held.
         cmd = [str(router), "--listen", f"127.0.0.1:{PROXY_PORT}", "--admin-listen", "127.0.0.1:9091",
                "--endpoints-static", "" if hold_only else backend, "--max-held", str(HELD * 2),
                "--max-hold", "10m"]
     else:
         raise ValueError(name)
-    # router-1cpu: one Go scheduler thread, as in a pod with a 1-CPU limit (Go sizes GOMAXPROCS by it).
-    env = {**os.environ, "GOMAXPROCS": "1"} if name == "router-1cpu" else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "ab"), env=env)
+    # router-go-1cpu: one Go scheduler thread, as in a pod with a 1-CPU limit (Go sizes GOMAXPROCS by it).
+    env = {**os.environ, "GOMAXPROCS": "1"} if name == "router-go-1cpu" else None
+    with open(work / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     wait_port(PROXY_PORT)
     return proc
 
@@ -245,7 +258,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs, nothing written")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md and results.json go")
     parser.add_argument("--repeat", type=int, default=3, help="rounds over every proxy; the median round is reported")
-    parser.add_argument("--proxies", default="direct,nginx,aiohttp,aiohttp-uvloop,router")
+    parser.add_argument("--proxies",
+                        default="direct,nginx,aiohttp,aiohttp-uvloop,router-python,router-go,router-go-1cpu")
     parser.add_argument("--quiet-load", type=float, default=1.5, help="wait for a 1-minute load under this")
     parser.add_argument("--quiet-wait", type=float, default=900, help="seconds to wait for it at most")
     args = parser.parse_args()
@@ -254,7 +268,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-router-") as tmp:
         work = Path(tmp)
-        loadgen, router = build(work, any(p.startswith("router") for p in proxies))
+        loadgen, router = build(work, any(p.startswith("router-go") for p in proxies))
         quiet, load_at_start = (True, os.getloadavg()[0]) if args.quick else wait_for_quiet(
             args.quiet_load, args.quiet_wait)
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -268,7 +282,8 @@ def main() -> None:
                     # Held requests first, on a fresh process: after the streams, its allocator has grown.
                     proxy = start_proxy(name, work, router, hold_only=True)
                     try:
-                        how = "held: no ready replica" if name.startswith("router") else "waiting on the backend's headers"
+                        how = ("held: no ready replica" if name.startswith("router")
+                               else "waiting on the backend's headers")
                         held.append(measure_held(name, proxy, loadgen, work, how))
                         print(json.dumps(asdict(held[-1])), flush=True)
                     finally:
