@@ -1,7 +1,7 @@
 """The command lines of the runtime programs in an engine pod: one model per sub-command.
 
 The renderer (``render.runtime_containers``) builds a ``PrepullArgs`` or a
-``WarmupArgs`` and writes it into the pod with ``to_argv``; the runtime's
+``WarmupArgs`` (and will build the router's ``RouterArgs``) and writes it into the pod with ``to_argv``; the runtime's
 command line (``modelfleet prepull``, ``modelfleet warmup``) reads the same
 model back (``add_arguments`` and ``from_namespace``, or ``parse``) and
 hands it as it is to the program (``runtime.prepull``, ``runtime.warmup``),
@@ -19,7 +19,7 @@ import types
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .spec import EngineKind
 
@@ -55,6 +55,8 @@ class CommandArgs(BaseModel):
                 kwargs["default"] = field.default
             if _is_tuple(field.annotation):
                 kwargs["action"] = "append"
+                if not field.is_required():
+                    kwargs["default"] = list(field.default)  # argparse appends to a copy of the default
                 kwargs["metavar"] = name.upper().removesuffix("S") or None
             choices = _literal_choices(field.annotation)
             if choices:
@@ -115,6 +117,49 @@ class WarmupArgs(CommandArgs):
     num_experts: int | None = Field(
         None, ge=1, description="experts per layer; with routed experts reported, warm until each was hit"
     )
+
+
+class RouterArgs(CommandArgs):
+    """``modelfleet router``: hold, route and relay requests to an LLMDeployment's engine pods (docs/router.md)."""
+
+    command: ClassVar[str] = "router"
+
+    endpoints_dns: str | None = Field(
+        None, description="headless Service whose A records are the ready replicas, e.g. mixtral-engines.llm.svc"
+    )
+    endpoints_static: tuple[str, ...] = Field(
+        (), description="a fixed replica host:port (repeatable), instead of --endpoints-dns: tests, a fleet outside "
+        "Kubernetes"
+    )
+    endpoints_port: int = Field(8000, ge=1, le=65535, description="the replicas' port")
+    dns_refresh_seconds: float = Field(1.0, gt=0, description="how often the replicas are read again")
+    routing: Literal["least-in-flight", "prefix"] = Field(
+        "least-in-flight", description="fewest requests in flight, or prefix affinity (consistent hashing with "
+        "bounded loads over the prompt's first characters)"
+    )
+    affinity_prefix_chars: int = Field(256, ge=1, description="characters of the prompt or chat messages hashed")
+    affinity_load_bound: float = Field(
+        1.25, ge=1, description="with prefix routing, a replica takes at most this times the average in flight"
+    )
+    max_held: int = Field(1000, ge=0, description="requests held at once while no replica is ready (then 429)")
+    max_hold_seconds: float = Field(300.0, ge=0, description="longest hold of one request (then 503)")
+    retry_after_seconds: float = Field(5.0, ge=0, description="Retry-After of a refused request")
+    max_body_bytes: int = Field(32 << 20, ge=1, description="largest request body (then 413)")
+    host: str = Field("0.0.0.0", description="address of both ports")
+    port: int = Field(8000, ge=1, le=65535, description="port of user traffic (the engines' own)")
+    admin_port: int = Field(9090, ge=1, le=65535, description="port of /healthz, /readyz and /metrics")
+    drain_delay_seconds: float = Field(
+        5.0, ge=0, description="after SIGTERM, unready but serving while the Service's endpoints catch up"
+    )
+    drain_timeout_seconds: float = Field(
+        600.0, ge=0, description="then, how long requests in flight and held may take to finish"
+    )
+
+    @model_validator(mode="after")
+    def _one_source_of_replicas(self) -> Self:
+        if (self.endpoints_dns is None) == (not self.endpoints_static):
+            raise ValueError("give exactly one of --endpoints-dns and --endpoints-static")
+        return self
 
 
 def _option(name: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from modelfleet import __version__
 
 # Sub-commands, each a module ``modelfleet.cli.<name>_cmd`` with ``register(subparsers)``.
-COMMANDS = ("crd", "validate", "run", "plan", "render", "keda", "prepull", "warmup")
+COMMANDS = ("crd", "validate", "run", "plan", "render", "keda", "prepull", "warmup", "router")
 
 
 def build_parser() -> argparse.ArgumentParser:
