@@ -15,10 +15,12 @@ from modelfleet.autoscale.policy import (
     MIN_UP_STEP,
     RESERVE_BATCHES,
     RESERVE_PER_REQUEST,
+    STARTUP_SECONDS,
     Decision,
     FleetSnapshot,
     PolicySettings,
     PolicyState,
+    burst_reserve,
     decide,
     growth,
     limit_step,
@@ -28,14 +30,16 @@ BATCH = 8
 
 
 def make_settings(min_replicas=1, max_replicas=10, target=4.0, up=0, down=300, occupancy=1.0,
-                  reserve=0.0) -> PolicySettings:
+                  reserve=0.0, startup=STARTUP_SECONDS) -> PolicySettings:
     """Full occupancy and no burst reserve by default, to keep the arithmetic in the tests plain;
-    ``reserve``: the reserve's cap in batches (RESERVE_BATCHES is the policy's own)."""
+    ``reserve``: the reserve's cap in batches at a cold start of STARTUP_SECONDS (RESERVE_BATCHES is the
+    policy's own); ``startup``: the cold start the policy plans for."""
     return replace(PolicySettings.from_spec(
         AutoscalingSpec(min_replicas=min_replicas, max_replicas=max_replicas, target_queue_depth=target,
                         scale_up_stabilization_seconds=up, scale_down_stabilization_seconds=down),
         batch_limit=BATCH,
         target_occupancy=occupancy,
+        startup_seconds=startup,
     ), reserve_batches=reserve)
 
 
@@ -231,7 +235,59 @@ def test_from_spec_reads_the_api_fields():
                                            "scaleUpStabilizationSeconds": 30, "scaleDownStabilizationSeconds": 60})
     assert PolicySettings.from_spec(spec, batch_limit=BATCH) == PolicySettings(
         min_replicas=2, max_replicas=7, target_queue_depth=3.0, scale_up_window_s=30, scale_down_window_s=60,
-        batch_limit=BATCH, target_occupancy=0.75)
+        batch_limit=BATCH, target_occupancy=0.75, startup_seconds=STARTUP_SECONDS)
+    assert PolicySettings.from_spec(spec, batch_limit=BATCH, startup_seconds=42.0).startup_seconds == 42.0
+
+
+# ---- the cold start: the reserve and the look-ahead follow it -------------------------------------
+
+
+def test_the_reserve_at_the_reference_cold_start_is_the_constants():
+    """At STARTUP_SECONDS (180 s) the reserve is RESERVE_PER_REQUEST x in flight, at most RESERVE_BATCHES."""
+    settings = make_settings(occupancy=0.75, reserve=RESERVE_BATCHES)
+    assert settings.startup_seconds == STARTUP_SECONDS == 180.0
+    assert burst_reserve(settings, 1.0) == pytest.approx(RESERVE_PER_REQUEST)
+    assert burst_reserve(settings, 100.0) == pytest.approx(RESERVE_BATCHES)
+
+
+def test_a_third_of_the_cold_start_keeps_a_third_of_the_reserve():
+    """8 running on one replica of 8: at 180 s the reserve is 12 spare slots (3 replicas, see above);
+    at 60 s it is 4, and the occupancy's share (2 replicas) is the larger spare."""
+    for startup, slots, replicas in ((180.0, 12, 3), (60.0, 4, 2)):
+        settings = make_settings(occupancy=0.75, down=0, reserve=RESERVE_BATCHES, startup=startup)
+        assert burst_reserve(settings, 1.0) * BATCH == pytest.approx(slots)
+        first = decide(settings, fleet(2, 2, waiting=0, running=8), PolicyState(), 0)
+        assert first.recommendation == replicas
+
+
+def test_no_cold_start_keeps_no_reserve_and_looks_no_further_ahead():
+    run = Run(make_settings(occupancy=0.75, down=600, max_replicas=20, reserve=RESERVE_BATCHES, startup=0.0),
+              replicas=4)
+    for t in range(0, 301, 15):
+        decision = run.step(t, ready=run.replicas, waiting=0, running=16 + 0.1 * t)
+    assert "rising by" not in decision.message and "burst reserve" not in decision.message
+    assert decision.recommendation == math.ceil((16 + 0.1 * 300) / (BATCH * 0.75))
+
+
+def test_the_look_ahead_is_one_cold_start():
+    """The same rising load (0.1 request/s more in flight), planned over 180 s and over 20 s."""
+    messages = {}
+    for startup in (180.0, 20.0):
+        run = Run(make_settings(occupancy=0.75, down=600, max_replicas=20, startup=startup), replicas=4)
+        for t in range(0, 301, 15):
+            decision = run.step(t, ready=4, waiting=0, running=16 + 0.1 * t)
+        messages[startup] = decision.message
+    assert "over the 180 s a replica takes to start" in messages[180.0]
+    assert "over the 20 s a replica takes to start" in messages[20.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0, 100), st.floats(0, 600), st.floats(0, 600))
+def test_the_reserve_grows_with_the_cold_start_and_never_exceeds_its_scaled_cap(load, a, b):
+    settings = make_settings(reserve=RESERVE_BATCHES)
+    short, long_ = replace(settings, startup_seconds=min(a, b)), replace(settings, startup_seconds=max(a, b))
+    assert 0 <= burst_reserve(short, load) <= burst_reserve(long_, load) + 1e-12
+    assert burst_reserve(long_, load) <= RESERVE_BATCHES * max(a, b) / STARTUP_SECONDS + 1e-9
 
 
 # ---- properties ----------------------------------------------------------------------------------
@@ -408,3 +464,26 @@ def test_after_a_scale_down_the_same_load_does_not_ask_back(replicas, share, occ
         assert after.recommendation <= run.replicas
         need = replicas_needed(running / BATCH, occupancy, reserve)
         assert need * occupancy / max(0.05, occupancy - DOWN_BAND) <= run.replicas + 1e-6
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), st.floats(0, 400), st.floats(0, 400))
+def test_a_shorter_cold_start_never_asks_for_more(scenario, a, b):
+    """The same observations, one after the other, planned for two cold starts: the shorter one never
+    recommends, keeps or sets more replicas (the reserve and the look-ahead only grow with it)."""
+    policy, start, gaps, steps, starting = scenario
+    short, long_ = (replace(policy, startup_seconds=min(a, b)), replace(policy, startup_seconds=max(a, b)))
+    replicas = start
+    state_short, state_long, now = PolicyState(), PolicyState(), 0.0
+    for gap, load, still_starting in zip(gaps, steps, starting):
+        now += gap
+        ready = max(1, replicas - still_starting)
+        snapshot = fleet(replicas, ready, load["waiting"], load["running"], load["completed"],
+                         min(load["missing"], ready))
+        d_short = decide(short, snapshot, state_short, now)
+        d_long = decide(long_, snapshot, state_long, now)
+        assert d_short.recommendation <= d_long.recommendation
+        assert d_short.replicas <= d_long.replicas
+        assert all(x <= y for (_, _, x), (_, _, y) in zip(d_short.state.history, d_long.state.history))
+        state_short, state_long = d_short.state, d_long.state
+        replicas = d_long.replicas  # both see the same fleet: the longer cold start's

@@ -104,9 +104,13 @@ class PolicySettings:
 
     @classmethod
     def from_spec(cls, spec: AutoscalingSpec, batch_limit: int,
-                  target_occupancy: float = TARGET_OCCUPANCY) -> PolicySettings:
+                  target_occupancy: float = TARGET_OCCUPANCY,
+                  startup_seconds: float = STARTUP_SECONDS) -> PolicySettings:
         """``batch_limit``: sequences one replica runs at once (the engine's --max-num-seqs);
-        ``target_occupancy``: the share of those slots the fleet aims to fill."""
+        ``target_occupancy``: the share of those slots the fleet aims to fill;
+        ``startup_seconds``: the cold start to plan for (pod created -> Ready): the measured median
+        once there is one, the chart's estimate until then. The look-ahead and the burst reserve
+        scale with it."""
         return cls(
             min_replicas=spec.min_replicas,
             max_replicas=spec.max_replicas,
@@ -115,6 +119,7 @@ class PolicySettings:
             scale_down_window_s=spec.scale_down_stabilization_seconds,
             batch_limit=batch_limit,
             target_occupancy=target_occupancy,
+            startup_seconds=startup_seconds,
         )
 
     def clamp(self, replicas: int) -> int:
@@ -307,10 +312,17 @@ def estimate_demand(settings: PolicySettings, snapshot: FleetSnapshot, previous:
     return Demand(needed, f"{full.basis}{trend}; {sizing}", saturated=full.saturated, keep=keep)
 
 
+def cold_start_share(settings: PolicySettings) -> float:
+    """The cold start to plan for, in units of ``STARTUP_SECONDS`` (the one the reserve's constants are
+    set for): 1 at 180 s, 1/3 at 60 s. Never negative."""
+    return max(0.0, settings.startup_seconds) / STARTUP_SECONDS
+
+
 def burst_reserve(settings: PolicySettings, load: float) -> float:
-    """Spare replicas' worth of batch slots for a burst: grows with the load (none when idle),
-    at most ``reserve_batches``."""
-    return min(settings.reserve_batches, settings.reserve_per_request * load)
+    """Spare replicas' worth of batch slots for a burst: grows with the load (none when idle) and
+    with the cold start, at most ``reserve_batches`` per ``STARTUP_SECONDS`` of cold start."""
+    share = cold_start_share(settings)
+    return min(settings.reserve_batches * share, settings.reserve_per_request * share * load)
 
 
 def full_replicas(settings: PolicySettings, snapshot: FleetSnapshot, previous: RateSample | None,
