@@ -12,18 +12,29 @@ batch occupancy (``TARGET_OCCUPANCY``):
   is zero for any fleet that keeps up (the waiting queue fills only when every
   batch is full), which is why a queue threshold scales down to the minimum and
   back up, over and over.
-- A burst reserve on top, for small fleets: spare batch slots for
-  ``RESERVE_PER_REQUEST`` times the requests in flight, at most
-  ``RESERVE_BATCHES`` replicas' batches, so the fleet needs
+- A burst reserve on top, for small fleets, sized for the cold start c the
+  fleet really has (``PolicySettings.startup_seconds``: the controller hands
+  in the measured median pod created -> Ready, the chart's estimate until one
+  is measured): spare batch slots for ``RESERVE_PER_REQUEST * c / STARTUP_SECONDS``
+  times the requests in flight, at most ``RESERVE_BATCHES * c / STARTUP_SECONDS``
+  replicas' batches, so the fleet needs
   ``max(in_flight / (B * o), (in_flight + reserve) / B)``. A burst has a size
   of its own (a client's batch job, a launch), not a share of the load; a share
   of a small load is a few slots, and a burst larger than the spare slots waits
-  a whole cold start. The reserve grows with the load (an idle fleet keeps
+  a whole cold start. What the reserve buys is the wait of the requests that
+  arrive before a replica asked for at the burst is Ready, so it is
+  proportional to the cold start: the constants (1.5 x in flight, at most 2.5
+  batches) are the ones chosen for ``STARTUP_SECONDS`` = 180 s, the
+  simulator's default cold start; 60 s keeps a third of that, 20 s a ninth,
+  no cold start none. The reserve grows with the load (an idle fleet keeps
   none and goes to minReplicas) up to its cap, above which the occupancy's
-  share is the larger spare. In the fleet simulator it took the default
-  from 0.82-1.05x to 0.82-1.02x the same-signal peer's GPU-hours at its
-  waits (the step trace from up to 1.03x to at most 0.87x), with fewer
-  reversals than the peer on every run (benchmarks/fleet-sim/README.md).
+  share is the larger spare. In the fleet simulator at 180 s it took the
+  default from 0.82-1.05x to 0.82-1.02x the same-signal peer's GPU-hours at
+  its waits (ideal routing; benchmarks/fleet-sim/previous.md). Where the
+  scaled reserve leaves us against a tuned peer at 180, 60 and 20 s, under
+  Service and least-in-flight routing: benchmarks/fleet-sim/results.md (at
+  short cold starts the reserve is small and the policy is about as cheap
+  as the tuned peer, not cheaper).
 - When the queue is above t per ready replica the fleet is saturated, and the
   running count only says "all of it". Then the rates between two decisions
   do: requests finished per second (c) and queue growth per second (g) give
@@ -32,13 +43,14 @@ batch occupancy (``TARGET_OCCUPANCY``):
   the queue above target within ``DRAIN_SECONDS``, divided by o.
 - Ahead of a rising load (within target): the in-flight count's growth over the last
   ``TREND_SECONDS`` (least squares, minus two standard errors so that noise
-  adds nothing), times ``STARTUP_SECONDS`` (the time a new replica takes to be
-  Ready), is added as load that will be there when a replica asked for now
-  can serve it.
+  adds nothing), times the cold start c (``startup_seconds``, the time a new
+  replica takes to be Ready; ``STARTUP_SECONDS`` = 180 s until the controller
+  knows better), is added as load that will be there when a replica asked
+  for now can serve it.
 
 Replicas already asked for count as capacity on the way: the estimate is
 compared with all replicas asked for, ready or starting, so the queue that
-piles up during a 3-minute cold start does not ask for them again.
+piles up during a cold start does not ask for them again.
 
 Then, like the HorizontalPodAutoscaler's stabilization: scale up to the
 *lowest* recommendation of the last ``scaleUpStabilizationSeconds`` (0: at
@@ -64,10 +76,21 @@ Missing data never scales down: if any ready replica's scrape is missing, the
 fleet keeps its size, and may only grow to what the replicas that answered
 already prove is needed (their queues are a lower bound of the fleet's).
 
-The fleet simulator (benchmarks/fleet-sim) measures this policy against
-peers on the same signal; there only the occupancy is swept, the other
-constants (DOWN_BAND, TREND_SECONDS, the one-decision dwell, the reserve) are
-fixed.
+The fleet simulator (benchmarks/fleet-sim, ``make bench-fleet``) measures
+this policy against KEDA on the same signal, tuned per trace on tuning seeds
+and scored on fresh ones, at 180, 60 and 20 s cold starts. The constants
+(TARGET_OCCUPANCY, DOWN_BAND, TREND_SECONDS, the one-decision dwell, the
+reserve's two constants at 180 s and their proportionality to the cold
+start) are fixed there, chosen on tuning seeds only.
+
+The constants: ``MIN_UP_STEP`` (4) and the +100 % per decision are the HPA's
+default scale-up policy; ``DRAIN_SECONDS`` (60) is how fast a queue above
+target is planned to drain; ``TARGET_OCCUPANCY`` (0.75) the share of batch
+slots the fleet aims to fill; ``DOWN_BAND`` (0.1) the hysteresis below it;
+``TREND_SECONDS`` (300) the window the growth is read over;
+``STARTUP_SECONDS`` (180) both the cold start planned for when none is
+known and the one ``RESERVE_PER_REQUEST`` (1.5) and ``RESERVE_BATCHES`` (2.5)
+are set for.
 """
 
 from __future__ import annotations
@@ -84,9 +107,9 @@ DRAIN_SECONDS = 60.0
 TARGET_OCCUPANCY = 0.75
 DOWN_BAND = 0.1
 TREND_SECONDS = 300.0
-STARTUP_SECONDS = 180.0
-RESERVE_PER_REQUEST = 1.5
-RESERVE_BATCHES = 2.5
+STARTUP_SECONDS = 180.0  # the cold start planned for when none is known; the reserve's reference
+RESERVE_PER_REQUEST = 1.5  # spare slots per request in flight, at a STARTUP_SECONDS cold start
+RESERVE_BATCHES = 2.5  # the reserve's cap in batches, at a STARTUP_SECONDS cold start
 
 
 @dataclass(frozen=True)
