@@ -246,6 +246,13 @@ def results_md(all_scored: list[dict], elapsed: float, argv: list[str]) -> str:
                     detail = " (" + ", ".join(f"{t['median']:.2f}" for t in v["per_trace"].values()) + ")"
                 elif name.startswith("no run"):
                     detail = f" (max {v['max']:.2f})"
+                elif name.startswith("mean p95"):
+                    detail = " (ours - peer, p95 / p99: " + ", ".join(
+                        f"{trace} {t['p95_gap']:+.1f} / {t['p99_gap']:+.1f}"
+                        for trace, t in v["per_trace"].items()) + ")"
+                elif name.startswith("fewer"):
+                    detail = " (" + ", ".join(f"{t['reversals'][0]} / {t['reversals'][1]}"
+                                              for t in v["per_trace"].values()) + ")"
                 cells.append(("PASS" if ok else "FAIL") + detail)
             lines.append(f"| {cold:g} s | " + " | ".join(cells) + " |")
         lines += ["", "| cold start | trace | peer (tuned) | GPU-h ratio median (min-max) | GPU-h ours / peer (mean) "
