@@ -93,7 +93,7 @@ FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
 ## cold starts, under Service routing (the verdict) and least-in-flight routing. Writes
 ## benchmarks/fleet-sim/results.md (the exact command, the date and the verdict per bar), results.json,
 ## timeline PNGs, and the engine model's calibration table (calibration/calibration.md). One process:
-## ~25-35 min on 2 busy cores.
+## 31-33 min on 2 busy cores (3 cold starts x 2 routings x 3 traces; tuning seeds 0-2, fresh seeds 10-14).
 bench-fleet:
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
