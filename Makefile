@@ -88,16 +88,17 @@ bench-gpu-logs: $(STAMP)
 	$(BIN)/python benchmarks/sizing/gpu_logs_table.py > benchmarks/sizing/gpu-logs.md
 
 FLEET_SIM_VENV := $(MODELFLEET_CACHE)/venv/fleet-sim
-## Fleet simulation of autoscaling policies: benchmarks/fleet-sim/results.md, results.json and PNGs
-## (every policy's sweep, 3 traces x 6 seeds; 4-6 min on 2 busy cores), bounds.md (reference policies that
-## know the offered rate: what the verdict's bar asks for; 4-5 min), and the engine model's
-## calibration table from the committed measurements (calibration/calibration.md).
+## Fleet simulation, the fair protocol of issue 26 (run.py's docstring): modelfleet against KEDA on the
+## same signal, the peer tuned per trace on tuning seeds and both scored on fresh seeds, at 180, 60 and 20 s
+## cold starts, under Service routing (the verdict) and least-in-flight routing. Writes
+## benchmarks/fleet-sim/results.md (the exact command, the date and the verdict per bar), results.json,
+## timeline PNGs, and the engine model's calibration table (calibration/calibration.md). One process:
+## 31-33 min on 2 busy cores (3 cold starts x 2 routings x 3 traces; tuning seeds 0-2, fresh seeds 10-14).
 bench-fleet:
 	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
 	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python engine.py --check > calibration/calibration.md
-	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python run.py
-	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python bounds.py
+	cd benchmarks/fleet-sim && nice -n 10 $(FLEET_SIM_VENV)/bin/python run.py
 
 ## Measure the real vLLM CPU server's step times for the engine model (one server, ~5 min).
 bench-fleet-calibrate: $(STAMP) engine-venv

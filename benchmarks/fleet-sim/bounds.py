@@ -1,6 +1,11 @@
 """How far below the same-signal peer's curve can any policy get? Reference policies no autoscaler can be.
 
-    python bounds.py [--out DIR]     # after run.py: reads results.json's KEDA running+waiting sweep
+The earlier protocol (ideal central queue, 180 s cold start, every sweep on seeds 0-5): bounds.md was
+made with run.py as of commit 8d251c3, whose results.json held that sweep; today's run.py (issue 26's
+protocol) writes another format, so regenerate bounds.md from that commit:
+
+    git worktree add /tmp/fleet-sim-8d251c3 8d251c3 && cd /tmp/fleet-sim-8d251c3/benchmarks/fleet-sim
+    python run.py && python bounds.py [--out DIR]     # reads results.json's KEDA running+waiting sweep
 
 The verdict of run.py asks modelfleet's default for at most 0.85x the GPU-hours of the best tuned
 KEDA on running + waiting, at equal or lower p95 and p99 wait, on every trace and seed. This file
@@ -34,16 +39,38 @@ import assumptions as A
 import numpy as np
 from fleet import Fleet, simulate
 from numpy.lib.stride_tricks import sliding_window_view
-from run import SEEDS, gpu_hours_to_reach, summarize
+from run import summarize
 from traces import AZURE_CONV, CHAT, TRACES, Trace, make_trace
 
 HERE = Path(__file__).resolve().parent
+SEEDS = (0, 1, 2, 3, 4, 5)  # the earlier protocol's
 PEER = "KEDA/HPA running+waiting"
 LOOK_BACK_SECONDS = 300  # the scale-down window every policy in run.py holds
 LOOK_AHEAD_SECONDS = int(A.COLD_START_SECONDS) + 60
 SHARE_SETTINGS = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5)  # requests/s each replica is planned to take
 SPARE_SETTINGS = (4.0, 8.0, 12.0, 16.0, 20.0)  # spare requests/s held over the offered rate
 TRACE_LENGTHS = {"bursty": CHAT, "step": CHAT, "azure-conv": AZURE_CONV}
+
+
+def gpu_hours_to_reach(peers: list[dict], ours: dict) -> float | None:
+    """GPU-hours the family's curve needs to wait no longer than ``ours`` at p95 and at p99: along the
+    sweep ordered by GPU-hours, linear between neighbouring settings (None if no setting gets there)."""
+    points = sorted(peers, key=lambda p: p["gpu_hours"])
+    needed = []
+    for key in ("p95", "p99"):
+        target = ours[key] + 1e-9
+        reach = None
+        for a, b in zip([None] + points[:-1], points):
+            if b[key] <= target:
+                if a is None or a[key] <= target:
+                    reach = b["gpu_hours"]
+                else:
+                    reach = a["gpu_hours"] + (a[key] - target) / (a[key] - b[key]) * (b["gpu_hours"] - a["gpu_hours"])
+                break
+        if reach is None:
+            return None
+        needed.append(reach)
+    return max(needed)
 
 
 def full_replica_rate(lengths) -> float:
@@ -58,7 +85,7 @@ def full_replica_rate(lengths) -> float:
         def decide(self, view) -> int:
             return 1
 
-    fleet = Fleet(trace, One(), initial_replicas=1)
+    fleet = Fleet(trace, One(), initial_replicas=1, routing="ideal")
     fleet.run()
     return float(fleet.completed.sum()) / (trace.duration + 3600)  # the run drains for an hour after
 
@@ -101,7 +128,7 @@ def run_one(job: tuple[str, int, str, float, float]) -> dict:
     trace = TRACES[trace_name](seed)
     start, stop, shape, _ = FAMILIES[family]
     policy = KnownRate(trace, family, highest(trace.rate, start, stop), setting, shape, full_rate)
-    result = simulate(trace, policy)
+    result = simulate(trace, policy, routing="ideal")
     result.seed = seed
     row = summarize(trace, result, setting)
     row.pop("timeline")

@@ -9,15 +9,28 @@ Model (README.md says why):
   running) while it runs fewer than ``BATCH_LIMIT`` sequences, its KV cache
   (``KV_TOKENS``, from the sizing plan) holds the context plus the prompt,
   and its prompt backlog is below one tick of prefill (the scheduler's token
-  budget goes to running requests first). Otherwise the request waits in one
-  FIFO queue (an ideal least-outstanding-requests balancer: no replica idles
-  while another has a queue); each ready replica reports an equal share of it
-  as its ``num_requests_waiting``. A request's *wait* is arrival -> admission.
-- A replica created at t is Ready at t + COLD_START_SECONDS (the phases in
-  coldstart_phases.json) and is billed from t. A removed replica that is still
-  starting goes at once; a ready one stops taking requests, finishes its
-  running ones and is billed until then. Starting replicas go first (newest
-  first), then the ready ones with the fewest running.
+  budget goes to running requests first). Where a request waits depends on the
+  routing (``ROUTINGS``):
+
+  - ``service`` (a Kubernetes Service; the default): each request goes to a
+    ready replica drawn at random (kube-proxy's iptables/IPVS pick) and, if
+    that engine has no room, waits in *that engine's* FIFO queue, even while
+    another replica has free slots. Each replica reports its own queue as
+    ``num_requests_waiting``.
+  - ``least`` (a load-aware router, e.g. a least-requests gateway): each
+    request goes to the ready replica with the fewest requests in flight
+    (running + waiting there) and queues in that engine like ``service``.
+  - ``ideal`` (what this simulator did before): one central FIFO queue that
+    any free slot serves (no replica idles while another has a queue); each
+    ready replica reports an equal share of it.
+
+  A request's *wait* is arrival -> admission.
+- A replica created at t is Ready at t + the cold start (by default
+  COLD_START_SECONDS, the phases in coldstart_phases.json) and is billed from
+  t. A removed replica that is still starting goes at once; a ready one leaves
+  the Service's endpoints (no new requests), finishes its running and queued
+  ones and is billed until then. Starting replicas go first (newest first),
+  then the ready ones with the fewest in flight.
 - Each policy decides every ``policy.interval`` seconds on a ``FleetView``:
   the live fleet (modelfleet scrapes the engines itself; KubeAI counts at its
   proxy) or, for peers that read through Prometheus, the last scrape
@@ -27,6 +40,7 @@ Model (README.md says why):
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass, field
 
 import assumptions as A
@@ -64,6 +78,9 @@ class FleetView:
     waiting: int
 
 
+ROUTINGS = ("service", "least", "ideal")
+
+
 @dataclass
 class Result:
     trace: str
@@ -81,8 +98,17 @@ class Result:
 
 
 class Fleet:
-    def __init__(self, trace: Trace, policy, initial_replicas: int = 2):
+    def __init__(self, trace: Trace, policy, initial_replicas: int = 2, *, routing: str = "service",
+                 cold_start: float = A.COLD_START_SECONDS, seed: int = 0):
+        if routing not in ROUTINGS:
+            raise ValueError(f"routing {routing!r}: one of {ROUTINGS}")
         self.trace, self.policy = trace, policy
+        self.routing, self.cold_start = routing, float(cold_start)
+        self.local = routing != "ideal"  # per-engine queues
+        self.rng = np.random.default_rng([7, seed])  # the Service's random picks
+        self.local_queues: dict[int, deque[int]] = {}  # replica id -> requests waiting in that engine
+        self.local_total = 0
+        self.pending: list[int] = []  # arrived while no replica was ready (no endpoints): routed later
         n = len(trace.arrivals)
         self.waits = np.full(n, np.nan)
         # running requests, flat across replicas
@@ -108,13 +134,14 @@ class Fleet:
         self.peak_kv = 0.0
         self.prefill_cap = A.TICK_SECONDS / A.STEP.per_prefill_token
         for _ in range(initial_replicas):
-            replica = self.add_replica(-A.COLD_START_SECONDS)
+            replica = self.add_replica(-self.cold_start)
             replica.ready = True
 
     # --- replicas ------------------------------------------------------------------------------
     def add_replica(self, now: float) -> Replica:
-        replica = Replica(len(self.replicas), created=now, ready_at=now + A.COLD_START_SECONDS)
+        replica = Replica(len(self.replicas), created=now, ready_at=now + self.cold_start)
         self.replicas.append(replica)
+        self.local_queues[replica.id] = deque()
         if len(self.replicas) > len(self.running):
             for name in ("running", "completed", "backlog", "ctx", "busy_ticks"):
                 array = getattr(self, name)
@@ -172,9 +199,127 @@ class Fleet:
         return k
 
     def queued(self) -> int:
-        return len(self.queue) - self.qhead
+        return len(self.queue) - self.qhead + self.local_total + len(self.pending)
+
+    # --- per-engine queues (service, least) ---------------------------------------------------------
+    def route(self, requests: list[int]) -> None:
+        """Send ``requests`` (in arrival order) to the serving replicas' own queues."""
+        serving = self.serving()
+        if not serving:
+            self.pending.extend(requests)
+            return
+        if self.pending:
+            requests, self.pending = self.pending + list(requests), []
+        if self.routing == "service":
+            picks = self.rng.integers(len(serving), size=len(requests))
+            for request, pick in zip(requests, picks.tolist()):
+                self.local_queues[serving[pick].id].append(request)
+        else:  # least in flight: running + waiting at the replica, counting what this tick sent it
+            heap = [(int(self.running[r.id]) + len(self.local_queues[r.id]), i) for i, r in enumerate(serving)]
+            heapq.heapify(heap)
+            for request in requests:
+                load, i = heapq.heappop(heap)
+                self.local_queues[serving[i].id].append(request)
+                heapq.heappush(heap, (load + 1, i))
+        self.local_total += len(requests)
+
+    def local_room(self, replica: Replica) -> int:
+        """Slots a replica fills from its own queue (a draining one still serves what it was sent)."""
+        i = replica.id
+        if not replica.ready or self.backlog[i] >= self.prefill_cap or self.ctx[i] + A.MAX_MODEL_LEN > A.KV_TOKENS:
+            return 0
+        return int(A.BATCH_LIMIT - self.running[i])
+
+    def admit_local(self, t: float, end: float, completions: dict[int, np.ndarray] | None = None) -> None:
+        """Each replica admits from the head of its own queue while it has room: at the request's arrival
+        (not before ``t``), or after a completion (``completions``: that replica's completion times)
+        frees the slot, else at the end of the tick."""
+        reqs: list[int] = []
+        reps: list[int] = []
+        times: list[float] = []
+        arrivals = self.trace.arrivals
+        for replica in self.replicas:
+            queue = self.local_queues[replica.id]
+            if not queue or replica.gone_at is not None:
+                continue
+            room = self.local_room(replica)
+            if room <= 0:
+                continue
+            k = min(room, len(queue))
+            freed = np.sort(completions[replica.id]).tolist() if completions and replica.id in completions else []
+            for n in range(k):
+                request = queue.popleft()
+                reqs.append(request)
+                reps.append(replica.id)
+                at = max(float(arrivals[request]), t)
+                times.append(max(at, freed[n]) if n < len(freed) else (at if completions is None else end))
+            self.local_total -= k
+        if reqs:
+            self.place(np.array(reqs, dtype=np.int64), np.array(reps, dtype=np.int64), np.array(times), end)
+
+    def place(self, reqs: np.ndarray, idx: np.ndarray, at: np.ndarray, end: float) -> None:
+        """Start ``reqs`` on replicas ``idx`` at times ``at``."""
+        self.waits[reqs] = np.maximum(0.0, at - self.trace.arrivals[reqs])
+        n = len(self.replicas)
+        prompts = self.trace.prompt[reqs].astype(float)
+        self.running[:n] += np.bincount(idx, minlength=n)
+        added = np.bincount(idx, weights=prompts, minlength=n)
+        self.backlog[:n] += added
+        self.ctx[:n] += added
+        self.r_req = np.concatenate([self.r_req, reqs])
+        self.r_rep = np.concatenate([self.r_rep, idx])
+        self.r_rem = np.concatenate([self.r_rem, self.trace.output[reqs].astype(float)])
+        self.r_frac = np.concatenate([self.r_frac, np.clip((end - at) / A.TICK_SECONDS, 0, 1)])
 
     def run(self) -> Result:
+        return self.run_local() if self.local else self.run_ideal()
+
+    def run_local(self) -> Result:
+        trace, dt = self.trace, A.TICK_SECONDS
+        arrivals = trace.arrivals
+        i, t = 0, 0.0
+        next_policy, next_scrape = 0.0, 0.0
+        horizon = trace.duration + 3600
+        while t < horizon and (t < trace.duration or self.queued() or len(self.r_req)):
+            end = t + dt
+            if t >= next_scrape:
+                self.prom_view = self.view(t)
+                next_scrape = next_scrape + A.PROMETHEUS_SCRAPE_SECONDS if next_scrape else \
+                    A.PROMETHEUS_SCRAPE_SECONDS / 2
+            if t >= next_policy:
+                self.decide(t)
+                next_policy += self.policy.interval
+            for replica in self.replicas:
+                if not replica.ready and not replica.draining and replica.ready_at <= t:
+                    replica.ready = True
+            j = int(np.searchsorted(arrivals, end))
+            if j > i or (self.pending and self.serving()):
+                self.route(list(range(i, j)))
+                i = j
+            if self.local_total:
+                self.admit_local(t, end)
+            times, reps = self.advance(t)
+            if self.local_total and len(times):
+                order = np.argsort(reps, kind="stable")
+                reps, times = reps[order], times[order]
+                cuts = np.flatnonzero(np.diff(reps)) + 1
+                by_replica = {int(r[0]): x for r, x in zip(np.split(reps, cuts), np.split(times, cuts))}
+                self.admit_local(t, end, by_replica)
+            elif self.local_total:
+                self.admit_local(t, end, {})
+            t = end
+        return self.result(horizon)
+
+    def result(self, horizon: float) -> Result:
+        trace = self.trace
+        gpu_seconds = sum(min(trace.duration, r.gone_at if r.gone_at is not None else trace.duration)
+                          - max(0.0, r.created) for r in self.replicas if r.created < trace.duration)
+        waits = np.where(np.isnan(self.waits), horizon - trace.arrivals, self.waits)
+        return Result(trace.name, self.policy.name, self.policy.family, self.policy.knob, 0,
+                      gpu_seconds * A.GPUS_PER_REPLICA / 3600, waits, trace.arrivals, len(self.moves),
+                      reversals(self.moves), self.timeline, self.peak_kv)
+
+    def run_ideal(self) -> Result:
         trace, dt = self.trace, A.TICK_SECONDS
         arrivals = trace.arrivals
         i, t = 0, 0.0
@@ -204,15 +349,10 @@ class Fleet:
                     taken = self.admit(new, arrivals[i:j], end)
                     self.queue.extend(new[taken:].tolist())
                 i = j
-            completion_times = self.advance(t)
+            completion_times, _ = self.advance(t)
             self.admit_queue(completion_times, end)
             t = end
-        gpu_seconds = sum(min(trace.duration, r.gone_at if r.gone_at is not None else trace.duration)
-                          - max(0.0, r.created) for r in self.replicas if r.created < trace.duration)
-        waits = np.where(np.isnan(self.waits), horizon - arrivals, self.waits)
-        return Result(trace.name, self.policy.name, self.policy.family, self.policy.knob, 0,
-                      gpu_seconds * A.GPUS_PER_REPLICA / 3600, waits, arrivals, len(self.moves),
-                      reversals(self.moves), self.timeline, self.peak_kv)
+        return self.result(horizon)
 
     def admit_queue(self, times: np.ndarray, end: float) -> None:
         if not self.queued():
@@ -226,12 +366,14 @@ class Fleet:
         if self.qhead > 100_000:
             self.queue, self.qhead = self.queue[self.qhead:], 0
 
-    def advance(self, t: float) -> np.ndarray:
-        """Run one tick on every replica; returns the completion times of the requests that finished."""
+    def advance(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Run one tick on every replica; returns the completion times of the requests that finished
+        and their replicas."""
         dt = A.TICK_SECONDS
         n = len(self.replicas)
+        none = (np.zeros(0), np.zeros(0, dtype=np.int64))
         if len(self.r_req) == 0:
-            return np.zeros(0)
+            return none
         batch = np.bincount(self.r_rep, minlength=n).astype(float)
         ctx, backlog = self.ctx[:n], self.backlog[:n]
         steps, prefilled = A.STEP.tick(dt, batch, ctx, backlog)
@@ -246,7 +388,7 @@ class Fleet:
         backlog -= np.minimum(backlog, prefilled)
         ctx += gained
         if not done.any():
-            return np.zeros(0)
+            return none
         reps, reqs = self.r_rep[done], self.r_req[done]
         share = before[done] / np.maximum(progress[done], 1e-12)
         times = t + dt * np.clip(share, 0, 1)
@@ -261,9 +403,9 @@ class Fleet:
                                                            self.r_frac[keep])
         for k in np.flatnonzero(finished):
             replica = self.replicas[k]
-            if replica.draining and self.running[k] == 0 and replica.gone_at is None:
+            if replica.draining and self.running[k] == 0 and not self.local_queues[k] and replica.gone_at is None:
                 replica.gone_at = t + dt
-        return times
+        return times, reps
 
     # --- the policy ------------------------------------------------------------------------------
     def view(self, now: float) -> FleetView:
@@ -271,8 +413,10 @@ class Fleet:
         share = self.queued() / len(serving) if serving else 0.0
         active = self.active()
         return FleetView(now=now, asked=len(active), starting=sum(not r.ready for r in active),
-                         ready=tuple(ReplicaView(r.id, int(self.running[r.id]), share, int(self.completed[r.id]),
-                                                 int(self.busy_ticks[r.id])) for r in serving),
+                         ready=tuple(ReplicaView(r.id, int(self.running[r.id]),
+                                                 float(len(self.local_queues[r.id])) if self.local else share,
+                                                 int(self.completed[r.id]), int(self.busy_ticks[r.id]))
+                                     for r in serving),
                          waiting=self.queued())
 
     def decide(self, now: float) -> None:
@@ -291,10 +435,11 @@ class Fleet:
             self.remove(live.asked - desired, now)
 
     def remove(self, count: int, now: float) -> None:
-        order = sorted(self.active(), key=lambda r: (r.ready, self.running[r.id], -r.created))
+        order = sorted(self.active(), key=lambda r: (r.ready, self.running[r.id] + len(self.local_queues[r.id]),
+                                                     -r.created))
         for replica in order[:count]:
             replica.draining = True
-            if not replica.ready or self.running[replica.id] == 0:
+            if not replica.ready or (self.running[replica.id] == 0 and not self.local_queues[replica.id]):
                 replica.gone_at = now
 
 
@@ -303,5 +448,6 @@ def reversals(moves: list[int]) -> int:
     return sum((a > 0) != (b > 0) for a, b in zip(moves, moves[1:]))
 
 
-def simulate(trace: Trace, policy, initial_replicas: int = 2) -> Result:
-    return Fleet(trace, policy, initial_replicas).run()
+def simulate(trace: Trace, policy, initial_replicas: int = 2, *, routing: str = "service",
+             cold_start: float = A.COLD_START_SECONDS, seed: int = 0) -> Result:
+    return Fleet(trace, policy, initial_replicas, routing=routing, cold_start=cold_start, seed=seed).run()

@@ -16,23 +16,34 @@ import assumptions as A
 from fleet import FleetView
 
 from modelfleet.autoscale.observations import EngineLoad, Observation
-from modelfleet.autoscale.policy import TARGET_OCCUPANCY, FleetSnapshot, PolicySettings, PolicyState, decide
+from modelfleet.autoscale.policy import (
+    STARTUP_SECONDS,
+    TARGET_OCCUPANCY,
+    FleetSnapshot,
+    PolicySettings,
+    PolicyState,
+    decide,
+    estimate_demand,
+)
 
 
 class Ours:
     """modelfleet's policy (operator/modelfleet/autoscale/policy.py, imported unchanged) at the operator's
-    15 s loop and the API defaults; ``occupancy`` is its one knob outside the API."""
+    15 s loop and the API defaults; ``occupancy`` is its one knob outside the API. ``startup_seconds``:
+    the cold start the controller hands it (the measured median pod created -> Ready; in the simulator
+    every cold start is the same, so the measured one is the fleet's)."""
 
     interval = 15.0
     family = "modelfleet"
 
-    def __init__(self, occupancy: float = TARGET_OCCUPANCY):
+    def __init__(self, occupancy: float = TARGET_OCCUPANCY, startup_seconds: float = STARTUP_SECONDS):
         default = " (default)" if occupancy == TARGET_OCCUPANCY else ""
         self.knob = f"occupancy {occupancy:.2f}"
         self.name = f"modelfleet, occupancy {occupancy:.0%}{default}"
         self.settings = PolicySettings(min_replicas=A.MIN_REPLICAS, max_replicas=A.MAX_REPLICAS,
                                        target_queue_depth=4.0, scale_up_window_s=0, scale_down_window_s=300,
-                                       batch_limit=A.BATCH_LIMIT, target_occupancy=occupancy)
+                                       batch_limit=A.BATCH_LIMIT, target_occupancy=occupancy,
+                                       startup_seconds=startup_seconds)
         self.state = PolicyState()
 
     def decide(self, view: FleetView) -> int:
@@ -94,17 +105,46 @@ class External(Hpa):
 
 class KedaRunningWaiting(External):
     """The same signal as modelfleet: sum(vllm:num_requests_running + vllm:num_requests_waiting) over the
-    pods, AverageValue T (the target in-flight requests per replica; the batch limit is 64)."""
+    pods, AverageValue T (the target in-flight requests per replica; the batch limit is 64).
+    ``down_window``: the HPA's scaleDown stabilizationWindowSeconds (default 300 s)."""
 
     family = "KEDA/HPA running+waiting"
 
-    def __init__(self, target: float):
+    def __init__(self, target: float, down_window: float = 300.0):
         super().__init__(target)
-        self.knob = f"target {target:g}"
-        self.name = f"KEDA running+waiting, target {target:g}"
+        self.down_window = down_window
+        window = "" if down_window == 300.0 else f", scale-down window {down_window:g} s"
+        self.knob = f"target {target:g}{window}"
+        self.name = f"KEDA running+waiting, target {target:g}{window}"
 
     def value(self, view: FleetView) -> float:
         return sum(r.running + r.waiting for r in view.ready)
+
+
+class KedaNeed(External):
+    """KEDA whose Prometheus trigger is modelfleet's own need function: the replicas the requests in
+    flight need at the target occupancy, with the burst reserve for the cold start (policy.py's
+    ``estimate_demand`` without the rates and the trend, which a PromQL query over one scrape does
+    not have: running + waiting, and above the queue target the excess as work for full batches),
+    AverageValue 1, so the HPA asks ceil(need) with its tolerance, default behavior and the 7 s old
+    scrape. It shows what the policy's stabilization, hysteresis and dwell add to the need alone."""
+
+    family = "KEDA on our need function"
+
+    def __init__(self, startup_seconds: float = STARTUP_SECONDS):
+        super().__init__(1.0)
+        self.knob = "need, AverageValue 1"
+        self.name = "KEDA on modelfleet's need function"
+        self.settings = Ours(startup_seconds=startup_seconds).settings
+
+    def value(self, view: FleetView) -> float:
+        if not view.ready:
+            return float(view.asked)
+        observations = tuple(
+            Observation(f"replica-{r.id}", EngineLoad(waiting=r.waiting, running=r.running, completed=r.completed))
+            for r in view.ready)
+        snapshot = FleetSnapshot(replicas=view.asked, ready=len(view.ready), observations=observations)
+        return estimate_demand(self.settings, snapshot, None, view.now).replicas
 
 
 class KedaWaiting(External):

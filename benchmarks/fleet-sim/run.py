@@ -1,14 +1,35 @@
-"""Run every policy's sweep on every trace and seed; write results.md, results.json and the plots.
+"""The fair protocol (issue 26): modelfleet against KEDA on the same signal, tuned on some seeds and
+scored on fresh ones, at three cold starts and under two routings; writes results.md (with the verdict
+per bar), results.json and one timeline plot per trace.
 
-    python run.py [--out DIR] [--traces bursty step azure-conv] [--seeds 0 1 2] [--families ...]
+    python run.py [--out DIR] [--cold-starts 180 60 20] [--routings service least] [--traces ...]
+                  [--cache FILE]
 
-Deterministic: traces are seeded and the simulation has no other randomness.
+For each cold start, routing and trace:
+
+1. *Tuning* (seeds ``TUNING_SEEDS``): modelfleet's default runs on the tuning seeds; the peer, KEDA on
+   running + waiting (AverageValue, the HPA's default behavior, a 7 s old scrape), gets the cheapest
+   target on a step-2 grid (``PEER_TARGETS``, 300 s scale-down window; ``LONG_WINDOW_TARGETS`` also
+   with a 600 s window) whose mean p95 wait is at most ours + 0.5 s and mean p99 at most ours + 1 s.
+   The grid is searched by bisection (waits rise and GPU-hours fall with the target), then the two
+   settings above the boundary are checked too, so a dent in the curve does not hide a cheaper one.
+2. *Scoring* (seeds ``FRESH_SEEDS``, never used for tuning, nor for choosing the policy's constants):
+   ours, the tuned peer, and beside them KEDA on our need function (policies.KedaNeed).
+
+The verdict (results.md) is per cold start, under Service routing (random replica, a queue in each
+engine): the median of ours / peer GPU-hours over every fresh run <= 0.90, each trace's median <= 0.95,
+no run above 1.00; on every trace our mean p95 and p99 within 0.5 s and 1 s of the peer's, and fewer
+reversals (summed over the fresh seeds). Least-in-flight routing is reported the same way.
+
+Deterministic: traces and the Service's random picks are seeded. One process (the machine is shared).
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
-import multiprocessing
+import pickle
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -16,222 +37,288 @@ from pathlib import Path
 import assumptions as A
 import numpy as np
 from fleet import Result, simulate
-from policies import SWEEPS, make
+from policies import KedaNeed, KedaRunningWaiting, Ours
 from traces import TRACES
 
-from modelfleet.autoscale.policy import TARGET_OCCUPANCY
-
 HERE = Path(__file__).resolve().parent
-SEEDS = (0, 1, 2, 3, 4, 5)
-OURS = "modelfleet"
+COLD_STARTS = (180.0, 60.0, 20.0)
+ROUTINGS = ("service", "least")
+TUNING_SEEDS = (0, 1, 2)
+FRESH_SEEDS = (10, 11, 12, 13, 14)
+SEEDS = TUNING_SEEDS  # bounds.py and compare_previous.py (earlier protocol) import this name
+PEER_TARGETS = tuple(range(8, 62, 2))
+LONG_WINDOW_TARGETS = (24, 26, 28, 30, 32)
+LONG_WINDOW = 600.0
+P95_SLACK, P99_SLACK = 0.5, 1.0
+BAR_MEDIAN, BAR_TRACE_MEDIAN, BAR_RUN = 0.90, 0.95, 1.00
 DAY = 24 * 3600
+COMMAND = "make bench-fleet"
 
 
-def run_one(job: tuple[str, int, str, float]) -> dict:
-    trace_name, seed, family, knob = job
-    trace = TRACES[trace_name](seed)
-    result = simulate(trace, make(family, knob))
-    result.seed = seed
-    return summarize(trace, result, knob)
-
-
-def after_burst_waits(trace, result: Result) -> np.ndarray:
-    mask = np.zeros(len(result.arrivals), dtype=bool)
-    for start in trace.bursts:
-        mask |= (result.arrivals >= start) & (result.arrivals < start + A.AFTER_BURST_SECONDS)
-    return result.waits[mask]
+# --- one run ------------------------------------------------------------------------------------
+def make_policy(spec: tuple, cold_start: float):
+    kind = spec[0]
+    if kind == "ours":
+        return Ours(startup_seconds=cold_start)
+    if kind == "keda":
+        return KedaRunningWaiting(spec[1], spec[2])
+    if kind == "need":
+        return KedaNeed(startup_seconds=cold_start)
+    raise ValueError(spec)
 
 
 def summarize(trace, result: Result, knob) -> dict:
     waits = result.waits
     p50, p95, p99 = (float(x) for x in np.percentile(waits, [50, 95, 99]))
-    burst = after_burst_waits(trace, result)
     per_day = DAY / trace.duration
     return {
         "trace": result.trace, "seed": result.seed, "family": result.family, "policy": result.policy,
         "knob": knob, "label": result.knob, "requests": int(len(waits)),
-        "gpu_hours": round(result.gpu_hours, 2), "p50": round(p50, 3), "p95": round(p95, 3), "p99": round(p99, 3),
+        "gpu_hours": round(result.gpu_hours, 3), "p50": round(p50, 3), "p95": round(p95, 3), "p99": round(p99, 3),
         "slo_violations": round(float(np.mean(waits > A.SLO_QUEUE_WAIT_SECONDS)), 5),
+        "changes": result.changes, "reversals": result.reversals,
         "changes_per_day": round(result.changes * per_day, 1),
         "reversals_per_day": round(result.reversals * per_day, 1),
-        "burst_p95": round(float(np.percentile(burst, 95)), 3) if len(burst) else None,
-        "burst_over_slo": round(float(np.mean(burst > A.SLO_QUEUE_WAIT_SECONDS)), 4) if len(burst) else None,
         "peak_kv_share": round(result.peak_kv_share, 3),
-        "timeline": result.timeline if (result.seed == 0) else None,
     }
 
 
-def is_default(row: dict) -> bool:
-    return row["family"] == OURS and abs(row["knob"] - TARGET_OCCUPANCY) < 1e-9
+class Runner:
+    """Runs (memoised, optionally in a pickle cache so an interrupted run resumes)."""
+
+    def __init__(self, cache: Path | None = None):
+        self.cache = cache
+        self.memo: dict[tuple, dict] = {}
+        self.timelines: dict[tuple, list] = {}
+        if cache is not None and cache.exists():
+            self.memo = pickle.loads(cache.read_bytes())
+        self.fresh = 0
+
+    def run(self, spec: tuple, trace_name: str, seed: int, cold_start: float, routing: str) -> dict:
+        key = (spec, trace_name, seed, cold_start, routing)
+        if key not in self.memo:
+            trace = TRACES[trace_name](seed)
+            result = simulate(trace, make_policy(spec, cold_start), routing=routing, cold_start=cold_start,
+                              seed=seed)
+            result.seed = seed
+            row = summarize(trace, result, list(spec))
+            row.update(cold_start=cold_start, routing=routing)
+            self.memo[key] = row
+            if seed == FRESH_SEEDS[0]:
+                self.timelines[key] = result.timeline
+            self.fresh += 1
+            if self.cache is not None and self.fresh % 10 == 0:
+                self.save()
+        return self.memo[key]
+
+    def save(self) -> None:
+        if self.cache is not None:
+            self.cache.write_bytes(pickle.dumps(self.memo))
 
 
-def gpu_hours_to_reach(peers: list[dict], ours: dict) -> float | None:
-    """GPU-hours the family's curve needs to wait no longer than ours at p95 and at p99: along the
-    sweep ordered by GPU-hours, linear between neighbouring settings, the first point where the
-    wait is down to ours (None if no setting gets there). Removes the sweep's grid from the ratio."""
-    points = sorted(peers, key=lambda p: p["gpu_hours"])
-    needed = []
-    for key in ("p95", "p99"):
-        target = ours[key] + 1e-9
-        reach = None
-        for a, b in zip([None] + points[:-1], points):
-            if b[key] <= target:
-                if a is None or a[key] <= target:
-                    reach = b["gpu_hours"]
-                else:
-                    reach = a["gpu_hours"] + (a[key] - target) / (a[key] - b[key]) * (b["gpu_hours"] - a["gpu_hours"])
-                break
-        if reach is None:
+def mean(rows: list[dict], key: str) -> float:
+    return float(statistics.fmean(r[key] for r in rows))
+
+
+# --- tuning -------------------------------------------------------------------------------------
+def tune(runner: Runner, trace: str, cold_start: float, routing: str) -> dict:
+    ours = [runner.run(("ours",), trace, s, cold_start, routing) for s in TUNING_SEEDS]
+    limit95, limit99 = mean(ours, "p95") + P95_SLACK, mean(ours, "p99") + P99_SLACK
+    tried: dict[tuple, dict] = {}
+
+    def check(spec: tuple) -> bool:
+        if spec not in tried:
+            rows = [runner.run(spec, trace, s, cold_start, routing) for s in TUNING_SEEDS]
+            tried[spec] = {"spec": spec, "gpu_hours": mean(rows, "gpu_hours"), "p95": mean(rows, "p95"),
+                           "p99": mean(rows, "p99")}
+            tried[spec]["feasible"] = tried[spec]["p95"] <= limit95 + 1e-9 and tried[spec]["p99"] <= limit99 + 1e-9
+        return bool(tried[spec]["feasible"])
+
+    def largest_feasible(specs: list[tuple]) -> tuple | None:
+        if not check(specs[0]):
             return None
-        needed.append(reach)
-    return max(needed)
+        lo, hi = 0, len(specs) - 1
+        if check(specs[hi]):
+            return specs[hi]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if check(specs[mid]):
+                lo = mid
+            else:
+                hi = mid
+        while True:  # the two settings past the boundary, in case the curve has a dent
+            above = [i for i in (lo + 2, lo + 3) if i < len(specs) and check(specs[i])]
+            if not above:
+                return specs[lo]
+            lo = max(above)
+
+    candidates = [c for c in (largest_feasible([("keda", float(t), 300.0) for t in PEER_TARGETS]),
+                              largest_feasible([("keda", float(t), LONG_WINDOW) for t in LONG_WINDOW_TARGETS]))
+                  if c is not None]
+    if candidates:
+        chosen, reaches = min(candidates, key=lambda c: tried[c]["gpu_hours"]), True
+    else:  # no setting waits as little as ours: the one with the lowest mean p99 of those tried
+        chosen, reaches = min(tried, key=lambda c: tried[c]["p99"]), False
+    return {"trace": trace, "cold_start": cold_start, "routing": routing, "peer": chosen, "reaches": reaches,
+            "ours_p95": mean(ours, "p95"), "ours_p99": mean(ours, "p99"), "ours_gpu_hours": mean(ours, "gpu_hours"),
+            "tried": sorted(tried.values(), key=lambda t: (t["spec"][2], t["spec"][1]))}
 
 
-def verdicts(rows: list[dict]) -> list[dict]:
-    """Per trace and seed: our default against each peer family's best tuned setting.
-
-    The best tuned peer is the cheapest setting of the family whose p95 AND p99 wait are at most
-    ours. When no setting of the family reaches our waits, the setting with the lowest p99 is shown.
-    ``dominated``: some setting of the family is at most ours on GPU-hours, p95 and p99 at once.
-    """
-    out = []
-    for trace in dict.fromkeys(r["trace"] for r in rows):
-        for seed in sorted({r["seed"] for r in rows if r["trace"] == trace}):
-            here = [r for r in rows if r["trace"] == trace and r["seed"] == seed]
-            ours = next((r for r in here if is_default(r)), None)
-            if ours is None:
-                continue
-            for family in dict.fromkeys(r["family"] for r in here if r["family"] != OURS):
-                peers = [r for r in here if r["family"] == family]
-                reaching = [p for p in peers if p["p95"] <= ours["p95"] + 1e-9 and p["p99"] <= ours["p99"] + 1e-9]
-                best = min(reaching, key=lambda p: p["gpu_hours"]) if reaching else min(peers, key=lambda p: p["p99"])
-                dominated = any(p["gpu_hours"] <= ours["gpu_hours"] and p["p95"] <= ours["p95"]
-                                and p["p99"] <= ours["p99"] for p in peers)
-                curve = gpu_hours_to_reach(peers, ours)
-                out.append({"trace": trace, "seed": seed, "family": family, "peer": best["label"],
-                            "reaches_our_waits": bool(reaching), "ratio": ours["gpu_hours"] / best["gpu_hours"],
-                            "curve_ratio": None if curve is None else ours["gpu_hours"] / curve,
-                            "ours": ours, "best": best, "dominated": dominated,
-                            "fewer_reversals": ours["reversals_per_day"] < best["reversals_per_day"]})
-    return out
+def score(runner: Runner, tuning: dict) -> dict:
+    trace, cold, routing = tuning["trace"], tuning["cold_start"], tuning["routing"]
+    rows = {name: [runner.run(spec, trace, s, cold, routing) for s in FRESH_SEEDS]
+            for name, spec in (("ours", ("ours",)), ("peer", tuning["peer"]), ("need", ("need",)))}
+    return {**tuning, "rows": rows,
+            "ratios": [o["gpu_hours"] / p["gpu_hours"] for o, p in zip(rows["ours"], rows["peer"])],
+            "need_ratios": [o["gpu_hours"] / p["gpu_hours"] for o, p in zip(rows["ours"], rows["need"])]}
 
 
-def fmt(x, digits=2):
-    return "-" if x is None else f"{x:.{digits}f}"
+# --- the verdict --------------------------------------------------------------------------------
+def verdict(scored: list[dict]) -> dict:
+    """The bars for one cold start and routing (``scored``: one entry per trace)."""
+    ratios = [r for s in scored for r in s["ratios"]]
+    per_trace = {}
+    for s in scored:
+        o, p = s["rows"]["ours"], s["rows"]["peer"]
+        per_trace[s["trace"]] = {
+            "median": statistics.median(s["ratios"]), "max": max(s["ratios"]),
+            "p95_gap": mean(o, "p95") - mean(p, "p95"), "p99_gap": mean(o, "p99") - mean(p, "p99"),
+            "reversals": (sum(r["reversals"] for r in o), sum(r["reversals"] for r in p)),
+        }
+    bars = {
+        f"median GPU-h ratio <= {BAR_MEDIAN:.2f}": statistics.median(ratios) <= BAR_MEDIAN,
+        f"each trace's median <= {BAR_TRACE_MEDIAN:.2f}": all(t["median"] <= BAR_TRACE_MEDIAN
+                                                              for t in per_trace.values()),
+        f"no run above {BAR_RUN:.2f}": max(ratios) <= BAR_RUN,
+        f"mean p95 within {P95_SLACK:g} s and p99 within {P99_SLACK:g} s of the peer's, every trace": all(
+            t["p95_gap"] <= P95_SLACK + 1e-9 and t["p99_gap"] <= P99_SLACK + 1e-9 for t in per_trace.values()),
+        "fewer reversals, every trace": all(t["reversals"][0] < t["reversals"][1] for t in per_trace.values()),
+    }
+    return {"median": statistics.median(ratios), "max": max(ratios), "min": min(ratios), "per_trace": per_trace,
+            "bars": bars}
 
 
-def results_md(rows: list[dict], checks: list[dict], elapsed: float) -> str:
-    lines = ["# Fleet simulation results", "",
-             f"Generated by `make bench-fleet` (benchmarks/fleet-sim/run.py, {elapsed:.0f} s on this 2-core "
-             "machine); the model and its sources: README.md, assumptions.py, engine.py, traces.py, policies.py. "
-             f"Waits are queue waits (arrival -> admitted into a batch); SLO = wait <= {A.SLO_QUEUE_WAIT_SECONDS:g} s. "
-             f"\"after a burst\": requests that arrive in the first {A.AFTER_BURST_SECONDS / 60:g} minutes after a "
-             "burst starts. Flaps = scale changes; reversals = changes opposite to the previous one; both per day "
-             "(scaled from the trace's length).", "",
-             "## Verdict: modelfleet's default against each peer's best tuned setting", "",
-             "Best tuned peer = the cheapest setting of that family whose p95 and p99 wait are both at most ours "
-             "(\"no\" in *reaches*: no setting of the family gets there; the one with the lowest p99 is shown). "
-             "Target: ratio <= 0.85 with fewer reversals. The sweep's settings are a grid, which flatters the ratio "
-             "(the next setting may be just past our waits); *curve ratio* divides by the GPU-hours the family's "
-             "curve needs to reach our p95 and p99, linear between neighbouring settings. *dominated*: a setting "
-             "of the family is at most ours on GPU-hours, p95 and p99 at once (we are above its curve).", "",
-             "| trace | seed | peer family | best tuned setting | reaches | GPU-h ours / peer | ratio | curve ratio | "
-             "p95 ours / peer (s) | p99 ours / peer (s) | reversals/day ours / peer | dominated |",
-             "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    for c in checks:
-        o, b = c["ours"], c["best"]
-        lines.append(f"| {c['trace']} | {c['seed']} | {c['family']} | {c['peer']} | "
-                     f"{'yes' if c['reaches_our_waits'] else 'no'} | {o['gpu_hours']:.1f} / {b['gpu_hours']:.1f} | "
-                     f"{c['ratio']:.2f} | {fmt(c['curve_ratio'])} | "
-                     f"{o['p95']:.1f} / {b['p95']:.1f} | {o['p99']:.1f} / {b['p99']:.1f} | "
-                     f"{o['reversals_per_day']:.0f} / {b['reversals_per_day']:.0f} | "
-                     f"{'yes' if c['dominated'] else 'no'} |")
-    lines += ["", "## Every run", ""]
-    for trace in dict.fromkeys(r["trace"] for r in rows):
-        first = next(r for r in rows if r["trace"] == trace)
-        lines += [f"### {trace}: {TRACES[trace](0).description}", "",
-                  f"{first['requests']:,} requests (seed 0). "
-                  f"Plots: [p95 and p99 vs GPU-hours](fleet-sim-{trace}.png).", "",
-                  "| policy | seed | GPU-hours | p50 (s) | p95 (s) | p99 (s) | SLO violations "
-                  "| p95 after a burst (s) | "
-                  "after a burst > SLO | flaps/day | reversals/day |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in sorted((r for r in rows if r["trace"] == trace), key=lambda r: (r["family"] != OURS, r["family"],
-                                                                                  r["knob"], r["seed"])):
-            lines.append(f"| {r['policy']} | {r['seed']} | {r['gpu_hours']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | "
-                         f"{r['p99']:.2f} | {100 * r['slo_violations']:.2f} % | {fmt(r['burst_p95'], 1)} | "
-                         f"{fmt(None if r['burst_over_slo'] is None else 100 * r['burst_over_slo'], 1)} % | "
-                         f"{r['changes_per_day']:.0f} | {r['reversals_per_day']:.0f} |")
+def label(spec) -> str:
+    spec = tuple(spec)
+    if spec[0] == "keda":
+        return f"target {spec[1]:g}" + ("" if spec[2] == 300 else f", {spec[2]:g} s down window")
+    return {"ours": "modelfleet default", "need": "KEDA on our need function"}[spec[0]]
+
+
+def results_md(all_scored: list[dict], elapsed: float, argv: list[str]) -> str:
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    extra = " ".join(argv)
+    lines = [
+        "# Fleet simulation: the fair protocol", "",
+        f"Generated by `{COMMAND}` (`python run.py{' ' + extra if extra else ''}` in benchmarks/fleet-sim) on "
+        f"{today}, {elapsed / 60:.0f} min on a shared 2-core machine, one process. The protocol, the model and "
+        "its sources: run.py's docstring, README.md, fleet.py, policies.py, assumptions.py, traces.py.", "",
+        f"- Peer: KEDA on sum(running + waiting), AverageValue, target on a step-2 grid "
+        f"({PEER_TARGETS[0]}..{PEER_TARGETS[-1]}), the HPA's default behavior with its 300 s scale-down window "
+        f"(also {LONG_WINDOW:g} s for targets {LONG_WINDOW_TARGETS[0]}-{LONG_WINDOW_TARGETS[-1]}), a 7 s old scrape.",
+        f"- Tuning: once per cold start, routing and trace, on seeds {', '.join(map(str, TUNING_SEEDS))}: the "
+        f"cheapest target whose mean p95 <= ours + {P95_SLACK:g} s and mean p99 <= ours + {P99_SLACK:g} s.",
+        f"- Scoring: fresh seeds {', '.join(map(str, FRESH_SEEDS))}. Ratio = our GPU-hours / the tuned peer's "
+        "on the same seed. Waits are queue waits (arrival -> admitted into a batch), in seconds; reversals = "
+        "scale changes opposite to the previous one, summed over the fresh seeds.",
+        "- Beside it: KEDA whose trigger is our need function (policies.KedaNeed), no bar.",
+        "- Our policy is handed the fleet's cold start (`startup_seconds`), as the controller hands it the "
+        "measured median.", "",
+    ]
+    for routing in dict.fromkeys(s["routing"] for s in all_scored):
+        title = {"service": "Service routing (random replica, a queue in each engine): the verdict",
+                 "least": "Least-in-flight routing (a load-aware router, a queue in each engine)"}.get(routing, routing)
+        lines += [f"## {title}", "",
+                  "| cold start | " + " | ".join(verdict([s for s in all_scored if s["routing"] == routing
+                                                           and s["cold_start"] == COLD_STARTS[0]] or all_scored)
+                                                  ["bars"]) + " |",
+                  "|---:|" + "---|" * 5]
+        verdicts = {}
+        for cold in dict.fromkeys(s["cold_start"] for s in all_scored if s["routing"] == routing):
+            v = verdict([s for s in all_scored if s["routing"] == routing and s["cold_start"] == cold])
+            verdicts[cold] = v
+            cells = []
+            for (name, ok) in v["bars"].items():
+                detail = ""
+                if name.startswith("median"):
+                    detail = f" ({v['median']:.2f})"
+                elif name.startswith("each"):
+                    detail = " (" + ", ".join(f"{t['median']:.2f}" for t in v["per_trace"].values()) + ")"
+                elif name.startswith("no run"):
+                    detail = f" (max {v['max']:.2f})"
+                elif name.startswith("mean p95"):
+                    detail = " (ours - peer, p95 / p99: " + ", ".join(
+                        f"{trace} {t['p95_gap']:+.1f} / {t['p99_gap']:+.1f}"
+                        for trace, t in v["per_trace"].items()) + ")"
+                elif name.startswith("fewer"):
+                    detail = " (" + ", ".join(f"{t['reversals'][0]} / {t['reversals'][1]}"
+                                              for t in v["per_trace"].values()) + ")"
+                cells.append(("PASS" if ok else "FAIL") + detail)
+            lines.append(f"| {cold:g} s | " + " | ".join(cells) + " |")
+        lines += ["", "| cold start | trace | peer (tuned) | GPU-h ratio median (min-max) | GPU-h ours / peer (mean) "
+                  "| p95 ours / peer (s) | p99 ours / peer (s) | reversals ours / peer | vs KEDA on our need: "
+                  "ratio median, p95 / p99 (s), reversals |",
+                  "|---:|---|---|---|---|---|---|---|---|"]
+        for s in (s for s in all_scored if s["routing"] == routing):
+            o, p, n = s["rows"]["ours"], s["rows"]["peer"], s["rows"]["need"]
+            reach = "" if s["reaches"] else " (no setting reaches our tuning waits)"
+            lines.append(
+                f"| {s['cold_start']:g} s | {s['trace']} | {label(s['peer'])}{reach} | "
+                f"{statistics.median(s['ratios']):.2f} ({min(s['ratios']):.2f}-{max(s['ratios']):.2f}) | "
+                f"{mean(o, 'gpu_hours'):.1f} / {mean(p, 'gpu_hours'):.1f} | "
+                f"{mean(o, 'p95'):.1f} / {mean(p, 'p95'):.1f} | {mean(o, 'p99'):.1f} / {mean(p, 'p99'):.1f} | "
+                f"{sum(r['reversals'] for r in o)} / {sum(r['reversals'] for r in p)} | "
+                f"{statistics.median(s['need_ratios']):.2f}, {mean(n, 'p95'):.1f} / {mean(n, 'p99'):.1f}, "
+                f"{sum(r['reversals'] for r in n)} |")
         lines.append("")
-    kv = max(r["peak_kv_share"] for r in rows)
-    lines += [f"Peak KV-cache use of any replica in any run: {kv:.0%} of the {A.KV_TOKENS:,} tokens the sizing plan "
-              "leaves for it (the plan reserves room for maxConcurrency sequences of maxModelLen, so the batch "
-              "limit binds first)."]
+    lines += ["## Tuning: every peer setting tried (means over the tuning seeds)", "",
+              "| routing | cold start | trace | ours: GPU-h, p95 / p99 (s) | settings tried: GPU-h, p95 / p99 "
+              "(* = within the slack) | chosen |", "|---|---:|---|---|---|---|"]
+    for s in all_scored:
+        tried = "; ".join(f"{label(t['spec'])}: {t['gpu_hours']:.1f}, {t['p95']:.1f} / {t['p99']:.1f}"
+                          + ("*" if t["feasible"] else "") for t in s["tried"])
+        lines.append(f"| {s['routing']} | {s['cold_start']:g} s | {s['trace']} | {s['ours_gpu_hours']:.1f}, "
+                     f"{s['ours_p95']:.1f} / {s['ours_p99']:.1f} | {tried} | {label(s['peer'])} |")
+    lines += ["", "## Every fresh run", "",
+              "| routing | cold start | trace | seed | policy | GPU-h | p50 | p95 | p99 | SLO violations | "
+              "changes | reversals |", "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in all_scored:
+        for name in ("ours", "peer", "need"):
+            for r in s["rows"][name]:
+                lines.append(f"| {s['routing']} | {s['cold_start']:g} s | {s['trace']} | {r['seed']} | "
+                             f"{label(r['knob'])} | {r['gpu_hours']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | "
+                             f"{r['p99']:.2f} | {100 * r['slo_violations']:.2f} % | {r['changes']} | "
+                             f"{r['reversals']} |")
+    kv = max(r["peak_kv_share"] for s in all_scored for rows in s["rows"].values() for r in rows)
+    lines += ["", f"Peak KV-cache use of any replica in any fresh run: {kv:.0%} of the {A.KV_TOKENS:,} tokens "
+              "the sizing plan leaves for it (the batch limit binds first)."]
     return "\n".join(lines) + "\n"
 
 
-COLORS = {"modelfleet": "tab:blue", "KEDA/HPA running+waiting": "tab:orange", "KubeAI": "tab:green",
-          "HPA GPU utilisation": "tab:red", "KEDA waiting (old trigger)": "tab:purple"}
-
-
-def plot(trace: str, rows: list[dict], path: Path) -> None:
+def plot_timeline(runner: Runner, scored: list[dict], trace: str, path: Path) -> None:
+    """Fresh seed 10, Service routing: replicas asked for over time, ours and the tuned peer, per cold start."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    here = [r for r in rows if r["trace"] == trace]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    markers = {0: "o", 1: "s", 2: "^"}
-    for ax, key in zip(axes, ("p95", "p99")):
-        for family in dict.fromkeys(r["family"] for r in here):
-            for seed in sorted({r["seed"] for r in here}):
-                pts = sorted((r for r in here if r["family"] == family and r["seed"] == seed), key=lambda r: r["knob"])
-                ax.plot([p["gpu_hours"] for p in pts], [max(p[key], 0.01) for p in pts], marker=markers.get(seed, "o"),
-                        color=COLORS.get(family, "k"), lw=0.8, ms=4, alpha=0.8,
-                        label=family if seed == 0 else None)
-                for p in pts:
-                    if is_default(p):
-                        ax.plot(p["gpu_hours"], max(p[key], 0.01), marker="*", ms=14, color="tab:blue", mec="k")
-        ax.set_yscale("log")
-        ax.set_xlabel("GPU-hours")
-        ax.set_ylabel(f"{key} queue wait (s, log)")
-        ax.set_title(f"{trace}: GPU-hours vs {key} wait", loc="left", fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, title="each line: one seed's sweep; star: modelfleet default", title_fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def plot_timeline(trace_name: str, rows: list[dict], path: Path) -> None:
-    """Seed 0: replicas asked for over time, our default against each family's setting closest in GPU-hours."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    here = [r for r in rows if r["trace"] == trace_name and r["seed"] == 0 and r["timeline"]]
-    ours = next(r for r in here if is_default(r))
-    shown = [ours] + [min((r for r in here if r["family"] == f), key=lambda r: abs(r["gpu_hours"] - ours["gpu_hours"]))
-                      for f in ("KEDA/HPA running+waiting", "KubeAI") if any(r["family"] == f for r in here)]
-    trace = TRACES[trace_name](0)
-    fig, axes = plt.subplots(len(shown), 1, figsize=(13, 2.4 * len(shown)), sharex=True, squeeze=False)
-    axes = axes[:, 0]
-    for ax, r in zip(axes, shown):
-        t, asked, ready, waiting = (np.array(c, dtype=float) for c in zip(*r["timeline"]))
-        ax.step(t / 3600, asked, where="post", color="tab:blue", label="asked")
-        ax.step(t / 3600, ready, where="post", color="tab:green", lw=0.8, label="ready")
+    here = [s for s in scored if s["trace"] == trace and s["routing"] == "service"]
+    if not here:
+        return
+    fig, axes = plt.subplots(len(here), 1, figsize=(13, 2.6 * len(here)), sharex=True, squeeze=False)
+    for ax, s in zip(axes[:, 0], here):
+        for spec, color in ((("ours",), "tab:blue"), (s["peer"], "tab:orange")):
+            timeline = runner.timelines.get((spec, trace, FRESH_SEEDS[0], s["cold_start"], "service"))
+            if not timeline:
+                continue
+            t, asked = (np.array(c, dtype=float) for c in list(zip(*timeline))[:2])
+            ax.step(t / 3600, asked, where="post", color=color, lw=0.9, label=label(spec))
         ax.set_ylim(0, A.MAX_REPLICAS + 1)
-        q = ax.twinx()
-        q.plot(t / 3600, waiting, color="tab:red", lw=0.6)
-        q.set_ylabel("waiting", color="tab:red")
-        ax.set_title(f"{r['policy']}: {r['gpu_hours']:.0f} GPU-h, p95 {r['p95']:.1f} s, p99 {r['p99']:.1f} s, "
-                     f"{r['reversals_per_day']:.0f} reversals/day", loc="left", fontsize=9)
-        for start in trace.bursts:
-            ax.axvline(start / 3600, color="0.7", lw=0.6)
-    axes[-1].set_xlabel("hours")
-    axes[0].legend(loc="upper left", fontsize=8)
+        ax.set_ylabel("replicas")
+        ax.set_title(f"{trace}, cold start {s['cold_start']:g} s, seed {FRESH_SEEDS[0]}, Service routing",
+                     loc="left", fontsize=9)
+        ax.legend(loc="upper left", fontsize=8)
+    axes[-1, 0].set_xlabel("hours")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -241,33 +328,38 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--traces", nargs="+", default=list(TRACES), choices=list(TRACES))
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
-    parser.add_argument("--families", nargs="+", default=list(SWEEPS), choices=list(SWEEPS))
-    parser.add_argument("--processes", type=int, default=2)  # the machine has 2 cores, shared
+    parser.add_argument("--cold-starts", nargs="+", type=float, default=list(COLD_STARTS))
+    parser.add_argument("--routings", nargs="+", default=list(ROUTINGS), choices=["service", "least", "ideal"])
+    parser.add_argument("--cache", type=Path, default=None, help="pickle of finished runs, to resume")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    jobs = [(t, s, f, k) for t in args.traces for s in args.seeds for f in args.families for k in SWEEPS[f][1]]
-    jobs.sort(key=lambda j: j[0] != "bursty")  # longest first
-    with multiprocessing.Pool(args.processes) as pool:
-        rows = pool.map(run_one, jobs, chunksize=1)
+    runner = Runner(args.cache)
+    scored = []
+    for routing in args.routings:
+        for cold in args.cold_starts:
+            for trace in args.traces:
+                s = score(runner, tune(runner, trace, cold, routing))
+                scored.append(s)
+                print(f"{routing:7s} {cold:4.0f} s {trace:10s} peer {label(s['peer']):28s} "
+                      f"ratio median {statistics.median(s['ratios']):.2f} max {max(s['ratios']):.2f}  "
+                      f"p95 {mean(s['rows']['ours'], 'p95'):.1f}/{mean(s['rows']['peer'], 'p95'):.1f} "
+                      f"p99 {mean(s['rows']['ours'], 'p99'):.1f}/{mean(s['rows']['peer'], 'p99'):.1f} "
+                      f"rev {sum(r['reversals'] for r in s['rows']['ours'])}/"
+                      f"{sum(r['reversals'] for r in s['rows']['peer'])}  "
+                      f"[{time.monotonic() - started:.0f} s]", flush=True)
+    runner.save()
     elapsed = time.monotonic() - started
-    checks = verdicts(rows)
-    (args.out / "results.md").write_text(results_md(rows, checks, elapsed))
+    (args.out / "results.md").write_text(results_md(scored, elapsed, argv))
     (args.out / "results.json").write_text(json.dumps(
-        {"command": "make bench-fleet", "runs": [{k: v for k, v in r.items() if k != "timeline"} for r in rows],
-         "verdicts": [{k: v for k, v in c.items() if k not in ("ours", "best")} for c in checks]},
-        indent=0) + "\n")
+        {"command": COMMAND, "argv": argv, "tuning_seeds": TUNING_SEEDS, "fresh_seeds": FRESH_SEEDS,
+         "scored": scored,
+         "verdicts": {f"{routing} {cold:g}": verdict(
+             [s for s in scored if s["routing"] == routing and s["cold_start"] == cold])
+             for routing in args.routings for cold in args.cold_starts}},
+        indent=0, default=list) + "\n")
     for trace in args.traces:
-        plot(trace, rows, args.out / f"fleet-sim-{trace}.png")
-        if 0 in args.seeds and OURS in args.families:
-            plot_timeline(trace, rows, args.out / f"fleet-sim-{trace}-timeline.png")
-    for c in checks:
-        o, b = c["ours"], c["best"]
-        print(f"{c['trace']:10s} seed {c['seed']} vs {c['family']:26s} {c['peer']:18s} "
-              f"reach={c['reaches_our_waits']!s:5s} ratio {c['ratio']:.2f} curve {fmt(c['curve_ratio'])}  "
-              f"p95 {o['p95']:.1f}/{b['p95']:.1f} p99 {o['p99']:.1f}/{b['p99']:.1f} "
-              f"rev {o['reversals_per_day']:.0f}/{b['reversals_per_day']:.0f} dominated={c['dominated']}")
+        plot_timeline(runner, scored, trace, args.out / f"fleet-sim-{trace}-timeline.png")
     print(f"done in {elapsed:.0f} s")
     return 0
 

@@ -287,7 +287,14 @@ def test_the_reserve_grows_with_the_cold_start_and_never_exceeds_its_scaled_cap(
     settings = make_settings(reserve=RESERVE_BATCHES)
     short, long_ = replace(settings, startup_seconds=min(a, b)), replace(settings, startup_seconds=max(a, b))
     assert 0 <= burst_reserve(short, load) <= burst_reserve(long_, load) + 1e-12
-    assert burst_reserve(long_, load) <= RESERVE_BATCHES * max(a, b) / STARTUP_SECONDS + 1e-9
+    assert burst_reserve(long_, load) <= RESERVE_BATCHES * min(1.0, max(a, b) / STARTUP_SECONDS) + 1e-9
+
+
+def test_a_cold_start_longer_than_the_reference_keeps_the_reference_reserve():
+    """Not simulated above STARTUP_SECONDS: the reserve stays at its 180 s size (the look-ahead still grows)."""
+    settings = make_settings(reserve=RESERVE_BATCHES)
+    for load in (0.5, 1.0, 10.0):
+        assert burst_reserve(replace(settings, startup_seconds=600.0), load) == burst_reserve(settings, load)
 
 
 # ---- properties ----------------------------------------------------------------------------------

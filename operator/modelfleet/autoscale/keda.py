@@ -16,8 +16,9 @@ vLLM production-stack's KEDA tutorial, which this module shipped before): an
 engine's waiting queue fills only when every slot of its batch is taken, so
 the trigger reads 0 whenever the fleet keeps up, and the HPA drops the fleet to
 minReplicaCount after each stabilization window, then meets the next load with
-a 3-minute cold start. In the fleet simulator (benchmarks/fleet-sim/results.md,
-Mixtral on 2x H100, batch limit 64, 3 traces x 3 seeds) that trigger waits
+a 3-minute cold start. In the fleet simulator's earlier protocol (one central
+queue, a 180 s cold start; benchmarks/fleet-sim/README.md, Mixtral on 2x H100,
+batch limit 64, 3 traces x 3 seeds) that trigger waits
 128-142 s at p95 and 144-167 s at p99 on every trace and seed, with 249-280
 reversals a day, and still spends 1.2-1.9x the GPU-hours of running + waiting
 at 48 per replica (the default threshold here): 69-71 GPU-hours at p95 0-36 s
@@ -27,6 +28,15 @@ p95 2-20 s and p99 8-42 s on the Azure-like one, with 66-200 reversals a day.
 Lower the occupancy for tighter tails: at 32 per replica (0.5) the bursty
 trace waits 0-5 s at p95 and 11-27 s at p99 for 88 GPU-hours; at 24, 0 s and
 0-12 s for 105.
+
+The best threshold follows the cold start. In the simulator's current
+protocol (benchmarks/fleet-sim/results.md: requests reach the replicas
+through a Service, queueing in each engine; the threshold tuned per trace to
+the built-in policy's waits), the cheapest threshold was 24-30 of 64 at a
+180 s cold start, 42-48 at 60 s and 46-48 at 20 s: the 48 here (0.75) suits
+fast cold starts; with a 3-minute cold start lower it or expect longer tails
+after a rise. The built-in policy's burst reserve scales with the measured
+cold start for the same reason.
 
 The HPA behavior carries the stabilization windows. It assumes Prometheus
 scrapes the engine pods with the usual ``namespace`` and ``pod`` labels (a

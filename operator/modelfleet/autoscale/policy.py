@@ -15,9 +15,9 @@ batch occupancy (``TARGET_OCCUPANCY``):
 - A burst reserve on top, for small fleets, sized for the cold start c the
   fleet really has (``PolicySettings.startup_seconds``: the controller hands
   in the measured median pod created -> Ready, the chart's estimate until one
-  is measured): spare batch slots for ``RESERVE_PER_REQUEST * c / STARTUP_SECONDS``
-  times the requests in flight, at most ``RESERVE_BATCHES * c / STARTUP_SECONDS``
-  replicas' batches, so the fleet needs
+  is measured), with s = min(1, c / ``STARTUP_SECONDS``): spare batch slots
+  for ``RESERVE_PER_REQUEST * s`` times the requests in flight, at most
+  ``RESERVE_BATCHES * s`` replicas' batches, so the fleet needs
   ``max(in_flight / (B * o), (in_flight + reserve) / B)``. A burst has a size
   of its own (a client's batch job, a launch), not a share of the load; a share
   of a small load is a few slots, and a burst larger than the spare slots waits
@@ -26,9 +26,12 @@ batch occupancy (``TARGET_OCCUPANCY``):
   proportional to the cold start: the constants (1.5 x in flight, at most 2.5
   batches) are the ones chosen for ``STARTUP_SECONDS`` = 180 s, the
   simulator's default cold start; 60 s keeps a third of that, 20 s a ninth,
-  no cold start none. The reserve grows with the load (an idle fleet keeps
-  none and goes to minReplicas) up to its cap, above which the occupancy's
-  share is the larger spare. In the fleet simulator at 180 s it took the
+  no cold start none. Above 180 s the reserve stays at its 180 s size (the
+  share is capped at 1): longer cold starts (a node to provision) were not
+  simulated, and before the scaling every fleet kept the 180 s reserve.
+  The reserve grows with the load (an idle fleet keeps none and goes to
+  minReplicas) up to its cap, above which the occupancy's share is the
+  larger spare. In the fleet simulator at 180 s it took the
   default from 0.82-1.05x to 0.82-1.02x the same-signal peer's GPU-hours at
   its waits (ideal routing; benchmarks/fleet-sim/previous.md). Where the
   scaled reserve leaves us against a tuned peer at 180, 60 and 20 s, under
@@ -337,13 +340,15 @@ def estimate_demand(settings: PolicySettings, snapshot: FleetSnapshot, previous:
 
 def cold_start_share(settings: PolicySettings) -> float:
     """The cold start to plan for, in units of ``STARTUP_SECONDS`` (the one the reserve's constants are
-    set for): 1 at 180 s, 1/3 at 60 s. Never negative."""
-    return max(0.0, settings.startup_seconds) / STARTUP_SECONDS
+    set for): 1/3 at 60 s, 1 at 180 s and above (longer cold starts keep the 180 s reserve: the
+    simulator measured none, and the policy before this scaling kept it for every cold start)."""
+    return min(1.0, max(0.0, settings.startup_seconds) / STARTUP_SECONDS)
 
 
 def burst_reserve(settings: PolicySettings, load: float) -> float:
     """Spare replicas' worth of batch slots for a burst: grows with the load (none when idle) and
-    with the cold start, at most ``reserve_batches`` per ``STARTUP_SECONDS`` of cold start."""
+    with the cold start (``cold_start_share``), at most ``reserve_batches`` at a cold start of
+    ``STARTUP_SECONDS`` or more."""
     share = cold_start_share(settings)
     return min(settings.reserve_batches * share, settings.reserve_per_request * share * load)
 
