@@ -146,3 +146,11 @@ def test_ready_progressing_and_degraded_agree(name):
         assert "loading" not in messages["Ready"] and "loading" not in messages["Progressing"], messages
     if progressing == ("False", "Blocked"):
         assert "cannot" in messages["Progressing"], messages
+
+
+def test_a_blocked_rollout_still_names_the_child_that_holds_it_back():
+    pending = "PersistentVolumeClaim/m-cache is Pending: no volume is bound."
+    seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1, replicas=1),
+                       problem=UNSCHEDULABLE, blockers=(pending,))
+    progressing = next(c for c in derive_status(seen, EMPTY, T0).conditions if c.type == "Progressing")
+    assert progressing.reason == "Blocked" and "m-cache is Pending" in progressing.message

@@ -108,7 +108,7 @@ def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, s
     else:
         return "False", "Complete", "Every replica runs the current spec and is available."
     if stuck:
-        return "False", "Blocked", f"{message} It cannot go on: {stuck}"
+        return "False", "Blocked", " ".join((message, *seen.blockers, f"It cannot go on: {stuck}"))
     return "True", reason, " ".join((message, *seen.blockers))
 
 
