@@ -274,6 +274,19 @@ class Fleet:
     def run(self) -> Result:
         return self.run_local() if self.local else self.run_ideal()
 
+    def scrape_and_decide(self, t: float, next_scrape: float, next_policy: float) -> tuple[float, float]:
+        """Prometheus' scrape and the policy's decision, each when its clock comes round; their next times."""
+        if t >= next_scrape:
+            self.prom_view = self.view(t)
+            # Prometheus' scrapes and the HPA's syncs run on their own clocks: after the first
+            # scrape, half a period out of phase, so the HPA reads a value ~7 s old (the mean lag).
+            next_scrape = next_scrape + A.PROMETHEUS_SCRAPE_SECONDS if next_scrape else \
+                A.PROMETHEUS_SCRAPE_SECONDS / 2
+        if t >= next_policy:
+            self.decide(t)
+            next_policy += self.policy.interval
+        return next_scrape, next_policy
+
     def run_local(self) -> Result:
         trace, dt = self.trace, A.TICK_SECONDS
         arrivals = trace.arrivals
@@ -282,13 +295,7 @@ class Fleet:
         horizon = trace.duration + 3600
         while t < horizon and (t < trace.duration or self.queued() or len(self.r_req)):
             end = t + dt
-            if t >= next_scrape:
-                self.prom_view = self.view(t)
-                next_scrape = next_scrape + A.PROMETHEUS_SCRAPE_SECONDS if next_scrape else \
-                    A.PROMETHEUS_SCRAPE_SECONDS / 2
-            if t >= next_policy:
-                self.decide(t)
-                next_policy += self.policy.interval
+            next_scrape, next_policy = self.scrape_and_decide(t, next_scrape, next_policy)
             for replica in self.replicas:
                 if not replica.ready and not replica.draining and replica.ready_at <= t:
                     replica.ready = True
@@ -327,15 +334,7 @@ class Fleet:
         horizon = trace.duration + 3600  # drain what is left after the trace
         while t < horizon and (t < trace.duration or self.queued() or len(self.r_req)):
             end = t + dt
-            if t >= next_scrape:
-                self.prom_view = self.view(t)
-                # Prometheus' scrapes and the HPA's syncs run on their own clocks: after the first
-                # scrape, half a period out of phase, so the HPA reads a value ~7 s old (the mean lag).
-                next_scrape = next_scrape + A.PROMETHEUS_SCRAPE_SECONDS if next_scrape else \
-                    A.PROMETHEUS_SCRAPE_SECONDS / 2
-            if t >= next_policy:
-                self.decide(t)
-                next_policy += self.policy.interval
+            next_scrape, next_policy = self.scrape_and_decide(t, next_scrape, next_policy)
             for replica in self.replicas:
                 if not replica.ready and not replica.draining and replica.ready_at <= t:
                     replica.ready = True

@@ -15,24 +15,13 @@ import json
 import pytest
 import yaml
 
+from support.specs import small_mistral
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 
 NAME = "coldfleet"
-FLEET = {
-    "apiVersion": "modelfleet.io/v1alpha1",
-    "kind": "LLMDeployment",
-    "metadata": {"name": NAME},
-    "spec": {
-        "model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
-        "serving": {"maxModelLen": 4096, "maxConcurrency": 8},
-        "gpu": {"pools": ["h100"]},
-        "cache": {"mode": "none"},
-        "warmup": {"enabled": "false"},
-        "replicas": 2,
-    },
-}
+FLEET = small_mistral(NAME, replicas=2)
 
 
 def llmd(cluster, namespace: str, *flags: str) -> dict:
