@@ -260,6 +260,7 @@ def test_the_engine_runs_restricted_as_the_runtime_user_at_home_in_its_scratch()
     assert (context["runAsNonRoot"], context["runAsUser"], context["runAsGroup"]) == (True, 65532, 65532)
     env = {e["name"]: e["value"] for e in engine["env"]}
     assert env["HOME"] == "/scratch" and env["USER"]
+    assert engine["workingDir"] == "/scratch"  # TGI's router writes ./out/tokenizer.json
 
 
 def test_only_cache_permissions_has_capabilities_and_only_chown_and_fowner():

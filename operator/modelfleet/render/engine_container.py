@@ -33,6 +33,10 @@ def engine_container(
         container["command"] = list(engine.command)
     container.update(
         {
+            # A directory the engine's user may write: TGI's router converts the tokenizer into ./out
+            # (router/src/server.rs, py_resolve_tokenizer), and in its image's /usr/src, as a non-root user, it
+            # could not, and fell back to a tokenizer without offsets (its /tokenize answered 0..0 spans).
+            "workingDir": cache_layout.SCRATCH_PATH,
             "args": engine_args(spec, plan, engine),
             "env": engine_env(spec, engine),
             "ports": [{"name": probes.PORT_NAME, "containerPort": engine.port, "protocol": "TCP"}],

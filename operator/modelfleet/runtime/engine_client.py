@@ -67,7 +67,9 @@ class EngineClient:
     async def token_ends(self, text: str) -> list[int] | None:
         """Where each of ``text``'s tokens ends, as the engine tokenizes it: an offset in ``text``'s UTF-8
         bytes, not its characters (TGI's /tokenize, router/src/server.rs encoding_to_tokens, takes
-        ``input.bytes()``). None when the engine has no such endpoint or it failed."""
+        ``input.bytes()``). None when the engine has no such endpoint, it failed, or it has no offsets to give:
+        TGI answers every span as 0..0 when its router fell back to the Python tokenizer
+        (router/src/server.rs: it could not write its converted tokenizer.json), and a cut there is empty."""
         if self.dialect.token_offsets_path is None:
             return None
         try:
@@ -75,7 +77,8 @@ class EngineClient:
                                          json={"inputs": text}) as response:
                 if response.status != 200:
                     return None
-                return [int(token["stop"]) for token in await response.json()]
+                ends = [int(token["stop"]) for token in await response.json()]
+                return ends if ends and ends[-1] > 0 else None
         except (aiohttp.ClientError, KeyError, TypeError, ValueError):
             return None
 
