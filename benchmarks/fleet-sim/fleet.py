@@ -183,19 +183,7 @@ class Fleet:
             rooms[i] -= 1
             if rooms[i] > 0:
                 heapq.heappush(heap, (load + 1, i))
-        reqs, at = requests[:k], times[:k]
-        self.waits[reqs] = np.maximum(0.0, at - self.trace.arrivals[reqs])
-        idx = np.array(order, dtype=np.int64)
-        n = len(self.replicas)
-        prompts = self.trace.prompt[reqs].astype(float)
-        self.running[:n] += np.bincount(idx, minlength=n)
-        added = np.bincount(idx, weights=prompts, minlength=n)
-        self.backlog[:n] += added
-        self.ctx[:n] += added
-        self.r_req = np.concatenate([self.r_req, reqs])
-        self.r_rep = np.concatenate([self.r_rep, idx])
-        self.r_rem = np.concatenate([self.r_rem, self.trace.output[reqs].astype(float)])
-        self.r_frac = np.concatenate([self.r_frac, np.clip((end - at) / A.TICK_SECONDS, 0, 1)])
+        self.place(requests[:k], np.array(order, dtype=np.int64), times[:k], end)
         return k
 
     def queued(self) -> int:
