@@ -15,6 +15,7 @@ from modelfleet.api.runtime_args import RouterArgs
 from modelfleet.runtime.router.metrics import RouterMetrics
 from modelfleet.runtime.router.pool import Pool
 from modelfleet.runtime.router.server import user_app
+from support.stepped_sse import stepped_sse
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,18 +56,8 @@ def test_sse_chunks_are_relayed_one_by_one_and_untouched():
     next_chunk: asyncio.Queue[bytes | None] = asyncio.Queue()
     seen: list[tuple[str, str, bytes]] = []
 
-    async def stepped(request: web.Request) -> web.StreamResponse:
-        # Writes a chunk only when the test asks: the previous one must have reached the client already.
-        seen.append((request.path, request.query_string, await request.read()))
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        while (chunk := await next_chunk.get()) is not None:
-            await response.write(chunk)
-        await response.write_eof()
-        return response
-
     async def go():
-        async with engine(stepped) as addr, router(router_args(), addr) as (client, _, _):
+        async with engine(stepped_sse(next_chunk, seen)) as addr, router(router_args(), addr) as (client, _, _):
             body = b'{"model":"m","prompt":"hi","stream":true}'
             async with client.post("/v1/completions?x=1", data=body) as resp:
                 assert resp.headers["Content-Type"] == "text/event-stream"

@@ -17,6 +17,7 @@ from modelfleet.runtime.router.discovery import refresh
 from modelfleet.runtime.router.metrics import RouterMetrics
 from modelfleet.runtime.router.pool import Pool
 from modelfleet.runtime.router.server import Draining, admin_app, serve
+from support.stepped_sse import stepped_sse
 
 
 class FakeDNS:
@@ -98,17 +99,9 @@ def test_readyz_turns_503_while_draining_and_metrics_are_served():
 def test_on_sigterm_a_stream_in_flight_is_finished_before_the_router_exits():
     next_chunk: asyncio.Queue[bytes | None] = asyncio.Queue()
 
-    async def stepped(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        while (chunk := await next_chunk.get()) is not None:
-            await response.write(chunk)
-        await response.write_eof()
-        return response
-
     async def go():
         app = web.Application()
-        app.router.add_post("/v1/completions", stepped)
+        app.router.add_post("/v1/completions", stepped_sse(next_chunk))
         async with TestServer(app) as engine:
             port, admin_port = unused_port(), unused_port()
             args = RouterArgs(endpoints_static=(f"{engine.host}:{engine.port}",), host="127.0.0.1", port=port,
