@@ -14,7 +14,14 @@ from modelfleet.api import LLMDeployment, OperatorSettings, Plan
 from modelfleet.engines import profile_for
 
 from . import security, termination
-from .cache import cache_volume, compile_cache_volume, runtime_tmp_volume, scratch_volume, shm_volume
+from .cache import (
+    cache_volume,
+    compile_cache_mount,
+    compile_cache_volume,
+    runtime_tmp_volume,
+    scratch_volume,
+    shm_volume,
+)
 from .checkpoint import download_seconds
 from .engine_container import CONTAINER_NAME, compile_key, engine_container
 from .labels import ENGINE, POD_SPEC_HASH_ANNOTATION, labels, metadata, selector_labels
@@ -31,7 +38,9 @@ def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSetti
     spec = resource.spec
     engine = profile_for(spec.engine.kind)
     volumes = [cache_volume(resource, plan, settings), shm_volume(plan), runtime_tmp_volume(), scratch_volume()]
-    compile_cache = compile_cache_volume(resource, engine, settings, compile_key(spec, plan, engine, settings))
+    key = compile_key(spec, plan, engine, settings)
+    compile_cache = compile_cache_volume(resource, engine, settings, key)
+    compile_mount = compile_cache_mount(spec, engine, key)
     return {
         # Service links would put one variable per Service of the namespace
         # into the engine; a Service named "vllm" sets VLLM_PORT, which vLLM
@@ -43,8 +52,8 @@ def engine_pod_spec(resource: LLMDeployment, plan: Plan, settings: OperatorSetti
         "terminationGracePeriodSeconds": termination.grace_period_seconds(plan),
         **pod_placement(spec, plan, spec.placement.affinity),
         "topologySpreadConstraints": spread_over_nodes(resource.metadata["name"]),
-        "initContainers": init_containers(spec, plan, engine, settings, restricted),
-        "containers": [engine_container(spec, plan, engine, settings)],
+        "initContainers": init_containers(spec, plan, engine, settings, compile_mount, restricted),
+        "containers": [engine_container(spec, plan, engine, settings, compile_mount)],
         "volumes": volumes + ([compile_cache] if compile_cache else []),
     }
 

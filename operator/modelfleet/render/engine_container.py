@@ -17,7 +17,7 @@ from modelfleet.api.spec import OPERATOR_ENV
 from modelfleet.engines import EngineProfile, cache_layout
 
 from . import probes, security, termination
-from .cache import CACHE_VOLUME, SCRATCH_VOLUME, SHM_VOLUME, compile_cache_key, compile_cache_mount, disk_cache_size
+from .cache import CACHE_VOLUME, SCRATCH_VOLUME, SHM_VOLUME, compile_cache_key, disk_cache_size
 from .engine_args import engine_args, engine_image
 from .resources import engine_resources
 
@@ -25,8 +25,11 @@ CONTAINER_NAME = "engine"
 
 
 def engine_container(
-    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings,
+    compile_mount: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """``compile_mount``: the LLMDeployment's compile cache over the engine's compile directory, None when it keeps
+    none (``cache.compile_cache_mount``)."""
     container: dict[str, Any] = {"name": CONTAINER_NAME, "image": engine_image(spec, engine, settings),
                                  "imagePullPolicy": "IfNotPresent"}
     if engine.command:
@@ -53,7 +56,6 @@ def engine_container(
             ],
         }
     )
-    compile_mount = compile_cache_mount(spec, engine, compile_key(spec, plan, engine, settings))
     if compile_mount is not None:  # after the scratch mount it sits in
         container["volumeMounts"].append(compile_mount)
     return container

@@ -68,9 +68,8 @@ from modelfleet.api.runtime_args import PrepullArgs, WarmupArgs
 from modelfleet.engines import EngineProfile, cache_layout
 
 from . import security
-from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME, compile_cache_mount
+from .cache import CACHE_VOLUME, RUNTIME_TMP_VOLUME
 from .engine_args import served_model_name
-from .engine_container import compile_key
 
 WARMUP_PORT = 8090
 WARMUP_PORT_NAME = "warmup"
@@ -195,16 +194,19 @@ def cache_permissions_container(settings: OperatorSettings, compile_mount: dict[
 
 
 def init_containers(
-    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings, restricted: bool = False
+    spec: LLMDeploymentSpec, plan: Plan, engine: EngineProfile, settings: OperatorSettings,
+    compile_mount: dict[str, Any] | None, restricted: bool = False,
 ) -> list[dict[str, Any]]:
     """The engine pod's init containers, in the order the kubelet runs them.
+
+    ``compile_mount``: the engine's mount of the LLMDeployment's compile cache (None: it keeps none), whose
+    directory cache-permissions hands to the engine's user.
 
     ``restricted``: the namespace forbids a root container, so there is no cache-permissions step: the volume's
     fsGroup is all there is (and the LLMDeployment keeps no compile cache there: ``decide.pod_security``)."""
     # An emptyDir (mode none) always gets the fsGroup; the node's directory and a shared volume may not.
     containers = []
     if spec.cache.mode in ("nodeLocal", "pvc") and not restricted:
-        compile_mount = compile_cache_mount(spec, engine, compile_key(spec, plan, engine, settings))
         containers.append(cache_permissions_container(settings, compile_mount))
     containers.append(prepull_container(spec, engine, settings))
     if warmup_enabled(spec, plan):
