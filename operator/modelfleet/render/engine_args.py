@@ -25,8 +25,13 @@ def served_model_name(spec: LLMDeploymentSpec) -> str:
 
 
 def engine_image(spec: LLMDeploymentSpec, profile: EngineProfile, settings: OperatorSettings) -> str:
-    """The user's image, else the operator's configured one, else the pinned one."""
-    return spec.engine.image or settings.engine_images.get(profile.kind) or profile.default_image
+    """The user's image, else the operator's default."""
+    return spec.engine.image or default_engine_image(profile, settings)
+
+
+def default_engine_image(profile: EngineProfile, settings: OperatorSettings) -> str:
+    """The operator's configured image for the engine, else the pinned one."""
+    return settings.engine_images.get(profile.kind) or profile.default_image
 
 
 def engine_args(spec: LLMDeploymentSpec, plan: Plan, profile: EngineProfile) -> list[str]:

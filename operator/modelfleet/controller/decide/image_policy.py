@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 
 from modelfleet.api import LLMDeployment, OperatorSettings
 from modelfleet.engines import PROFILES
+from modelfleet.render.engine_args import default_engine_image
 
 from .intent import Problem
 
@@ -24,7 +25,7 @@ REASON = "EngineImageNotAllowed"
 def allowed_images(settings: OperatorSettings) -> tuple[str, ...]:
     if settings.allowed_engine_images:
         return tuple(settings.allowed_engine_images)
-    return tuple(settings.engine_images.get(kind) or profile.default_image for kind, profile in PROFILES.items())
+    return tuple(default_engine_image(profile, settings) for profile in PROFILES.values())
 
 
 def image_refusal(resource: LLMDeployment, settings: OperatorSettings) -> Problem | None:
