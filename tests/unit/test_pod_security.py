@@ -76,3 +76,8 @@ def test_restricted_keeps_a_pvc_but_each_pod_compiles_on_its_own_and_no_step_run
     template = next(o for o in intent.apply if o["kind"] == "Deployment")["spec"]["template"]["spec"]
     assert [c["name"] for c in template["initContainers"]][0] != "cache-permissions"
     assert all(c["securityContext"].get("runAsNonRoot") for c in template["initContainers"] + template["containers"])
+
+
+def test_mode_none_asked_for_under_restricted_is_said_as_asked():
+    choice = choose_cache_mode(resource({"mode": "none", "size": "40Gi"}), "llm", "restricted")
+    assert isinstance(choice, CacheChoice) and (choice.chosen.mode, choice.chosen.reason) == ("none", "spec.cache.mode")

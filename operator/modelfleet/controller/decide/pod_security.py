@@ -45,7 +45,7 @@ def choose_cache_mode(resource: LLMDeployment, namespace: str,
     """The resource with a cache mode ``level`` allows, or why the mode it asks for is refused."""
     cache = resource.spec.cache
     asked = "mode" in cache.model_fields_set
-    if level == RESTRICTED and cache.compile_cache and cache.mode != "nodeLocal":
+    if level == RESTRICTED and cache.compile_cache and cache.mode == "pvc":
         return _per_pod_compile(resource, namespace, asked)
     if cache.mode != "nodeLocal" or level not in FORBID_HOST_PATH:
         why = "spec.cache.mode" if asked else "the default"
@@ -59,7 +59,7 @@ def choose_cache_mode(resource: LLMDeployment, namespace: str,
     reason = (f"chosen: namespace {namespace} enforces Pod Security \"{level}\", which forbids the hostPath of the "
               "default nodeLocal cache; each pod downloads the weights into its own volume. Set spec.cache.mode: pvc "
               "for one download the replicas share.")
-    return CacheChoice(_with_cache(resource, mode="none", compile_cache=level != RESTRICTED),
+    return CacheChoice(_with_cache(resource, mode="none"),
                        CacheModeChosen(mode="none", reason=reason))
 
 
