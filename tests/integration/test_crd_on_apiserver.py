@@ -73,4 +73,4 @@ def test_printer_columns_are_served(cluster, llmdeployments, namespace):
     body["metadata"]["namespace"] = namespace
     llmdeployments.create(body=body, namespace=namespace)
     header = cluster.kubectl("get", "llmd", "-n", namespace).stdout.splitlines()[0].split()
-    assert header == ["NAME", "MODEL", "ENGINE", "GPU", "TP", "READY", "DESIRED", "QUEUE", "AGE"]
+    assert header == ["NAME", "MODEL", "ENGINE", "GPU", "TP", "READY", "DESIRED", "QUEUE", "HEALTH", "REASON", "AGE"]

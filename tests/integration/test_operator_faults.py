@@ -189,3 +189,34 @@ def test_a_rollout_on_a_full_pool_is_blocked_and_replacing_in_place_completes_it
     wait_for("the in-place rollout", rolled_out, 180, 0.5)
     assert fewest >= 2, f"{3 - fewest} replicas were down at once"
     wait_for("not degraded", lambda: degraded(cluster, namespace, "full", "RolloutBlocked") is None, 30)
+
+
+def test_re_creating_an_llmdeployment_of_the_same_name_waits_for_the_old_children_without_a_warning(
+        cluster, namespace, operator):
+    """Delete, then apply the same name at once: the garbage collector still holds the old children's names
+    (here a finalizer keeps the old Deployment for as long as the test needs). That is no conflict to warn of."""
+    apply(cluster, namespace, with_spec("again"))
+    wait_for("the first Deployment", lambda: get(cluster, namespace, "deployment/again"), 30)
+    hold = {"metadata": {"finalizers": ["modelfleet.io/test-hold"]}}
+    kubectl(cluster, "patch", "deployment", "again", "-n", namespace, "--type=merge", "-p", json.dumps(hold))
+    kubectl(cluster, "delete", "llmd", "again", "-n", namespace, "--wait=true")
+    apply(cluster, namespace, with_spec("again"))
+
+    def waiting() -> dict | None:
+        found = next((c for c in ((get(cluster, namespace, "llmd/again") or {}).get("status") or {}).get(
+            "conditions", []) if c["type"] == "Progressing"), {})
+        return found if found.get("reason") == "PredecessorDeleting" else None
+    condition = wait_for("Progressing PredecessorDeleting", waiting, 30)
+    assert condition["status"] == "True" and "Deployment/again" in condition["message"], condition
+    assert degraded(cluster, namespace, "again", "NameConflict") is None
+    kubectl(cluster, "patch", "deployment", "again", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"metadata": {"finalizers": None}}))
+
+    def own_deployment() -> bool:
+        deployment = get(cluster, namespace, "deployment/again") or {}
+        llmd = get(cluster, namespace, "llmd/again") or {}
+        owners = deployment.get("metadata", {}).get("ownerReferences") or [{}]
+        return owners[0].get("uid") == llmd.get("metadata", {}).get("uid")
+    wait_for("the new LLMDeployment's own Deployment", own_deployment, 60)
+    assert not warning_events(cluster, namespace, "again", "NameConflict")
+    assert not warning_events(cluster, namespace, "again", "PredecessorDeleting")

@@ -17,6 +17,7 @@ from pathlib import Path
 import lupa.lua51 as lua51
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_DIR = ROOT / "argocd" / "resource_customizations" / "modelfleet.io" / "LLMDeployment"
@@ -75,3 +76,37 @@ def test_every_testdata_status_is_one_the_operator_writes(path):
     from modelfleet.api import LLMDeploymentStatus
 
     LLMDeploymentStatus.model_validate(yaml.safe_load(path.read_text()).get("status") or {})
+
+
+# --- the table's Health and Reason columns say what Argo CD says ----------------------------------------------
+
+REASONS = ["AllReplicasReady", "ReplicasNotReady", "PodsCannotRun", "ScaledToZero", "NotDeployed", "RollingOut",
+           "Complete", "Blocked", "AsExpected", "ModelNotFound", "ReplicaFailure"]
+
+
+def a_condition(kind):
+    # The operator always writes a message (the script has fallbacks for conditions without one).
+    return st.builds(lambda status, reason, message: {
+        "type": kind, "status": status, "reason": reason, "message": message,
+        "lastTransitionTime": "2026-12-01T06:00:00Z", "observedGeneration": 3,
+    }, st.sampled_from(["True", "False"]), st.sampled_from(REASONS),
+        st.sampled_from(["what happened", "what to change"]))
+
+
+CONDITION_SETS = st.tuples(*(st.none() | a_condition(kind) for kind in ("Ready", "Progressing", "Degraded")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(CONDITION_SETS)
+def test_the_health_column_is_what_argo_cd_says(found):
+    from modelfleet.api import Condition
+    from modelfleet.controller.decide.health import summarize
+
+    conditions = [c for c in found if c is not None]
+    summary = summarize([Condition.model_validate(c) for c in conditions])
+    obj = {"metadata": {"name": "m", "generation": 3},
+           "status": {"observedGeneration": 3, "conditions": conditions}}
+    argo = argocd_health(obj)
+    assert argo["status"] == summary.health
+    if summary.condition is not None:  # Argo CD's message is the message of the condition Reason names
+        assert argo["message"] == summary.condition.message

@@ -379,8 +379,8 @@ def test_the_reconcile_sends_its_own_fields_only():
     (write,) = intent.status_writes
     assert write.manager == RECONCILER
     sent = write.body()
-    assert set(sent) == {"observedGeneration", "conditions", "plan", "cacheMode", "replicas", "readyReplicas",
-                         "selector", "endpoint"}  # desiredReplicas is the autoscaler's while it is on
+    assert set(sent) == {"observedGeneration", "conditions", "health", "reason", "plan", "cacheMode", "replicas",
+                         "readyReplicas", "selector", "endpoint"}  # desiredReplicas is the autoscaler's while it is on
     assert [c["type"] for c in sent["conditions"]] == ["Ready", "Progressing", "Degraded"]
     assert intent.apply[0]["spec"]["replicas"] == 1  # minReplicas until the autoscaler decides
 
@@ -472,3 +472,30 @@ def test_a_failure_is_the_reconcilers_degraded_once():
     assert [(e.type, e.reason) for e in writes.events] == [("Warning", "ReconcileFailed")]
     body["status"] |= {"conditions": write.body()["conditions"]}
     assert decide_failure(snapshot(body, children), ValueError("a bug"), 1.0, T1).status == ()  # said once
+
+
+def test_children_of_a_deleted_llmdeployment_of_the_same_name_are_waited_for_without_a_warning():
+    """Delete and re-create: the garbage collector is still removing the first one's children, which hold the
+    names for a second. That passes by itself, so it is Progressing, not Degraded, and posts no Warning."""
+    body, children = converged()
+    predecessor = copy.deepcopy(children)
+    for child in predecessor.values():
+        child["metadata"]["ownerReferences"] = [{"kind": "LLMDeployment", "name": "chat", "uid": "the-deleted-chat",
+                                                 "controller": True}]
+    intent = decide(snapshot(body, predecessor), SETTINGS, T1)
+    assert "Service/chat" not in kinds(intent.apply)  # still never adopted
+    assert condition(intent, "Degraded") == ("False", "AsExpected")
+    assert condition(intent, "Progressing") == ("True", "PredecessorDeleting")
+    assert (intent.status.health, intent.status.reason) == ("Progressing", "PredecessorDeleting")
+    assert not [e for e in intent.events if e.type == "Warning"]
+
+
+def test_a_lasting_conflict_beside_a_predecessors_child_is_still_a_warning():
+    body, children = converged()
+    mixed = copy.deepcopy(children)
+    mixed["Service/chat"]["metadata"]["ownerReferences"] = [{"kind": "LLMDeployment", "name": "chat",
+                                                             "uid": "the-deleted-chat", "controller": True}]
+    mixed["Deployment/chat"]["metadata"]["ownerReferences"] = [{"kind": "Helm", "name": "x", "controller": True}]
+    intent = decide(snapshot(body, mixed), SETTINGS, T1)
+    assert condition(intent, "Degraded") == ("True", "NameConflict")
+    assert [e.reason for e in intent.events if e.type == "Warning"] == ["NameConflict"]

@@ -154,3 +154,23 @@ def test_a_blocked_rollout_still_names_the_child_that_holds_it_back():
                        problem=UNSCHEDULABLE, blockers=(pending,))
     progressing = next(c for c in derive_status(seen, EMPTY, T0).conditions if c.type == "Progressing")
     assert progressing.reason == "Blocked" and "m-cache is Pending" in progressing.message
+
+
+# What `kubectl get llmd` shows in its Health and Reason columns for each of the states above.
+COLUMNS = {
+    "no Deployment, a problem": ("Degraded", "ChildRefused"),
+    "pods forbidden by admission": ("Degraded", "ReplicaFailure"),
+    "pods unschedulable": ("Degraded", "Unschedulable"),
+    "a surge rollout mid-way: the new pod loads, the old one serves": ("Healthy", "AllReplicasReady"),
+    "a rollout blocked: its new pod cannot be placed": ("Degraded", "RolloutBlocked"),
+    "first replicas loading": ("Progressing", "ReplicasStarting"),
+    "the controller has not seen the new template": ("Healthy", "AllReplicasReady"),
+    "all served": ("Healthy", "AllReplicasReady"),
+    "scaled to zero": ("Healthy", "ScaledToZero"),
+}
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_the_table_columns_name_the_trouble(name):
+    status = derive_status(STATES[name][0], EMPTY, T0)
+    assert (status.health, status.reason) == COLUMNS[name]

@@ -376,8 +376,8 @@ def test_a_new_llmdeployment_names_looked_up_children_applied_status_written_eve
         apply(SERVICE_PATH, "Service", world.cluster),
         apply(PDB_PATH, "PodDisruptionBudget", world.cluster),
         apply_status(RECONCILER, world.cluster, lambda status: set(status) == {
-            "observedGeneration", "conditions", "plan", "cacheMode", "replicas", "readyReplicas", "desiredReplicas",
-            "selector", "endpoint"} and status["desiredReplicas"] == 2 and conditions(status) == {
+            "observedGeneration", "conditions", "health", "reason", "plan", "cacheMode", "replicas", "readyReplicas",
+            "desiredReplicas", "selector", "endpoint"} and status["desiredReplicas"] == 2 and conditions(status) == {
             "Ready": ("False", "ReplicasNotReady"), "Progressing": ("True", "RollingOut"),
             "Degraded": ("False", "AsExpected")}),
         event("PlanChosen", says="NVIDIA-H100-80GB-HBM3"),

@@ -42,6 +42,11 @@ PRINTER_COLUMNS = [
     {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
     {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
     {"name": "Queue", "type": "number", "jsonPath": ".status.queueDepth"},
+    # Trouble shows in the table, not only in describe: Argo CD's word for the object and the condition's reason.
+    {"name": "Health", "type": "string", "jsonPath": ".status.health",
+     "description": "Healthy, Progressing or Degraded, as Argo CD's health check says."},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason",
+     "description": "Why: the reason of the condition that decided Health (kubectl describe has its message)."},
     # Wide output only: full-length sequences the KV cache of a running engine really holds.
     {"name": "KV Seqs", "type": "integer", "jsonPath": ".status.kvCapacity.measuredSequences", "priority": 1,
      "description": "Sequences of maxModelLen tokens the KV cache of a Ready engine holds, as it reports it."},

@@ -20,6 +20,8 @@ from .spec import EngineKind
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "KVCacheSufficient")
 _SOME = ", ".join(CONDITION_TYPES[:-1])
 ConditionStatus = Literal["True", "False", "Unknown"]
+# Argo CD's health words (gitops-engine's HealthStatusCode), the ones its check of an LLMDeployment answers.
+Health = Literal["Healthy", "Progressing", "Degraded"]
 
 
 class Condition(ApiModel):
@@ -221,6 +223,14 @@ class LLMDeploymentStatus(ApiModel):
         default_factory=list,
         description=f"{_SOME} and {CONDITION_TYPES[-1]}, with reasons and messages.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    health: Health | None = Field(
+        None, description="Healthy, Progressing or Degraded: the conditions summed up in one word, as Argo CD's "
+        "health check of an LLMDeployment reads them (kubectl get shows it)."
+    )
+    reason: str | None = Field(
+        None, description="The reason of the condition that decided health: Degraded's when degraded, else Ready's "
+        "or Progressing's (kubectl describe has its message).", max_length=1024
     )
     plan: Plan | None = Field(None, description="The sizing plan in force.")
     cache_mode: CacheModeChosen | None = Field(

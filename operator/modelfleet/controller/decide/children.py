@@ -15,7 +15,7 @@ from modelfleet.render import POD_SPEC_HASH_ANNOTATION, ChildRef, child_refs
 from .drift import differs
 from .fields import RECONCILER
 from .intent import ChildTrouble, Prune, Refusal
-from .ownership import name_conflict, owned_by, with_owner
+from .ownership import held_trouble, owned_by, with_owner
 from .snapshot import Ref
 from .takeback import foreign_additions, removal_patch, without
 
@@ -44,7 +44,7 @@ def plan_children(owner: Ref, rendered: list[dict[str, Any]], live: dict[str, di
         desired = with_owner(obj, owner)
         current = live.get(key)
         if current is not None and not owned_by(current, owner):
-            conflicts.append(name_conflict(key, current))
+            conflicts.append(held_trouble(key, current, owner))
             continue
         if current is None:
             creates.add(key)

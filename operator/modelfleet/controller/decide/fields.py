@@ -43,7 +43,8 @@ RECONCILE_WRITERS = (RECONCILER, CAPACITY)
 
 # LLMDeploymentStatus fields (attribute names) by writer, desiredReplicas aside.
 _FIELDS: dict[str, tuple[str, ...]] = {
-    RECONCILER: ("observed_generation", "plan", "cache_mode", "replicas", "ready_replicas", "selector", "endpoint"),
+    RECONCILER: ("observed_generation", "health", "reason", "plan", "cache_mode", "replicas", "ready_replicas",
+                 "selector", "endpoint"),
     AUTOSCALER: ("queue_depth", "last_scale_time"),
     CAPACITY: ("kv_capacity", "warmup"),
     COLD_START: ("cold_start",),

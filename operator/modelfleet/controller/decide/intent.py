@@ -45,8 +45,10 @@ class ChildTrouble:
     """A child that could not be applied: the name is someone else's, or the API server refused it."""
 
     key: str  # "Kind/name"
-    reason: str  # NameConflict or ChildRefused
+    reason: str  # NameConflict, PredecessorDeleting or ChildRefused
     message: str
+    # It passes by itself (the garbage collector is deleting what holds the name): no person needs to act.
+    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class Problem:
 
     reason: str
     message: str
+    # It passes by itself, with nothing to change: the rollout waits (Progressing), nothing is Degraded, no Warning.
+    transient: bool = False
 
 
 @dataclass(frozen=True)

@@ -155,13 +155,16 @@ def _token_problem(resource: LLMDeployment, snapshot: Snapshot) -> Problem | Non
 def _trouble_problem(troubles: tuple[ChildTrouble, ...]) -> Problem | None:
     if not troubles:
         return None
-    return Problem(troubles[0].reason, " ".join(t.message for t in troubles))
+    # A lasting trouble first: it is what a person must fix, and the reason the conditions give.
+    ordered = sorted(troubles, key=lambda t: t.transient)
+    return Problem(ordered[0].reason, " ".join(t.message for t in ordered), all(t.transient for t in troubles))
 
 
 def _warning_if_new(previous: LLMDeploymentStatus, status: LLMDeploymentStatus,
                     problem: Problem | None) -> list[Event]:
-    """A Warning when the Degraded condition starts saying something new, not on every status move."""
-    if problem is None:
+    """A Warning when the Degraded condition starts saying something new, not on every status move; none for a
+    problem that passes by itself."""
+    if problem is None or problem.transient:
         return []
     before = find(previous.conditions, "Degraded")
     now = find(status.conditions, "Degraded")

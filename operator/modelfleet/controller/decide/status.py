@@ -23,6 +23,7 @@ from modelfleet.api.status import ConditionStatus
 
 from .capacity import standing
 from .conditions import condition, replaced
+from .health import SCALED_TO_ZERO, summarize
 from .intent import Observation, Problem
 
 __all__ = ["Observation", "Problem", "derive_status"]
@@ -37,9 +38,13 @@ def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) ->
         condition("Degraded", *_degraded(seen), seen.generation),
     ]
     desired = seen.desired_replicas if seen.desired_replicas is not None else previous.desired_replicas
+    merged = replaced(previous.conditions, conditions, now)
+    summary = summarize(merged)
     after = previous.model_copy(update={
         "observed_generation": seen.generation,
-        "conditions": replaced(previous.conditions, conditions, now),
+        "conditions": merged,
+        "health": summary.health,
+        "reason": summary.reason,
         "plan": seen.plan or previous.plan,
         "cache_mode": seen.cache_mode or previous.cache_mode,
         "replicas": replicas,
@@ -63,7 +68,7 @@ def _ready(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
         why = f" {seen.problem.message}" if seen.problem else ""
         return "False", "NotDeployed", f"No engine Deployment exists.{why}"
     if desired == 0:
-        return "False", "ScaledToZero", "spec.replicas is 0: no replica serves requests."
+        return "False", SCALED_TO_ZERO, "spec.replicas is 0: no replica serves requests."
     if desired is not None and ready >= desired:
         return "True", "AllReplicasReady", f"{ready}/{desired} replicas are ready and warmed up."
     head = f"{ready}/{desired} replicas are ready"
@@ -81,7 +86,7 @@ def _pods_cannot_run(seen: Observation) -> str | None:
     failure = _deployment_condition(seen, "ReplicaFailure")
     if failure is not None and failure.get("status") == "True":
         return f"pods cannot be created: {failure.get('message', 'no reason given')}"
-    if seen.problem is not None:
+    if seen.problem is not None and not seen.problem.transient:
         return f"{seen.problem.reason}: {seen.problem.message}"
     return None
 
@@ -89,6 +94,8 @@ def _pods_cannot_run(seen: Observation) -> str | None:
 def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
     """The Deployment's own rollout state, as ``kubectl rollout status`` reads it: done when the controller saw
     the current template, every replica runs it, no old pod remains and every new one is available."""
+    if seen.problem is not None and seen.problem.transient:  # it passes by itself: the rollout waits for it
+        return "True", seen.problem.reason, seen.problem.message
     if seen.deployment is None:
         return "False", "NotDeployed", "Nothing to roll out."
     status = _status(seen)
@@ -121,7 +128,7 @@ def _deployment_condition(seen: Observation, kind: str) -> dict[str, Any] | None
 
 
 def _degraded(seen: Observation) -> tuple[ConditionStatus, str, str]:
-    if seen.problem:
+    if seen.problem and not seen.problem.transient:
         return "True", seen.problem.reason, seen.problem.message
     for item in ((seen.deployment or {}).get("status") or {}).get("conditions") or []:
         if item.get("type") == "Progressing" and item.get("reason") == "ProgressDeadlineExceeded":
