@@ -16,7 +16,9 @@ pinned to a commit (its Rust router reads the cache through refs/<revision>).
 
 What is asserted is what a user would see: conditions, pods and their
 containers' states, completions through the Service's ClusterIP (kube-proxy's
-rules on this machine), and the engine's own request counters.
+rules on this machine), and the engine's own request counters. The tenancy
+test looks where a tenant would: from inside another namespace's engine
+container (``kubectl exec``), and at the node's cache directories.
 
 On kind (``target.is_kind``) the same tests run with what differs there: the
 engine image is the one run.sh loaded into the pool-`local` worker (vLLM only:
