@@ -653,7 +653,7 @@ TENANT_A_TOKEN = "hf_team_a_token"  # the one token the test Hub lets read GATED
 # What an engine container in another namespace reports of the cache it can reach (run there by `kubectl exec`, as
 # the engine's user: whatever the image, its code gets these mounts and no others): the mounts of anything under
 # /cache (root in its file system -> mount point), every file it can list there, which of them hold the gated
-# repo's marker, what opening A's places gives, and the (device, inode) of its own weights file.
+# repo's marker, what opening A's places gives, and the (device, inode) of its own weights file (at refs/main).
 PROBE = r"""
 import json, os, sys
 gated_dir, marker, elsewhere = sys.argv[1], sys.argv[2].encode(), sys.argv[3:]
@@ -670,7 +670,8 @@ def opening(path):
         return sorted(os.listdir(path))
     except OSError as e:
         return f"{type(e).__name__}: {e.strerror}"
-weights = next(f for f in files if f.endswith("/model.safetensors"))
+repo = "/cache/huggingface/hub/models--acme--tiny-mixtral"
+weights = f"{repo}/snapshots/{open(repo + '/refs/main').read()}/model.safetensors"
 print(json.dumps({"uid": os.getuid(), "cache_mounts": [m for m in mounts if m[1].startswith("/cache")],
                   "mount_roots": [m[0] for m in mounts], "files": sorted(files),
                   "marker_in": [f for f in files if holds(f)],
@@ -776,7 +777,7 @@ def test_a_tenants_engine_cannot_read_another_namespaces_gated_weights_and_publi
         a_files = (on_node(target, "ls", str(private_a / gated_dir / "snapshots" / commit)) or "").split()
         shared_gated = on_node(target, "find", str(public_hub / "models--acme--gated-mixtral"), "-type", "f")
         print(f"\nA's gated snapshot on the node ({private_a / gated_dir}): {a_files}"
-              f"\nthe shared directory's files of {GATED}: {shared_gated!r}")
+              f"\nthe shared directory's files of {GATED}: {shared_gated or '(no such directory)'}")
         assert "marker.txt" in a_files and "model.safetensors" in a_files
         assert not (shared_gated or "").strip()
 
