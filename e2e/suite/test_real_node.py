@@ -16,7 +16,9 @@ pinned to a commit (its Rust router reads the cache through refs/<revision>).
 
 What is asserted is what a user would see: conditions, pods and their
 containers' states, completions through the Service's ClusterIP (kube-proxy's
-rules on this machine), and the engine's own request counters.
+rules on this machine), and the engine's own request counters. The tenancy
+test looks where a tenant would: from inside another namespace's engine
+container (``kubectl exec``), and at the node's cache directories.
 
 On kind (``target.is_kind``) the same tests run with what differs there: the
 engine image is the one run.sh loaded into the pool-`local` worker (vLLM only:
@@ -33,7 +35,9 @@ cluster only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import pathlib
@@ -52,6 +56,7 @@ from localcluster import images, node, node_files, settings
 from modelfleet.api import ColdStartPhases, OperatorSettings
 from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import WARMUP_PORT
+from support.hub_server import file_downloads
 from support.waiting import wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -639,6 +644,188 @@ def test_a_baseline_namespace_refuses_node_local_and_creates_nothing(target, rea
         assert not get(target, kinds, "-n", namespace, "-l", "modelfleet.io/llmdeployment=tiny-node")["items"]
     finally:
         target.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+# ------------------------------------------------------------------ weights by tenancy
+
+GATED = "acme/gated-mixtral"
+TENANT_A_TOKEN = "hf_team_a_token"  # the one token the test Hub lets read GATED
+# What an engine container in another namespace reports of the cache it can reach (run there by `kubectl exec`, as
+# the engine's user: whatever the image, its code gets these mounts and no others): the mounts of anything under
+# /cache (root in its file system -> mount point), every file it can list there, which of them hold the gated
+# repo's marker, what opening A's places gives, and the (device, inode) of its own weights file (at refs/main).
+PROBE = r"""
+import json, os, sys
+gated_dir, marker, elsewhere = sys.argv[1], sys.argv[2].encode(), sys.argv[3:]
+mounts = [line.split()[3:5] for line in open("/proc/self/mountinfo")]
+files = [os.path.join(root, name) for root, _, names in os.walk("/cache") for name in names]
+def holds(path):
+    try:
+        with open(path, "rb") as f:
+            return marker in f.read()
+    except OSError:
+        return False
+def opening(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror}"
+repo = "/cache/huggingface/hub/models--acme--tiny-mixtral"
+weights = f"{repo}/snapshots/{open(repo + '/refs/main').read()}/model.safetensors"
+print(json.dumps({"uid": os.getuid(), "cache_mounts": [m for m in mounts if m[1].startswith("/cache")],
+                  "mount_roots": [m[0] for m in mounts], "files": sorted(files),
+                  "marker_in": [f for f in files if holds(f)],
+                  "opening": {p: opening(p) for p in [gated_dir, *elsewhere]},
+                  "own_weights": [weights, os.stat(weights).st_dev, os.stat(weights).st_ino]}))
+"""
+
+
+def add_gated_repo(hub) -> tuple[str, str]:
+    """GATED on the test Hub: the tiny model's files and a marker file only its readers can know; (commit, marker).
+    The operator reads a gated model's config with the chart's own token (hubTokenSecretRef), which this install
+    does not set: config.json goes to anyone here, as it would to that token; the repo's listing and every other
+    file need TENANT_A_TOKEN."""
+    from support.hub_server import respond
+    tiny = hub.repos.get(REPO)
+    marker = f"gated weights of team A {time.time_ns()}"
+    files = {path: f.content for path, f in tiny.commits[tiny.resolve("main")].items()}
+    commit = hub.repos.add(GATED, {**files, "marker.txt": marker}, gated=True, allowed_tokens=(TENANT_A_TOKEN,))
+
+    def with_the_operators_token(request):
+        if request.method in ("GET", "HEAD") and request.path.endswith("/config.json") and f"/{GATED}/" in request.path:
+            request = dataclasses.replace(request, headers={**request.headers,
+                                                            "authorization": f"Bearer {TENANT_A_TOKEN}"})
+        return respond(hub.repos, request)
+
+    hub.responder = with_the_operators_token
+    return commit, marker
+
+
+def prepulled(target, namespace: str, name: str) -> dict | None:
+    """The LLMDeployment's pre-pull DaemonSet once its pod on the node is Ready (the weights are in place)."""
+    found = target.kubectl("get", "daemonset", f"{name}-prepull", "-n", namespace, "-o", "json", check=False)
+    ds = json.loads(found.stdout) if found.returncode == 0 else {}
+    return ds if (ds.get("status") or {}).get("numberReady") == 1 else None
+
+
+def refused_prepull(target, namespace: str, name: str) -> dict | None:
+    """The pre-pull container's finished run that failed, in the LLMDeployment's DaemonSet pod; None until one did."""
+    for pod in get(target, "pods", "-n", namespace, "-l", f"modelfleet.io/llmdeployment={name}")["items"]:
+        for status in pod["status"].get("initContainerStatuses", []):
+            if status["name"] == "prepull":
+                done = status["state"].get("terminated") or status.get("lastState", {}).get("terminated")
+                if done and done["exitCode"] != 0:
+                    return {"pod": pod["metadata"]["name"], **done}
+    return None
+
+
+def weights_sent(hub) -> int:
+    """Body bytes the test Hub sent of the public tiny model's files but its config (which the operator reads)."""
+    return hub.body_bytes(lambda request: file_downloads()(request) and f"/{REPO}/" in request.path
+                          and not request.path.endswith("/config.json"))
+
+
+def running_engine(target, namespace: str, name: str) -> dict | None:
+    for pod in engine_pods(target, namespace, name):
+        if any(c["name"] == "engine" and "running" in c["state"] for c in pod["status"].get("containerStatuses", [])):
+            return pod
+    return None
+
+
+def tenant_namespace(target, real_namespace: str, tenant: str) -> str:
+    namespace = f"{real_namespace}-{tenant}"
+    target.kubectl("create", "namespace", namespace)
+    wait_for("default ServiceAccount", lambda: target.kubectl(
+        "get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0, 30)
+    return namespace
+
+
+def test_a_tenants_engine_cannot_read_another_namespaces_gated_weights_and_public_ones_are_shared(
+        target, real_namespace, hub):
+    """Team A pulls a gated repo with its token; team B's engine (its code, whatever the image: `kubectl exec` in
+    it as the engine's user) finds none of it, and B asking for the gated repo without a token is refused at its
+    pre-pull. A and B serve the same public model from one copy on the node: B's pre-pull fetches 0 bytes, and
+    B's engine reads the node's file itself. vLLM only: the mounts are the renderer's, the same for every engine
+    (test_render_tenancy.py), and every engine's loading through them is what the tests above show."""
+    engine = Engine("vllm", images.ensure_engine_image(node_files.socket()), "main")
+    defaults = OperatorSettings()  # the chart's: nodeCachePath, nodePrivateCachePath
+    the_hubs_own = hub.responder
+    commit, marker = add_gated_repo(hub)
+    team_a, team_b = (tenant_namespace(target, real_namespace, t) for t in ("team-a", "team-b"))
+    private_a = pathlib.Path(defaults.node_private_cache_path) / team_a
+    public_hub = pathlib.Path(defaults.node_cache_path) / "huggingface" / "hub"
+    try:
+        target.kubectl("create", "secret", "generic", "hf-token", "-n", team_a,
+                       f"--from-literal=token={TENANT_A_TOKEN}")
+        target.kubectl("label", "secret", "hf-token", "-n", team_a, "modelfleet.io/hub-token=true")
+        gated = llmd(engine, "gated", "nodeLocal")
+        gated["spec"]["model"] = {"id": GATED, "revision": "main",
+                                  "tokenSecretRef": {"name": "hf-token", "key": "token"}}
+        gated["spec"]["replicas"] = 0  # the DaemonSet's pre-pull fetches it; no engine start needed
+        public_a = llmd(engine, "public", "nodeLocal")
+        public_a["spec"]["replicas"] = 0
+        gated_without_token = llmd(engine, "gated", "nodeLocal")
+        gated_without_token["spec"]["model"]["id"] = GATED
+        gated_without_token["spec"]["replicas"] = 0
+        for namespace, obj in ((team_a, gated), (team_a, public_a), (team_b, gated_without_token)):
+            target.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
+        for name in ("gated", "public"):
+            wait_for(f"{team_a}/{name} pre-pulled", functools.partial(prepulled, target, team_a, name), 300, 1)
+
+        # A's gated weights: in A's own node directory, and nowhere in the shared one.
+        gated_dir = "huggingface/hub/models--acme--gated-mixtral"
+        a_files = (on_node(target, "ls", str(private_a / gated_dir / "snapshots" / commit)) or "").split()
+        shared_gated = on_node(target, "find", str(public_hub / "models--acme--gated-mixtral"), "-type", "f")
+        print(f"\nA's gated snapshot on the node ({private_a / gated_dir}): {a_files}"
+              f"\nthe shared directory's files of {GATED}: {shared_gated or '(no such directory)'}")
+        assert "marker.txt" in a_files and "model.safetensors" in a_files
+        assert not (shared_gated or "").strip()
+
+        # B names the gated repo without a token: its pre-pull is refused by the Hub (exit 77, access).
+        refused = wait_for(f"{team_b}/gated pre-pull refused", lambda: refused_prepull(target, team_b, "gated"), 300, 1)
+        print(f"B's pre-pull of {GATED} without a token: exit {refused['exitCode']}, {refused.get('message', '')!r}")
+        assert refused["exitCode"] == 77, refused
+
+        # B serves the public model: its pre-pull finds A's copy and fetches nothing.
+        weights_before = weights_sent(hub)
+        target.kubectl("apply", "-n", team_b, "-f", "-", input=yaml.safe_dump(llmd(engine, "public", "nodeLocal")))
+        pod = wait_for(f"{team_b}/public engine running", lambda: running_engine(target, team_b, "public"), 300, 1)
+        name = pod["metadata"]["name"]
+        weights_after = weights_sent(hub)
+        done = next(line for line in target.kubectl("logs", name, "-n", team_b, "-c", "prepull").stdout.splitlines()
+                    if "done:" in line)
+        print(f"B's pre-pull of {REPO}: {done}\nthe Hub sent {weights_after - weights_before} bytes of {REPO}'s "
+              "files meanwhile")
+        assert done.rstrip().endswith("0.00 MB fetched by this run") and weights_after == weights_before
+
+        # What B's engine container can reach.
+        probe = json.loads(target.kubectl(
+            "exec", name, "-n", team_b, "-c", "engine", "--", "python3", "-c", PROBE,
+            "/cache/huggingface/hub/models--acme--gated-mixtral", marker, str(private_a),
+            defaults.node_private_cache_path, str(public_hub)).stdout)
+        print("B's engine container:", json.dumps(probe, indent=1))
+        repo_mount = "/cache/huggingface/hub/models--acme--tiny-mixtral"
+        assert [point for _, point in probe["cache_mounts"]] == [repo_mount], probe["cache_mounts"]
+        assert probe["uid"] == 65532 and probe["marker_in"] == []
+        assert all(f.startswith(repo_mount + "/") for f in probe["files"]) and probe["files"]
+        assert not any("modelfleet/private" in root for root in probe["mount_roots"]), probe["mount_roots"]
+        assert all(isinstance(result, str) and "FileNotFoundError" in result for result in probe["opening"].values())
+
+        # ... and the public weights it reads are the node's one copy, the file A's pre-pull found or wrote.
+        own, device, inode = probe["own_weights"]
+        on_the_node = on_node(target, "stat", "-L", "-c", "%d %i",
+                              str(public_hub / own.removeprefix("/cache/huggingface/hub/")))
+        print(f"B's {own}: device {device}, inode {inode}; on the node: {on_the_node!r}")
+        assert on_the_node is not None and on_the_node.split() == [str(device), str(inode)]
+    finally:
+        for namespace in (team_a, team_b):
+            target.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        hub.responder = the_hubs_own
+        # A's node directory goes with the test (its namespace's name is the test's own), once no pod of A's can
+        # make it again.
+        wait_for(f"{team_a}'s pods gone", lambda: not target.kubectl(
+            "get", "pods", "-n", team_a, "-o", "name", check=False).stdout.strip(), 300, 1)
+        on_node(target, "rm", "-rf", str(private_a))
 
 
 @pytest.mark.parametrize("mode", ["pvc"])

@@ -46,7 +46,8 @@ def test_node_local_keeps_it_under_the_objects_namespace_and_uid_writable_by_its
     assert volume["hostPath"]["path"].startswith(f"{SETTINGS.node_compile_cache_path}/{namespace}/uid-a/")
     assert volume["hostPath"]["type"] == "DirectoryOrCreate"
     # the weights stay read-only; besides the engine only cache-permissions mounts it, to hand it to the engine's user
-    assert engine_mounts(pod_spec)[cache_layout.MOUNT_PATH]["readOnly"] is True
+    weights = cache_layout.engine_weights_mount(resource.spec.model.id)[1]
+    assert engine_mounts(pod_spec)[weights]["readOnly"] is True
     for container in pod_spec.get("initContainers", []):
         mounts_it = any(m["name"] == mount["name"] for m in container.get("volumeMounts", []))
         assert mounts_it == (container["name"] == "cache-permissions"), container["name"]

@@ -7,7 +7,9 @@ have no nodes to discover), or read from ``modelfleet plan --pools POOLS.yaml``.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import PurePosixPath
+
+from pydantic import Field, model_validator
 
 from .base import ApiModel
 from .spec import DNS_LABEL_PATTERN, EngineKind
@@ -79,6 +81,12 @@ class OperatorSettings(ApiModel):
     node_cache_path: str = Field(
         "/var/lib/modelfleet/cache", description="Directory on GPU nodes that holds weights in nodeLocal cache mode."
     )
+    node_private_cache_path: str = Field(
+        "/var/lib/modelfleet/private",
+        description="Directory on GPU nodes under which weights fetched with a token (spec.model.tokenSecretRef) are "
+        "cached in nodeLocal cache mode, in <namespace>: only that namespace's pods mount it. Keep it outside "
+        "nodeCachePath, which every namespace's pre-pull mounts.",
+    )
     node_compile_cache_path: str = Field(
         "/var/lib/modelfleet/compile",
         description="Directory on GPU nodes under which each LLMDeployment (nodeLocal cache mode) keeps its engine's "
@@ -98,3 +106,13 @@ class OperatorSettings(ApiModel):
         "Default: huggingface.co.",
         pattern=r"^https?://[^\s/]+(/\S*)?$",
     )
+
+    @model_validator(mode="after")
+    def _private_cache_apart(self) -> OperatorSettings:
+        # Every namespace's pre-pull of a public model mounts nodeCachePath whole (read-write): a private
+        # directory under it would be in reach of every tenant's pod, and one above it would hold the public cache.
+        public, private = PurePosixPath(self.node_cache_path), PurePosixPath(self.node_private_cache_path)
+        if public == private or public in private.parents or private in public.parents:
+            raise ValueError(f"nodePrivateCachePath ({private}) must be outside nodeCachePath ({public}) and not "
+                             "contain it: every namespace's pre-pull mounts nodeCachePath")
+        return self

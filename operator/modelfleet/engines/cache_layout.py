@@ -2,10 +2,12 @@
 
 The cache volume holds the Hugging Face hub cache (weights, config,
 tokenizer). The pre-pull program fills it and is the only writer; the
-engines mount it read-only and read it offline. In nodeLocal mode the volume
-is one directory per node shared by every tenant's models, and the engine's
-image is the user's choice: a writable mount would let one tenant's engine
-rewrite the weights another tenant's replicas load.
+engines read it offline, and mount only their own model's directory of it,
+read-only (``engine_weights_mount``). In nodeLocal mode the volume is one
+directory per node shared by every namespace's public models, and the
+engine's image is the user's choice: a writable mount would let one tenant's
+engine rewrite the weights another tenant's replicas load, and a mount of
+the whole cache would let it read every other model on the node.
 
 What an engine writes (transformers' copies of a repo's remote code) goes
 to its pod's own scratch volume instead, an emptyDir: not shared with any
@@ -18,6 +20,10 @@ flags), so the object's next replica finds its graphs compiled.
 
 from __future__ import annotations
 
+import posixpath
+
+from huggingface_hub.constants import REPO_ID_SEPARATOR
+
 MOUNT_PATH = "/cache"
 
 # HF_HOME: huggingface-hub keeps its hub cache, token-less settings and the
@@ -27,6 +33,41 @@ HF_HOME = f"{MOUNT_PATH}/huggingface"
 # The hub cache proper (models--<owner>--<name>/snapshots/<commit>/...), the
 # directory both the pre-pull program and the engines resolve a revision in.
 HUB_CACHE = f"{HF_HOME}/hub"
+
+
+
+def repo_dir(model_id: str) -> str:
+    """The model's directory in the hub cache (``models--<owner>--<name>``), the one the pre-pull lays it out in.
+
+    huggingface-hub's rule (``file_download.repo_folder_name``), with its separator; not the function itself: it
+    also validates the id, and the renderer must render whatever the API accepts (the pre-pull, which calls it,
+    is where a repo id the Hub refuses fails, naming it)."""
+    return REPO_ID_SEPARATOR.join(("models", *model_id.split("/")))
+
+
+def engine_weights_mount(model_id: str) -> tuple[str, str]:
+    """``(subPath in the cache volume, mountPath)`` of the one directory of the cache an engine mounts: its model's.
+
+    Offline, the engines read nothing else under ``HF_HOME`` (checked at the pinned releases):
+
+    - vLLM 0.32: with ``HF_HUB_OFFLINE`` set, ``vllm/engine/arg_utils.py`` (``EngineArgs.__post_init__``) swaps
+      the model and tokenizer ids for ``vllm/transformers_utils/repo_utils.py`` ``get_model_path``: huggingface-hub's
+      ``snapshot_download(local_files_only=True)``, which reads ``refs/<revision>``, ``snapshots/<commit>`` and its
+      tree listing ``trees/``, all in the repo's directory (``huggingface_hub/_snapshot_download.py``); config,
+      tokenizer and weights are then read from that snapshot path. Its download lock is in ``/tmp``
+      (``model_loader/weight_utils.py`` ``get_lock``).
+    - TGI 3.3.7: the router, offline, reads ``Cache::new(HUGGINGFACE_HUB_CACHE)`` (``router/src/server.rs``) and the
+      launcher ``config.json`` through hf-hub's cache (``launcher/src/main.rs`` ``get_config``): hf-hub's
+      ``Cache::get`` reads ``<repo dir>/refs/<revision>`` and ``<repo dir>/snapshots/<commit>/<file>``; the shards
+      ``server/text_generation_server/utils/hub.py`` ``_get_cached_revision_directory``: the same two. The
+      ``HF_HOME/token`` file they look for is optional (the engine runs tokenless, offline).
+
+    The snapshot's files are relative symlinks into the repo's ``blobs/``, so the repo directory, not the snapshot,
+    is the smallest unit that loads. Mounted at its own path under ``HUB_CACHE``, so ``HF_HOME`` resolves as before.
+    """
+    directory = repo_dir(model_id)
+    return posixpath.join(posixpath.relpath(HUB_CACHE, MOUNT_PATH), directory), posixpath.join(HUB_CACHE, directory)
+
 
 # The engine container's own writable directory (an emptyDir per pod).
 SCRATCH_PATH = "/scratch"

@@ -2,17 +2,41 @@
 
 - ``pvc``: one ReadWriteMany PersistentVolumeClaim shared by every replica:
   the first replica's pre-pull fills it, the others find the files there.
-- ``nodeLocal``: a directory on each GPU node (``settings.node_cache_path``,
-  a hostPath the kubelet creates if missing), shared by every model on the
-  node and filled ahead of time by the pre-pull DaemonSet (``prepull.py``).
+- ``nodeLocal``: a directory on each GPU node (a hostPath the kubelet
+  creates if missing), filled ahead of time by the pre-pull DaemonSet
+  (``prepull.py``). Which directory depends on who may read the weights:
+
+  - public weights (no ``spec.model.tokenSecretRef``): ``settings.node_cache_path``,
+    shared by every namespace, so a model many teams serve is on the node once;
+  - weights fetched with a token (gated or private repositories):
+    ``<settings.node_private_cache_path>/<namespace>``, mounted only by that
+    namespace's pods. A token is what says the Hub may refuse others, so the
+    bytes it fetched are cached where only its namespace reaches them.
+
+  The private root is a sibling of the public one, never inside it
+  (``OperatorSettings`` refuses that): every public pre-pull mounts the
+  public root whole, and must not reach a namespace's private directory.
+  One directory per namespace, not per object: the namespace is the tenant
+  boundary (its Secrets, hence its tokens, are readable in it already), and
+  its LLMDeployments of one model share one copy. A namespace deleted and
+  made again under the same name finds the directory, but reaches it only
+  through an LLMDeployment with a token, whose pre-pull asks the Hub with
+  that token before any engine starts: a token the repo refuses stops the
+  pod at its pre-pull.
 - ``none``: an emptyDir per pod on the node's disk; every start downloads.
+
+Which containers mount what: the cache-permissions step and the pre-pull
+(the runtime image, our code) mount the volume whole, read-write; the
+engine (the tenant's image) mounts only its model's directory of the hub
+cache, read-only (``engine_cache_mount``); the warm-up sidecar and the
+DaemonSet's idle container mount none of it.
 
 Size (pvc, none): ``spec.cache.size``, else the checkpoint plus
 ``HEADROOM`` (20%) for the hub's partial downloads and lock files.
 
-Only the pre-pull writes to the cache; the engine container mounts it
-read-only and writes to its pod's own ``scratch`` emptyDir
-(``engines.cache_layout`` says why).
+Only the pre-pull writes to the cache; the engine container mounts its
+model's part of it read-only and writes to its pod's own ``scratch``
+emptyDir (``engines.cache_layout`` says why).
 
 The compile cache (``spec.cache.compileCache``, engines whose profile has
 one: vLLM) is the exception that is shared, and only within one
@@ -43,7 +67,7 @@ import math
 from typing import Any
 
 from modelfleet.api import LLMDeployment, LLMDeploymentSpec, OperatorSettings, Plan
-from modelfleet.engines import EngineProfile
+from modelfleet.engines import EngineProfile, cache_layout
 
 from .checkpoint import checkpoint_gib
 from .labels import CACHE, metadata
@@ -73,15 +97,35 @@ def disk_cache_size(spec: LLMDeploymentSpec, plan: Plan) -> str | None:
     return cache_size(spec, plan) if spec.cache.mode == "none" else None
 
 
+def node_cache_dir(resource: LLMDeployment, settings: OperatorSettings) -> str:
+    """The node directory of the LLMDeployment's weights (nodeLocal): the shared one for public weights, its
+    namespace's own for weights fetched with a token."""
+    if resource.spec.model.token_secret_ref is None:
+        return settings.node_cache_path
+    namespace = resource.metadata.get("namespace") or "default"  # no namespace outside a cluster (modelfleet render)
+    return f"{settings.node_private_cache_path}/{namespace}"
+
+
 def cache_volume(resource: LLMDeployment, plan: Plan, settings: OperatorSettings) -> dict[str, Any]:
     spec = resource.spec
     if spec.cache.mode == "pvc":
         source = {"persistentVolumeClaim": {"claimName": cache_claim_name(resource.metadata["name"])}}
     elif spec.cache.mode == "nodeLocal":
-        source = {"hostPath": {"path": settings.node_cache_path, "type": "DirectoryOrCreate"}}
+        source = {"hostPath": {"path": node_cache_dir(resource, settings), "type": "DirectoryOrCreate"}}
     else:
         source = {"emptyDir": {"sizeLimit": cache_size(spec, plan)}}
     return {"name": CACHE_VOLUME, **source}
+
+
+def engine_cache_mount(spec: LLMDeploymentSpec) -> dict[str, Any]:
+    """The engine's one mount of the weights cache: its model's directory of the hub cache, read-only, at the path
+    it has in the whole cache (``cache_layout.engine_weights_mount`` cites what the engines read offline).
+
+    Every cache mode, not only nodeLocal: one rule, and the pvc claim also holds the compile cache, which the
+    engine mounts on its own (``compile_cache_mount``). The directory exists when the engine starts: the
+    pre-pull, an init container, has made it."""
+    sub_path, mount_path = cache_layout.engine_weights_mount(spec.model.id)
+    return {"name": CACHE_VOLUME, "mountPath": mount_path, "subPath": sub_path, "readOnly": True}
 
 
 def compile_cache_key(spec: LLMDeploymentSpec, image: str, args: list[str]) -> str:

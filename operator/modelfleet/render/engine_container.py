@@ -1,9 +1,11 @@
 """The engine container: the inference server itself.
 
-It reads the weights cache and never writes it: the cache is mounted
-read-only (in nodeLocal mode it is one directory shared by every tenant's
-pods on the node, and the engine's image is the user's). What the engine
-writes goes to the pod's own ``scratch`` emptyDir (``engines.cache_layout``),
+It reads the weights cache and never writes it, and sees only its own
+model's part of it: the model's directory of the hub cache, mounted
+read-only (in nodeLocal mode the cache is one directory shared by every
+namespace's public models on the node, and the engine's image is the
+user's: ``cache.engine_cache_mount``). What the engine writes goes to the
+pod's own ``scratch`` emptyDir (``engines.cache_layout``),
 but for its compile directory, which is its LLMDeployment's compile cache
 when one is shared (``cache.compile_cache_mount``).
 """
@@ -17,7 +19,7 @@ from modelfleet.api.spec import OPERATOR_ENV
 from modelfleet.engines import EngineProfile, cache_layout
 
 from . import probes, security, termination
-from .cache import CACHE_VOLUME, SCRATCH_VOLUME, SHM_VOLUME, compile_cache_key, disk_cache_size
+from .cache import SCRATCH_VOLUME, SHM_VOLUME, compile_cache_key, disk_cache_size, engine_cache_mount
 from .engine_args import engine_args, engine_image
 from .resources import engine_resources
 
@@ -50,7 +52,7 @@ def engine_container(
             "lifecycle": termination.lifecycle(plan),
             "securityContext": security.engine(),
             "volumeMounts": [
-                {"name": CACHE_VOLUME, "mountPath": cache_layout.MOUNT_PATH, "readOnly": True},
+                engine_cache_mount(spec),
                 {"name": SCRATCH_VOLUME, "mountPath": cache_layout.SCRATCH_PATH},
                 {"name": SHM_VOLUME, "mountPath": "/dev/shm"},
             ],
