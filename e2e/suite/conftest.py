@@ -44,6 +44,7 @@ import yaml
 import localcluster
 from localcluster import settings as local_settings
 from support.operator_process import (
+    IDLE_CHART_OPERATOR,
     OPERATOR_NAMESPACE,
     RELEASE,
     OperatorProcess,
@@ -231,7 +232,9 @@ def chart(target):
     if status.returncode != 0 or target.context == LOCAL_CONTEXT:
         values = os.environ.get("MODELFLEET_E2E_VALUES") or (
             str(LOCAL_VALUES) if target.context == LOCAL_CONTEXT and target.operator == "in-cluster" else None)
-        install_chart(helm, target.kubeconfig, "--kube-context", target.context, *(["-f", values] if values else []))
+        # Without values on the local cluster the operator runs here as a process: the chart's pod must idle.
+        placement = ["-f", values] if values else list(IDLE_CHART_OPERATOR) if target.context == LOCAL_CONTEXT else []
+        install_chart(helm, target.kubeconfig, "--kube-context", target.context, *placement)
     target.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
     if target.operator == "in-cluster":
         target.kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", OPERATOR_NAMESPACE, "--timeout=180s",
