@@ -91,7 +91,7 @@ def main() -> int:
             print(why_not_ready(name))
         return 1
     print(f"\nThe cluster is still up: export KUBECONFIG={settings.kubeconfig_path()} "
-          f"(stop it with `make cluster-down`)")
+          f"(stop it with `make cluster-down`). Steps 13-16 by hand, command by command: docs/local-cluster.md")
     return 0
 
 

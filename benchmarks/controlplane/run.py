@@ -30,7 +30,13 @@ import yaml
 from kubernetes import client, config, watch
 
 from localcluster import audit, cluster, nodes, settings
-from localcluster.operator import OPERATOR_NAMESPACE, OperatorProcess, install_chart, service_account_kubeconfig
+from localcluster.operator import (
+    IDLE_CHART_OPERATOR,
+    OPERATOR_NAMESPACE,
+    OperatorProcess,
+    install_chart,
+    service_account_kubeconfig,
+)
 
 NAMESPACE = "bench-controlplane"
 OPERATOR_GROUP = f"system:serviceaccounts:{OPERATOR_NAMESPACE}"
@@ -179,7 +185,7 @@ def run(count: int) -> dict:
     # One H100 per replica: enough fake GPU nodes for all of them at once.
     cluster.up(nodes.scale_pool(layout, "h100", count // 8 + 2))
     cluster.restart_kwok()  # nodes of an earlier run come back under the same names (see restart_kwok)
-    install_chart(settings.binary("helm"), settings.kubeconfig_path())
+    install_chart(settings.binary("helm"), settings.kubeconfig_path(), *IDLE_CHART_OPERATOR)
     state = settings.state_dir() / "bench"
     state.mkdir(parents=True, exist_ok=True)
     kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")

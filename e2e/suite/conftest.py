@@ -44,6 +44,7 @@ import yaml
 import localcluster
 from localcluster import settings as local_settings
 from support.operator_process import (
+    IDLE_CHART_OPERATOR,
     OPERATOR_NAMESPACE,
     RELEASE,
     OperatorProcess,
@@ -220,6 +221,21 @@ def reach(target):
     reacher.close()
 
 
+def install_suite_chart(target: Target) -> None:
+    """The chart as the suite installs it (again, after a test that installed it otherwise)."""
+    values = os.environ.get("MODELFLEET_E2E_VALUES") or (
+        str(LOCAL_VALUES) if target.context == LOCAL_CONTEXT and target.operator == "in-cluster" else None)
+    # Without values on the local cluster the operator runs here as a process: the chart's pod must idle.
+    placement = ["-f", values] if values else list(IDLE_CHART_OPERATOR) if target.context == LOCAL_CONTEXT else []
+    install_chart(target.binary("helm"), target.kubeconfig, "--kube-context", target.context, *placement)
+
+
+@pytest.fixture(scope="session")
+def reinstall_chart(target):
+    """``reinstall_chart()``: the chart back as the suite installs it, after a test installed it otherwise."""
+    return lambda: install_suite_chart(target)
+
+
 @pytest.fixture(scope="session")
 def chart(target):
     """The chart: on the local cluster installed here with e2e/local/values.yaml (or
@@ -229,9 +245,7 @@ def chart(target):
                              "--kubeconfig", str(target.kubeconfig), "--kube-context", target.context],
                             capture_output=True, text=True, timeout=60)
     if status.returncode != 0 or target.context == LOCAL_CONTEXT:
-        values = os.environ.get("MODELFLEET_E2E_VALUES") or (
-            str(LOCAL_VALUES) if target.context == LOCAL_CONTEXT and target.operator == "in-cluster" else None)
-        install_chart(helm, target.kubeconfig, "--kube-context", target.context, *(["-f", values] if values else []))
+        install_suite_chart(target)
     target.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
     if target.operator == "in-cluster":
         target.kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", OPERATOR_NAMESPACE, "--timeout=180s",

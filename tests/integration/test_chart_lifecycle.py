@@ -18,6 +18,7 @@ import yaml
 
 from localcluster import audit
 from support.operator_process import (
+    IDLE_CHART_OPERATOR,
     OPERATOR_NAMESPACE,
     RELEASE,
     OperatorProcess,
@@ -37,10 +38,10 @@ MISTRAL = small_mistral(replicas=1)
 @pytest.fixture
 def release(cluster):
     """The chart installed at its defaults, and put back so after the test (reinstalled if it was removed)."""
-    install_chart(cluster.binary("helm"), cluster.kubeconfig, "--reset-values")
+    install_chart(cluster.binary("helm"), cluster.kubeconfig, "--reset-values", *IDLE_CHART_OPERATOR)
     cluster.kubectl("wait", "--for=condition=Established", CRD)
     yield
-    install_chart(cluster.binary("helm"), cluster.kubeconfig, "--reset-values")
+    install_chart(cluster.binary("helm"), cluster.kubeconfig, "--reset-values", *IDLE_CHART_OPERATOR)
 
 
 @contextmanager
@@ -107,7 +108,8 @@ def test_upgrade_with_new_values_restarts_the_operator_and_leaves_models_alone(c
             "crd": get(cluster, CRD),
         }
         tail = audit.AuditTail()
-        install_chart(cluster.binary("helm"), cluster.kubeconfig, "--reset-values", "--set", "resyncSeconds=20",
+        install_chart(cluster.binary("helm"), cluster.kubeconfig, "--reset-values", *IDLE_CHART_OPERATOR,
+                      "--set", "resyncSeconds=20",
                       # --set keeps 1.5 a string (Helm converts integers only); the schema wants a number.
                       "--set-json", 'gpuPrices={"NVIDIA-H100-80GB-HBM3": 1.5}')
         settings = get(cluster, "configmap", f"{RELEASE}-settings", "-n", OPERATOR_NAMESPACE)["data"]

@@ -17,7 +17,13 @@ import yaml
 from kubernetes import client, config as kube_config
 from kubernetes.client.rest import ApiException
 
-from localcluster.operator import OPERATOR_NAMESPACE, OperatorProcess, install_chart, service_account_kubeconfig
+from localcluster.operator import (
+    IDLE_CHART_OPERATOR,
+    OPERATOR_NAMESPACE,
+    OperatorProcess,
+    install_chart,
+    service_account_kubeconfig,
+)
 from support.specs import small_mistral
 from support.waiting import wait_for
 
@@ -40,7 +46,7 @@ DAEMONSET = {**copy.deepcopy(DEPLOYMENT), "kind": "DaemonSet"}
 def watching_one_namespace(cluster, chart_release, namespace, tmp_path):
     """The chart with watchNamespaces=[namespace]; the operator's ServiceAccount's API client."""
     helm = cluster.binary("helm")
-    install_chart(helm, cluster.kubeconfig, "--set", f"watchNamespaces={{{namespace}}}")
+    install_chart(helm, cluster.kubeconfig, *IDLE_CHART_OPERATOR, "--set", f"watchNamespaces={{{namespace}}}")
     try:
         kubeconfig = service_account_kubeconfig(cluster.binary("kubectl"), cluster.kubeconfig, tmp_path / "sa")
         api = kube_config.new_client_from_config(config_file=str(kubeconfig))
@@ -49,7 +55,7 @@ def watching_one_namespace(cluster, chart_release, namespace, tmp_path):
         finally:
             api.close()
     finally:
-        install_chart(helm, cluster.kubeconfig)  # the defaults again: cluster-wide RBAC
+        install_chart(helm, cluster.kubeconfig, *IDLE_CHART_OPERATOR)  # the defaults again: cluster-wide RBAC
 
 
 def refused(call) -> ApiException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localcluster.operator import (  # noqa: F401  (re-exported for the tests)
+    IDLE_CHART_OPERATOR,
     OPERATOR_NAMESPACE,
     RELEASE,
     OperatorProcess,
@@ -16,7 +17,7 @@ from localcluster.operator import (  # noqa: F401  (re-exported for the tests)
 @pytest.fixture(scope="session")
 def chart_release(cluster) -> None:
     """The chart installed (CRD included): the way users get the CRD and the RBAC."""
-    install_chart(cluster.binary("helm"), cluster.kubeconfig)
+    install_chart(cluster.binary("helm"), cluster.kubeconfig, *IDLE_CHART_OPERATOR)
     cluster.kubectl("wait", "--for=condition=Established", "crd/llmdeployments.modelfleet.io")
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localcluster import settings as cluster_settings
+from localcluster import node, nodes, settings as cluster_settings
+from localcluster.operator import IDLE_CHART_OPERATOR
 from modelfleet.api import OperatorSettings
 from modelfleet.cli.crd_cmd import crd_yaml
 from modelfleet.controller.config import load_process_config
@@ -24,6 +25,8 @@ from support.render_cases import assert_acceptable
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelfleet"
 NAMESPACE = "modelfleet-system"
+LOCAL_VALUES = ROOT / "e2e" / "local" / "values.yaml"
+REAL_NODE = "real-0"
 
 # Rendered kinds with no schema in kubernetes-validate: the ServiceMonitor is
 # prometheus-operator's custom resource, not part of the Kubernetes API.
@@ -308,3 +311,110 @@ def test_docs_list_every_value():
     table = (ROOT / "docs" / "install.md").read_text()
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert [key for key in values if f"`{key}" not in table] == []
+
+
+# --- where the operator pod runs on the local cluster -----------------------------------------------
+# kwok's fake nodes (label type=kwok) bind pods that show Running and run nothing: an operator there never
+# reconciles and has no logs. The chart's default affinity keeps it off them, so a plain `helm install` on
+# the local cluster lands on its real node; the tiers that run the operator as a process send the chart's
+# pod to a kwok node on purpose (e2e/local/values-idle-operator.yaml). The nodes are the local cluster's
+# layout (e2e/local/nodes.yaml, rendered by localcluster); the filter is the scheduler's for what the chart
+# sets: nodeSelector, required node affinity, NoSchedule and NoExecute taints. That it really lands there:
+# e2e/suite/test_local_cluster_docs.py.
+
+
+def local_cluster_nodes() -> list[dict]:
+    """The kwok pools' Node objects and the real node's labels and taints, as cluster-up registers them."""
+    layout = nodes.load_layout()
+    real = node.spec()
+    real_node = {"metadata": {"name": REAL_NODE, "labels": node.labels(real)},
+                 "spec": {"taints": real.get("taints", [])}}
+    return [*nodes.render(layout), real_node]
+
+
+def matches(expression: dict, labels: dict[str, str]) -> bool:
+    key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":  # as the scheduler reads it: a node without the label matches
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    if operator == "DoesNotExist":
+        return key not in labels
+    raise AssertionError(f"operator {operator} is not handled here")
+
+
+def tolerated(taint: dict, tolerations: list[dict]) -> bool:
+    return any((not t.get("key") and t.get("operator") == "Exists" or t.get("key") == taint["key"])
+               and (t.get("operator") == "Exists" or t.get("value") == taint.get("value"))
+               and t.get("effect") in (None, "", taint["effect"]) for t in tolerations)
+
+
+def feasible(pod_spec: dict, candidate: dict) -> bool:
+    labels = candidate["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
+        return False
+    required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if required and not any(all(matches(e, labels) for e in term.get("matchExpressions", []))
+                            for term in required["nodeSelectorTerms"]):
+        return False
+    # PreferNoSchedule only weighs in the score: it never makes a node infeasible.
+    return all(tolerated(t, pod_spec.get("tolerations") or []) for t in candidate["spec"].get("taints", [])
+               if t["effect"] in ("NoSchedule", "NoExecute"))
+
+
+def operator_nodes(helm_path: Path, tmp_path: Path, *values_files: str) -> list[str]:
+    args = [arg for f in values_files for arg in ("-f", f)]
+    deployment = by_kind(render(helm_path, tmp_path, None, *args), "Deployment")
+    pod_spec = deployment["spec"]["template"]["spec"]
+    return sorted(n["metadata"]["name"] for n in local_cluster_nodes() if feasible(pod_spec, n))
+
+
+def test_the_layout_marks_every_fake_node_and_only_them_as_kwok():
+    kinds = {n["metadata"]["name"]: n["metadata"]["labels"].get("type") for n in local_cluster_nodes()}
+    assert kinds.pop(REAL_NODE) is None
+    assert set(kinds.values()) == {"kwok"}
+
+
+def test_the_default_install_can_run_the_operator_on_the_real_node_only(helm, tmp_path):
+    assert operator_nodes(helm, tmp_path) == [REAL_NODE]
+
+
+def test_the_local_values_run_it_on_the_real_node(helm, tmp_path):
+    assert operator_nodes(helm, tmp_path, str(LOCAL_VALUES)) == [REAL_NODE]
+
+
+def test_the_idle_values_send_it_to_the_untainted_kwok_node(helm, tmp_path):
+    flag, path = IDLE_CHART_OPERATOR
+    assert flag == "-f"
+    assert operator_nodes(helm, tmp_path, path) == ["cpu-0"]
+
+
+def test_the_default_affinity_selects_every_node_without_the_kwok_label(helm, tmp_path):
+    """On a user's cluster (no kwok node) the default rule excludes nothing."""
+    pod_spec = by_kind(render(helm, tmp_path), "Deployment")["spec"]["template"]["spec"]
+    plain = {"metadata": {"name": "worker", "labels": {"kubernetes.io/os": "linux", "type": "worker"}},
+             "spec": {"taints": []}}
+    unlabelled = {"metadata": {"name": "bare", "labels": {}}, "spec": {"taints": []}}
+    assert feasible(pod_spec, plain) and feasible(pod_spec, unlabelled)
+
+
+@pytest.mark.parametrize("override, expected", [
+    # A user's own required node affinity replaces the default's terms (Helm replaces lists).
+    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "modelfleet.io/pool", "operator": "In", "values": ["cpu"]}]}]}}}},
+     ["cpu-0"]),
+    # Any other affinity of theirs is merged with it: the default still holds.
+    ({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                          "labelSelector": {"matchLabels": {"app": "x"}}}}]}}},
+     [REAL_NODE]),
+    # Dropped (Helm deletes a key set to null), the operator may land on any untainted node, kwok's included.
+    ({"affinity": {"nodeAffinity": None}}, ["cpu-0", REAL_NODE]),
+], ids=["own-required-affinity", "other-affinity-merged", "node-affinity-null"])
+def test_a_users_affinity_and_the_default(helm, tmp_path, override, expected):
+    values = tmp_path / "override.yaml"
+    values.write_text(yaml.safe_dump(override))
+    assert operator_nodes(helm, tmp_path, str(values)) == expected

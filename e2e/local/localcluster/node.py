@@ -107,12 +107,29 @@ def label_and_advertise_gpus(kubeconfig: pathlib.Path, node_spec: dict[str, Any]
     if any(node["metadata"]["labels"].get(k) != v for k, v in wanted.items()):
         _check(_kubectl(kubeconfig, "label", "node", settings.REAL_NODE_NAME, "--overwrite",
                         *(f"{k}={v}" for k, v in wanted.items())))
+    taints = _taints(node, node_spec.get("taints", []))
+    if _unordered(taints) != _unordered(node["spec"].get("taints", [])):
+        _check(_kubectl(kubeconfig, "patch", "node", settings.REAL_NODE_NAME, "--type=merge",
+                        "-p", json.dumps({"spec": {"taints": taints}})))
     gpus = str(node_spec["gpu"]["count"])
     if node["status"].get("capacity", {}).get("nvidia.com/gpu") != gpus or \
             node["status"].get("allocatable", {}).get("nvidia.com/gpu") != gpus:
         patch = {"status": {"capacity": {"nvidia.com/gpu": gpus}, "allocatable": {"nvidia.com/gpu": gpus}}}
         _check(_kubectl(kubeconfig, "patch", "node", settings.REAL_NODE_NAME, "--subresource=status",
                         "--type=merge", "-p", json.dumps(patch)))
+
+
+def _taints(node: dict[str, Any], wanted: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The node's taints with the layout's in place of any of the same key. The kubelet applies
+    registerWithTaints only when it registers the node, so a layout change reaches a node that is
+    already registered only this way; taints of other keys (the node controller's) stay."""
+    keys = {t["key"] for t in wanted}
+    kept = [t for t in node["spec"].get("taints", []) if t["key"] not in keys]
+    return kept + [dict(t) for t in wanted]
+
+
+def _unordered(taints: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(t, sort_keys=True) for t in taints)
 
 
 def _check(result: subprocess.CompletedProcess[str]) -> None:

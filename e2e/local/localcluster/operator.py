@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "modelfleet"
 RELEASE = "modelfleet"
 OPERATOR_NAMESPACE = "modelfleet-system"
+# Where the operator runs as a process (OperatorProcess), the chart's own operator pod goes to a kwok node
+# and runs nothing (the file says why).
+IDLE_CHART_OPERATOR = ("-f", str(ROOT / "e2e" / "local" / "values-idle-operator.yaml"))
 
 
 def free_port() -> int:
