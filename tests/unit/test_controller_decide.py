@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from modelfleet.api import GPUPool, LLMDeploymentStatus, OperatorSettings
+from modelfleet.api.hub_token import SecretsForbidden, TokenReader
 from modelfleet.api.status import CONDITION_TYPES
 from modelfleet.autoscale.policy import Decision, PolicyState
 from modelfleet.catalog import HubUnreachable, load_model_config
@@ -308,6 +309,7 @@ def test_a_hand_added_container_is_pruned_in_one_patch_and_not_applied_over_and_
 @pytest.mark.parametrize("labels,reason", [
     (None, "TokenSecretNotFound"),
     ({"team": "other"}, "TokenSecretNotAllowed"),
+    (SecretsForbidden(TokenReader()), "TokenSecretForbidden"),
     ({"modelfleet.io/hub-token": "true"}, None),
 ])
 def test_a_token_secret_must_exist_and_opt_in_before_any_pod_mounts_it(labels, reason):
@@ -319,6 +321,17 @@ def test_a_token_secret_must_exist_and_opt_in_before_any_pod_mounts_it(labels, r
     else:
         assert intent.apply == () and condition(intent, "Degraded") == ("True", reason)
         assert "Secret hf" in next(c.message for c in intent.status.conditions if c.type == "Degraded")
+
+
+def test_a_token_secret_the_operator_may_not_read_names_the_rolebinding_that_allows_it():
+    spec = copy.deepcopy(SPEC)
+    spec["model"] = {**spec["model"], "tokenSecretRef": {"name": "hf"}}
+    reader = TokenReader(cluster_role="ai-hub-token-reader", service_account="platform:ai-modelfleet")
+    intent = decide(snapshot(llmd(spec), token_secret_labels=SecretsForbidden(reader)), SETTINGS, T0)
+    message = next(c.message for c in intent.status.conditions if c.type == "Degraded")
+    assert intent.apply == () and "may not read Secrets in namespace llm" in message
+    assert message.endswith("kubectl create rolebinding modelfleet-hub-token-reader -n llm "
+                            "--clusterrole=ai-hub-token-reader --serviceaccount=platform:ai-modelfleet")
 
 
 def test_a_cache_too_small_for_the_weights_creates_nothing_and_says_the_size_needed():

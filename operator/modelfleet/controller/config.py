@@ -8,6 +8,10 @@ Environment variables (the Helm chart sets them):
   MODELFLEET_WORKERS         reconciles that run at once, each on its own object (default 16: they
                              mostly wait on the API server)
   MODELFLEET_DISCONNECTED_LIMIT  seconds without an answer from the API server before /healthz fails (default 60)
+  MODELFLEET_TOKEN_READER_ROLE  the ClusterRole a namespace binds to let the operator read token Secrets' labels
+                             there (default modelfleet-hub-token-reader, the chart's name for release modelfleet)
+  MODELFLEET_SERVICE_ACCOUNT the operator's ServiceAccount as <namespace>:<name> (default modelfleet-system:modelfleet),
+                             named with that ClusterRole in the command a refused LLMDeployment's status gives
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from modelfleet.api import OperatorSettings
+from modelfleet.api.hub_token import TokenReader
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class ProcessConfig:
     autoscale_seconds: float
     workers: int = 16
     disconnected_limit_seconds: float = 60.0
+    token_reader: TokenReader = TokenReader()
 
 
 def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
@@ -42,4 +48,8 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
         autoscale_seconds=float(env.get("MODELFLEET_AUTOSCALE_SECONDS", "15")),
         workers=int(env.get("MODELFLEET_WORKERS", "16")),
         disconnected_limit_seconds=float(env.get("MODELFLEET_DISCONNECTED_LIMIT", "60")),
+        token_reader=TokenReader(
+            cluster_role=env.get("MODELFLEET_TOKEN_READER_ROLE", TokenReader.cluster_role),
+            service_account=env.get("MODELFLEET_SERVICE_ACCOUNT", TokenReader.service_account),
+        ),
     )

@@ -64,7 +64,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS),
                               own_manager=RECONCILER)
     memo.queue = WorkQueue()
-    memo.reconciler = Reconciler(connect(), memo.cache, config.settings)
+    memo.reconciler = Reconciler(connect(), memo.cache, config.settings, token_reader=config.token_reader)
     memo.autoscaler = Autoscaler(cold_start_estimate_s=config.settings.cold_start_estimate_seconds)
     # The nodes before any reconcile (client-go's WaitForCacheSync): kopf's watches start together, and
     # an LLMDeployment listed before its pool's nodes would be planned on the pools seen so far.

@@ -8,12 +8,20 @@ from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import ForbiddenError, NotFoundError
 
 PING_TIMEOUT_S = 3
 LIST_PAGE = 500  # objects per page of a LIST, as client-go's informers ask
 # A pod's log comes from its kubelet through the API server: an unreachable node must not hold a worker long.
 LOG_TIMEOUT_S = (3, 10)  # connect, read
+# Ask the API server for an object's metadata only (as client-go's metadata client does): the answer is a
+# PartialObjectMetadata, so a Secret's data never leaves the API server. RBAC cannot tell this GET from a full
+# one (both are `get secrets`): where the operator may do it is the chart's tokenSecretAccess.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+class Forbidden(Exception):
+    """The API server refused the operator's ServiceAccount a request (403): its RBAC does not grant it."""
 
 
 @dataclass
@@ -44,14 +52,21 @@ class Kube:
                 return items
 
     def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
-        """A Secret's labels (its data is read too, by the API's nature, and dropped here); None if missing."""
+        """A Secret's labels, read as metadata only (its data is never sent); None if it does not exist.
+
+        Raises ``Forbidden`` where the operator may not get Secrets (chart value tokenSecretAccess: perNamespace,
+        in a namespace that has not bound the reader ClusterRole)."""
         try:
-            secret = client.CoreV1Api(self.dynamic.client).read_namespaced_secret(name, namespace)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return dict((secret.metadata.labels if secret.metadata else None) or {})
+            found = self.resource("v1", "Secret").get(name=name, namespace=namespace,
+                                                      header_params={"Accept": METADATA_ONLY})
+        except NotFoundError:
+            return None
+        except ForbiddenError as exc:
+            raise Forbidden(f"get secrets in namespace {namespace}") from exc
+        metadata = found.to_dict()
+        if metadata.get("kind") != "PartialObjectMetadata":  # an API server that ignored the Accept header
+            raise RuntimeError(f"asked for the metadata of Secret {namespace}/{name}, got a {metadata.get('kind')}")
+        return dict((metadata.get("metadata") or {}).get("labels") or {})
 
     def pod_log_head(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
         """The first ``limit_bytes`` of a container's log, each line prefixed with the kubelet's timestamp."""

@@ -31,13 +31,14 @@ from modelfleet.api import (
     OperatorSettings,
     parse_llmdeployment,
 )
+from modelfleet.api.hub_token import SecretsForbidden, TokenReader
 from modelfleet.catalog import ModelConfig, ModelUnavailable, load_model_config
 from modelfleet.render import ChildRef, child_refs, is_engine_pod
 
 from .cache import ClusterCache
 from .decide import Ref, Snapshot
 from .decide.pod_security import ENFORCE_LABEL
-from .kube import Kube
+from .kube import Forbidden, Kube
 from .pools import pools_from_nodes
 
 LLMDEPLOYMENT_KIND = "LLMDeployment"
@@ -96,22 +97,29 @@ class PoolView:
 
 
 class SecretLabels:
-    """The labels of Secrets by (namespace, name), read with a GET and kept ``SECRET_TTL_SECONDS``: the
-    operator may read a Secret it is pointed at, never list them (chart RBAC)."""
+    """The labels of Secrets by (namespace, name), read with a metadata-only GET and kept
+    ``SECRET_TTL_SECONDS``: the operator may read a Secret it is pointed at, never list them (chart RBAC). Where
+    it may not read Secrets at all the answer is ``SecretsForbidden``, kept as long, so a RoleBinding created
+    meanwhile is seen at the next reconcile after that."""
 
-    def __init__(self, read: Callable[[str, str], dict[str, str] | None],
+    def __init__(self, read: Callable[[str, str], dict[str, str] | None], reader: TokenReader | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._read = read
+        self._forbidden = SecretsForbidden(reader or TokenReader())
         self._clock = clock
         self._lock = threading.Lock()
-        self._known: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
+        self._known: dict[tuple[str, str], tuple[float, dict[str, str] | SecretsForbidden | None]] = {}
 
-    def get(self, namespace: str, name: str) -> dict[str, str] | None:
+    def get(self, namespace: str, name: str) -> dict[str, str] | SecretsForbidden | None:
         with self._lock:
             known = self._known.get((namespace, name))
         if known is not None and known[0] > self._clock():
             return known[1]
-        labels = self._read(namespace, name)
+        labels: dict[str, str] | SecretsForbidden | None
+        try:
+            labels = self._read(namespace, name)
+        except Forbidden:
+            labels = self._forbidden
         with self._lock:
             self._known[(namespace, name)] = (self._clock() + SECRET_TTL_SECONDS, labels)
         return labels

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modelfleet.api import OperatorSettings
+from modelfleet.api.hub_token import TokenReader
 from modelfleet.autoscale.policy import Decision
 
 from . import metrics
@@ -50,12 +51,13 @@ class Reconciler:
     models: ModelConfigs = field(default_factory=ModelConfigs)
     clock: Callable[[], str] = utc_now
     inbox: Inbox = field(default_factory=Inbox)
+    token_reader: TokenReader = field(default_factory=TokenReader)
     pools: PoolView = field(init=False)
     secrets: SecretLabels = field(init=False)
 
     def __post_init__(self) -> None:
         self.pools = PoolView(self.settings)
-        self.secrets = SecretLabels(self.kube.secret_labels)
+        self.secrets = SecretLabels(self.kube.secret_labels, self.token_reader)
 
     def reconcile(self, namespace: str, name: str) -> Intent | None:
         """Write what the loops posted, then bring the LLMDeployment to its desired state; None when it is gone."""

@@ -20,7 +20,13 @@ from dataclasses import replace
 from typing import Any
 
 from modelfleet.api import InvalidSpec, LLMDeployment, LLMDeploymentStatus, OperatorSettings, Plan
-from modelfleet.api.hub_token import REASON as TOKEN_SECRET_NOT_ALLOWED, hub_token_refusal
+from modelfleet.api.hub_token import (
+    FORBIDDEN_REASON as TOKEN_SECRET_FORBIDDEN,
+    REASON as TOKEN_SECRET_NOT_ALLOWED,
+    SecretsForbidden,
+    forbidden_refusal,
+    hub_token_refusal,
+)
 from modelfleet.catalog import ModelUnavailable
 from modelfleet.render import UnsupportedSpec, endpoint, render_all, selector_string
 from modelfleet.sizing import SizingError, plan_deployment
@@ -145,6 +151,9 @@ def _token_problem(resource: LLMDeployment, snapshot: Snapshot) -> Problem | Non
     ref = resource.spec.model.token_secret_ref
     if ref is None:
         return None
+    if isinstance(snapshot.token_secret_labels, SecretsForbidden):
+        return Problem(TOKEN_SECRET_FORBIDDEN, forbidden_refusal(ref, snapshot.ref.namespace,
+                                                                 snapshot.token_secret_labels.reader))
     if snapshot.token_secret_labels is None:
         return Problem("TokenSecretNotFound", f"Secret {ref.name} (spec.model.tokenSecretRef) does not exist in "
                        f"namespace {snapshot.ref.namespace}: create it, or remove tokenSecretRef")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelfleet.api import InvalidSpec, LLMDeployment, LLMDeploymentStatus
+from modelfleet.api.hub_token import SecretsForbidden
 from modelfleet.api.settings import GPUPool
 from modelfleet.catalog import ModelConfig, ModelUnavailable
 
@@ -39,8 +40,9 @@ class Snapshot:
     pods: tuple[dict[str, Any], ...] = ()  # the engine pods (by the LLMDeployment's label)
     pools: tuple[GPUPool, ...] = ()
     model: ModelConfig | ModelUnavailable | None = None  # None: not read (an invalid spec, or a loop's snapshot)
-    # The labels of the Secret spec.model.tokenSecretRef names; None when it names none or it does not exist.
-    token_secret_labels: dict[str, str] | None = None
+    # The labels of the Secret spec.model.tokenSecretRef names; None when it names none or it does not exist;
+    # SecretsForbidden when the operator may not read Secrets in this namespace (chart: tokenSecretAccess).
+    token_secret_labels: dict[str, str] | SecretsForbidden | None = None
     # The namespace's Pod Security level (label pod-security.kubernetes.io/enforce); None: unlabelled or not read.
     pod_security: str | None = None
 
