@@ -87,6 +87,11 @@ class ChartValues(OperatorSettings):
     watch_namespaces: list[Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]] = Field(
         description="Watch these namespaces only; empty watches every namespace."
     )
+    token_secret_access: Literal["perNamespace", "managedNamespaces"] = Field(
+        description="Where the operator may read the labels of the Secret spec.model.tokenSecretRef names: "
+        "perNamespace, only in namespaces that bind the ClusterRole <release>-hub-token-reader; managedNamespaces, in "
+        "every namespace it manages."
+    )
     resync_seconds: float = Field(description="How often every LLMDeployment is re-checked (seconds).", gt=0)
     # Keys are engine kinds: a typo such as `vlm` must fail, not be ignored.
     engine_images: Annotated[dict[str, str], WithJsonSchema({

@@ -230,15 +230,23 @@ def test_the_crd_survives_helm_uninstall_and_argo_cd_pruning(helm, tmp_path):
     assert not [o for o in objects if o["kind"] == "CustomResourceDefinition"]
 
 
+def operator_role(objects: list[dict]) -> dict:
+    """The ClusterRole the chart binds to the operator (the other, if any, is the unbound hub-token reader)."""
+    (role,) = [o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "modelfleet"]
+    return role
+
+
 def test_rbac_grants_no_wildcards_and_never_writes_the_users_spec(helm, tmp_path):
-    rules = by_kind(render(helm, tmp_path), "ClusterRole")["rules"]
-    for rule in rules:
-        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+    objects = render(helm, tmp_path)
+    for role in (o for o in objects if o["kind"] == "ClusterRole"):
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+    rules = operator_role(objects)["rules"]
     llmd_verbs = {v for r in rules if "llmdeployments" in r["resources"] for v in r["verbs"]}
     assert llmd_verbs == {"get", "list", "watch"}
-    assert {"update", "create", "delete"}.isdisjoint(
-        {v for r in rules if "llmdeployments/status" in r["resources"] for v in r["verbs"]})
-    binding = by_kind(render(helm, tmp_path), "ClusterRoleBinding")
+    assert {v for r in rules if "llmdeployments/status" in r["resources"] for v in r["verbs"]} == {"patch"}
+    binding = by_kind(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == "modelfleet"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelfleet", "namespace": NAMESPACE}]
 
 
@@ -250,9 +258,36 @@ def resources_of(rules: list[dict]) -> set[str]:
     return {resource for rule in rules for resource in rule["resources"]}
 
 
+@pytest.mark.parametrize("watch", [[], ["llm"]], ids=["cluster-wide", "watch-namespaces"])
+def test_by_default_the_operator_reads_secrets_only_where_a_namespace_binds_the_reader(helm, tmp_path, watch):
+    objects = render(helm, tmp_path, {"watchNamespaces": watch})
+    granted = [o for o in objects if o["kind"] in ("ClusterRole", "Role") and o["metadata"]["name"] == "modelfleet"]
+    assert granted and all("secrets" not in resources_of(o["rules"]) for o in granted)
+    reader = next(o for o in objects if o["metadata"]["name"] == "modelfleet-hub-token-reader")
+    assert reader["kind"] == "ClusterRole"
+    assert reader["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    # The chart binds it nowhere: a namespace's admin does, in that namespace only.
+    bindings = [o for o in objects if o["kind"].endswith("Binding")]
+    assert reader["metadata"]["name"] not in {b["roleRef"]["name"] for b in bindings}
+    # The operator names that ClusterRole and itself in the RoleBinding command its status gives.
+    env = {e["name"]: e.get("value") for e in operator_container(objects)["env"]}
+    assert env["MODELFLEET_TOKEN_READER_ROLE"] == "modelfleet-hub-token-reader"
+    assert env["MODELFLEET_SERVICE_ACCOUNT"] == f"{NAMESPACE}:modelfleet"
+
+
+@pytest.mark.parametrize("watch", [[], ["llm"]], ids=["cluster-wide", "watch-namespaces"])
+def test_token_secret_access_managed_namespaces_reads_secrets_wherever_the_operator_manages(helm, tmp_path, watch):
+    objects = render(helm, tmp_path, {"watchNamespaces": watch, "tokenSecretAccess": "managedNamespaces"})
+    assert "modelfleet-hub-token-reader" not in {o["metadata"]["name"] for o in objects}
+    (granting,) = [o for o in objects if "secrets" in resources_of(o.get("rules", []))]
+    assert granting["kind"] == ("Role" if watch else "ClusterRole")
+    assert [r for r in granting["rules"] if "secrets" in r["resources"]] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+
+
 def test_with_watch_namespaces_the_operator_may_write_only_in_them(helm, tmp_path):
     objects = render(helm, tmp_path, {"watchNamespaces": ["llm", "llm-staging"]})
-    cluster_role = by_kind(objects, "ClusterRole")
+    cluster_role = operator_role(objects)
     # Cluster-wide: only what belongs to no namespace, and only read.
     assert resources_of(cluster_role["rules"]) == CLUSTER_SCOPED
     assert not {v for rule in cluster_role["rules"] for v in rule["verbs"]} & WRITE_VERBS
@@ -264,7 +299,7 @@ def test_with_watch_namespaces_the_operator_may_write_only_in_them(helm, tmp_pat
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "modelfleet"}
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelfleet", "namespace": NAMESPACE}]
     # The same grants as the all-namespaces ClusterRole, split by scope: nothing lost, nothing added.
-    everywhere = by_kind(render(helm, tmp_path), "ClusterRole")["rules"]
+    everywhere = operator_role(render(helm, tmp_path))["rules"]
     for role in roles:
         assert role["rules"] + cluster_role["rules"] == sorted(
             everywhere, key=lambda r: resources_of([r]) <= CLUSTER_SCOPED)
@@ -274,7 +309,7 @@ def test_with_watch_namespaces_the_operator_may_write_only_in_them(helm, tmp_pat
 def test_without_watch_namespaces_one_cluster_role_is_bound_cluster_wide(helm, tmp_path):
     objects = render(helm, tmp_path)
     assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
-    rules = by_kind(objects, "ClusterRole")["rules"]
+    rules = operator_role(objects)["rules"]
     assert {"llmdeployments", "deployments", "daemonsets", "events"} | CLUSTER_SCOPED <= resources_of(rules)
 
 
