@@ -16,7 +16,7 @@ import json
 import pytest
 import yaml
 
-from modelfleet.api.hub_token import HUB_TOKEN_LABEL, REASON as TOKEN_REASON
+from modelfleet.api.hub_token import FORBIDDEN_REASON, HUB_TOKEN_LABEL, REASON as TOKEN_REASON
 from modelfleet.sizing.cache_fit import REASON as CACHE_REASON
 from support.specs import small_mistral
 from support.waiting import wait_for
@@ -53,10 +53,21 @@ def test_a_token_secret_that_did_not_opt_in_is_refused_and_named(cluster, namesp
     document = copy.deepcopy(small_mistral("gated"))
     document["spec"]["model"]["tokenSecretRef"] = {"name": "someone-elses"}
     apply(cluster, namespace, document)
+    # The chart's default (tokenSecretAccess: perNamespace): no Secret may be read here until the namespace's
+    # admin runs the command the condition gives, as given.
+    forbidden = wait_for("Degraded says how to let the operator read the Secret",
+                         lambda: (c := condition(cluster, namespace, "gated", "Degraded")).get("reason")
+                         == FORBIDDEN_REASON and c, TIMEOUT)
+    assert children(cluster, namespace, "gated") == []
+    command = forbidden["message"].rsplit(": ", 1)[1]
+    assert command == (f"kubectl create rolebinding modelfleet-hub-token-reader -n {namespace} "
+                       "--clusterrole=modelfleet-hub-token-reader --serviceaccount=modelfleet-system:modelfleet")
+    cluster.kubectl(*command.split()[1:])
+
     degraded = wait_for("Degraded names the Secret",
-                        lambda: (c := condition(cluster, namespace, "gated", "Degraded")).get("status") == "True"
-                        and c, TIMEOUT)
-    assert degraded["reason"] == TOKEN_REASON
+                        lambda: (c := condition(cluster, namespace, "gated", "Degraded")).get("reason")
+                        == TOKEN_REASON and c, TIMEOUT)
+    assert degraded["status"] == "True"
     assert "Secret someone-elses" in degraded["message"] and f"{HUB_TOKEN_LABEL}=true" in degraded["message"]
     assert children(cluster, namespace, "gated") == []  # no pod ever mounted the Secret
 
