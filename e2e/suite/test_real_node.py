@@ -54,6 +54,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from localcluster import images, node, node_files, settings
 from modelfleet.api import ColdStartPhases, OperatorSettings
+from modelfleet.api.hub_token import TokenReader
 from modelfleet.engines import profile_for
 from modelfleet.render.runtime_containers import WARMUP_PORT
 from support.hub_server import file_downloads
@@ -758,6 +759,9 @@ def test_a_tenants_engine_cannot_read_another_namespaces_gated_weights_and_publi
         target.kubectl("create", "secret", "generic", "hf-token", "-n", team_a,
                        f"--from-literal=token={TENANT_A_TOKEN}")
         target.kubectl("label", "secret", "hf-token", "-n", team_a, "modelfleet.io/hub-token=true")
+        # A's admin lets the operator check that label there, as docs/install.md says (the chart's default,
+        # tokenSecretAccess: perNamespace; the suite's release is the default modelfleet in modelfleet-system).
+        target.kubectl(*TokenReader().grant_command(team_a).split()[1:])
         gated = llmd(engine, "gated", "nodeLocal")
         gated["spec"]["model"] = {"id": GATED, "revision": "main",
                                   "tokenSecretRef": {"name": "hf-token", "key": "token"}}
