@@ -30,7 +30,7 @@ import yaml
 
 from localcluster import images, node_files, settings
 from localcluster.operator import OPERATOR_NAMESPACE, RELEASE, install_chart
-from modelfleet.api.hub_token import HUB_TOKEN_LABEL, HUB_TOKEN_LABEL_VALUE
+from modelfleet.api.hub_token import HUB_TOKEN_LABEL, HUB_TOKEN_LABEL_VALUE, TokenReader
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the Hub test server and the tiny model of the real-node tests
@@ -126,6 +126,11 @@ def show_kwok_fleet() -> None:
     kubectl("-n", NAMESPACE, "create", "secret", "generic", TOKEN_SECRET, "--from-literal=token=hf_placeholder",
             check=False)
     kubectl("-n", NAMESPACE, "label", "secret", TOKEN_SECRET, TOKEN_OPT_IN, "--overwrite")
+    # The namespace's admin lets the operator read token Secrets' labels here (the chart's default,
+    # tokenSecretAccess: perNamespace, grants it nowhere): mixtral-8x22b names hf-token.
+    grant = TokenReader(f"{RELEASE}-hub-token-reader", f"{OPERATOR_NAMESPACE}:{RELEASE}").grant_command(NAMESPACE)
+    print(f"$ {grant}")
+    kubectl(*grant.split()[1:], check=False)  # already there on a second run
     print(kubectl("apply", "-n", NAMESPACE, "-f", str(ROOT / "examples")))
     examples = [d["metadata"]["name"] for d in llmds() if d["metadata"]["name"] != REAL_NAME]
 
