@@ -21,6 +21,7 @@ import pytest
 
 from localcluster import images, settings as local_settings
 from support.operator_process import OPERATOR_NAMESPACE, RELEASE, install_chart
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.controlplane, pytest.mark.realnode]
 
@@ -105,7 +106,12 @@ def test_the_default_install_runs_the_operator_on_the_real_node(target, chart, r
         (pod,) = operator_pods(target)
         assert pod["spec"]["nodeName"] == local_settings.REAL_NODE_NAME
         assert any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"]["conditions"])
-        logs = target.kubectl("logs", pod["metadata"]["name"], "-n", OPERATOR_NAMESPACE, check=False)
-        assert logs.returncode == 0 and logs.stdout.strip(), logs.stderr
+        # On a kwok node `kubectl logs` fails (no kubelet serves it). A real one answers at once, maybe before the
+        # operator has written its first line: wait for that line.
+        def logs() -> str:
+            answer = target.kubectl("logs", pod["metadata"]["name"], "-n", OPERATOR_NAMESPACE, check=False)
+            assert answer.returncode == 0, answer.stderr
+            return answer.stdout.strip()
+        wait_for("the operator's first log lines", logs, 60)
     finally:
         reinstall_chart()
