@@ -34,7 +34,7 @@ from modelfleet.api.hub_token import HUB_TOKEN_LABEL, HUB_TOKEN_LABEL_VALUE, Tok
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the Hub test server and the tiny model of the real-node tests
-from support.engine_pod import TINY_REPO, tiny_model_repos  # noqa: E402
+from support.engine_pod import TINY_REPO, bridge_hub  # noqa: E402
 from support.hub_server import HubServer  # noqa: E402
 from support.tiny_model import ensure_tiny_model  # noqa: E402
 from support.waiting import wait_for  # noqa: E402
@@ -103,7 +103,7 @@ def hub_on_the_bridge() -> Iterator[HubServer]:
     """The Hub test server where the chart's hubEndpoint (e2e/local/values.yaml) points, with the tiny model."""
     step("7. A Hub for the cluster: the test Hub server on the real node's bridge, with a tiny generated Mixtral")
     model = ensure_tiny_model(images.engine_venv() / "bin" / "python")
-    with HubServer(tiny_model_repos(model), host=settings.BRIDGE_IP, port=settings.HUB_PORT) as hub:
+    with bridge_hub(model) as hub:
         print(f"{hub.url} serves {TINY_REPO} ({', '.join(sorted(p.name for p in model.iterdir()))})")
         yield hub
 
@@ -128,7 +128,7 @@ def show_kwok_fleet() -> None:
     kubectl("-n", NAMESPACE, "label", "secret", TOKEN_SECRET, TOKEN_OPT_IN, "--overwrite")
     # The namespace's admin lets the operator read token Secrets' labels here (the chart's default,
     # tokenSecretAccess: perNamespace, grants it nowhere): mixtral-8x22b names hf-token.
-    grant = TokenReader(f"{RELEASE}-hub-token-reader", f"{OPERATOR_NAMESPACE}:{RELEASE}").grant_command(NAMESPACE)
+    grant = TokenReader.of_release(RELEASE, OPERATOR_NAMESPACE).grant_command(NAMESPACE)
     print(f"$ {grant}")
     kubectl(*grant.split()[1:], check=False)  # already there on a second run
     print(kubectl("apply", "-n", NAMESPACE, "-f", str(ROOT / "examples")))

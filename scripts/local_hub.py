@@ -27,8 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "e2e" / "local")]  # the Hub test server, the local cluster
 from localcluster import images, settings  # noqa: E402
-from support.engine_pod import TINY_REPO, tiny_model_repos  # noqa: E402
-from support.hub_server import HubServer  # noqa: E402
+from support.engine_pod import TINY_REPO, bridge_hub  # noqa: E402
 from support.tiny_model import ensure_tiny_model  # noqa: E402
 
 URL = f"http://{settings.BRIDGE_IP}:{settings.HUB_PORT}"
@@ -104,7 +103,7 @@ def serve() -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     model = ensure_tiny_model(images.engine_venv() / "bin" / "python")
-    with HubServer(tiny_model_repos(model), host=settings.BRIDGE_IP, port=settings.HUB_PORT) as hub:
+    with bridge_hub(model) as hub:
         print(f"{hub.url} serves {TINY_REPO} from {model}", flush=True)
         stopped.wait()
     return 0

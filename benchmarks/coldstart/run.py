@@ -36,9 +36,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "e2e" / "local"), str(ROOT / "tests"), str(ROOT / "e2e" / "suite")]
 
 import localcluster  # noqa: E402
-from localcluster import images, node, operator as local_operator, settings  # noqa: E402
-from support.engine_pod import tiny_model_repos  # noqa: E402
-from support.hub_server import HubServer  # noqa: E402
+from localcluster import images, node, operator as local_operator  # noqa: E402
+from support.engine_pod import bridge_hub  # noqa: E402
 from support.tiny_model import ensure_tiny_model  # noqa: E402
 from support.vllm_server import find_vllm_python  # noqa: E402
 
@@ -217,7 +216,7 @@ def main() -> int:
     python = find_vllm_python()
     if python is None:
         sys.exit("the vLLM CPU virtualenv is missing: bash e2e/engine/venv.sh")
-    hub = HubServer(tiny_model_repos(ensure_tiny_model(python)), host=settings.BRIDGE_IP, port=settings.HUB_PORT)
+    hub = bridge_hub(ensure_tiny_model(python))
     runs = []
     with hub:
         for _ in range(args.repetitions):

@@ -67,8 +67,7 @@ class Release:
             return dict(zip(asks, pool.map(self.can_i, asks), strict=True))
 
     def reader(self) -> TokenReader:
-        return TokenReader(cluster_role=f"{self.name}-hub-token-reader",
-                           service_account=f"{self.namespace}:{self.name}")
+        return TokenReader.of_release(self.name, self.namespace)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from pathlib import Path
 from modelfleet.api import OperatorSettings
 from modelfleet.engines import cache_layout
 from modelfleet.render import render_all
-from support.hub_server import HubRepos
+from support.hub_server import HubRepos, HubServer
 from support.render_cases import example, example_plan, with_spec
 
 TINY_REPO = "acme/tiny-mixtral"
@@ -54,6 +54,14 @@ def tiny_model_repos(model_dir: Path, mistral_dir: Path | None = None) -> HubRep
         files["README.md"] = f"# {repo}\n"
         repos.add(repo, files)
     return repos
+
+
+def bridge_hub(model_dir: Path) -> HubServer:
+    """The Hub test server where the local cluster's chart values point (``hubEndpoint`` in e2e/local/values.yaml:
+    the real node's bridge), serving the tiny Mixtral in ``model_dir``; not started."""
+    from localcluster import settings  # e2e/local: only the local cluster's users call this
+
+    return HubServer(tiny_model_repos(model_dir), host=settings.BRIDGE_IP, port=settings.HUB_PORT)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ class TokenReader:
     cluster_role: str = "modelfleet-hub-token-reader"  # the chart's <release>-hub-token-reader
     service_account: str = "modelfleet-system:modelfleet"  # <namespace>:<name>, as kubectl's --serviceaccount
 
+    @classmethod
+    def of_release(cls, fullname: str, namespace: str) -> TokenReader:
+        """The names the chart gives a release whose full name (``modelfleet.fullname``) is ``fullname``,
+        installed in ``namespace``: the ClusterRole ``<fullname>-hub-token-reader``, the ServiceAccount ``fullname``."""
+        return cls(cluster_role=f"{fullname}-hub-token-reader", service_account=f"{namespace}:{fullname}")
+
     def grant_command(self, namespace: str) -> str:
         return (f"kubectl create rolebinding {READER_BINDING} -n {namespace} --clusterrole={self.cluster_role} "
                 f"--serviceaccount={self.service_account}")

@@ -35,7 +35,6 @@ HF_HOME = f"{MOUNT_PATH}/huggingface"
 HUB_CACHE = f"{HF_HOME}/hub"
 
 
-
 def repo_dir(model_id: str) -> str:
     """The model's directory in the hub cache (``models--<owner>--<name>``), the one the pre-pull lays it out in.
 
