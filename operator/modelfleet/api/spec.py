@@ -263,7 +263,14 @@ class AutoscalingSpec(ApiModel):
         description="When true the operator sets the replica count from the engines' queue depth. "
         "When false spec.replicas rules, so kubectl scale, an HPA or KEDA can drive it. Default: false.",
     )
-    min_replicas: int = Field(1, description="Fewest replicas the autoscaler keeps. Default: 1.", ge=1, le=1000)
+    min_replicas: int = Field(
+        1,
+        description="Fewest replicas the autoscaler keeps. 0 scales an idle fleet to zero after "
+        "scaleToZeroAfterSeconds without a request; the router holds the next request and wakes a replica "
+        "(so 0 needs routing through the router). Default: 1.",
+        ge=0,
+        le=1000,
+    )
     max_replicas: int = Field(4, description="Most replicas the autoscaler creates. Default: 4.", ge=1, le=1000)
     target_queue_depth: float = Field(
         4.0,
@@ -282,6 +289,13 @@ class AutoscalingSpec(ApiModel):
         description="How long lower recommendations must last before scaling down. Default: 300.",
         ge=0,
         le=86_400,
+    )
+    scale_to_zero_after_seconds: int = Field(
+        600,
+        description="With minReplicas 0: how long the fleet must have had no request in flight and none held "
+        "before it scales to zero. The first request after that waits a whole cold start. Default: 600.",
+        ge=30,
+        le=7 * 86_400,
     )
 
     __rules__ = (

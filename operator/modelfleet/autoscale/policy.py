@@ -75,6 +75,22 @@ One decision moves at most ``max(MIN_UP_STEP, replicas)`` up (the HPA's
 default scale-up policy: +100 % or +4 pods) and at most half the replicas
 down; the result is always within ``minReplicas..maxReplicas``.
 
+Scale to zero (``minReplicas`` 0, only behind the router, which holds requests
+while no replica is ready): after ``scale_to_zero_after_s`` with no request in
+flight and none held, every replica goes at once (that window is the
+stabilization; until then the fleet keeps at least one). At zero the signal is
+the routers' held count (``FleetSnapshot.held``), which exists with no engine to
+scrape: the first held request wakes ``ceil(held / (B * o))`` replicas. A
+router that gives no metrics counts as busy: the fleet never goes to zero on
+missing data, and at zero it wakes one replica rather than leave a request
+held unseen.
+
+A replica that is loading or warming up is never scaled down: the ReplicaSet
+removes unready pods first, so a scale-down while one starts would throw its
+cold start away (``WaitingForStartingReplicas``); the fleet holds its size
+until the replicas asked for are Ready, then decides again. Only a fleet above
+``maxReplicas`` shrinks at once.
+
 Missing data never scales down: if any ready replica's scrape is missing, the
 fleet keeps its size, and may only grow to what the replicas that answered
 already prove is needed (their queues are a lower bound of the fleet's).
@@ -113,6 +129,7 @@ TREND_SECONDS = 300.0
 STARTUP_SECONDS = 180.0  # the cold start planned for when none is known; the reserve's reference
 RESERVE_PER_REQUEST = 1.5  # spare slots per request in flight, at a STARTUP_SECONDS cold start
 RESERVE_BATCHES = 2.5  # the reserve's cap in batches, at a STARTUP_SECONDS cold start
+SCALE_TO_ZERO_AFTER_SECONDS = 600.0  # the API's default (autoscaling.scaleToZeroAfterSeconds)
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,7 @@ class PolicySettings:
     startup_seconds: float = STARTUP_SECONDS
     reserve_per_request: float = RESERVE_PER_REQUEST
     reserve_batches: float = RESERVE_BATCHES
+    scale_to_zero_after_s: float = SCALE_TO_ZERO_AFTER_SECONDS  # with min_replicas 0: idle this long, then zero
 
     @classmethod
     def from_spec(cls, spec: AutoscalingSpec, batch_limit: int,
@@ -146,6 +164,7 @@ class PolicySettings:
             batch_limit=batch_limit,
             target_occupancy=target_occupancy,
             startup_seconds=startup_seconds,
+            scale_to_zero_after_s=spec.scale_to_zero_after_seconds,
         )
 
     def clamp(self, replicas: int) -> int:
@@ -154,11 +173,14 @@ class PolicySettings:
 
 @dataclass(frozen=True)
 class FleetSnapshot:
-    """``replicas`` asked for now, ``ready`` of them serving; one observation per ready replica."""
+    """``replicas`` asked for now, ``ready`` of them serving; one observation per ready replica; ``held``:
+    requests the routers hold because no replica is ready (summed over the router pods), None when a
+    router gave no metrics."""
 
     replicas: int
     ready: int
     observations: tuple[Observation, ...]
+    held: float | None = 0.0
 
     @property
     def starting(self) -> int:
@@ -195,6 +217,7 @@ class PolicyState:
     last_scale_time: float | None = None
     in_flight: tuple[tuple[float, float], ...] = ()  # (time, running + waiting), within TREND_SECONDS
     asked_up: bool = False  # the previous decision recommended more replicas than there were
+    last_busy: float | None = None  # when a request was last seen in flight or held (or data was missing)
 
 
 @dataclass(frozen=True)
@@ -224,26 +247,85 @@ def decide(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState
     """The replica count for ``snapshot`` at time ``now`` (seconds, any monotonic origin)."""
     if state.since is None:
         state = replace(state, since=now)
+    if snapshot.replicas == 0 and settings.min_replicas == 0:
+        return decide_at_zero(settings, snapshot, state, now)
     if snapshot.ready == 0:
+        held = f"; {snapshot.held:g} requests held by the router" if snapshot.held else ""
         return hold(settings, snapshot, state, now, "NoReadyReplicas",
-                    f"no replica is ready yet ({snapshot.starting} starting), so there is no queue to read")
+                    f"no replica is ready yet ({snapshot.starting} starting{held}), so there is no queue to read")
     if not snapshot.complete:
         return decide_on_partial_data(settings, snapshot, state, now)
+    state = replace(state, last_busy=busy_until(snapshot, state, now))
+    if idle_long_enough(settings, state, now) and snapshot.starting == 0:
+        return scale_to_zero(settings, snapshot, state, now)
     samples = remember_in_flight(state.in_flight, now, in_flight(snapshot))
     demand = estimate_demand(settings, snapshot, state.previous, now, samples)
-    recommendation = settings.clamp(math.ceil(demand.replicas - 1e-9))
-    keep = settings.clamp(max(recommendation, math.ceil(demand.keep - 1e-9)))
+    floor = 1 if settings.min_replicas == 0 else 0  # zero comes only from the idle window
+    recommendation = max(floor, settings.clamp(math.ceil(demand.replicas - 1e-9)))
+    keep = max(floor, settings.clamp(max(recommendation, math.ceil(demand.keep - 1e-9))))
     history = remember(settings, state.history, now, recommendation, keep)
     stabilized = stabilize(settings, snapshot.replicas, history, state.since, now)
     dwell = stabilized > snapshot.replicas and not demand.saturated and not state.asked_up
     if dwell:
         stabilized = snapshot.replicas  # headroom waits for a second decision asking for it
     desired = settings.clamp(limit_step(snapshot.replicas, stabilized))
+    loading = desired < snapshot.replicas <= settings.max_replicas and snapshot.starting > 0
+    if loading:
+        desired = snapshot.replicas  # the ReplicaSet removes unready pods first: a loading replica would go
     new_state = replace(state, history=history, previous=rate_sample(snapshot, now), in_flight=samples,
                         asked_up=recommendation > snapshot.replicas)
-    reason, why = explain(settings, snapshot, recommendation, stabilized, desired, dwell)
+    reason, why = explain(settings, snapshot, recommendation, stabilized, desired, dwell, loading)
     return finish(snapshot, state=new_state, now=now, desired=desired, recommendation=recommendation,
                   reason=reason, message=f"{demand.basis}; {why}")
+
+
+def decide_at_zero(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState, now: float) -> Decision:
+    """No replica is asked for: wake on the first request the router holds, and on missing router metrics
+    (a request may be held where nobody can see it; one replica is the safe side); else stay idle."""
+    history = remember(settings, state.history, now, 0, 0)
+    state = replace(state, history=history, previous=None, in_flight=(), asked_up=False)
+    if snapshot.held is None:
+        return finish(snapshot, state=replace(state, last_busy=now), now=now, desired=settings.clamp(1),
+                      recommendation=1, reason="MetricsMissing",
+                      message="scaled to zero, and a router gave no metrics, so a request may be held unseen: "
+                              "waking one replica (never staying at zero on missing data)")
+    if snapshot.held > 0:
+        wanted = settings.clamp(max(1, math.ceil(snapshot.held / (settings.batch_limit * settings.target_occupancy))))
+        return finish(snapshot, state=replace(state, last_busy=now), now=now, desired=wanted,
+                      recommendation=wanted, reason="WakeUp",
+                      message=f"scaled to zero, and the router holds {snapshot.held:g} requests: waking "
+                              f"{wanted} replica(s); the requests wait until one is Ready")
+    return finish(snapshot, state=state, now=now, desired=0, recommendation=0, reason="Idle",
+                  message="scaled to zero and no request is held: idle until the router holds one")
+
+
+def busy_until(snapshot: FleetSnapshot, state: PolicyState, now: float) -> float | None:
+    """When the fleet was last seen busy: now if a request is in flight or held, or the routers' count is
+    unknown (missing data never counts as idle)."""
+    if in_flight(snapshot) > 0 or snapshot.held is None or snapshot.held > 0:
+        return now
+    return state.last_busy
+
+
+def idle_long_enough(settings: PolicySettings, state: PolicyState, now: float) -> bool:
+    """minReplicas 0 and no request in flight or held for ``scale_to_zero_after_s`` (counted from the first
+    decision when none was ever seen: a restart of the operator is no evidence of an idle fleet)."""
+    if settings.min_replicas != 0:
+        return False
+    quiet_since = state.last_busy if state.last_busy is not None else state.since
+    return quiet_since is not None and now - quiet_since >= settings.scale_to_zero_after_s
+
+
+def scale_to_zero(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState, now: float) -> Decision:
+    """The idle window has passed: every replica goes (the window itself is the stabilization)."""
+    quiet_since = state.last_busy if state.last_busy is not None else state.since
+    idle = now - (quiet_since if quiet_since is not None else now)
+    history = remember(settings, state.history, now, 0, 0)
+    return finish(snapshot, state=replace(state, history=history, previous=None, in_flight=(), asked_up=False),
+                  now=now, desired=0, recommendation=0, reason="ScaleToZero",
+                  message=f"no request in flight or held for {idle:.0f} s (scaleToZeroAfterSeconds "
+                          f"{settings.scale_to_zero_after_s:g}): scaling {snapshot.replicas} -> 0; the router "
+                          "holds the next request and wakes a replica")
 
 
 def in_flight(snapshot: FleetSnapshot) -> float:
@@ -288,8 +370,8 @@ def decide_on_partial_data(settings: PolicySettings, snapshot: FleetSnapshot, st
     stabilized = max(snapshot.replicas, stabilize(settings, snapshot.replicas, history, state.since, now))
     desired = settings.clamp(limit_step(snapshot.replicas, stabilized))
     action = f"scaling up to {desired}" if desired > snapshot.replicas else f"holding {desired}"
-    return finish(snapshot, state=replace(state, history=history, previous=None), now=now, desired=desired,
-                  recommendation=recommendation, reason="MetricsMissing",
+    return finish(snapshot, state=replace(state, history=history, previous=None, last_busy=now), now=now,
+                  desired=desired, recommendation=recommendation, reason="MetricsMissing",
                   message=f"{silent} of {snapshot.ready} ready replicas gave no metrics{detail}; "
                           f"never scaling down on missing data: {action}")
 
@@ -457,12 +539,16 @@ def limit_step(current: int, desired: int) -> int:
 
 
 def explain(settings: PolicySettings, snapshot: FleetSnapshot, recommendation: int, stabilized: int,
-            desired: int, dwell: bool = False) -> tuple[str, str]:
+            desired: int, dwell: bool = False, loading: bool = False) -> tuple[str, str]:
     """The reason (CamelCase) and the action, in words."""
     current = snapshot.replicas
     if current > settings.max_replicas or current < settings.min_replicas:
         return "OutsideBounds", (f"scaling {current} -> {desired} to stay within minReplicas "
                                  f"{settings.min_replicas} and maxReplicas {settings.max_replicas}")
+    if loading:
+        return "WaitingForStartingReplicas", (
+            f"{stabilized} would do, holding {current}: {snapshot.starting} replica(s) are still loading or warming "
+            "up, and a scale-down removes unready pods first, which would throw their cold start away")
     if desired > current:
         return "ScaleUp", f"scaling up {current} -> {desired}" + step_note(stabilized, desired)
     if desired < current:
