@@ -170,3 +170,43 @@ def test_a_hot_prefix_spills_over_at_the_load_bound():
 @pytest.mark.parametrize("replicas", [1, 2, 3, 8, 19])
 def test_the_bound_leaves_the_least_loaded_a_slot(total, replicas):
     assert bounded_load(total, replicas, 1.0) * replicas >= total + 1
+
+
+def test_a_wake_records_how_long_the_first_held_request_waited():
+    """The oldest held request's wait, once a replica takes the held requests; later requests (a replica is
+    ready) and a second held request leave it as it is."""
+    async def go():
+        p, metrics = pool()
+        first = asyncio.create_task(p.acquire(""))
+        await until(lambda: p.held == 1)
+        await asyncio.sleep(0.05)  # the first request waits at least this long
+        second = asyncio.create_task(p.acquire(""))
+        await until(lambda: p.held == 2)
+        assert sample(metrics, "modelfleet_router_wakes_total") == 0
+        p.update(["a:1"])
+        await first
+        await second
+        waited = sample(metrics, "modelfleet_router_last_wake_wait_seconds")
+        assert waited is not None and waited >= 0.05
+        assert sample(metrics, "modelfleet_router_wakes_total") == 1
+        assert sample(metrics, "modelfleet_router_last_wake_timestamp_seconds") > 0
+        await p.acquire("")  # served at once: no wait, no wake
+        assert sample(metrics, "modelfleet_router_wakes_total") == 1
+
+    asyncio.run(go())
+
+
+def test_a_wait_that_ends_without_a_replica_is_no_wake():
+    async def go():
+        p, metrics = pool(max_hold=0.01)
+        with pytest.raises(HoldTimeout):
+            await p.acquire("")
+        assert sample(metrics, "modelfleet_router_wakes_total") == 0
+        assert sample(metrics, "modelfleet_router_last_wake_wait_seconds") == 0
+        task = asyncio.create_task(p.acquire(""))  # a new wait starts from its own request
+        await until(lambda: p.held == 1)
+        p.update(["a:1"])
+        await task
+        assert sample(metrics, "modelfleet_router_wakes_total") == 1
+
+    asyncio.run(go())

@@ -1,8 +1,9 @@
 """The router's Prometheus series, on a registry of its own.
 
-The operator's autoscaler reads ``modelfleet_router_held_requests`` and ``modelfleet_router_requests_total``:
-both exist at zero replicas (a metric of the engines vanishes with them), so the first held request can
-wake a fleet scaled to zero.
+The operator's autoscaler reads ``modelfleet_router_held_requests`` (it exists at zero replicas, where a
+metric of the engines vanishes with them, so the first held request can wake a fleet scaled to zero) and
+``modelfleet_router_last_wake_wait_seconds`` (how long the first request of the last wake waited: the
+LLMDeployment's ``status.lastWake``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ class RouterMetrics:
             # From a DNS refresh (about a second) to a cold start of minutes.
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600), registry=r,
         )
+        self.last_wake_wait = Gauge(
+            "modelfleet_router_last_wake_wait_seconds",
+            "How long the first request of the last wait for a replica was held: from the moment a request "
+            "found no replica ready to the moment one took it (a fleet woken from zero: the first request's wait).",
+            registry=r)
+        self.last_wake_time = Gauge("modelfleet_router_last_wake_timestamp_seconds",
+                                    "When that wait ended (Unix time; 0: never).", registry=r)
+        self.wakes = Counter("modelfleet_router_wakes",
+                             "Waits for a replica that ended with a replica taking the held requests.", registry=r)
         self.routed = Counter("modelfleet_router_routed", "Requests sent to each replica (pod address).",
                               ["replica"], registry=r)
         self.in_flight = Gauge("modelfleet_router_in_flight", "Requests in flight on each replica (pod address).",

@@ -59,6 +59,7 @@ class Pool:
         self._total = 0  # requests in flight on ready replicas, for the affinity's load bound
         self._rotation = 0  # where ties start, so equal replicas share the load
         self.held = 0
+        self._held_since: float | None = None  # when the oldest request now held found no replica
 
     def update(self, addrs: list[str]) -> None:
         """Make the ready set ``addrs`` (from DNS). Departed replicas take no new request."""
@@ -94,10 +95,13 @@ class Pool:
         self.held += 1
         self._metrics.held.inc()
         start = time.monotonic()
+        if self._held_since is None:
+            self._held_since = start
         try:
             async with asyncio.timeout(self._max_hold):
                 while (replica := self._pick(key)) is None:
                     await self._changed.wait()
+            self._end_wait()
             return Lease(self, replica)
         except TimeoutError:
             raise HoldTimeout from None
@@ -105,6 +109,18 @@ class Pool:
             self.held -= 1
             self._metrics.held.dec()
             self._metrics.hold_seconds.observe(time.monotonic() - start)
+            if self.held == 0:
+                self._held_since = None  # every held request is gone (routed, refused or cancelled)
+
+    def _end_wait(self) -> None:
+        """The first held request to get a replica ends the wait: its length is the oldest request's hold
+        (a fleet woken from zero: how long the first request waited)."""
+        if self._held_since is None:
+            return
+        self._metrics.last_wake_wait.set(time.monotonic() - self._held_since)
+        self._metrics.last_wake_time.set(time.time())
+        self._metrics.wakes.inc()
+        self._held_since = None
 
     def snapshot(self) -> dict[str, int]:
         """Each ready replica's requests in flight (tests)."""
