@@ -80,8 +80,8 @@ def test_every_testdata_status_is_one_the_operator_writes(path):
 
 # --- the table's Health and Reason columns say what Argo CD says ----------------------------------------------
 
-REASONS = ["AllReplicasReady", "ReplicasNotReady", "PodsCannotRun", "ScaledToZero", "NotDeployed", "RollingOut",
-           "Complete", "Blocked", "AsExpected", "ModelNotFound", "ReplicaFailure"]
+REASONS = ["AllReplicasReady", "ReplicasNotReady", "PodsCannotRun", "ScaledToZero", "Idle", "Waking", "NotDeployed",
+           "RollingOut", "Complete", "Blocked", "AsExpected", "ModelNotFound", "ReplicaFailure"]
 
 
 def a_condition(kind):

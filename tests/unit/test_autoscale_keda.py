@@ -77,3 +77,32 @@ def test_users_get_it_from_the_cli(tmp_path, capsys):
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (2, 9)
     assert scaled["spec"]["triggers"][0]["metadata"]["threshold"] == "48"
     assert main(["keda", "-f", str(tmp_path / "missing.yaml"), "--prometheus", "http://prom:9090"]) == 1
+
+
+def test_at_min_replicas_zero_the_trigger_adds_the_routers_held_requests_and_never_reads_no_data():
+    spec = AutoscalingSpec(min_replicas=0, max_replicas=6, scale_to_zero_after_seconds=900)
+    obj = scaled_object("mixtral", "llm", "vllm", spec, prometheus_url="http://p:9090", batch_limit=64)
+    (trigger,) = obj["spec"]["triggers"]
+    query = trigger["metadata"]["query"]
+    assert 'sum(modelfleet_router_held_requests{namespace="llm", pod=~"mixtral-router-.+"}) or vector(0)' in query
+    assert query.count("or vector(0)") == 2  # a fleet at zero has no engine series: it reads 0, not "no data"
+    assert trigger["metadata"]["activationThreshold"] == "0"  # the first held request activates it
+    assert (obj["spec"]["minReplicaCount"], obj["spec"]["cooldownPeriod"]) == (0, 900)
+
+
+def test_the_held_series_is_the_one_the_router_exports():
+    from modelfleet.autoscale.router_scrape import HELD
+    from modelfleet.runtime.router.metrics import RouterMetrics
+
+    assert RouterMetrics().registry.get_sample_value(HELD) == 0
+    assert HELD in make_zero()["spec"]["triggers"][0]["metadata"]["query"]
+
+
+def make_zero():
+    return scaled_object("mixtral", "llm", "vllm", AutoscalingSpec(min_replicas=0), prometheus_url="http://p:9090",
+                         batch_limit=64)
+
+
+def test_above_zero_there_is_no_activation_or_cooldown():
+    spec = make()["spec"]
+    assert "cooldownPeriod" not in spec and "activationThreshold" not in spec["triggers"][0]["metadata"]

@@ -17,7 +17,7 @@ from modelfleet.controller import handlers
 from modelfleet.controller.cache import ClusterCache
 from modelfleet.controller.decide.pods import ready_pods
 from modelfleet.controller.kube import Kube
-from modelfleet.controller.observe import engine_pods, pod_security_level
+from modelfleet.controller.observe import engine_pods, pod_security_level, router_pods
 from modelfleet.render import LLMDEPLOYMENT_LABEL
 from modelfleet.render.labels import COMPONENT_LABEL
 
@@ -103,11 +103,11 @@ def test_the_nodes_and_their_pools_are_known_before_any_watch_event(monkeypatch,
     assert pod_security_level(memo.cache, "team-a") == "baseline"
 
 
-def test_the_pod_watch_asks_the_api_server_for_engine_pods_only(monkeypatch, tmp_path):
+def test_the_pod_watch_asks_the_api_server_for_engine_and_router_pods_only(monkeypatch, tmp_path):
     settings = kopf.OperatorSettings()
     started(monkeypatch, tmp_path, settings)
     assert settings.watching.label_selectors["", "v1", "pods"] == (
-        "modelfleet.io/llmdeployment,app.kubernetes.io/component=engine")
+        "modelfleet.io/llmdeployment,app.kubernetes.io/component in (engine,router)")
     assert settings.watching.label_selectors["apps", "v1", "deployments"] == "modelfleet.io/llmdeployment"
 
 
@@ -117,10 +117,12 @@ def pod(name: str, component: str) -> dict:
             "status": {"podIP": "198.18.0.9", "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
-def test_pre_pull_pods_are_not_replicas():
+def test_pre_pull_and_router_pods_are_not_replicas():
     cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
     cache.store(pod("tiny-abc", "engine"))
     cache.store(pod("tiny-prepull-xyz", "prepull"))
+    cache.store(pod("tiny-router-def", "router"))
     assert [p["metadata"]["name"] for p in engine_pods(cache, "ns", "tiny")] == ["tiny-abc"]
+    assert [p["metadata"]["name"] for p in router_pods(cache, "ns", "tiny")] == ["tiny-router-def"]
     # What the autoscaler scrapes: the ready ones of the snapshot's engine pods.
     assert [p["metadata"]["name"] for p in ready_pods(engine_pods(cache, "ns", "tiny"))] == ["tiny-abc"]

@@ -174,3 +174,31 @@ COLUMNS = {
 def test_the_table_columns_name_the_trouble(name):
     status = derive_status(STATES[name][0], EMPTY, T0)
     assert (status.health, status.reason) == COLUMNS[name]
+
+
+# --- minReplicas 0: Idle at zero, Waking while a held request waits for the first replica ---------------------
+
+def test_an_autoscaled_fleet_at_zero_is_idle_and_healthy():
+    seen = Observation(generation=1, desired_replicas=0, deployment=deployment(0), autoscaled=True)
+    status = derive_status(seen, EMPTY, T0)
+    assert conditions(status)["Ready"] == ("False", "Idle")
+    assert (status.health, status.reason) == ("Healthy", "Idle")
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert "router holds the next request" in ready.message
+
+
+def test_a_fleet_waking_from_zero_says_so_and_how_many_requests_wait():
+    seen = Observation(generation=1, desired_replicas=1, deployment=deployment(0, updated=1, replicas=1),
+                       autoscaled=True)
+    status = derive_status(seen, EMPTY.model_copy(update={"held_requests": 2}), T0)
+    assert conditions(status)["Ready"] == ("False", "Waking")
+    assert conditions(status)["Progressing"] == ("True", "Waking")
+    assert (status.health, status.reason) == ("Progressing", "Waking")
+    assert all("2 request(s)" in c.message for c in status.conditions if c.reason == "Waking")
+
+
+def test_once_a_replica_serves_the_fleet_is_no_longer_waking():
+    seen = Observation(generation=1, desired_replicas=2, deployment=deployment(1, updated=2, replicas=2),
+                       autoscaled=True)
+    status = derive_status(seen, EMPTY.model_copy(update={"held_requests": 2}), T0)
+    assert "Waking" not in {c.reason for c in status.conditions}

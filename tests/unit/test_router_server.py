@@ -17,21 +17,8 @@ from modelfleet.runtime.router.discovery import refresh
 from modelfleet.runtime.router.metrics import RouterMetrics
 from modelfleet.runtime.router.pool import Pool
 from modelfleet.runtime.router.server import Draining, admin_app, serve
+from support.fake_dns import FakeDNS
 from support.stepped_sse import stepped_sse
-
-
-class FakeDNS:
-    """The A records of a headless Service, or the error its lookup raises, as the test last set them."""
-
-    def __init__(self) -> None:
-        self.answer: list[str] | BaseException = []
-        self.asked: list[str] = []
-
-    async def __call__(self, host: str) -> list[str]:
-        self.asked.append(host)
-        if isinstance(self.answer, BaseException):
-            raise self.answer
-        return self.answer
 
 
 def pool_and_metrics(*addrs: str) -> tuple[Pool, RouterMetrics]:

@@ -208,6 +208,15 @@ class ColdStart(ApiModel):
         description=f"The last {COLD_START_SAMPLES} cold starts, oldest first.", max_length=COLD_START_SAMPLES)
 
 
+class Wake(ApiModel):
+    """The last wake of a fleet scaled to zero, as the router measured it."""
+
+    time: str = Field(description="When the first held request got a replica (RFC 3339).",
+                      json_schema_extra={"format": "date-time"})
+    wait_seconds: float = Field(description="How long that first request was held: from finding no replica ready "
+                                "to a replica taking it (a whole cold start, warm-up included).", ge=0)
+
+
 class CacheModeChosen(ApiModel):
     """The weights cache mode the pods have, and why (the spec's, the default, or one the namespace allows)."""
 
@@ -255,5 +264,10 @@ class LLMDeploymentStatus(ApiModel):
     last_scale_time: str | None = Field(
         None, description="When the autoscaler last changed the replicas.", json_schema_extra={"format": "date-time"}
     )
+    held_requests: int | None = Field(
+        None, description="Requests the router holds because no replica is ready, last scraped (minReplicas 0: the "
+        "first one wakes the fleet). Unset when the fleet cannot scale to zero.", ge=0)
+    last_wake: Wake | None = Field(None, description="The last wake from zero: when, and how long the first request "
+                                   "waited. Unset before the first.")
     selector: str | None = Field(None, description="Label selector of the engine pods (for the scale subresource).")
     endpoint: str | None = Field(None, description="In-cluster URL of the OpenAI-compatible API.")

@@ -38,6 +38,14 @@ fast cold starts; with a 3-minute cold start lower it or expect longer tails
 after a rise. The built-in policy's burst reserve scales with the measured
 cold start for the same reason.
 
+Scale to zero (``minReplicas: 0``, behind the router): the query adds the
+requests the router pods hold (``modelfleet_router_held_requests``), each sum
+``or vector(0)`` so that the trigger reads 0, not "no data", when the engines
+are gone. That is the signal the built-in autoscaler wakes on: it exists at
+zero replicas, where every engine series has vanished. KEDA activates the
+fleet when it is above ``activationThreshold`` (0: the first held request) and
+takes it to zero after ``cooldownPeriod`` (``scaleToZeroAfterSeconds``) at 0.
+
 The HPA behavior carries the stabilization windows. It assumes Prometheus
 scrapes the engine pods with the usual ``namespace`` and ``pod`` labels (a
 PodMonitor or the kubernetes-pods scrape job).
@@ -64,6 +72,17 @@ def in_flight_query(kind: EngineKind, namespace: str, pod_prefix: str) -> str:
     return f'sum({{__name__=~"{metrics}", namespace="{namespace}", pod=~"{pod_prefix}-.+"}})'
 
 
+def held_query(namespace: str, pod_prefix: str) -> str:
+    """Requests the router pods hold while no replica is ready (exists at zero replicas)."""
+    return f'sum(modelfleet_router_held_requests{{namespace="{namespace}", pod=~"{pod_prefix}-router-.+"}})'
+
+
+def wake_query(kind: EngineKind, namespace: str, pod_prefix: str) -> str:
+    """In flight plus held, each 0 when it has no series: a fleet at zero reads its held requests."""
+    return (f"({in_flight_query(kind, namespace, pod_prefix)} or vector(0)) + "
+            f"({held_query(namespace, pod_prefix)} or vector(0))")
+
+
 def threshold(batch_limit: int, occupancy: float = KEDA_OCCUPANCY) -> int:
     """Requests in flight per replica the HPA aims for: a share of the batch limit, at least 1."""
     return max(1, round(batch_limit * occupancy))
@@ -86,6 +105,16 @@ def scaled_object(
     pods (default: ``name``, as the Deployment's pods are named
     ``<deployment>-<hash>-<id>``).
     """
+    prefix = pod_prefix or name
+    to_zero = autoscaling.min_replicas == 0
+    trigger_metadata = {
+        "serverAddress": prometheus_url,
+        "query": wake_query(kind, namespace, prefix) if to_zero else in_flight_query(kind, namespace, prefix),
+        "threshold": str(threshold(batch_limit)),
+    }
+    if to_zero:
+        trigger_metadata["activationThreshold"] = "0"
+    zero = {"cooldownPeriod": autoscaling.scale_to_zero_after_seconds} if to_zero else {}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -93,6 +122,7 @@ def scaled_object(
         "spec": {
             "scaleTargetRef": {"apiVersion": API_VERSION, "kind": KIND, "name": name},
             "pollingInterval": POLLING_INTERVAL_S,
+            **zero,
             "minReplicaCount": autoscaling.min_replicas,
             "maxReplicaCount": autoscaling.max_replicas,
             "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
@@ -102,11 +132,7 @@ def scaled_object(
             "triggers": [{
                 "type": "prometheus",
                 "metricType": "AverageValue",
-                "metadata": {
-                    "serverAddress": prometheus_url,
-                    "query": in_flight_query(kind, namespace, pod_prefix or name),
-                    "threshold": str(threshold(batch_limit)),
-                },
+                "metadata": trigger_metadata,
             }],
         },
     }

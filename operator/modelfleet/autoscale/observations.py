@@ -1,4 +1,4 @@
-"""What a scrape saw on one replica: plain data shared by the scraper and the (pure) policy."""
+"""What a scrape saw on one replica, and on the routers: plain data shared by the scrapers and the (pure) policy."""
 
 from __future__ import annotations
 
@@ -28,3 +28,15 @@ class Observation:
     @property
     def missing(self) -> bool:
         return self.load is None
+
+
+@dataclass(frozen=True)
+class RouterReading:
+    """What the routers said: ``held`` summed over them (None: one could not be read, ``error`` says why),
+    and the newest wake any of them saw (when, RFC 3339, and the first request's wait), if any."""
+
+    held: float | None
+    wake_time: str | None = None
+    wake_wait_seconds: float | None = None
+    error: str | None = None
+

@@ -119,7 +119,7 @@ from dataclasses import dataclass, replace
 
 from modelfleet.api.spec import AutoscalingSpec
 
-from .observations import Observation
+from .observations import Observation, RouterReading
 
 MIN_UP_STEP = 4
 DRAIN_SECONDS = 60.0
@@ -237,6 +237,7 @@ class Decision:
     reason: str  # one CamelCase word, for events
     message: str  # the numbers and the why, for a person
     state: PolicyState
+    router: RouterReading | None = None  # what the routers said (minReplicas 0), for status
 
     @property
     def changed(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from modelfleet.api import LLMDeployment, LLMDeploymentStatus
+from modelfleet.api.runtime_args import RouterArgs
 from modelfleet.autoscale.evaluate import evaluate
 from modelfleet.autoscale.policy import Decision, PolicySettings, PolicyState
 from modelfleet.autoscale.scrape import ScrapeTarget
@@ -43,9 +44,18 @@ def pod_target(pod: dict[str, Any]) -> ScrapeTarget:
                         warmup_url=f"http://{address}:{WARMUP_PORT}")
 
 
+# The router's admin port (/metrics), as the operator renders it: the command line's default.
+ROUTER_ADMIN_PORT = RouterArgs.model_fields["admin_port"].default
+
+
+def router_target(pod: dict[str, Any]) -> ScrapeTarget:
+    return ScrapeTarget(name=pod["metadata"]["name"], url=f"http://{pod['status']['podIP']}:{ROUTER_ADMIN_PORT}")
+
+
 @dataclass
 class Autoscaler:
     resolve: TargetResolver = pod_target
+    resolve_router: TargetResolver = router_target
     cold_start_estimate_s: float = 180.0  # the operator's setting (coldStartEstimateSeconds)
     clock: Callable[[], float] = time.monotonic
     states: dict[str, PolicyState] = field(default_factory=dict)  # by LLMDeployment uid
@@ -68,6 +78,9 @@ class Autoscaler:
             state=self.states.get(snapshot.ref.uid, PolicyState()),
             now=self.clock(),
             session=session,
+            # Only a fleet that may be at zero needs the held count; the others' routers are not read.
+            routers=[self.resolve_router(pod) for pod in ready_pods(snapshot.routers)]
+            if spec.autoscaling.min_replicas == 0 else None,
         )
         self.states[snapshot.ref.uid] = decision.state
         return decision

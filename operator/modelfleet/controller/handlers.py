@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from modelfleet.api import GROUP, PLURAL, VERSION
-from modelfleet.render import ENGINE_PODS_SELECTOR, LLMDEPLOYMENT_LABEL, child_refs
+from modelfleet.render import LLMDEPLOYMENT_LABEL, WATCHED_PODS_SELECTOR, child_refs
 from modelfleet.render.labels import COMPONENT_LABEL, ENGINE
 
 from . import metrics
@@ -59,7 +59,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         # Server-side filtering: only the children and engine pods of LLMDeployments reach the cache.
         group, _, version = api_version.rpartition("/")
         settings.watching.label_selectors[group, version, kind.lower() + "s"] = LLMDEPLOYMENT_LABEL
-    settings.watching.label_selectors["", "v1", "pods"] = ENGINE_PODS_SELECTOR
+    settings.watching.label_selectors["", "v1", "pods"] = WATCHED_PODS_SELECTOR
     settings.posting.level = logging.WARNING  # kopf's own events: handler failures only
     memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS),
                               own_manager=RECONCILER)

@@ -33,7 +33,7 @@ from modelfleet.api import (
 )
 from modelfleet.api.hub_token import SecretsForbidden, TokenReader
 from modelfleet.catalog import ModelConfig, ModelUnavailable, load_model_config
-from modelfleet.render import ChildRef, child_refs, is_engine_pod
+from modelfleet.render import ChildRef, child_refs, is_engine_pod, is_router_pod
 
 from .cache import ClusterCache
 from .decide import Ref, Snapshot
@@ -163,17 +163,18 @@ def observe_cached(cache: ClusterCache, namespace: str, name: str) -> Snapshot |
         live = cache.get(ref.kind, namespace, ref.name)
         if live is not None:
             children[f"{ref.kind}/{ref.name}"] = live
-    return snapshot_of(body, children=children, pods=tuple(engine_pods(cache, namespace, name)))
+    return snapshot_of(body, children=children, pods=tuple(engine_pods(cache, namespace, name)),
+                       routers=tuple(router_pods(cache, namespace, name)))
 
 
 def snapshot_of(body: dict[str, Any], children: dict[str, dict[str, Any]] | None = None,
-                pods: tuple[dict[str, Any], ...] = ()) -> Snapshot:
+                pods: tuple[dict[str, Any], ...] = (), routers: tuple[dict[str, Any], ...] = ()) -> Snapshot:
     """The snapshot of an LLMDeployment's body, parsed, with its children and engine pods."""
     metadata = body.get("metadata") or {}
     ref = Ref(namespace=metadata.get("namespace") or "", name=metadata["name"], uid=metadata.get("uid") or "",
               generation=metadata.get("generation", 0), resource_version=metadata.get("resourceVersion"))
     return Snapshot(ref=ref, resource=parse(body), status=read_status(body.get("status")), children=children or {},
-                    pods=pods)
+                    pods=pods, routers=routers)
 
 
 def parse(body: dict[str, Any]) -> LLMDeployment | InvalidSpec:
@@ -198,6 +199,11 @@ def engine_pods(cache: ClusterCache, namespace: str, name: str) -> list[dict[str
     """The LLMDeployment's engine pods: the replicas (its pre-pull pods carry its label too, serve nothing
     and must never count as a replica that gave no metrics)."""
     return [pod for pod in cache.labelled("Pod", namespace, name) if is_engine_pod(pod)]
+
+
+def router_pods(cache: ClusterCache, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The LLMDeployment's router pods: where the requests held while no replica is ready are counted."""
+    return [pod for pod in cache.labelled("Pod", namespace, name) if is_router_pod(pod)]
 
 
 def holders(kube: Kube, namespace: str, refs: Iterable[ChildRef]) -> dict[str, dict[str, Any] | None]:

@@ -11,10 +11,11 @@ What the controller calls:
 
 from .fleet import UnsupportedSpec, render_all, unsupported
 from .labels import (
-    ENGINE_PODS_SELECTOR,
     LLMDEPLOYMENT_LABEL,
     POD_SPEC_HASH_ANNOTATION,
+    WATCHED_PODS_SELECTOR,
     is_engine_pod,
+    is_router_pod,
     selector_labels,
     selector_string,
 )
@@ -23,7 +24,7 @@ from .names import ChildRef, child_refs, ref_of
 from .service import endpoint
 
 __all__ = [
-    "ENGINE_PODS_SELECTOR",
+    "WATCHED_PODS_SELECTOR",
     "LLMDEPLOYMENT_LABEL",
     "POD_SPEC_HASH_ANNOTATION",
     "ChildRef",
@@ -31,6 +32,7 @@ __all__ = [
     "child_refs",
     "endpoint",
     "is_engine_pod",
+    "is_router_pod",
     "ref_of",
     "render_all",
     "selector_labels",

@@ -20,6 +20,7 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 # Components: the engine pods and what fronts them, the shared weights
 # volume, and the per-node pre-pull pods.
 ENGINE = "engine"
+ROUTER = "router"
 CACHE = "cache"
 PREPULL = "prepull"
 
@@ -51,8 +52,13 @@ def is_engine_pod(pod: dict[str, Any]) -> bool:
     return (pod.get("metadata", {}).get("labels") or {}).get(COMPONENT_LABEL) == ENGINE
 
 
-# Every LLMDeployment's engine pods, as a watch's label selector.
-ENGINE_PODS_SELECTOR = f"{LLMDEPLOYMENT_LABEL},{COMPONENT_LABEL}={ENGINE}"
+def is_router_pod(pod: dict[str, Any]) -> bool:
+    """A router pod of some LLMDeployment (in front of its engine pods)."""
+    return (pod.get("metadata", {}).get("labels") or {}).get(COMPONENT_LABEL) == ROUTER
+
+
+# Every LLMDeployment's engine and router pods, as a watch's label selector (the pre-pull pods stay out).
+WATCHED_PODS_SELECTOR = f"{LLMDEPLOYMENT_LABEL},{COMPONENT_LABEL} in ({ENGINE},{ROUTER})"
 
 
 def metadata(resource: LLMDeployment, name: str, component: str) -> dict[str, Any]:

@@ -59,8 +59,9 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
--- spec.replicas 0 is what the user asked for, as for a Deployment scaled to zero.
-if ready ~= nil and ready.reason == "ScaledToZero" then
+-- spec.replicas 0 is what the user asked for, as for a Deployment scaled to zero; so is a fleet with
+-- autoscaling.minReplicas 0 that had no request (Idle: the router wakes it with the next one).
+if ready ~= nil and (ready.reason == "ScaledToZero" or ready.reason == "Idle") then
   hs.status = "Healthy"
   hs.message = message_of(ready, "Scaled to zero")
   return hs

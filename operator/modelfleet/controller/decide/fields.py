@@ -7,7 +7,7 @@ manager, and each sends its own fields only, always all of them:
   observed and planned, conditions Ready, Progressing and Degraded (its own
   failure included: ``decide_failure`` says it in the same Degraded);
 - the autoscaler (``AUTOSCALER``): its last look at the queue and when it
-  last scaled;
+  last scaled; with minReplicas 0, the routers' held count and the last wake;
 - the capacity loop (``CAPACITY``): the KV cache a Ready engine got, what its
   warm-up measured, condition KVCacheSufficient;
 - the cold-start recorder (``COLD_START``): each new replica's cold start by
@@ -45,7 +45,7 @@ RECONCILE_WRITERS = (RECONCILER, CAPACITY)
 _FIELDS: dict[str, tuple[str, ...]] = {
     RECONCILER: ("observed_generation", "health", "reason", "plan", "cache_mode", "replicas", "ready_replicas",
                  "selector", "endpoint"),
-    AUTOSCALER: ("queue_depth", "last_scale_time"),
+    AUTOSCALER: ("queue_depth", "last_scale_time", "held_requests", "last_wake"),
     CAPACITY: ("kv_capacity", "warmup"),
     COLD_START: ("cold_start",),
 }

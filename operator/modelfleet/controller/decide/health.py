@@ -6,7 +6,8 @@ health.lua``), so the table and Argo CD never disagree (tests/unit/test_argocd_h
 
 1. ``Degraded=True``: Degraded, its reason (something needs a person);
 2. ``Ready=True``: Healthy;
-3. ``Ready`` reason ``ScaledToZero``: Healthy (what the user asked for, as a Deployment scaled to zero);
+3. ``Ready`` reason ``ScaledToZero`` or ``Idle``: Healthy (what the user asked for, as a Deployment scaled to
+   zero, or a fleet with minReplicas 0 that had no request);
 4. ``Progressing=True``: Progressing, its reason;
 5. otherwise Progressing, Ready's reason (why the replicas are not ready yet).
 
@@ -24,6 +25,10 @@ from modelfleet.api.status import Health
 from .conditions import find
 
 SCALED_TO_ZERO = "ScaledToZero"
+IDLE = "Idle"  # minReplicas 0: scaled to zero without requests; the router wakes it
+WAKING = "Waking"  # a request is held while the first replica of a fleet at zero starts
+# Ready reasons that are what the user asked for although no replica serves.
+AT_REST = (SCALED_TO_ZERO, IDLE)
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ def summarize(conditions: list[Condition]) -> Summary:
     progressing = find(conditions, "Progressing")
     if degraded is not None and degraded.status == "True":
         return Summary("Degraded", degraded)
-    if ready is not None and (ready.status == "True" or ready.reason == SCALED_TO_ZERO):
+    if ready is not None and (ready.status == "True" or ready.reason in AT_REST):
         return Summary("Healthy", ready)
     if progressing is not None and progressing.status == "True":
         return Summary("Progressing", progressing)

@@ -38,6 +38,7 @@ class Snapshot:
     status: LLMDeploymentStatus  # as stored; one an older operator wrote that no longer parses reads as empty
     children: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Kind/name" -> live child that exists
     pods: tuple[dict[str, Any], ...] = ()  # the engine pods (by the LLMDeployment's label)
+    routers: tuple[dict[str, Any], ...] = ()  # the router pods in front of them
     pools: tuple[GPUPool, ...] = ()
     model: ModelConfig | ModelUnavailable | None = None  # None: not read (an invalid spec, or a loop's snapshot)
     # The labels of the Secret spec.model.tokenSecretRef names; None when it names none or it does not exist;

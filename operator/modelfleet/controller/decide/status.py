@@ -23,7 +23,7 @@ from modelfleet.api.status import ConditionStatus
 
 from .capacity import standing
 from .conditions import condition, replaced
-from .health import SCALED_TO_ZERO, summarize
+from .health import IDLE, SCALED_TO_ZERO, WAKING, summarize
 from .intent import Observation, Problem
 
 __all__ = ["Observation", "Problem", "derive_status"]
@@ -32,9 +32,10 @@ __all__ = ["Observation", "Problem", "derive_status"]
 def derive_status(seen: Observation, previous: LLMDeploymentStatus, now: str) -> LLMDeploymentStatus:
     """The whole status after this reconcile."""
     replicas, ready = _replica_counts(seen.deployment)
+    held = previous.held_requests or 0  # the autoscaler's last look at the routers (minReplicas 0)
     conditions = [
-        condition("Ready", *_ready(seen, ready), seen.generation),
-        condition("Progressing", *_progressing(seen, ready), seen.generation),
+        condition("Ready", *_ready(seen, ready, held), seen.generation),
+        condition("Progressing", *_progressing(seen, ready, held), seen.generation),
         condition("Degraded", *_degraded(seen), seen.generation),
     ]
     desired = seen.desired_replicas if seen.desired_replicas is not None else previous.desired_replicas
@@ -62,13 +63,18 @@ def _replica_counts(deployment: dict[str, Any] | None) -> tuple[int, int]:
     return status.get("replicas", 0), status.get("readyReplicas", 0)
 
 
-def _ready(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
+def _ready(seen: Observation, ready: int, held: int = 0) -> tuple[ConditionStatus, str, str]:
     desired = seen.desired_replicas
     if seen.deployment is None:
         why = f" {seen.problem.message}" if seen.problem else ""
         return "False", "NotDeployed", f"No engine Deployment exists.{why}"
+    if desired == 0 and seen.autoscaled:
+        return "False", IDLE, ("No request came for autoscaling.scaleToZeroAfterSeconds: scaled to zero. The router "
+                               "holds the next request and wakes a replica; that request waits one cold start.")
     if desired == 0:
         return "False", SCALED_TO_ZERO, "spec.replicas is 0: no replica serves requests."
+    if ready == 0 and held:
+        return "False", WAKING, f"Waking from zero: the router holds {held} request(s) until a replica is ready."
     if desired is not None and ready >= desired:
         return "True", "AllReplicasReady", f"{ready}/{desired} replicas are ready and warmed up."
     head = f"{ready}/{desired} replicas are ready"
@@ -91,7 +97,7 @@ def _pods_cannot_run(seen: Observation) -> str | None:
     return None
 
 
-def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, str]:
+def _progressing(seen: Observation, ready: int, held: int = 0) -> tuple[ConditionStatus, str, str]:
     """The Deployment's own rollout state, as ``kubectl rollout status`` reads it: done when the controller saw
     the current template, every replica runs it, no old pod remains and every new one is available."""
     if seen.problem is not None and seen.problem.transient:  # it passes by itself: the rollout waits for it
@@ -110,6 +116,9 @@ def _progressing(seen: Observation, ready: int) -> tuple[ConditionStatus, str, s
     elif total > updated:
         reason, message = "RollingOut", (f"{updated}/{wanted} replicas run the current spec; {total - updated} old "
                                          "pod(s) serve until the new ones are ready.")
+    elif available < updated and ready == 0 and held:
+        reason, message = WAKING, (f"{updated - available} replica(s) are starting; the router holds {held} "
+                                   "request(s) until one is ready.")
     elif available < updated:
         reason, message = "ReplicasStarting", f"{updated - available} replica(s) are starting."
     else:
