@@ -151,10 +151,12 @@ def kube_proxy_config() -> dict[str, Any]:
 
 
 def corefile() -> str:
-    """CoreDNS's configuration: the cluster domain from the API server (the ``kubernetes`` plugin, with the
-    admin kubeconfig: it lists and watches Services, EndpointSlices and Namespaces), on the bridge address
-    only. No server block serves any other zone, so CoreDNS answers every other name at once with REFUSED:
-    no forwarder (nothing leaves this machine) and no timeout for a pod asking for one."""
+    """CoreDNS's configuration: the cluster domain from the API server (the ``kubernetes`` plugin), on the
+    bridge address only. The plugin lists and watches Services, EndpointSlices and, always, Namespaces
+    (coredns v1.14.3 plugin/kubernetes/controller.go); of the cluster's credentials only the system:masters
+    ones may (kube-proxy's role, system:node-proxier, has no Namespaces), so it reads with the admin
+    kubeconfig. No server block serves any other zone, so CoreDNS answers every other name at once with
+    REFUSED: no forwarder (nothing leaves this machine) and no timeout for a pod asking for one."""
     ports = settings.NODE_PORTS
     return f"""# The local cluster's DNS (e2e/local/localcluster/node_files.py), written by cluster-up.
 {settings.CLUSTER_DOMAIN}:{ports['cluster-dns']} {{
