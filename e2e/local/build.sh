@@ -2,7 +2,7 @@
 # Build (or reuse) the binaries of the local control plane from pinned Go
 # modules into $MODELFLEET_CACHE/bin/<tool>-<version>/. Idempotent: a tool
 # whose directory exists is skipped, so only the first run is slow.
-# Usage: build.sh [kubernetes|node|etcd|kwok|helm]...   (default: all)
+# Usage: build.sh [kubernetes|node|etcd|kwok|helm|coredns]...   (default: all)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -89,13 +89,21 @@ build_kwok() {
     mv "$tmp" "$stages"
   fi
 }
+# The real node's cluster DNS; e2e/kind/local/build.sh takes this binary for its CoreDNS image.
+build_coredns() {
+  local pinned
+  pinned="$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" {print $3}' "$HERE/gomod/coredns/go.mod")"
+  [[ "$pinned" == "$COREDNS_VERSION" ]] \
+    || { echo "build: gomod/coredns pins CoreDNS $pinned, versions.env says $COREDNS_VERSION" >&2; exit 1; }
+  build coredns "coredns-$COREDNS_VERSION" "" github.com/coredns/coredns
+}
 build_helm() {
   build helm "helm-$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     helm.sh/helm/v3/cmd/helm
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(kubernetes node etcd kwok helm)
+[[ ${#tools[@]} -gt 0 ]] || tools=(kubernetes node etcd kwok helm coredns)
 total=$SECONDS
 for t in "${tools[@]}"; do "build_$t"; done
 if [[ -d "$SCRATCH" ]]; then

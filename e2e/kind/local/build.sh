@@ -15,7 +15,8 @@
 #   imported into the node's containerd at build time (what `kind build
 #   node-image` does with pulled images): kube-apiserver, -controller-manager,
 #   -scheduler and kube-proxy (v1.34.4, the local cluster's binaries), etcd
-#   (the local cluster's v3.6.16), CoreDNS, local-path-provisioner and its
+#   (the local cluster's v3.6.16), CoreDNS (the local cluster's, which runs it
+#   as its cluster DNS: e2e/local/gomod/coredns), local-path-provisioner and its
 #   helper, pause (e2e/local/node/pause.c), and our CNI (cni/): kind's
 #   kindnetd is not on the Go module proxy.
 #
@@ -72,7 +73,6 @@ k8s_ldflags() {  # as e2e/local/build.sh stamps them
   echo "$f"
 }
 
-COREDNS_VERSION="$(pinned coredns github.com/coredns/coredns)"
 LPP_VERSION="$(pinned local-path-provisioner github.com/rancher/local-path-provisioner)"
 CRICTL_VERSION="$(pinned cri-tools sigs.k8s.io/cri-tools)"
 [[ "$(pinned kind sigs.k8s.io/kind)" == "$KIND_VERSION" ]] || { echo "gomod/kind pins another kind than e2e/kind/versions.env" >&2; exit 1; }
@@ -82,19 +82,21 @@ build_binaries() {
   # from here (its cache key includes GOFLAGS, which this script changes: a call from here would
   # rebuild and replace them under the running local cluster).
   local f
-  for f in "$K8S_BIN/kube-apiserver" "$K8S_BIN/kubectl" "$NODE_BIN/kubelet" "$NODE_BIN/kube-proxy" "$ETCD_BIN/etcd"; do
+  for f in "$K8S_BIN/kube-apiserver" "$K8S_BIN/kubectl" "$NODE_BIN/kubelet" "$NODE_BIN/kube-proxy" "$ETCD_BIN/etcd" \
+           "$COREDNS_BIN/coredns"; do
     [[ -x "$f" ]] || { echo "kind-build: no $f: run make cluster-binaries" >&2; exit 1; }
   done
   gobuild kind "kind-$KIND_VERSION" "" sigs.k8s.io/kind
   gobuild kubeadm "kubeadm-$K8S_VERSION" "$(k8s_ldflags)" k8s.io/kubernetes/cmd/kubeadm
   gobuild cri-tools "crictl-$CRICTL_VERSION" "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
   gobuild local-path-provisioner "local-path-provisioner-$LPP_VERSION" "-X main.VERSION=$LPP_VERSION" github.com/rancher/local-path-provisioner
-  gobuild coredns "coredns-$COREDNS_VERSION" "" github.com/coredns/coredns
 }
 
 K8S_BIN="$CACHE/bin/k8s-$K8S_VERSION"
 NODE_BIN="$CACHE/bin/k8s-node-$K8S_VERSION"
 ETCD_BIN="$CACHE/bin/etcd-$ETCD_VERSION"
+# COREDNS_VERSION: e2e/local/versions.env, the version e2e/local/gomod/coredns pins.
+COREDNS_BIN="$CACHE/bin/coredns-$COREDNS_VERSION"
 
 # ------------------------------------------------------------------ images
 
@@ -244,7 +246,7 @@ build_images() {
   binary_image "$IMAGE_REPO/etcd:$ETCD_VERSION" $s "" "$ETCD_BIN/etcd" "$ETCD_BIN/etcdctl" "$ETCD_BIN/.sources"
   # kubeadm's CoreDNS Deployment passes only arguments: the image's entrypoint is coredns
   binary_image "$IMAGE_REPO/coredns:$COREDNS_VERSION" $s '["/usr/local/bin/coredns"]' \
-    "$KCACHE/bin/coredns-$COREDNS_VERSION/coredns" "$KCACHE/bin/coredns-$COREDNS_VERSION/.sources"
+    "$COREDNS_BIN/coredns" "$COREDNS_BIN/.sources"
   binary_image "$LPP_IMAGE" $s "" \
     "$KCACHE/bin/local-path-provisioner-$LPP_VERSION/local-path-provisioner" "$KCACHE/bin/local-path-provisioner-$LPP_VERSION/.sources"
   # the provisioner's helper pods run its setup and teardown scripts with sh

@@ -33,7 +33,7 @@ def log(msg: str) -> None:
 def ensure_binaries() -> None:
     """Run build.sh when a binary is missing (cold: tens of minutes)."""
     wanted = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "helm",
-              "kubelet", "kube-proxy"]
+              "kubelet", "kube-proxy", "coredns"]
     if all(settings.binary(b).exists() for b in wanted) and (settings.bin_dirs()["kwok"] / "stages").is_dir():
         return
     log(f"building binaries with {BUILD_SCRIPT} (first time only; slow)")

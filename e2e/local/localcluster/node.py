@@ -1,11 +1,13 @@
-"""The real node: containerd, runc, CNI, kubelet and kube-proxy on this machine, started and stopped.
+"""The real node: containerd, runc, CNI, kubelet, kube-proxy and the cluster DNS on this machine, started
+and stopped.
 
 Beside the kwok pools, one node runs real containers: ``real-0``, with the
 labels of a GPU pool (``nodes.yaml``, ``realNode``) and a small fake
 ``nvidia.com/gpu`` capacity written into its status (there is no device
 plugin; the kubelet admits pods against the node's allocatable), so the
 scheduler places a planned replica there and the rendered pod runs as a user's
-would.
+would. Its pods resolve the cluster's names (``<service>.<namespace>.svc``) through CoreDNS, which
+runs here as a host process on the bridge address (``node_files.corefile``).
 
 What it manages is split by kind: ``node_files`` (its state directory, the
 processes' configuration files and command lines), ``node_host`` (the
@@ -22,13 +24,16 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from . import images, node_cgroups, node_files, node_host, nodes, processes, settings
 from .node_files import CTR, argv, binary_of, socket, state
 
-PROCESSES = ["apiserver-forward", "containerd", "kubelet", "kube-proxy"]
+# In start order: the cluster DNS before the kubelet, so the first pods find it.
+PROCESSES = ["apiserver-forward", "cluster-dns", "containerd", "kubelet", "kube-proxy"]
 
 
 class NodeError(RuntimeError):
@@ -64,10 +69,13 @@ def up(kubeconfig: pathlib.Path, timeout: float = 180.0) -> None:
     """Start the real node (idempotent) and wait until it is Ready with its labels and GPUs."""
     node_spec = spec()
     node_host.save_host()
-    node_files.write_configs(node_spec)
+    changed = node_files.write_configs(node_spec)
     node_host.network_up()
     node_cgroups.up()
     s = settings.state_dir()
+    for name in changed:  # a running one keeps its old configuration until it starts again
+        if processes.stop(s, name, binary_of(name)):
+            log(f"stopped {name}: its configuration changed")
     for name in PROCESSES:
         if processes.pid_of(s, name, binary_of(name)) is None:
             log(f"starting {name}")
@@ -77,9 +85,20 @@ def up(kubeconfig: pathlib.Path, timeout: float = 180.0) -> None:
                                                          check=False).returncode == 0,
                       "containerd's socket", timeout)
                 images.import_pause(socket())
+    _wait(cluster_dns_ready, "the cluster DNS ready (synced with the API server)", timeout)
     _wait(lambda: _node(kubeconfig) is not None, f"node {settings.REAL_NODE_NAME} registered", timeout)
     label_and_advertise_gpus(kubeconfig, node_spec)
     _wait(lambda: _ready(_node(kubeconfig)), f"node {settings.REAL_NODE_NAME} Ready", timeout)
+
+
+def cluster_dns_ready() -> bool:
+    """CoreDNS's /ready: 200 once its kubernetes plugin has listed the cluster's Services and endpoints."""
+    url = f"http://{settings.HOST}:{settings.NODE_PORTS['cluster-dns-ready']}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _kubectl(kubeconfig: pathlib.Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -159,7 +178,7 @@ def down() -> None:
     # The pods' processes (and their shims' children) live in our cgroups: kill them there.
     node_cgroups.down()
     node_cgroups.kill_shims(state())
-    for name in ("containerd", "apiserver-forward"):
+    for name in ("containerd", "cluster-dns", "apiserver-forward"):
         if processes.stop(s, name, binary_of(name)):
             log(f"stopped {name}")
     node_host.unmount_under(state(), settings.containerd_root(), pathlib.Path("/run/containerd"))
@@ -178,8 +197,8 @@ def host_snapshot() -> dict[str, Any]:
     taken after ``down`` with one taken before ``up`` (or after an earlier ``down``)."""
     mounts = pathlib.Path("/proc/mounts").read_text().splitlines()
     ours = [str(state()), str(settings.containerd_root()), "/run/containerd", "/var/lib/kubelet"]
-    binaries = {node_files.CONTAINERD, node_files.SOCAT,
-                str(settings.binary("kubelet")), str(settings.binary("kube-proxy"))}
+    binaries = {node_files.CONTAINERD, node_files.SOCAT, str(settings.binary("kubelet")),
+                str(settings.binary("kube-proxy")), str(settings.binary("coredns"))}
     return {
         "links": sorted(line.split()[0].split("@")[0]
                         for line in node_host.run("ip", "-br", "link").stdout.splitlines()),

@@ -1,5 +1,6 @@
 """Where the real node keeps its state, and what it starts there: containerd's, the CNI's, the
-kubelet's and kube-proxy's configuration files, and the command line of each process.
+kubelet's, kube-proxy's and the cluster DNS's (CoreDNS) configuration files, and the command line
+of each process.
 
 The state directory goes with ``down``; containerd's content store (``settings.containerd_root``)
 stays, because the images imported into it cannot be pulled back.
@@ -111,7 +112,11 @@ def kubelet_config(node_spec: dict[str, Any]) -> dict[str, Any]:
         "failSwapOn": False,
         "podLogsDir": str(state() / "pod-logs"),
         "volumePluginDir": str(state() / "volume-plugins"),
-        # No cluster DNS here: pods get a resolver that answers nothing rather than the host's.
+        # dnsPolicy ClusterFirst (the default): the cluster DNS, and the search path of the cluster domain.
+        "clusterDNS": [settings.CLUSTER_DNS_IP],
+        "clusterDomain": settings.CLUSTER_DOMAIN,
+        # The host's resolvers are not the pods' (nothing leaves the machine): no search domains of the
+        # host's for ClusterFirst, and for dnsPolicy Default a resolver that answers nothing.
         "resolvConf": str(state() / "resolv.conf"),
         # The disk is shared with builds and caches: evict only when it is really full, and
         # never garbage-collect the images we imported (they cannot be pulled back).
@@ -145,8 +150,30 @@ def kube_proxy_config() -> dict[str, Any]:
     }
 
 
+def corefile() -> str:
+    """CoreDNS's configuration: the cluster domain from the API server (the ``kubernetes`` plugin), on the
+    bridge address only. The plugin lists and watches Services, EndpointSlices and, always, Namespaces
+    (coredns v1.14.3 plugin/kubernetes/controller.go); of the cluster's credentials only the system:masters
+    ones may (kube-proxy's role, system:node-proxier, has no Namespaces), so it reads with the admin
+    kubeconfig. No server block serves any other zone, so CoreDNS answers every other name at once with
+    REFUSED: no forwarder (nothing leaves this machine) and no timeout for a pod asking for one."""
+    ports = settings.NODE_PORTS
+    return f"""# The local cluster's DNS (e2e/local/localcluster/node_files.py), written by cluster-up.
+{settings.CLUSTER_DOMAIN}:{ports['cluster-dns']} {{
+    bind {settings.CLUSTER_DNS_IP}
+    errors
+    # 200 once the kubernetes plugin has synced with the API server: what cluster-up waits for.
+    ready {settings.HOST}:{ports['cluster-dns-ready']}
+    kubernetes {settings.CLUSTER_DOMAIN} {{
+        kubeconfig {settings.kubeconfig_path()} {settings.CONTEXT}
+    }}
+}}
+"""
+
+
 def binary_of(name: str) -> str:
-    return {"apiserver-forward": SOCAT, "containerd": CONTAINERD}.get(name) or str(settings.binary(name))
+    return {"apiserver-forward": SOCAT, "containerd": CONTAINERD}.get(name) or \
+        str(settings.binary({"cluster-dns": "coredns"}.get(name, name)))
 
 
 def argv(name: str) -> list[str]:
@@ -158,6 +185,8 @@ def argv(name: str) -> list[str]:
                 f"TCP:{settings.HOST}:{port}"]
     if name == "containerd":
         return [binary_of(name), f"--config={state() / 'containerd.toml'}"]
+    if name == "cluster-dns":
+        return [binary_of(name), "-conf", str(state() / "Corefile")]
     if name == "kubelet":
         return [binary_of(name), f"--config={state() / 'kubelet.yaml'}",
                 f"--kubeconfig={kubeconfigs / 'kubelet.yaml'}", f"--root-dir={state() / 'kubelet'}",
@@ -168,18 +197,28 @@ def argv(name: str) -> list[str]:
     raise KeyError(name)
 
 
-def write_configs(node_spec: dict[str, Any]) -> None:
+def write_configs(node_spec: dict[str, Any]) -> set[str]:
+    """Write the configuration files; return the processes (of those that read theirs only when they
+    start: the kubelet, the cluster DNS) whose file changed, to restart them if they run."""
     s = state()
     for d in ("cni", "pod-logs", "volume-plugins", "kubelet", "kubelet-pki", "containerd"):
         (s / d).mkdir(parents=True, exist_ok=True)
     _write(s / "containerd.toml", containerd_config())
     _write(s / "cni" / "10-modelfleet.conflist", json.dumps(cni_config(), indent=2))
-    _write(s / "kubelet.yaml", yaml.safe_dump(kubelet_config(node_spec), sort_keys=False))
+    changed = set()
+    if _write(s / "kubelet.yaml", yaml.safe_dump(kubelet_config(node_spec), sort_keys=False)):
+        changed.add("kubelet")
     _write(s / "kube-proxy.yaml", yaml.safe_dump(kube_proxy_config(), sort_keys=False))
-    _write(s / "resolv.conf", "# no cluster DNS on the local cluster's real node\nnameserver 127.0.0.1\n")
+    if _write(s / "Corefile", corefile()):
+        changed.add("cluster-dns")
+    _write(s / "resolv.conf", "# the host's resolvers are not the pods' (dnsPolicy Default)\nnameserver 127.0.0.1\n")
+    return changed
 
 
-def _write(path: pathlib.Path, text: str) -> None:
+def _write(path: pathlib.Path, text: str) -> bool:
+    """Write `text` unless the file holds it already; whether it wrote."""
     # Only when it changed: kube-proxy exits when its configuration file is rewritten.
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True

@@ -44,7 +44,13 @@ NODE_PORTS = {
     "kubelet-healthz": 20248,
     "kube-proxy-healthz": 20256,
     "kube-proxy-metrics": 20249,
+    "cluster-dns": 53,          # on BRIDGE_IP, UDP and TCP: the pods' nameserver
+    "cluster-dns-ready": 20253,  # on HOST: CoreDNS's /ready
 }
+# The cluster DNS (CoreDNS on this machine, node_files.corefile): on the bridge, where the pods reach
+# the host, and the kubelet's clusterDNS; it serves CLUSTER_DOMAIN and refuses every other name.
+CLUSTER_DNS_IP = BRIDGE_IP
+CLUSTER_DOMAIN = "cluster.local"
 
 
 def versions() -> dict[str, str]:
@@ -85,6 +91,7 @@ def bin_dirs() -> dict[str, pathlib.Path]:
         "kwok": b / f"kwok-{v['KWOK_VERSION']}",
         "helm": b / f"helm-{v['HELM_VERSION']}",
         "node": b / f"k8s-node-{v['K8S_VERSION']}",
+        "coredns": b / f"coredns-{v['COREDNS_VERSION']}",
     }
 
 
@@ -92,5 +99,5 @@ def binary(name: str) -> pathlib.Path:
     """Path of a built binary: kube-apiserver, kubectl, etcd, etcdctl, kwok, helm..."""
     dirs = bin_dirs()
     tool = {"etcd": "etcd", "etcdctl": "etcd", "kwok": "kwok", "helm": "helm",
-            "kubelet": "node", "kube-proxy": "node"}.get(name, "kubernetes")
+            "kubelet": "node", "kube-proxy": "node", "coredns": "coredns"}.get(name, "kubernetes")
     return dirs[tool] / name

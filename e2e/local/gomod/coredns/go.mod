@@ -1,4 +1,4 @@
-module modelfleet.io/e2e/kind/local/gomod/coredns
+module modelfleet.io/e2e/local/gomod/coredns
 
 go 1.26.0
 
