@@ -148,3 +148,12 @@ def test_above_max_replicas_the_fleet_shrinks_even_while_replicas_start():
     s = replace(zero_settings(max_replicas=2), min_replicas=1)
     d = decide(s, snapshot(5, 2), PolicyState(since=0.0), 10.0)
     assert d.replicas < 5 and d.reason == "OutsideBounds"
+
+
+def test_requests_held_while_the_fleet_wakes_count_as_busy():
+    """The idle window starts again from the last held request, not from the last one an engine ran."""
+    s = zero_settings()
+    d = decide(s, snapshot(1, 0, held=2), PolicyState(since=0.0, last_busy=0.0), 500.0)
+    assert d.state.last_busy == 500.0
+    d = decide(s, snapshot(1, 1), d.state, 700.0)
+    assert d.replicas == 1  # 200 s after the held requests, not 700 s after the last busy moment

@@ -126,3 +126,21 @@ def test_pre_pull_and_router_pods_are_not_replicas():
     assert [p["metadata"]["name"] for p in router_pods(cache, "ns", "tiny")] == ["tiny-router-def"]
     # What the autoscaler scrapes: the ready ones of the snapshot's engine pods.
     assert [p["metadata"]["name"] for p in ready_pods(engine_pods(cache, "ns", "tiny"))] == ["tiny-abc"]
+
+
+def test_only_autoscaled_fleets_at_zero_with_min_replicas_zero_are_watched_for_a_wake():
+    from modelfleet.controller.loops import at_zero
+    from modelfleet.controller.observe import snapshot_of
+
+    def body(min_replicas: int, desired: int | None, enabled: bool = True) -> dict:
+        return {"apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
+                "metadata": {"name": "m", "namespace": "ns", "uid": "u"},
+                "spec": {"model": {"id": "mistralai/Mistral-7B-Instruct-v0.3"},
+                         "autoscaling": {"enabled": enabled, "minReplicas": min_replicas}},
+                "status": {} if desired is None else {"desiredReplicas": desired}}
+
+    assert at_zero(snapshot_of(body(0, 0)))
+    assert not at_zero(snapshot_of(body(0, 1)))
+    assert not at_zero(snapshot_of(body(0, None)))
+    assert not at_zero(snapshot_of(body(1, 0)))
+    assert not at_zero(snapshot_of(body(0, 0, enabled=False)))

@@ -252,6 +252,8 @@ def decide(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState
         return decide_at_zero(settings, snapshot, state, now)
     if snapshot.ready == 0:
         held = f"; {snapshot.held:g} requests held by the router" if snapshot.held else ""
+        if snapshot.held is None or snapshot.held > 0:  # requests wait for the replicas starting: busy
+            state = replace(state, last_busy=now)
         return hold(settings, snapshot, state, now, "NoReadyReplicas",
                     f"no replica is ready yet ({snapshot.starting} starting{held}), so there is no queue to read")
     if not snapshot.complete:

@@ -32,6 +32,7 @@ class ProcessConfig:
     resync_seconds: float
     watch_timeout_seconds: int
     autoscale_seconds: float
+    wake_seconds: float = 1.0  # how often fleets at zero look at their routers' held count
     workers: int = 16
     disconnected_limit_seconds: float = 60.0
     token_reader: TokenReader = TokenReader()
@@ -46,6 +47,7 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
         resync_seconds=float(env.get("MODELFLEET_RESYNC_SECONDS", "60")),
         watch_timeout_seconds=int(env.get("MODELFLEET_WATCH_TIMEOUT", "300")),
         autoscale_seconds=float(env.get("MODELFLEET_AUTOSCALE_SECONDS", "15")),
+        wake_seconds=float(env.get("MODELFLEET_WAKE_SECONDS", "1")),
         workers=int(env.get("MODELFLEET_WORKERS", "16")),
         disconnected_limit_seconds=float(env.get("MODELFLEET_DISCONNECTED_LIMIT", "60")),
         token_reader=TokenReader(

@@ -32,7 +32,7 @@ from .decide.fields import RECONCILER
 from .decide.pods import unschedulable_pod
 from .kube import connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
-from .loops import autoscale_forever, reconcile_forever, resync_forever
+from .loops import autoscale_forever, reconcile_forever, resync_forever, wake_forever
 from .observe import LLMDEPLOYMENT_KIND, pod_security_level
 from .reconcile import Reconciler
 from .workqueue import WorkQueue
@@ -81,6 +81,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         asyncio.create_task(resync_forever(memo.queue, memo.cache, config)),
         asyncio.create_task(ping_forever(memo.liveness, memo.reconciler.kube.ping, PING_PERIOD_S)),
         asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
+        asyncio.create_task(wake_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
     ]
 
 

@@ -1,4 +1,5 @@
-"""The operator's loops beside kopf's watches: the reconcile workers, the resync, and autoscaling.
+"""The operator's loops beside kopf's watches: the reconcile workers, the resync, autoscaling, and the wake
+of fleets scaled to zero.
 
 Started by the startup handler. Each survives any one failure: a reconcile
 that raises is reported in its object's status and retried with a backoff
@@ -19,10 +20,13 @@ from typing import Any
 
 import aiohttp
 
+from modelfleet.api import LLMDeployment
+
 from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .capacity import measure
 from .config import ProcessConfig
+from .decide import Snapshot
 from .observe import LLMDEPLOYMENT_KIND, observe_cached
 from .reconcile import Reconciler
 from .workqueue import WorkQueue
@@ -78,3 +82,32 @@ async def autoscale_forever(autoscaler: Autoscaler, reconciler: Reconciler, queu
                 if decision is not None or measurement is not None:
                     reconciler.inbox.post(key, decision, measurement)
                     queue.add(key, urgent=True)
+
+
+async def wake_forever(autoscaler: Autoscaler, reconciler: Reconciler, queue: WorkQueue, config: ProcessConfig,
+                       logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Every ``wake_seconds`` (1 s), the fleets at zero only: their routers' held count, so that the first request
+    waits a cold start and not also up to a whole autoscaling round (15 s). A decision is posted only when it
+    wakes the fleet; the autoscaling round does the rest as before."""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            await asyncio.sleep(config.wake_seconds)
+            for key in reconciler.cache.keys(LLMDEPLOYMENT_KIND):
+                snapshot = observe_cached(reconciler.cache, *key)
+                if snapshot is None or not at_zero(snapshot):
+                    continue
+                try:
+                    decision = await autoscaler.decide(snapshot, session)
+                except Exception:  # one fleet's failure must not stop the others' wake
+                    logger.exception("waking %s/%s failed", *key)
+                    continue
+                if decision is not None and decision.changed:
+                    reconciler.inbox.post(key, decision, None)
+                    queue.add(key, urgent=True)
+
+
+def at_zero(snapshot: Snapshot) -> bool:
+    """An autoscaled fleet that may scale to zero and is there (its last decision was 0)."""
+    resource = snapshot.resource
+    return (snapshot.autoscaled and isinstance(resource, LLMDeployment) and resource.spec.autoscaling.min_replicas == 0
+            and snapshot.status.desired_replicas == 0)
