@@ -13,6 +13,7 @@ from .disruption import disruption_budget
 from .engine_args import operator_args
 from .extra_args import extra_args_problems
 from .prepull import prepull_daemonset
+from .router import router_objects
 from .service import service
 
 
@@ -53,6 +54,8 @@ def render_all(
     if spec.cache.mode == "nodeLocal":
         objects.append(prepull_daemonset(resource, plan, settings))
     objects.append(deployment(resource, plan, settings, spec.replicas if replicas is None else replicas, restricted))
+    # The router before the Service that may select its pods (spec.routing).
+    objects += router_objects(resource, settings)
     objects.append(service(resource))
     objects.append(disruption_budget(resource))
     return objects
