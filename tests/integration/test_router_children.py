@@ -77,13 +77,14 @@ def test_the_router_children_are_accepted_owned_and_follow_the_routing_mode(clus
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "router"
     cluster_ip, ports = service["spec"]["clusterIP"], service["spec"]["ports"]
 
-    # The router pods exist (kwok binds them; they run nothing) and the Service's selector is theirs.
-    pods = client.CoreV1Api(cluster.api).list_namespaced_pod(
-        namespace, label_selector=",".join(f"{k}={v}" for k, v in service["spec"]["selector"].items())).items
-    wait_for("two router pods", lambda: len(client.CoreV1Api(cluster.api).list_namespaced_pod(
-        namespace, label_selector=f"modelfleet.io/llmdeployment={NAME},app.kubernetes.io/component=router").items)
-        == 2, SETTLE_SECONDS)
+    # The router pods exist (on kwok's cpu node: localcluster.operator.PROCESS_SETTINGS), and the Service's
+    # selector is theirs.
+    core = client.CoreV1Api(cluster.api)
+    selector = ",".join(f"{k}={v}" for k, v in service["spec"]["selector"].items())
+    pods = wait_for("two router pods", lambda: (lambda p: p if len(p) == 2 else None)(
+        core.list_namespaced_pod(namespace, label_selector=selector).items), SETTLE_SECONDS)
     assert all(p.metadata.labels["app.kubernetes.io/component"] == "router" for p in pods)
+    assert all(p.spec.node_selector == {"type": "kwok"} for p in pods)
 
     # Prefix affinity: the same children, the router's flag changes.
     apply(cluster, namespace, with_routing("prefix"))
