@@ -73,8 +73,9 @@ def test_the_router_children_are_accepted_owned_and_follow_the_routing_mode(clus
     assert engines["clusterIP"] == "None" and not engines.get("publishNotReadyAddresses", False)
     assert engines["selector"]["app.kubernetes.io/component"] == "engine"
     assert found[("PodDisruptionBudget", f"{NAME}-router")]["spec"]["maxUnavailable"] == 1
-    service = found[("Service", NAME)]
-    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "router"
+    # The Service selects the router pods once one is available (kwok reports them Ready), the engines until then.
+    wait_for("the Service on the router", lambda: service_component(cluster, namespace) == "router", SETTLE_SECONDS)
+    service = children(cluster, namespace)[("Service", NAME)]
     cluster_ip, ports = service["spec"]["clusterIP"], service["spec"]["ports"]
 
     # The router pods exist (on kwok's cpu node: localcluster.operator.PROCESS_SETTINGS), and the Service's

@@ -93,7 +93,9 @@ def converged(spec: dict | None = None) -> tuple[dict, dict]:
     """An LLMDeployment whose children are applied, all replicas ready, and status written."""
     first = decide(snapshot(llmd(spec)), SETTINGS, T0)
     children = served(first)
+    # The second pass sees the router pods available and points the Service at them.
     second = decide(snapshot(llmd(spec, status=status_of(first)), children), SETTINGS, T0)
+    children = served(second, children)
     status = status_of(second) if second.status is not None else status_of(first)
     return llmd(spec, status=status), children
 
@@ -106,6 +108,8 @@ EVERY_CHILD = ["Deployment/chat", "Service/chat-engines", "Deployment/chat-route
 def test_create_applies_every_child_with_an_owner_and_reports_the_plan():
     intent = decide(snapshot(llmd()), SETTINGS, T0)
     assert kinds(intent.apply) == EVERY_CHILD
+    # No router pod is available yet: the Service selects the engine pods until one is.
+    assert intent.apply[4]["spec"]["selector"]["app.kubernetes.io/component"] == "engine"
     assert all(o["metadata"]["ownerReferences"][0]["uid"] == "uid-chat" for o in intent.apply)
     assert intent.delete == ()
     assert [e.reason for e in intent.events] == ["PlanChosen"]
@@ -125,10 +129,15 @@ def test_routing_service_points_the_service_at_the_engines_and_deletes_the_route
     assert off.rollouts == ()  # the engine pods stay as they are
     after = served(off, children)
     on = decide(snapshot(llmd(SPEC, generation=3, status=status_of(off)), after), SETTINGS, T1)
-    assert kinds(on.apply) == ["Service/chat-engines", "Deployment/chat-router", "PodDisruptionBudget/chat-router",
-                               "Service/chat"]
-    assert on.apply[-1]["spec"]["selector"]["app.kubernetes.io/component"] == "router"
+    # The router's objects first; the Service stays on the engines until a router pod is available.
+    assert kinds(on.apply) == ["Service/chat-engines", "Deployment/chat-router", "PodDisruptionBudget/chat-router"]
     assert on.delete == () and on.rollouts == ()
+    starting = served(on, after, ready=0)
+    assert decide(snapshot(llmd(SPEC, generation=3, status=status_of(on)), starting), SETTINGS, T1).apply == ()
+    available = served(on, after)
+    switched = decide(snapshot(llmd(SPEC, generation=3, status=status_of(on)), available), SETTINGS, T1)
+    assert kinds(switched.apply) == ["Service/chat"]
+    assert switched.apply[0]["spec"]["selector"]["app.kubernetes.io/component"] == "router"
 
 
 def test_a_router_name_another_llmdeployment_holds_is_a_name_conflict():
@@ -251,7 +260,8 @@ def test_ready_follows_the_deployment():
     half = served(first, ready=1)
     intent = decide(snapshot(llmd(status=status_of(first)), half), SETTINGS, T0)
     assert condition(intent, "Ready") == ("False", "ReplicasNotReady")
-    assert intent.status.ready_replicas == 1 and intent.apply == ()
+    assert intent.status.ready_replicas == 1
+    assert kinds(intent.apply) == ["Service/chat"]  # a router pod is available too: the Service selects it now
 
 
 def unschedulable_pod(name: str) -> dict:

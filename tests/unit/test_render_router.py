@@ -8,7 +8,7 @@ from modelfleet.api import OperatorSettings
 from modelfleet.api.runtime_args import RouterArgs
 from modelfleet.api.settings import RouterSettings
 from modelfleet.api.spec import Toleration
-from modelfleet.render import child_refs, ref_of, render_all, selector_labels
+from modelfleet.render import child_refs, ref_of, render_all, router_available, selector_labels
 from modelfleet.render.security import restricted
 from support.render_cases import assert_acceptable, assert_selector_matches, example, example_plan, with_spec
 
@@ -222,3 +222,20 @@ def test_the_api_server_would_accept_the_router_objects(mode):
     for key, obj in routed(mode).items():
         if key.endswith(("-router", "-engines")) or key == f"Service/{NAME}":
             assert_acceptable(obj)
+
+
+def test_until_a_router_pod_is_available_the_service_stays_on_the_engines():
+    waiting = {f"{o['kind']}/{o['metadata']['name']}": o
+               for o in render_all(MIXTRAL, MIXTRAL_PLAN, SETTINGS, router_ready=False)}
+    assert waiting[f"Service/{NAME}"]["spec"]["selector"] == selector_labels(NAME)
+    assert f"Deployment/{NAME}-router" in waiting  # the router itself is rendered all the same
+
+
+@pytest.mark.parametrize("live, available", [
+    (None, False),
+    ({"status": {}}, False),
+    ({"status": {"replicas": 2, "availableReplicas": 0}}, False),
+    ({"status": {"replicas": 2, "availableReplicas": 1}}, True),
+])
+def test_a_router_is_available_with_one_available_pod(live, available):
+    assert router_available(live) is available

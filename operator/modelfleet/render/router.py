@@ -56,6 +56,12 @@ MEMORY_REQUEST = "256Mi"  # 62 MiB idle, 13 KiB per held request, 24 KiB per str
 MEMORY_LIMIT = "1Gi"  # request bodies are held in memory, up to --max-body-bytes (32 MiB) each
 
 
+def router_available(live: dict[str, Any] | None) -> bool:
+    """The live router Deployment has a pod available (ready for its minReadySeconds): the Service may select the
+    router pods."""
+    return int(((live or {}).get("status") or {}).get("availableReplicas") or 0) > 0
+
+
 def routed(spec: LLMDeploymentSpec) -> bool:
     """Requests go through the router (else the Service selects the engine pods)."""
     return spec.routing.mode != "service"

@@ -15,7 +15,10 @@ from .probes import PORT_NAME
 from .router import routed
 
 
-def service(resource: LLMDeployment) -> dict[str, Any]:
+def service(resource: LLMDeployment, router_ready: bool = True) -> dict[str, Any]:
+    """``router_ready``: some router pod is available. Until one is, a routed Service still selects the engine
+    pods, so that turning the router on (a new LLMDeployment, an upgraded operator, mode service back to
+    leastInFlight) never leaves the Service without an endpoint while the router pods start."""
     name = resource.metadata["name"]
     port = profile_for(resource.spec.engine.kind).port
     return {
@@ -24,7 +27,7 @@ def service(resource: LLMDeployment) -> dict[str, Any]:
         "metadata": metadata(resource, service_name(name), ENGINE),
         "spec": {
             "type": "ClusterIP",
-            "selector": selector_labels(name, ROUTER if routed(resource.spec) else ENGINE),
+            "selector": selector_labels(name, ROUTER if routed(resource.spec) and router_ready else ENGINE),
             "ports": [
                 {"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP", "appProtocol": "http"}
             ],
