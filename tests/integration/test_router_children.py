@@ -57,10 +57,11 @@ def with_routing(mode: str | None) -> dict:
 
 def test_the_router_children_are_accepted_owned_and_follow_the_routing_mode(cluster, namespace, operator):
     apply(cluster, namespace, with_routing(None))  # the default: leastInFlight
-    found = wait_for("the router's children", lambda: (lambda c: c if ROUTER_CHILDREN <= c.keys() else None)(
+    everything = ROUTER_CHILDREN | {("Service", NAME)}
+    found = wait_for("the router's children and the Service", lambda: (lambda c: c if everything <= c.keys() else None)(
         children(cluster, namespace)), SETTLE_SECONDS)
     uid = owner_uid(cluster, namespace)
-    for key in ROUTER_CHILDREN | {("Service", NAME)}:
+    for key in everything:
         (ref,) = found[key]["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["uid"], ref["controller"]) == ("LLMDeployment", uid, True), key
 
