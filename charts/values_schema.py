@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 
 from modelfleet.api import OperatorSettings
 from modelfleet.api.json_schema import inline_refs, without_keywords
+from modelfleet.api.settings import RouterSettings
 from modelfleet.api.spec import DNS_LABEL_PATTERN, EngineKind, SecretKeyRef
 
 KUBERNETES_VERSION = "1.34.0"  # the version the chart's tests validate against (e2e/local)
@@ -81,6 +82,15 @@ class ServiceMonitor(Values):
     )
 
 
+class RouterValues(RouterSettings):
+    # Kubernetes' own schemas, as for the operator pod's placement below.
+    tolerations: Annotated[list[dict[str, Any]], WithJsonSchema({
+        "type": "array", "items": kubernetes_schema("Toleration"),
+    })] = Field(default_factory=list, description="Tolerations of the router pods.")
+    affinity: Annotated[dict[str, Any] | None, kubernetes("Affinity")] = Field(
+        None, description="Affinity of the router pods.")
+
+
 class ChartValues(OperatorSettings):
     crds: Crds
     image: Image
@@ -107,6 +117,7 @@ class ChartValues(OperatorSettings):
     resources: Annotated[dict[str, Any], kubernetes("ResourceRequirements")] = Field(
         description="The operator container's resources."
     )
+    router: RouterValues = Field(description="The router pods: CPU request and placement.")
     metrics: Metrics
     service_monitor: ServiceMonitor
     liveness_port: int = Field(description="Port of the operator's /healthz.", ge=1, le=65535)

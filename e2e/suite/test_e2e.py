@@ -38,7 +38,11 @@ def model(target, name: str) -> dict:
     spec = document["spec"]
     spec.pop("autoscaling")  # off: spec.replicas rules, so kubectl scale drives it
     spec.update(replicas=1, gpu={"pools": ["h100"]}, serving={"maxModelLen": 4096, "maxConcurrency": 4},
-                cache={"mode": "none"}, warmup={"enabled": "false"})
+                cache={"mode": "none"}, warmup={"enabled": "false"},
+                # The Service straight to the engines: on kind the runtime image is the fake engine's
+                # `modelfleet` stand-in, which runs no router. The router's objects on a real API server:
+                # tests/integration/test_router_children.py; routing through it: test_real_node.py.
+                routing={"mode": "service"})
     if target.engine_image:
         spec["engine"]["image"] = target.engine_image
     return document

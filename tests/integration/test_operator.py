@@ -104,8 +104,10 @@ def test_create_deploys_on_the_planned_pool_and_turns_ready(cluster, namespace, 
     assert condition(obj, "Degraded")["status"] == "False"
 
     kinds = children(cluster, namespace, "mistral")
-    assert kinds["Deployment"] == ["mistral"] and kinds["Service"] == ["mistral"]
-    assert len(kinds["PodDisruptionBudget"]) == 1
+    # The engines' and, routing being on by default, the router's (tests/integration/test_router_children.py).
+    assert sorted(kinds["Deployment"]) == ["mistral", "mistral-router"]
+    assert sorted(kinds["Service"]) == ["mistral", "mistral-engines"]
+    assert len(kinds["PodDisruptionBudget"]) == 2
     pods = client.CoreV1Api(cluster.api).list_namespaced_pod(namespace, label_selector=obj["status"]["selector"]).items
     assert len(pods) == 2 and all(p.spec.node_name.startswith("h100-") for p in pods)
 
@@ -233,9 +235,10 @@ def test_an_operator_killed_mid_rollout_converges_after_restart(cluster, namespa
     operator.start()
     wait_for("the rollout", lambda: _rolled_out(cluster, apps, namespace, before), READY_TIMEOUT)
     kinds = children(cluster, namespace, "mistral")
-    assert (kinds["Deployment"], kinds["Service"], len(kinds["PodDisruptionBudget"])) == (["mistral"], ["mistral"], 1)
+    assert (sorted(kinds["Deployment"]), sorted(kinds["Service"]), len(kinds["PodDisruptionBudget"])) == (
+        ["mistral", "mistral-router"], ["mistral", "mistral-engines"], 2)
     for replica_set in apps.list_namespaced_replica_set(namespace).items:
-        assert [ref.name for ref in replica_set.metadata.owner_references] == ["mistral"]
+        assert [ref.name for ref in replica_set.metadata.owner_references] in (["mistral"], ["mistral-router"])
 
 
 def test_an_impossible_plan_is_degraded_with_numbers_and_recovers(cluster, namespace, operator):

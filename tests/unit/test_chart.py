@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from localcluster import node, nodes, settings as cluster_settings
-from localcluster.operator import IDLE_CHART_OPERATOR
+from localcluster.operator import IDLE_CHART_OPERATOR, PROCESS_SETTINGS
 from modelfleet.api import OperatorSettings
 from modelfleet.cli.crd_cmd import crd_yaml
 from modelfleet.controller.config import load_process_config
-from support.render_cases import assert_acceptable
+from modelfleet.render.router import router_pod_spec
+from support.render_cases import assert_acceptable, example
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "modelfleet"
@@ -44,6 +45,13 @@ EVERY_SETTING = {
     "allowTrustRemoteCode": True,
     "runtimeImage": "registry.example.com/modelfleet-runtime:0.1.0",
     "nodeCachePath": "/mnt/models",
+    "router": {
+        "cpuRequest": "500m",
+        "nodeSelector": {"example.com/pool": "cpu"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "routers", "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+    },
 }
 EVERYTHING_ON = {
     **EVERY_SETTING,
@@ -137,7 +145,9 @@ def test_the_chart_crd_is_the_generated_crd():
      "at '/declaredPools/0': additional properties 'gpusPerNod' not allowed"),
     ({"serviceMonitor": {"enable": True}}, (), "at '/serviceMonitor': additional properties 'enable' not allowed"),
     ({"resources": {"request": {"cpu": "1"}}}, (), "at '/resources': additional properties 'request' not allowed"),
-], ids=["top-level-file", "top-level-set", "engine-kind", "declared-pool", "service-monitor", "kubernetes-type"])
+    ({"router": {"cpuRequst": "1"}}, (), "at '/router': additional properties 'cpuRequst' not allowed"),
+], ids=["top-level-file", "top-level-set", "engine-kind", "declared-pool", "service-monitor", "kubernetes-type",
+        "router"])
 def test_a_mistyped_value_is_refused_and_named(helm, tmp_path, values, args, named):
     for command in ("template", "lint"):
         target = ("modelfleet", str(CHART)) if command == "template" else (str(CHART),)
@@ -453,3 +463,27 @@ def test_a_users_affinity_and_the_default(helm, tmp_path, override, expected):
     values = tmp_path / "override.yaml"
     values.write_text(yaml.safe_dump(override))
     assert operator_nodes(helm, tmp_path, str(values)) == expected
+
+
+# --- where the router pods run on the local cluster ---------------------------------------------------------
+# Their placement is the operator's router setting: the real node where the chart's operator runs there
+# (e2e/local/values.yaml), kwok's idle cpu node where the operator runs as a process (the real node's 2 cores
+# are the engines').
+
+
+def router_nodes(settings: OperatorSettings) -> list[str]:
+    pod_spec = router_pod_spec(example("mistral-7b-vllm"), settings)
+    return sorted(n["metadata"]["name"] for n in local_cluster_nodes() if feasible(pod_spec, n))
+
+
+def test_the_local_values_run_the_routers_on_the_real_node(helm, tmp_path):
+    args = ("-f", str(LOCAL_VALUES))
+    assert router_nodes(operator_config(render(helm, tmp_path, None, *args), tmp_path).settings) == [REAL_NODE]
+
+
+def test_the_process_operators_routers_go_to_the_idle_kwok_node():
+    assert router_nodes(OperatorSettings.model_validate(PROCESS_SETTINGS)) == ["cpu-0"]
+
+
+def test_by_default_routers_stay_off_the_gpu_nodes():
+    assert router_nodes(OperatorSettings()) == ["cpu-0", REAL_NODE]  # the real node's GPU taint is only preferred

@@ -93,20 +93,61 @@ def converged(spec: dict | None = None) -> tuple[dict, dict]:
     """An LLMDeployment whose children are applied, all replicas ready, and status written."""
     first = decide(snapshot(llmd(spec)), SETTINGS, T0)
     children = served(first)
+    # The second pass sees the router pods available and points the Service at them.
     second = decide(snapshot(llmd(spec, status=status_of(first)), children), SETTINGS, T0)
+    children = served(second, children)
     status = status_of(second) if second.status is not None else status_of(first)
     return llmd(spec, status=status), children
 
 
+# Routing is on by default (spec.routing): the router's three objects come with the engines'.
+EVERY_CHILD = ["Deployment/chat", "Service/chat-engines", "Deployment/chat-router", "PodDisruptionBudget/chat-router",
+               "Service/chat", "PodDisruptionBudget/chat"]
+
+
 def test_create_applies_every_child_with_an_owner_and_reports_the_plan():
     intent = decide(snapshot(llmd()), SETTINGS, T0)
-    assert kinds(intent.apply) == ["Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"]
+    assert kinds(intent.apply) == EVERY_CHILD
+    # No router pod is available yet: the Service selects the engine pods until one is.
+    assert intent.apply[4]["spec"]["selector"]["app.kubernetes.io/component"] == "engine"
     assert all(o["metadata"]["ownerReferences"][0]["uid"] == "uid-chat" for o in intent.apply)
     assert intent.delete == ()
     assert [e.reason for e in intent.events] == ["PlanChosen"]
     assert intent.status.plan.pool == "h100" and intent.status.desired_replicas == 2
     assert condition(intent, "Ready") == ("False", "ReplicasNotReady")
     assert condition(intent, "Degraded") == ("False", "AsExpected")
+
+
+def test_routing_service_points_the_service_at_the_engines_and_deletes_the_router_then_back():
+    body, children = converged()
+    plain = {**SPEC, "routing": {"mode": "service"}}
+    off = decide(snapshot(llmd(plain, generation=2, status=body["status"]), children), SETTINGS, T1)
+    assert kinds(off.apply) == ["Service/chat"]
+    assert off.apply[0]["spec"]["selector"]["app.kubernetes.io/component"] == "engine"
+    assert sorted(f"{r.kind}/{r.name}" for r in off.delete) == [
+        "Deployment/chat-router", "PodDisruptionBudget/chat-router", "Service/chat-engines"]
+    assert off.rollouts == ()  # the engine pods stay as they are
+    after = served(off, children)
+    on = decide(snapshot(llmd(SPEC, generation=3, status=status_of(off)), after), SETTINGS, T1)
+    # The router's objects first; the Service stays on the engines until a router pod is available.
+    assert kinds(on.apply) == ["Service/chat-engines", "Deployment/chat-router", "PodDisruptionBudget/chat-router"]
+    assert on.delete == () and on.rollouts == ()
+    starting = served(on, after, ready=0)
+    assert decide(snapshot(llmd(SPEC, generation=3, status=status_of(on)), starting), SETTINGS, T1).apply == ()
+    available = served(on, after)
+    switched = decide(snapshot(llmd(SPEC, generation=3, status=status_of(on)), available), SETTINGS, T1)
+    assert kinds(switched.apply) == ["Service/chat"]
+    assert switched.apply[0]["spec"]["selector"]["app.kubernetes.io/component"] == "router"
+
+
+def test_a_router_name_another_llmdeployment_holds_is_a_name_conflict():
+    body = llmd()
+    other = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "chat-router", "ownerReferences": [
+        {"apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment", "name": "chat-router", "uid": "uid-x",
+         "controller": True}]}, "spec": {}}
+    intent = decide(snapshot(body, {"Deployment/chat-router": other}), SETTINGS, T0)
+    assert "Deployment/chat-router" not in kinds(intent.apply)
+    assert condition(intent, "Degraded") == ("True", "NameConflict")
 
 
 def test_an_unchanged_world_writes_nothing():
@@ -132,8 +173,9 @@ def test_an_autoscaling_only_change_resizes_without_a_rollout():
     body, children = converged(spec)
     wider = {**spec, "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 6}}
     intent = decide(snapshot(llmd(wider, generation=2, status=body["status"]), children), SETTINGS, T1)
-    assert kinds(intent.apply) == ["Deployment/chat"]
-    assert intent.apply[0]["spec"]["replicas"] == 3
+    # The router pods follow maxReplicas: max(2, ceil(6 / 2.5)) = 3.
+    assert kinds(intent.apply) == ["Deployment/chat", "Deployment/chat-router"]
+    assert [o["spec"]["replicas"] for o in intent.apply] == [3, 3]
     assert intent.rollouts == () and "RolloutStarted" not in [e.reason for e in intent.events]
 
 
@@ -218,7 +260,8 @@ def test_ready_follows_the_deployment():
     half = served(first, ready=1)
     intent = decide(snapshot(llmd(status=status_of(first)), half), SETTINGS, T0)
     assert condition(intent, "Ready") == ("False", "ReplicasNotReady")
-    assert intent.status.ready_replicas == 1 and intent.apply == ()
+    assert intent.status.ready_replicas == 1
+    assert kinds(intent.apply) == ["Service/chat"]  # a router pod is available too: the Service selects it now
 
 
 def unschedulable_pod(name: str) -> dict:
@@ -264,7 +307,7 @@ def test_a_labelled_object_this_llmdeployment_does_not_own_is_a_name_conflict_no
 def test_children_act_could_not_apply_turn_the_status_degraded_with_the_api_servers_words():
     body = llmd()
     intent = decide(snapshot(body), SETTINGS, T0)
-    assert intent.creates == {"Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"}
+    assert intent.creates == set(EVERY_CHILD)
     refused = ChildTrouble("Deployment/chat", "ChildRefused",
                            "The API server refused Deployment/chat: spec.template.spec.nodeSelector: Invalid value")
     after = after_troubles(snapshot(body), intent, [refused], T0)
@@ -317,7 +360,7 @@ def test_a_token_secret_must_exist_and_opt_in_before_any_pod_mounts_it(labels, r
     spec["model"] = {**spec["model"], "tokenSecretRef": {"name": "hf"}}
     intent = decide(snapshot(llmd(spec), token_secret_labels=labels), SETTINGS, T0)
     if reason is None:
-        assert kinds(intent.apply) == ["Deployment/chat", "Service/chat", "PodDisruptionBudget/chat"]
+        assert kinds(intent.apply) == EVERY_CHILD
     else:
         assert intent.apply == () and condition(intent, "Degraded") == ("True", reason)
         assert "Secret hf" in next(c.message for c in intent.status.conditions if c.type == "Degraded")

@@ -49,8 +49,11 @@ DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/llm/deployments/chat"
 SERVICE_PATH = "/api/v1/namespaces/llm/services/chat"
 PDB_PATH = "/apis/policy/v1/namespaces/llm/poddisruptionbudgets/chat"
 EVENTS_PATH = "/api/v1/namespaces/llm/events"
+# Plain Service routing: three children, so each script stays short. The router's children are the same
+# kinds, applied and deleted the same way (tests/unit/test_controller_decide.py, and on a real API server
+# tests/integration/test_router_children.py).
 SPEC = {"model": {"id": MODEL_ID}, "serving": {"maxModelLen": 8192, "maxConcurrency": 8},
-        "gpu": {"pools": ["h100"]}, "cache": {"mode": "none"}, "replicas": 2}
+        "gpu": {"pools": ["h100"]}, "cache": {"mode": "none"}, "replicas": 2, "routing": {"mode": "service"}}
 AUTOSCALED = {**SPEC, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 4}}
 
 

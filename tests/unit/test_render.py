@@ -27,7 +27,9 @@ MISTRAL_PLAN = example_plan("mistral-7b-tgi")
 
 
 def render(resource=MIXTRAL, plan=MIXTRAL_PLAN, settings=SETTINGS, replicas=None) -> dict[str, dict]:
-    return {obj["kind"]: obj for obj in render_all(resource, plan, settings, replicas)}
+    """The objects by kind, the router's left out (tests/unit/test_render_router.py has them)."""
+    return {obj["kind"]: obj for obj in render_all(resource, plan, settings, replicas)
+            if not obj["metadata"]["name"].endswith(("-router", "-engines"))}
 
 
 def pod(resource=MIXTRAL, plan=MIXTRAL_PLAN, **kwargs) -> dict:
@@ -340,7 +342,7 @@ def test_the_service_serves_the_openai_api_on_the_named_port():
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}
     ]
-    assert service["spec"]["selector"] == selector_labels("mixtral-8x7b")
+    assert service["spec"]["selector"] == selector_labels("mixtral-8x7b", "router")  # routing is on by default
     assert endpoint(MIXTRAL) == "http://mixtral-8x7b.llm.svc:8000/v1"
 
 
@@ -364,7 +366,7 @@ def test_every_object_is_labelled_and_namespaced_without_owner_references():
         assert metadata["labels"]["app.kubernetes.io/part-of"] == "modelfleet"
         assert metadata["labels"]["app.kubernetes.io/managed-by"] == "modelfleet"
         assert metadata["labels"]["app.kubernetes.io/name"] == "vllm"
-        assert metadata["labels"]["app.kubernetes.io/component"] in {"engine", "cache", "prepull"}
+        assert metadata["labels"]["app.kubernetes.io/component"] in {"engine", "cache", "prepull", "router"}
         assert metadata["labels"][LLMDEPLOYMENT_LABEL] == "mixtral-8x7b"
 
 

@@ -33,7 +33,7 @@ def test_every_example_renders_objects_the_api_server_accepts(capsys):
     code, objects, err = rendered(capsys, "-f", str(EXAMPLES_DIR))
     assert code == 0, err
     deployments = [obj for obj in objects if obj["kind"] == "Deployment"]
-    assert len(deployments) == len(EXAMPLES)
+    assert len(deployments) == 2 * len(EXAMPLES)  # the engines' and the router's
     for obj in objects:
         assert_acceptable(obj)
 
@@ -44,7 +44,8 @@ def test_the_output_is_a_yaml_stream_that_does_not_change_between_runs(capsys):
     main(["render", "-f", str(EXAMPLES_DIR / "mixtral-8x7b-vllm.yaml")])
     assert capsys.readouterr().out == first
     assert first.startswith("---\n")
-    assert first.count("---\n") == 4  # DaemonSet, Deployment, Service, PDB: each document opens with ---
+    # DaemonSet, Deployment, the router's (headless Service, Deployment, PDB), Service, PDB: each opens with ---
+    assert first.count("---\n") == 7
 
 
 def test_the_sized_plan_and_the_inputs_namespace_are_used(tmp_path, capsys):
@@ -54,7 +55,8 @@ def test_the_sized_plan_and_the_inputs_namespace_are_used(tmp_path, capsys):
     pools.write_text("- {name: a100-80gb, gpuProduct: NVIDIA-A100-SXM4-80GB, gpusPerNode: 8}\n")
     code, objects, err = rendered(capsys, "-f", str(path), "--pools", str(pools))
     assert code == 0, err
-    assert [obj["kind"] for obj in objects] == ["PersistentVolumeClaim", "Deployment", "Service", "PodDisruptionBudget"]
+    assert [obj["kind"] for obj in objects] == ["PersistentVolumeClaim", "Deployment", "Service", "Deployment",
+                                                "PodDisruptionBudget", "Service", "PodDisruptionBudget"]
     assert all(obj["metadata"]["namespace"] == "llm" for obj in objects)
     pod = objects[1]["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"modelfleet.io/pool": "a100-80gb"}

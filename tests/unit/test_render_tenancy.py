@@ -36,7 +36,7 @@ def tenant(namespace: str, token: bool, mode: str = "nodeLocal", name: str = MIX
 def pod_specs(resource: LLMDeployment, name: str = MIXTRAL) -> dict[str, dict]:
     """Each rendered workload's pod spec by kind (Deployment, and DaemonSet in nodeLocal mode)."""
     return {o["kind"]: o["spec"]["template"]["spec"] for o in render_all(resource, example_plan(name), SETTINGS)
-            if o["kind"] in ("Deployment", "DaemonSet")}
+            if o["kind"] in ("Deployment", "DaemonSet") and not o["metadata"]["name"].endswith("-router")}
 
 
 def host_paths(resource: LLMDeployment) -> set[str]:

@@ -27,6 +27,10 @@ OPERATOR_NAMESPACE = "modelfleet-system"
 # Where the operator runs as a process (OperatorProcess), the chart's own operator pod goes to a kwok node
 # and runs nothing (the file says why).
 IDLE_CHART_OPERATOR = ("-f", str(ROOT / "e2e" / "local" / "values-idle-operator.yaml"))
+# The settings of the operator run as a process: its LLMDeployments' router pods go to kwok's nodes (only the
+# untainted cpu pool's take them), where they run nothing, never to the real node, whose 2 cores are the
+# engines' there. (The chart's operator on the real node puts them there instead: e2e/local/values.yaml.)
+PROCESS_SETTINGS: dict[str, object] = {"router": {"nodeSelector": {"type": "kwok"}}}
 
 
 def free_port() -> int:
@@ -71,12 +75,15 @@ class OperatorProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)  # --namespace for each; none: every namespace
     verbose: bool = True  # debug logs for failure reports; the benchmark runs as the chart does, without
+    settings: dict[str, object] = field(default_factory=lambda: dict(PROCESS_SETTINGS))  # OperatorSettings
     process: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
     liveness_port: int = 0
 
     def start(self) -> OperatorProcess:
         self.metrics_port, self.liveness_port = free_port(), free_port()
+        settings_file = self.log.with_name(self.log.stem + "-settings.yaml")
+        settings_file.write_text(yaml.safe_dump(self.settings))
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -84,7 +91,7 @@ class OperatorProcess:
             "HF_HUB_OFFLINE": "1",  # bundled model configs only: no network in tests
             **self.extra_env,
         }
-        env.pop("MODELFLEET_SETTINGS", None)
+        env["MODELFLEET_SETTINGS"] = str(settings_file)
         command = [
             self.command, "run", *(["--verbose"] if self.verbose else []),
             f"--metrics-port={self.metrics_port}", f"--liveness-port={self.liveness_port}",

@@ -22,7 +22,7 @@ SHORT_NAMES = ("llmd",)
 CRD_NAME = f"{PLURAL}.{GROUP}"
 
 # The name becomes the Service's name (a DNS-1035 label) with room for the
-# longest suffix the operator adds to child objects ("-prepull").
+# longest suffix the operator adds to child objects ("-prepull", "-engines").
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME_LENGTH = 52
 

@@ -8,11 +8,12 @@ have no nodes to discover), or read from ``modelfleet plan --pools POOLS.yaml``.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
 from .base import ApiModel
-from .spec import DNS_LABEL_PATTERN, EngineKind
+from .spec import DNS_LABEL_PATTERN, QUANTITY_PATTERN, EngineKind, Toleration
 
 DEFAULT_POOL_LABEL_KEY = "modelfleet.io/pool"
 
@@ -50,6 +51,30 @@ class GPUPool(ApiModel):
         return dict(self.node_selector) or {pool_label_key: self.name}
 
 
+class RouterSettings(ApiModel):
+    cpu_request: str = Field(
+        "1",
+        description="CPU request of each router pod. One router pod runs one event loop, which uses at most one "
+        "core; the router pod count is sized at 5,000 streamed chunks per second per pod (docs/router.md). "
+        "Lower it only where the router pods share a small node (a test cluster).",
+        pattern=QUANTITY_PATTERN,
+        max_length=64,
+    )
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, description="Node labels for the router pods (CPU pods: they use no GPU)."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        description="Tolerations of the router pods. None by default: they stay off GPU nodes, which carry the "
+        "nvidia.com/gpu taint.",
+    )
+    affinity: dict[str, Any] | None = Field(
+        None,
+        description="A Kubernetes Affinity for the router pods.",
+        json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
 class OperatorSettings(ApiModel):
     pool_label_key: str = Field(
         DEFAULT_POOL_LABEL_KEY, description="Node label whose value names a node's GPU pool."
@@ -76,7 +101,8 @@ class OperatorSettings(ApiModel):
     )
     runtime_image: str = Field(
         "ghcr.io/modelfleet/runtime:0.1.0",
-        description="Image with the modelfleet command, for the pre-pull init container and the warm-up sidecar.",
+        description="Image with the modelfleet command, for the pre-pull init container, the warm-up sidecar and "
+        "the router pods.",
     )
     node_cache_path: str = Field(
         "/var/lib/modelfleet/cache", description="Directory on GPU nodes that holds weights in nodeLocal cache mode."
@@ -98,6 +124,11 @@ class OperatorSettings(ApiModel):
         "their own (status.coldStart).",
         gt=0,
         le=3600,
+    )
+    router: RouterSettings = Field(
+        default_factory=RouterSettings,
+        description="The router pods in front of each LLMDeployment's replicas (spec.routing): their CPU request and "
+        "where they run.",
     )
     hub_endpoint: str | None = Field(
         None,

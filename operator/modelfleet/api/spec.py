@@ -21,6 +21,7 @@ Quantization = Literal["none", "fp8", "awq", "gptq", "bitsandbytes-8bit", "bitsa
 KVCacheDtype = Literal["auto", "fp8"]
 EngineKind = Literal["vllm", "tgi"]
 CacheMode = Literal["pvc", "nodeLocal", "none"]
+RoutingMode = Literal["leastInFlight", "prefix", "service"]
 
 # Tensor-parallel sizes the engines accept: powers of two up to the largest GPU node.
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8, 16)
@@ -436,6 +437,19 @@ class RolloutSpec(ApiModel):
     )
 
 
+class RoutingSpec(ApiModel):
+    mode: RoutingMode = Field(
+        "leastInFlight",
+        description="How requests to the LLMDeployment's Service reach its replicas. leastInFlight: through the "
+        "modelfleet router (a Deployment <name>-router of at least 2 pods), which sends each request to the replica "
+        "with the fewest requests in flight and holds requests while no replica is ready (a fleet waking up). "
+        "prefix: the same router, sending requests that share a prompt prefix (system prompt, conversation) to the "
+        "same replica, for the engines' prefix cache, within a bounded load. service: no router; the Service selects "
+        "the engine pods, which kube-proxy picks at random. Switching changes only the Service's selector: its name, "
+        "port and clients stay. Default: leastInFlight.",
+    )
+
+
 class LLMDeploymentSpec(ApiModel):
     model: ModelSpec = Field(description="The model to serve.")
     engine: EngineSpec = Field(default_factory=EngineSpec, description="The inference server that runs it.")
@@ -456,3 +470,6 @@ class LLMDeploymentSpec(ApiModel):
         default_factory=PlacementSpec, description="Extra scheduling constraints for the engine pods."
     )
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How a spec change replaces replicas.")
+    routing: RoutingSpec = Field(
+        default_factory=RoutingSpec, description="How requests reach the replicas: the router, or a plain Service."
+    )

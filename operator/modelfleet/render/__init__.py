@@ -7,6 +7,8 @@ What the controller calls:
 - ``selector_labels(name)`` / ``selector_string(name)``: the engine pods' selector (``status.selector``).
 - ``child_refs(name)``: every child the operator may create, to delete the ones no longer rendered.
 - ``endpoint(resource)``: the in-cluster URL of the OpenAI API (``status.endpoint``).
+- ``router_available(live)``: whether the live router Deployment (``router_deployment_name``) has a pod
+  available, which lets the Service select the router pods (``render_all(..., router_ready=)``).
 """
 
 from .fleet import UnsupportedSpec, render_all, unsupported
@@ -20,7 +22,8 @@ from .labels import (
     selector_string,
 )
 from .manifest import to_yaml
-from .names import ChildRef, child_refs, ref_of
+from .names import ChildRef, child_refs, ref_of, router_deployment_name
+from .router import router_available
 from .service import endpoint
 
 __all__ = [
@@ -35,6 +38,8 @@ __all__ = [
     "is_router_pod",
     "ref_of",
     "render_all",
+    "router_available",
+    "router_deployment_name",
     "selector_labels",
     "selector_string",
     "to_yaml",

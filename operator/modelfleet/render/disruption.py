@@ -24,15 +24,18 @@ from .labels import ENGINE, metadata, selector_labels
 from .names import disruption_budget_name
 
 
-def disruption_budget(resource: LLMDeployment) -> dict[str, Any]:
-    name = resource.metadata["name"]
+def disruption_budget(resource: LLMDeployment, component: str = ENGINE,
+                      name: str | None = None) -> dict[str, Any]:
+    """The budget of one component's pods (the engines', or the router's), named ``name`` (default: the
+    LLMDeployment's)."""
+    owner = resource.metadata["name"]
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": metadata(resource, disruption_budget_name(name), ENGINE),
+        "metadata": metadata(resource, name or disruption_budget_name(owner), component),
         "spec": {
             "maxUnavailable": 1,
-            "selector": {"matchLabels": selector_labels(name)},
+            "selector": {"matchLabels": selector_labels(owner, component)},
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }

@@ -13,6 +13,7 @@ from .disruption import disruption_budget
 from .engine_args import operator_args
 from .extra_args import extra_args_problems
 from .prepull import prepull_daemonset
+from .router import router_objects
 from .service import service
 
 
@@ -32,14 +33,15 @@ def unsupported(spec: LLMDeploymentSpec, plan: Plan, settings: OperatorSettings)
 
 def render_all(
     resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None,
-    restricted: bool = False,
+    restricted: bool = False, router_ready: bool = True,
 ) -> list[dict[str, Any]]:
     """The objects to apply, in apply order (volumes before the pods that mount them).
 
     ``replicas`` is the Deployment's replica count: the autoscaler's decision
     when autoscaling is on, else ``spec.replicas`` (the default). ``restricted``:
     the namespace enforces Pod Security "restricted", so no container runs as
-    root (the cache-permissions step is left out). Objects
+    root (the cache-permissions step is left out). ``router_ready``: a router pod is
+    available, so the Service may select the router pods (``service.service``). Objects
     carry labels, not owner references (the controller adds those). Raises
     ``UnsupportedSpec`` when the engine cannot serve the spec.
     """
@@ -53,6 +55,8 @@ def render_all(
     if spec.cache.mode == "nodeLocal":
         objects.append(prepull_daemonset(resource, plan, settings))
     objects.append(deployment(resource, plan, settings, spec.replicas if replicas is None else replicas, restricted))
-    objects.append(service(resource))
+    # The router before the Service that may select its pods (spec.routing).
+    objects += router_objects(resource, settings)
+    objects.append(service(resource, router_ready))
     objects.append(disruption_budget(resource))
     return objects

@@ -18,11 +18,12 @@ POD_SPEC_HASH_ANNOTATION = f"{GROUP}/pod-spec-hash"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
 # Components: the engine pods and what fronts them, the shared weights
-# volume, and the per-node pre-pull pods.
+# volume, the per-node pre-pull pods, and the router pods (with their budget).
 ENGINE = "engine"
 ROUTER = "router"
 CACHE = "cache"
 PREPULL = "prepull"
+ROUTER = "router"
 
 
 def labels(resource: LLMDeployment, component: str) -> dict[str, str]:

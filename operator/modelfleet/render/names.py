@@ -40,12 +40,28 @@ def prepull_daemonset_name(name: str) -> str:
     return f"{name}-prepull"
 
 
+def engines_service_name(name: str) -> str:
+    """The headless Service whose DNS records are the ready engine pods: the router's view of the replicas."""
+    return f"{name}-engines"
+
+
+def router_deployment_name(name: str) -> str:
+    return f"{name}-router"
+
+
+def router_budget_name(name: str) -> str:
+    return f"{name}-router"
+
+
 def child_refs(name: str) -> list[ChildRef]:
     """Every child the operator may create for the LLMDeployment ``name``, in apply order."""
     return [
         ChildRef("v1", "PersistentVolumeClaim", cache_claim_name(name)),
         ChildRef("apps/v1", "DaemonSet", prepull_daemonset_name(name)),
         ChildRef("apps/v1", "Deployment", deployment_name(name)),
+        ChildRef("v1", "Service", engines_service_name(name)),
+        ChildRef("apps/v1", "Deployment", router_deployment_name(name)),
+        ChildRef("policy/v1", "PodDisruptionBudget", router_budget_name(name)),
         ChildRef("v1", "Service", service_name(name)),
         ChildRef("policy/v1", "PodDisruptionBudget", disruption_budget_name(name)),
     ]

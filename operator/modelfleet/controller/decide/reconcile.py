@@ -28,7 +28,14 @@ from modelfleet.api.hub_token import (
     hub_token_refusal,
 )
 from modelfleet.catalog import ModelUnavailable
-from modelfleet.render import UnsupportedSpec, endpoint, render_all, selector_string
+from modelfleet.render import (
+    UnsupportedSpec,
+    endpoint,
+    render_all,
+    router_available,
+    router_deployment_name,
+    selector_string,
+)
 from modelfleet.sizing import SizingError, plan_deployment
 from modelfleet.sizing.cache_fit import REASON as CACHE_TOO_SMALL, cache_too_small
 
@@ -67,8 +74,9 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     try:
         assert snapshot.model is not None  # a valid spec names a model, and observe read it
         plan = plan_deployment(resource.spec, snapshot.model, snapshot.pools, settings.gpu_prices).require_chosen()
+        router = snapshot.children.get(f"Deployment/{router_deployment_name(snapshot.ref.name)}")
         rendered = render_all(resource, plan, settings, replicas=replicas,
-                              restricted=snapshot.pod_security == RESTRICTED)
+                              restricted=snapshot.pod_security == RESTRICTED, router_ready=router_available(router))
     except SizingError as exc:
         return _problem(snapshot, _problem_of(exc), now)
     except UnsupportedSpec as exc:
