@@ -48,6 +48,8 @@ INVALID = [
     (("spec.replicas", -2), "spec.replicas", "greater"),
     (("spec.autoscaling.minReplicas", 9), "spec.autoscaling.minReplicas", "maxReplicas"),
     (("spec.autoscaling.targetQueueDepth", 0), "spec.autoscaling.targetQueueDepth", "greater"),
+    (("spec", {**VALID["spec"], "autoscaling": {"enabled": True, "minReplicas": 0}, "routing": {"mode": "service"}}),
+     "spec.autoscaling.minReplicas", "routing.mode"),
     (("spec.model.id", DELETE), "spec.model.id", "required"),
     (("spec.model.id", "not a repo id!"), "spec.model.id", "pattern"),
     (("spec.gpu.tensorParallelSize", 3), "spec.gpu.tensorParallelSize", "power of two"),

@@ -473,3 +473,14 @@ class LLMDeploymentSpec(ApiModel):
     routing: RoutingSpec = Field(
         default_factory=RoutingSpec, description="How requests reach the replicas: the router, or a plain Service."
     )
+
+    __rules__ = (
+        Rule(
+            field="autoscaling.minReplicas",
+            cel="!has(self.autoscaling) || !has(self.autoscaling.minReplicas) || self.autoscaling.minReplicas > 0 "
+            "|| !has(self.routing) || !has(self.routing.mode) || self.routing.mode != 'service'",
+            check=lambda s: s.autoscaling.min_replicas > 0 or s.routing.mode != "service",
+            message="autoscaling.minReplicas 0 needs the router to hold the requests that arrive while no replica "
+            "runs: set routing.mode to leastInFlight or prefix, or minReplicas to 1 or more",
+        ),
+    )

@@ -23,7 +23,6 @@ ENGINE = "engine"
 ROUTER = "router"
 CACHE = "cache"
 PREPULL = "prepull"
-ROUTER = "router"
 
 
 def labels(resource: LLMDeployment, component: str) -> dict[str, str]:
