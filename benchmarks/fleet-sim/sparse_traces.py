@@ -5,11 +5,11 @@ per-team models, evaluation candidates) where a few models carry steady traffic 
 now and then: a person opens a chat, a notebook runs a few prompts, a nightly job scores a batch.
 Public traces of that shape:
 
-- Azure Functions, 2019 (Shahrad et al., "Serverless in the Wild", USENIX ATC 2020, the paper that
-  released the trace): most applications are invoked rarely (the paper reports 45 % of them at most
-  once an hour on average, 81 % at most once a minute), with a diurnal cycle, and a few carry most
-  invocations. We take that shape, not its numbers: a model's *sessions* arrive hours apart for
-  most models, a few models are busy all day.
+- Azure Functions, 2019 (Shahrad et al., "Serverless in the Wild: Characterizing and Optimizing the
+  Serverless Workload at a Large Cloud Provider", USENIX ATC 2020, the paper that released the
+  trace; its abstract: "most functions are invoked very infrequently, but there is an
+  8-order-of-magnitude range of invocation frequencies"). We take that shape, not its numbers: a
+  model's *sessions* arrive hours apart for most models, a few models are busy all day.
 - The Azure LLM inference traces (2023: two services, code and conversation; 2024: a week of the
   same) are per service, not per model, so they cannot give the many-model spread; the 2024 week
   shows the diurnal cycle we put on every model (busier by day, a trough at night).
