@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every directory with Python in it, for ruff (mypy's scope is in pyproject.toml).
 PY_DIRS := operator tests benchmarks e2e scripts charts
 
-.PHONY: demo test unit test-argocd helm lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-gpu-logs bench-fleet bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart bench-router e2e-kind kind-local-images kind-local-up kind-local-down
+.PHONY: demo test unit test-argocd helm lint crds golden venv engine-venv engine-tgi clean bench-sizing bench-gpu-logs bench-fleet bench-fleet-sparse test-fleet-sim bench-fleet-calibrate bench-controlplane bench-warmup bench-coldstart bench-router e2e-kind kind-local-images kind-local-up kind-local-down
 
 # The local control plane (real kube-apiserver, controller-manager, scheduler,
 # kwok GPU nodes): cluster-binaries, cluster-up, cluster-down, cluster-status.
@@ -99,6 +99,21 @@ bench-fleet:
 	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e .
 	cd benchmarks/fleet-sim && $(FLEET_SIM_VENV)/bin/python engine.py --check > calibration/calibration.md
 	cd benchmarks/fleet-sim && nice -n 10 $(FLEET_SIM_VENV)/bin/python run.py
+
+## Fleet simulation, the sparse trace (issue 27): a day of 24 models, most idle most of the day, each its own
+## fleet behind a router that holds requests at zero; modelfleet with minReplicas 0 (idle 120-1200 s) and 1
+## against a KEDA HTTP add-on-like peer tuned on tuning seeds, scored on fresh ones (sparse_run.py's
+## docstring). Runs the simulator's tests first. Writes benchmarks/fleet-sim/sparse-results.md and .json
+## (one process, ~25 min on 2 busy cores).
+bench-fleet-sparse: test-fleet-sim
+	cd benchmarks/fleet-sim && nice -n 10 $(FLEET_SIM_VENV)/bin/python sparse_run.py
+
+## The fleet simulator's own tests (benchmarks/fleet-sim/tests: the router's hold, the sparse trace, the peer;
+## seconds), in its venv (numpy is not a dependency of the operator).
+test-fleet-sim:
+	test -x $(FLEET_SIM_VENV)/bin/python || $(PYTHON) -m venv $(FLEET_SIM_VENV)
+	$(FLEET_SIM_VENV)/bin/pip install --disable-pip-version-check --quiet -r benchmarks/fleet-sim/requirements.txt -e '.[test]'
+	$(FLEET_SIM_VENV)/bin/python -m pytest benchmarks/fleet-sim/tests -q
 
 ## Measure the real vLLM CPU server's step times for the engine model (one server, ~5 min).
 bench-fleet-calibrate: $(STAMP) engine-venv
