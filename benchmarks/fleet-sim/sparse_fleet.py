@@ -211,9 +211,12 @@ def observations(view: FleetView) -> tuple[Observation, ...]:
 
 class OursHeld:
     """modelfleet's policy (operator/modelfleet/autoscale/policy.py, unchanged) with ``min_replicas`` 0 or 1
-    and ``scaleToZeroAfterSeconds``, at the operator's 15 s loop, handed the router's held count."""
+    and ``scaleToZeroAfterSeconds``, handed the router's held count, as the operator runs it: every 15 s
+    (the autoscaling round, ``MODELFLEET_AUTOSCALE_SECONDS``), and every second for a fleet at zero (the
+    wake loop, ``MODELFLEET_WAKE_SECONDS``: controller/loops.py ``wake_forever``)."""
 
-    interval = 15.0
+    interval = 1.0
+    round_seconds = 15.0
     family = "modelfleet"
 
     def __init__(self, min_replicas: int, idle_seconds: float = SCALE_TO_ZERO_AFTER_SECONDS,
@@ -226,8 +229,17 @@ class OursHeld:
                                        batch_limit=A.BATCH_LIMIT, startup_seconds=startup_seconds,
                                        scale_to_zero_after_s=idle_seconds)
         self.state = PolicyState()
+        self.next_round = 0.0
+
+    def next_change(self, asked: int) -> float:
+        """With no request in flight or held: at zero the answer never changes (Idle); else at the next round."""
+        return math.inf if asked == 0 else self.next_round
 
     def decide(self, view: FleetView) -> int:
+        if view.asked > 0:
+            if view.now < self.next_round:
+                return view.asked  # between rounds only the fleets at zero are looked at (the wake loop)
+            self.next_round = view.now + self.round_seconds
         held = float(getattr(view, "held", 0))
         snapshot = FleetSnapshot(replicas=view.asked, ready=len(view.ready), observations=observations(view),
                                  held=held)
