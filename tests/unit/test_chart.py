@@ -44,6 +44,8 @@ EVERY_SETTING = {
     "allowTrustRemoteCode": True,
     "runtimeImage": "registry.example.com/modelfleet-runtime:0.1.0",
     "nodeCachePath": "/mnt/models",
+    "inferencePool": {"enabled": False, "endpointPicker": {"serviceSuffix": "-picker", "port": 9102,
+                                                           "failureMode": "FailClose"}},
 }
 EVERYTHING_ON = {
     **EVERY_SETTING,

@@ -12,6 +12,7 @@ from .deployment import deployment
 from .disruption import disruption_budget
 from .engine_args import operator_args
 from .extra_args import extra_args_problems
+from .inference_pool import inference_pool
 from .prepull import prepull_daemonset
 from .service import service
 
@@ -32,14 +33,16 @@ def unsupported(spec: LLMDeploymentSpec, plan: Plan, settings: OperatorSettings)
 
 def render_all(
     resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None,
-    restricted: bool = False,
+    restricted: bool = False, inference_pools_served: bool = False,
 ) -> list[dict[str, Any]]:
     """The objects to apply, in apply order (volumes before the pods that mount them).
 
     ``replicas`` is the Deployment's replica count: the autoscaler's decision
     when autoscaling is on, else ``spec.replicas`` (the default). ``restricted``:
     the namespace enforces Pod Security "restricted", so no container runs as
-    root (the cache-permissions step is left out). Objects
+    root (the cache-permissions step is left out). ``inference_pools_served``:
+    the API server serves InferencePools (the controller's discovery), so one
+    is rendered unless the settings turn it off. Objects
     carry labels, not owner references (the controller adds those). Raises
     ``UnsupportedSpec`` when the engine cannot serve the spec.
     """
@@ -55,4 +58,6 @@ def render_all(
     objects.append(deployment(resource, plan, settings, spec.replicas if replicas is None else replicas, restricted))
     objects.append(service(resource))
     objects.append(disruption_budget(resource))
+    if inference_pools_served and settings.inference_pool.enabled:
+        objects.append(inference_pool(resource, settings))
     return objects

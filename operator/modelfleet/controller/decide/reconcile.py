@@ -68,7 +68,8 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         assert snapshot.model is not None  # a valid spec names a model, and observe read it
         plan = plan_deployment(resource.spec, snapshot.model, snapshot.pools, settings.gpu_prices).require_chosen()
         rendered = render_all(resource, plan, settings, replicas=replicas,
-                              restricted=snapshot.pod_security == RESTRICTED)
+                              restricted=snapshot.pod_security == RESTRICTED,
+                              inference_pools_served=snapshot.inference_pools_served)
     except SizingError as exc:
         return _problem(snapshot, _problem_of(exc), now)
     except UnsupportedSpec as exc:
