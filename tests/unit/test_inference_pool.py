@@ -33,6 +33,7 @@ from modelfleet.api import GPUPool, OperatorSettings
 from modelfleet.api.resource import MAX_NAME_LENGTH
 from modelfleet.api.settings import EndpointPickerSettings, InferencePoolSettings
 from modelfleet.catalog import load_model_config
+from modelfleet.cli.main import main
 from modelfleet.controller.act import apply_children
 from modelfleet.controller.cache import ClusterCache
 from modelfleet.controller.config import load_process_config
@@ -48,7 +49,7 @@ from modelfleet.engines import profile_for
 from modelfleet.render import LLMDEPLOYMENT_LABEL, child_refs, ref_of, render_all, unsupported
 from modelfleet.render.inference_pool import endpoint_picker_name, inference_pool
 from modelfleet.render.names import INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, ChildRef
-from support.render_cases import EXAMPLES, example, example_plan, llmdeployments, plans_for
+from support.render_cases import EXAMPLES, EXAMPLES_DIR, example, example_plan, llmdeployments, plans_for
 
 SETTINGS = OperatorSettings()
 
@@ -359,3 +360,12 @@ def test_the_reconcile_field_manager_applies_the_pool():
     assert seen["kind"] == (INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND)
     assert (seen["field_manager"], seen["force_conflicts"], seen["namespace"]) == (RECONCILER, True, "llm")
     assert cache.get(INFERENCE_POOL_KIND, "llm", "chat") is not None
+
+
+def test_modelfleet_render_shows_the_pool_when_asked(capsys, pool_schema):
+    path = str(EXAMPLES_DIR / "mistral-7b-tgi.yaml")
+    assert main(["render", "-f", path]) == 0
+    assert INFERENCE_POOL_KIND not in {d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out) if d}
+    assert main(["render", "--inference-pool", "-f", path]) == 0
+    (pool,) = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d and d["kind"] == INFERENCE_POOL_KIND]
+    assert_valid_pool(pool, pool_schema)
