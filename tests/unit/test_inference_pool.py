@@ -369,3 +369,19 @@ def test_modelfleet_render_shows_the_pool_when_asked(capsys, pool_schema):
     assert main(["render", "--inference-pool", "-f", path]) == 0
     (pool,) = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d and d["kind"] == INFERENCE_POOL_KIND]
     assert_valid_pool(pool, pool_schema)
+
+
+def test_a_label_added_to_the_pools_selector_by_hand_is_taken_back():
+    """A narrower selector would silently drop replicas from the pool: like the other children's specs, what
+    another field manager added is removed (decide/takeback.py)."""
+    pool = next(o for o in decided(served=True).apply if o["kind"] == INFERENCE_POOL_KIND)
+    live = copy.deepcopy(pool)
+    live["spec"]["selector"]["matchLabels"]["tier"] = "gold"
+    live["metadata"] |= {"generation": 2, "resourceVersion": "9", "managedFields": [
+        {"manager": RECONCILER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:selector": {}}}},
+        {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:selector": {
+            "f:matchLabels": {"f:tier": {}}}}}}]}
+    intent = decided(served=True, children={f"{INFERENCE_POOL_KIND}/chat": live})
+    (prune,) = intent.prune
+    assert (prune.kind, prune.name) == (INFERENCE_POOL_KIND, "chat")
+    assert {"op": "remove", "path": "/spec/selector/matchLabels/tier"} in prune.ops
