@@ -20,9 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jsonschema
+import kopf
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from kopf._cogs.clients import scanning
+from kopf._cogs.structs import references
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
@@ -40,7 +43,8 @@ from modelfleet.controller.config import load_process_config
 from modelfleet.controller.decide import Intent, Ref, decide
 from modelfleet.controller.decide.fields import RECONCILER
 from modelfleet.controller.discovery import ServedApis, after_change
-from modelfleet.controller.handlers import CHILD_KINDS
+from modelfleet.controller.handlers import CHILD_KINDS  # importing it registers the handlers with kopf
+from modelfleet.controller.kopf_resources import rescan
 from modelfleet.controller.kube import Kube
 from modelfleet.controller.liveness import running_watchers
 from modelfleet.controller.observe import snapshot_of
@@ -385,3 +389,28 @@ def test_a_label_added_to_the_pools_selector_by_hand_is_taken_back():
     (prune,) = intent.prune
     assert (prune.kind, prune.name) == (INFERENCE_POOL_KIND, "chat")
     assert {"op": "remove", "path": "/spec/selector/matchLabels/tier"} in prune.ops
+
+
+def test_a_rescan_makes_kopf_watch_the_pools_it_missed(monkeypatch):
+    """kopf's own look at a new CRD can come before discovery serves it (kopf_resources.py); the rescan, on kopf's
+    own code, puts the pool's resource among the watched ones, and takes it out again once it is gone."""
+    pools = references.Resource("inference.networking.k8s.io", "v1", "inferencepools", kind="InferencePool",
+                                namespaced=True, verbs=["get", "list", "watch", "create", "patch", "delete"])
+    served: set[references.Resource] = set()
+
+    async def scan_resources(**_: Any) -> set[references.Resource]:
+        return set(served)
+
+    monkeypatch.setattr(scanning, "scan_resources", scan_resources)
+
+    async def scenario() -> list[bool]:
+        insights = references.Insights()
+        seen = []
+        for now_served in (False, True, False):
+            served.clear()
+            served.update({pools} if now_served else set())
+            await rescan("inference.networking.k8s.io", kopf.OperatorSettings(), insights)
+            seen.append(pools in insights.watched_resources)
+        return seen
+
+    assert asyncio.run(scenario()) == [False, True, False]

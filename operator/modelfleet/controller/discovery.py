@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modelfleet.render.names import INFERENCE_POOL_KIND
@@ -75,12 +75,16 @@ def after_change(apis: ServedApis, cache: ClusterCache, queue: WorkQueue) -> Non
 
 
 async def discover_forever(apis: ServedApis, cache: ClusterCache, queue: WorkQueue, period_s: float,
-                           logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
-    """Ask every ``period_s``; on a change, re-plan every LLMDeployment."""
+                           logger: logging.Logger | logging.LoggerAdapter[Any],
+                           rescan: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Ask every ``period_s``; on a change, have kopf look at the group again (``rescan``: its own look may have
+    come before discovery served a new CRD, kopf_resources.py) and re-plan every LLMDeployment."""
     while True:
         await asyncio.sleep(period_s)
         try:
             if await asyncio.to_thread(apis.refresh):
+                if rescan is not None:
+                    await rescan()
                 after_change(apis, cache, queue)
         except Exception:  # the loop must outlive any one round
             logger.exception("API discovery round failed")

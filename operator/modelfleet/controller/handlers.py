@@ -32,6 +32,7 @@ from .config import load_process_config
 from .decide.fields import RECONCILER
 from .decide.pods import unschedulable_pod
 from .discovery import ServedApis, discover_forever
+from .kopf_resources import rescan
 from .kube import Kube, connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever
@@ -88,7 +89,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         asyncio.create_task(ping_forever(memo.liveness, memo.reconciler.kube.ping, PING_PERIOD_S)),
         asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
         asyncio.create_task(discover_forever(memo.reconciler.apis, memo.cache, memo.queue, config.discovery_seconds,
-                                             logger)),
+                                             logger, rescan=lambda: rescan(INFERENCE_POOL_GROUP, settings))),
     ]
 
 
