@@ -52,6 +52,8 @@ EVERY_SETTING = {
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
     },
+    "inferencePool": {"enabled": False, "endpointPicker": {"serviceSuffix": "-picker", "port": 9102,
+                                                           "failureMode": "FailClose"}},
 }
 EVERYTHING_ON = {
     **EVERY_SETTING,

@@ -8,7 +8,7 @@ have no nodes to discover), or read from ``modelfleet plan --pools POOLS.yaml``.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -75,6 +75,41 @@ class RouterSettings(ApiModel):
     )
 
 
+class EndpointPickerSettings(ApiModel):
+    """Where each InferencePool's endpoint picker (EPP) is: a Service of the user's, one per pool."""
+
+    # 52 (api.resource.MAX_NAME_LENGTH) + 11 = 63, a Service name's limit.
+    service_suffix: str = Field(
+        "-epp",
+        description="The picker's Service is the LLMDeployment's name followed by this (default <name>-epp, the "
+        "name the Inference Extension's inferencepool Helm chart gives the picker it deploys for a pool of that "
+        "name).",
+        pattern=r"^-[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?$",
+    )
+    port: int = Field(9002, description="The picker Service's gRPC (ext-proc) port: 9002 is the picker's default.",
+                      ge=1, le=65535)
+    failure_mode: Literal["FailOpen", "FailClose"] = Field(
+        "FailOpen",
+        description="What the gateway does when the picker does not answer: FailOpen sends the request to a "
+        "replica of its own choosing (as the plain Service would); FailClose refuses it.",
+    )
+
+
+class InferencePoolSettings(ApiModel):
+    """The InferencePool (inference.networking.k8s.io/v1) each LLMDeployment gets where the API server serves it."""
+
+    enabled: bool = Field(
+        True,
+        description="Render an InferencePool for each LLMDeployment's engine pods when the API server serves "
+        "inference.networking.k8s.io/v1 (the Gateway API Inference Extension's CRDs are installed). false: never.",
+    )
+    endpoint_picker: EndpointPickerSettings = Field(
+        default_factory=EndpointPickerSettings,
+        description="The endpoint picker each InferencePool names (spec.endpointPickerRef): deployed by you, per "
+        "your gateway's docs (docs/inference-gateway.md).",
+    )
+
+
 class OperatorSettings(ApiModel):
     pool_label_key: str = Field(
         DEFAULT_POOL_LABEL_KEY, description="Node label whose value names a node's GPU pool."
@@ -136,6 +171,11 @@ class OperatorSettings(ApiModel):
         "pre-pull downloads from: a mirror or proxy for clusters that cannot reach huggingface.co. "
         "Default: huggingface.co.",
         pattern=r"^https?://[^\s/]+(/\S*)?$",
+    )
+    inference_pool: InferencePoolSettings = Field(
+        default_factory=InferencePoolSettings,
+        description="The InferencePool of each LLMDeployment, for a Gateway API inference gateway "
+        "(docs/inference-gateway.md).",
     )
 
     @model_validator(mode="after")

@@ -4,7 +4,9 @@ Sizes each LLMDeployment in the input exactly as ``modelfleet plan`` does
 (same model configs, same pools), renders the chosen plan with the
 operator's default settings and prints every object as one YAML stream
 (``---`` between documents), in apply order, ready for ``kubectl apply -f -``
-or a diff in review. Objects have the input's namespace, or none. Exit code 1
+or a diff in review. ``--inference-pool`` adds the InferencePool the operator
+renders where the API server serves ``inference.networking.k8s.io/v1``
+(docs/inference-gateway.md). Objects have the input's namespace, or none. Exit code 1
 when the input is bad, no pool fits, or the engine cannot serve the spec.
 """
 
@@ -32,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--pools", metavar="POOLS.yaml",
         help="GPU pools, as for `modelfleet plan`. Default: 8-GPU nodes of every catalog GPU",
     )
+    parser.add_argument(
+        "--inference-pool", action="store_true",
+        help="also the InferencePool, as where the Gateway API Inference Extension's CRDs are installed",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         resources = _read_deployments(args.filename)
         pools = read_pools(args.pools) if args.pools else default_pools()
-        objects = [obj for resource in resources for obj in _render(resource, pools)]
+        objects = [obj for resource in resources for obj in _render(resource, pools, args.inference_pool)]
     except (BadInput, UnreadableInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -61,7 +67,7 @@ def _read_deployments(filenames: list[str]) -> list[LLMDeployment]:
     return resources
 
 
-def _render(resource: LLMDeployment, pools: list[GPUPool]) -> list[dict[str, Any]]:
+def _render(resource: LLMDeployment, pools: list[GPUPool], inference_pool: bool = False) -> list[dict[str, Any]]:
     """The resource's objects, or BadInput naming the resource and why it cannot be served."""
     name = resource.metadata["name"]
     try:
@@ -69,6 +75,6 @@ def _render(resource: LLMDeployment, pools: list[GPUPool]) -> list[dict[str, Any
         result = plan_deployment(resource.spec, model, pools)
         if result.chosen is None:
             raise BadInput(f"{KIND}/{name}: {result.failure_message()}")
-        return render_all(resource, result.chosen, OperatorSettings())
+        return render_all(resource, result.chosen, OperatorSettings(), inference_pools_served=inference_pool)
     except (ModelUnavailable, SizingError, UnsupportedSpec) as exc:
         raise BadInput(f"{KIND}/{name}: {exc}") from exc

@@ -11,12 +11,14 @@ in its own words (``Refusal``), for decide to say in the status.
 from __future__ import annotations
 
 import json
+import logging
 
 from kubernetes.dynamic.exceptions import (
     BadRequestError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    ResourceNotFoundError,
     UnprocessibleEntityError,
 )
 
@@ -30,6 +32,8 @@ from .decide.fields import RECONCILER
 from .decide.intent import Refusal
 from .events import post_event
 from .kube import Kube
+
+log = logging.getLogger(__name__)
 
 
 def apply_children(kube: Kube, cache: ClusterCache, owner: Ref, intent: Intent) -> list[Refusal]:
@@ -53,6 +57,11 @@ def apply_children(kube: Kube, cache: ClusterCache, owner: Ref, intent: Intent) 
         except (UnprocessibleEntityError, BadRequestError, ConflictError, ForbiddenError) as exc:
             refusals.append(Refusal(key_of(obj), _reason(exc)))
             continue
+        # The kind is not served (any more): an InferencePool whose CRD was removed since discovery last asked.
+        # Nothing to apply it to; the next discovery round stops rendering it (controller/discovery.py).
+        except (NotFoundError, ResourceNotFoundError) as exc:
+            log.info("not applied: %s in %s: %s", key_of(obj), owner.namespace, _reason(exc))
+            continue
         cache.store(live)
         metrics.WRITES.labels(obj["kind"], "apply").inc()
     return refusals
@@ -65,7 +74,7 @@ def finish(kube: Kube, cache: ClusterCache, owner: Ref, intent: Intent, now: str
         try:
             kube.resource(ref.api_version, ref.kind).delete(
                 name=ref.name, namespace=owner.namespace, propagation_policy="Background")
-        except NotFoundError:
+        except (NotFoundError, ResourceNotFoundError):  # gone already, or its kind with it
             continue
         metrics.WRITES.labels(ref.kind, "delete").inc()
     write(kube, cache, owner, intent.update, now)

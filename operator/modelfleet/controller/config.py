@@ -8,6 +8,8 @@ Environment variables (the Helm chart sets them):
   MODELFLEET_WORKERS         reconciles that run at once, each on its own object (default 16: they
                              mostly wait on the API server)
   MODELFLEET_DISCONNECTED_LIMIT  seconds without an answer from the API server before /healthz fails (default 60)
+  MODELFLEET_DISCOVERY_SECONDS  how often the operator asks whether the API server serves InferencePools
+                             (inference.networking.k8s.io/v1; default 30): CRDs installed later are seen within it
   MODELFLEET_TOKEN_READER_ROLE  the ClusterRole a namespace binds to let the operator read token Secrets' labels
                              there (default modelfleet-hub-token-reader, the chart's name for release modelfleet)
   MODELFLEET_SERVICE_ACCOUNT the operator's ServiceAccount as <namespace>:<name> (default modelfleet-system:modelfleet),
@@ -36,6 +38,7 @@ class ProcessConfig:
     workers: int = 16
     disconnected_limit_seconds: float = 60.0
     token_reader: TokenReader = TokenReader()
+    discovery_seconds: float = 30.0
 
 
 def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
@@ -54,4 +57,5 @@ def load_process_config(environ: dict[str, str] | None = None) -> ProcessConfig:
             cluster_role=env.get("MODELFLEET_TOKEN_READER_ROLE", TokenReader.cluster_role),
             service_account=env.get("MODELFLEET_SERVICE_ACCOUNT", TokenReader.service_account),
         ),
+        discovery_seconds=float(env.get("MODELFLEET_DISCOVERY_SECONDS", "30")),
     )

@@ -23,6 +23,7 @@ import kopf
 from modelfleet.api import GROUP, PLURAL, VERSION
 from modelfleet.render import LLMDEPLOYMENT_LABEL, WATCHED_PODS_SELECTOR, child_refs
 from modelfleet.render.labels import COMPONENT_LABEL, ENGINE
+from modelfleet.render.names import INFERENCE_POOL_GROUP, INFERENCE_POOL_PLURAL, INFERENCE_POOL_VERSION
 
 from . import metrics
 from .autoscaler import Autoscaler
@@ -30,7 +31,9 @@ from .cache import ClusterCache
 from .config import load_process_config
 from .decide.fields import RECONCILER
 from .decide.pods import unschedulable_pod
-from .kube import connect
+from .discovery import ServedApis, discover_forever
+from .kopf_resources import rescan
+from .kube import Kube, connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
 from .loops import autoscale_forever, reconcile_forever, resync_forever, wake_forever
 from .observe import LLMDEPLOYMENT_KIND, pod_security_level
@@ -64,7 +67,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL, managed_fields_of=frozenset(k for _, k in CHILD_KINDS),
                               own_manager=RECONCILER)
     memo.queue = WorkQueue()
-    memo.reconciler = Reconciler(connect(), memo.cache, config.settings, token_reader=config.token_reader)
+    kube = connect()
+    memo.reconciler = Reconciler(kube, memo.cache, config.settings, token_reader=config.token_reader,
+                                 apis=served_apis(kube))
     memo.autoscaler = Autoscaler(cold_start_estimate_s=config.settings.cold_start_estimate_seconds)
     # The nodes before any reconcile (client-go's WaitForCacheSync): kopf's watches start together, and
     # an LLMDeployment listed before its pool's nodes would be planned on the pools seen so far.
@@ -74,6 +79,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     for namespace in await asyncio.to_thread(memo.reconciler.kube.list_all, "v1", "Namespace"):
         memo.cache.store(namespace)
     memo.pools = memo.reconciler.pools.pools(memo.cache)
+    # Whether InferencePools are served, before the first reconcile renders (or not) one.
+    await asyncio.to_thread(memo.reconciler.apis.refresh)
     memo.liveness = Liveness(config.disconnected_limit_seconds)
     memo.loops = [asyncio.create_task(reconcile_forever(memo.queue, memo.reconciler, logger))
                   for _ in range(config.workers)]
@@ -82,7 +89,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         asyncio.create_task(ping_forever(memo.liveness, memo.reconciler.kube.ping, PING_PERIOD_S)),
         asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
         asyncio.create_task(wake_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
+        asyncio.create_task(discover_forever(memo.reconciler.apis, memo.cache, memo.queue, config.discovery_seconds,
+                                             logger, rescan=lambda: rescan(INFERENCE_POOL_GROUP, settings))),
     ]
+
+
+def served_apis(kube: Kube) -> ServedApis:
+    """Discovery of the optional kinds, asked of ``kube``."""
+    return ServedApis(lambda: kube.serves(INFERENCE_POOL_GROUP, INFERENCE_POOL_VERSION, INFERENCE_POOL_PLURAL))
 
 
 @kopf.on.probe(id="apiserver")

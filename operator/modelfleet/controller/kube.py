@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import ForbiddenError, NotFoundError
+from kubernetes.dynamic.exceptions import ForbiddenError, NotFoundError, ResourceNotFoundError
 
 PING_TIMEOUT_S = 3
 LIST_PAGE = 500  # objects per page of a LIST, as client-go's informers ask
@@ -32,10 +32,10 @@ class Kube:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """One object, or None when there is none of that name."""
+        """One object, or None when there is none of that name (or the API server no longer serves its kind)."""
         try:
             found = self.resource(api_version, kind).get(name=name, namespace=namespace)
-        except NotFoundError:
+        except (NotFoundError, ResourceNotFoundError):
             return None
         return cast(dict[str, Any], found.to_dict())
 
@@ -50,6 +50,16 @@ class Kube:
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items
+
+    def serves(self, group: str, version: str, plural: str) -> bool:
+        """Whether the API server serves ``plural`` in ``group/version``: its discovery document (``GET
+        /apis/<group>/<version>``, 404 when the group version is not served), read afresh, not from the
+        dynamic client's cache of it."""
+        try:
+            found = self.dynamic.request("GET", f"/apis/{group}/{version}").to_dict()
+        except NotFoundError:
+            return False
+        return any(r.get("name") == plural for r in found.get("resources") or [])
 
     def secret_labels(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's labels, read as metadata only (its data is never sent); None if it does not exist.

@@ -13,6 +13,10 @@ that hears nothing and a liveness probe that still says 200. Two fixes:
   probe fails when it has not answered for ``disconnected_limit_s`` or when
   a watcher task that was running has ended, so the kubelet restarts the
   operator instead of leaving it deaf.
+
+Watches of the optional kinds (``OPTIONAL_GROUPS``: the InferencePool, where
+the Inference Extension's CRDs are installed) are not counted: kopf ends
+them itself when their CRD is removed, and that is no reason to restart.
 """
 
 from __future__ import annotations
@@ -23,10 +27,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from modelfleet.render.names import INFERENCE_POOL_GROUP
+
 log = logging.getLogger(__name__)
 # kopf's name for a watch-stream task (_core/reactor/orchestration.py): private to kopf, so
 # tests/unit/test_controller_liveness.py spawns kopf's watchers and counts them by it.
 WATCHER_TASK_PREFIX = "watcher for "
+# API groups whose watches come and go with their CRDs (controller/discovery.py). kopf names a watch task
+# "watcher for <plural>.<version>.<group>@<namespace>".
+OPTIONAL_GROUPS = (INFERENCE_POOL_GROUP,)
 
 
 class _RetryForever:
@@ -42,7 +51,14 @@ RECONNECT_BACKOFFS = _RetryForever()
 
 
 def running_watchers() -> int:
-    return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith(WATCHER_TASK_PREFIX) and not t.done())
+    """kopf's watch streams that run, those of the optional kinds left out."""
+    return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith(WATCHER_TASK_PREFIX) and not t.done()
+               and not _of_optional_group(t.get_name()))
+
+
+def _of_optional_group(task_name: str) -> bool:
+    resource = task_name.removeprefix(WATCHER_TASK_PREFIX).rpartition("@")[0]
+    return any(resource.endswith(f".{group}") for group in OPTIONAL_GROUPS)
 
 
 @dataclass

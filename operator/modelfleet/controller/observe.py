@@ -126,9 +126,10 @@ class SecretLabels:
 
 
 def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespace: str, name: str,
-            secrets: SecretLabels | None = None) -> Snapshot | None:
-    """The reconcile's snapshot of one LLMDeployment: the cached one, the pools, the model's config and the
-    token Secret's labels; None when it is gone or being deleted."""
+            secrets: SecretLabels | None = None, inference_pools_served: bool = False) -> Snapshot | None:
+    """The reconcile's snapshot of one LLMDeployment: the cached one, the pools, the model's config, the
+    token Secret's labels and whether InferencePools are served (discovery's last answer); None when it is gone
+    or being deleted."""
     cached = observe_cached(cache, namespace, name)
     if cached is None:
         return None
@@ -143,6 +144,7 @@ def observe(cache: ClusterCache, pools: PoolView, models: ModelConfigs, namespac
         pools=pools.pools(cache),
         model=models.get(model.id, model.revision),
         token_secret_labels=None if token is None or secrets is None else secrets.get(namespace, token.name),
+        inference_pools_served=inference_pools_served,
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import kopf
 
 from . import handlers, metrics
+from .kopf_resources import INSIGHTS
 
 
 def run_operator(namespaces: Sequence[str], liveness_port: int, metrics_port: int, verbose: bool) -> None:
@@ -24,4 +25,5 @@ def run_operator(namespaces: Sequence[str], liveness_port: int, metrics_port: in
         clusterwide=not namespaces,
         namespaces=list(namespaces),
         liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz",
+        insights=INSIGHTS,  # revised by kopf_resources.rescan when discovery sees an optional group come or go
     )

@@ -32,6 +32,7 @@ from .decide.autoscale import decide_autoscale
 from .decide.capacity import Measurement, decide_capacity, judges_current
 from .decide.children import refused, to_create
 from .decide.failure import decide_failure
+from .discovery import ServedApis
 from .inbox import Facts, Inbox
 from .kube import Kube
 from .observe import ModelConfigs, PoolView, SecretLabels, holders, observe, observe_cached
@@ -52,6 +53,7 @@ class Reconciler:
     clock: Callable[[], str] = utc_now
     inbox: Inbox = field(default_factory=Inbox)
     token_reader: TokenReader = field(default_factory=TokenReader)
+    apis: ServedApis = field(default_factory=lambda: ServedApis(lambda: False))  # the optional kinds served
     pools: PoolView = field(init=False)
     secrets: SecretLabels = field(init=False)
 
@@ -63,7 +65,8 @@ class Reconciler:
         """Write what the loops posted, then bring the LLMDeployment to its desired state; None when it is gone."""
         self.record(namespace, name, self.inbox.take((namespace, name)))
         self.record_cold_starts(namespace, name)
-        snapshot = observe(self.cache, self.pools, self.models, namespace, name, self.secrets)
+        snapshot = observe(self.cache, self.pools, self.models, namespace, name, self.secrets,
+                           inference_pools_served=self.apis.inference_pools)
         if snapshot is None:
             return None
         now = self.clock()

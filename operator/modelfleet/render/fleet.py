@@ -12,6 +12,7 @@ from .deployment import deployment
 from .disruption import disruption_budget
 from .engine_args import operator_args
 from .extra_args import extra_args_problems
+from .inference_pool import inference_pool
 from .prepull import prepull_daemonset
 from .router import router_objects
 from .service import service
@@ -33,7 +34,7 @@ def unsupported(spec: LLMDeploymentSpec, plan: Plan, settings: OperatorSettings)
 
 def render_all(
     resource: LLMDeployment, plan: Plan, settings: OperatorSettings, replicas: int | None = None,
-    restricted: bool = False, router_ready: bool = True,
+    restricted: bool = False, router_ready: bool = True, inference_pools_served: bool = False,
 ) -> list[dict[str, Any]]:
     """The objects to apply, in apply order (volumes before the pods that mount them).
 
@@ -41,7 +42,9 @@ def render_all(
     when autoscaling is on, else ``spec.replicas`` (the default). ``restricted``:
     the namespace enforces Pod Security "restricted", so no container runs as
     root (the cache-permissions step is left out). ``router_ready``: a router pod is
-    available, so the Service may select the router pods (``service.service``). Objects
+    available, so the Service may select the router pods (``service.service``). ``inference_pools_served``:
+    the API server serves InferencePools (the controller's discovery), so one
+    is rendered unless the settings turn it off. Objects
     carry labels, not owner references (the controller adds those). Raises
     ``UnsupportedSpec`` when the engine cannot serve the spec.
     """
@@ -59,4 +62,6 @@ def render_all(
     objects += router_objects(resource, settings)
     objects.append(service(resource, router_ready))
     objects.append(disruption_budget(resource))
+    if inference_pools_served and settings.inference_pool.enabled:
+        objects.append(inference_pool(resource, settings))
     return objects

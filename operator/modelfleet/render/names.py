@@ -12,6 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# The Gateway API Inference Extension's InferencePool (inference_pool.py): a child only where the API server
+# serves it.
+INFERENCE_POOL_GROUP = "inference.networking.k8s.io"
+INFERENCE_POOL_VERSION = "v1"
+INFERENCE_POOL_API_VERSION = f"{INFERENCE_POOL_GROUP}/{INFERENCE_POOL_VERSION}"
+INFERENCE_POOL_KIND = "InferencePool"
+INFERENCE_POOL_PLURAL = "inferencepools"
+
 
 @dataclass(frozen=True, order=True)
 class ChildRef:
@@ -53,6 +61,10 @@ def router_budget_name(name: str) -> str:
     return f"{name}-router"
 
 
+def inference_pool_name(name: str) -> str:
+    return name
+
+
 def child_refs(name: str) -> list[ChildRef]:
     """Every child the operator may create for the LLMDeployment ``name``, in apply order."""
     return [
@@ -64,6 +76,7 @@ def child_refs(name: str) -> list[ChildRef]:
         ChildRef("policy/v1", "PodDisruptionBudget", router_budget_name(name)),
         ChildRef("v1", "Service", service_name(name)),
         ChildRef("policy/v1", "PodDisruptionBudget", disruption_budget_name(name)),
+        ChildRef(INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, inference_pool_name(name)),
     ]
 
 

@@ -21,7 +21,7 @@ from .takeback import foreign_additions, removal_patch, without
 
 # Children whose spec the API server lets change after creation: hand additions there are removed.
 # (A PersistentVolumeClaim's spec is immutable but for its size.)
-PRUNABLE_KINDS = {"Deployment", "DaemonSet", "Service", "PodDisruptionBudget"}
+PRUNABLE_KINDS = {"Deployment", "DaemonSet", "Service", "PodDisruptionBudget", "InferencePool"}
 
 
 @dataclass(frozen=True)

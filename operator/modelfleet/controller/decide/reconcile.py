@@ -76,7 +76,8 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         plan = plan_deployment(resource.spec, snapshot.model, snapshot.pools, settings.gpu_prices).require_chosen()
         router = snapshot.children.get(f"Deployment/{router_deployment_name(snapshot.ref.name)}")
         rendered = render_all(resource, plan, settings, replicas=replicas,
-                              restricted=snapshot.pod_security == RESTRICTED, router_ready=router_available(router))
+                              restricted=snapshot.pod_security == RESTRICTED, router_ready=router_available(router),
+                              inference_pools_served=snapshot.inference_pools_served)
     except SizingError as exc:
         return _problem(snapshot, _problem_of(exc), now)
     except UnsupportedSpec as exc:

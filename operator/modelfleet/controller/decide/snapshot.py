@@ -46,6 +46,8 @@ class Snapshot:
     token_secret_labels: dict[str, str] | SecretsForbidden | None = None
     # The namespace's Pod Security level (label pod-security.kubernetes.io/enforce); None: unlabelled or not read.
     pod_security: str | None = None
+    # The API server serves InferencePools (controller/discovery.py): the reconcile renders one.
+    inference_pools_served: bool = False
 
     @property
     def autoscaled(self) -> bool:
