@@ -91,6 +91,14 @@ def router_metric(pod: dict, family: str) -> dict[str, float]:
             if f.name == family for s in f.samples if not s.name.endswith("_created")}
 
 
+def operator_log(target) -> str:
+    """The operator's own lines about this LLMDeployment, for a failure's message."""
+    out = target.kubectl("logs", "-n", "modelfleet-system", "-l", "app.kubernetes.io/name=modelfleet", "--tail=400",
+                         check=False).stdout
+    wanted = (NAME, "Traceback", "Error")
+    return "\n".join(line for line in out.splitlines() if any(w in line for w in wanted))[-4000:]
+
+
 def chat_turn(base: str, messages: list[dict], max_tokens: int = 8) -> str:
     code, body = http(f"{base}/v1/chat/completions", {"model": REPO, "messages": messages, "max_tokens": max_tokens,
                                                        "temperature": 0}, timeout=300)
@@ -119,7 +127,11 @@ def test_a_request_sent_at_zero_is_held_through_zero_to_one_and_answered(target,
     waited = time.monotonic() - started
     assert code == 200, body[:500]
     assert json.loads(body)["choices"][0]["text"].strip()
-    wake = wait_for("status.lastWake", lambda: status(target, namespace).get("lastWake"), 60, 2)
+    try:
+        wake = wait_for("status.lastWake", lambda: status(target, namespace).get("lastWake"), 60, 2)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nstatus: {json.dumps(status(target, namespace))[:3000]}\n"
+                             f"operator: {operator_log(target)}") from None
     RESULTS["the first request at zero replicas"] = {
         "answered": code, "client_wait_seconds": round(waited, 1), "status.lastWake": wake,
     }

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 import kopf
+import pytest
 
 from modelfleet.controller import handlers
 from modelfleet.controller.cache import ClusterCache
@@ -144,3 +145,18 @@ def test_only_autoscaled_fleets_at_zero_with_min_replicas_zero_are_watched_for_a
     assert not at_zero(snapshot_of(body(0, None)))
     assert not at_zero(snapshot_of(body(1, 0)))
     assert not at_zero(snapshot_of(body(0, 0, enabled=False)))
+
+
+@pytest.mark.parametrize(("component", "cached"), [("engine", True), ("router", True), ("prepull", False)])
+def test_the_pod_handler_takes_engine_and_router_pods_into_the_cache(component, cached):
+    """kopf filters the pod events again by the handler's labels: a filter that lets router pods through the
+    watch's selector but not the handler leaves the autoscaler with no router to read (a fleet at zero then
+    wakes on "no router pod is ready" instead of on a held request)."""
+    from kopf._core.intents.registries import _matches_metadata
+
+    from modelfleet.controller import handlers
+
+    (handler,) = [h for h in kopf.get_default_registry()._watching.get_all_handlers()
+                  if getattr(h, "fn", None) is handlers.pod_event]
+    labels = {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: component}
+    assert _matches_metadata(pattern=handler.labels, content=labels, kwargs={"x": 1}, cause=None) is cached

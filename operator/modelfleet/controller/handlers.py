@@ -22,7 +22,7 @@ import kopf
 
 from modelfleet.api import GROUP, PLURAL, VERSION
 from modelfleet.render import LLMDEPLOYMENT_LABEL, WATCHED_PODS_SELECTOR, child_refs
-from modelfleet.render.labels import COMPONENT_LABEL, ENGINE
+from modelfleet.render.labels import COMPONENT_LABEL, ENGINE, ROUTER
 from modelfleet.render.names import INFERENCE_POOL_GROUP, INFERENCE_POOL_PLURAL, INFERENCE_POOL_VERSION
 
 from . import metrics
@@ -148,10 +148,15 @@ for _api_version, _kind in CHILD_KINDS:
     _child_handler(_api_version, _kind)
 
 
-@kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT, COMPONENT_LABEL: ENGINE})
+def cached_component(value: str | None, **_: Any) -> bool:
+    """The pods the cache keeps: engine pods (the replicas) and router pods (their held count, at zero)."""
+    return value in (ENGINE, ROUTER)
+
+
+@kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT, COMPONENT_LABEL: cached_component})
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """An engine pod changed: the autoscaler reads it; its owner's status says why one cannot be scheduled,
-    so the owner is queued when that changes (the Deployment's own status covers the rest)."""
+    """An engine or router pod changed: the autoscaler reads them; the owner's status says why an engine pod
+    cannot be scheduled, so the owner is queued when that changes (the Deployment's own status covers the rest)."""
     obj = event["object"]
     before = memo.cache.get("Pod", obj["metadata"]["namespace"], obj["metadata"]["name"])
     if event.get("type") == "DELETED":
