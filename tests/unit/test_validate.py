@@ -54,3 +54,10 @@ def test_defaults_are_applied_by_the_model_not_stored():
     assert resource.spec.warmup.enabled == "auto"
     wire = resource.spec.model_dump(by_alias=True, exclude_unset=True)
     assert "cache" not in wire
+
+
+def test_min_replicas_zero_needs_the_router_only_while_autoscaling_is_on():
+    """A fleet whose autoscaling is off keeps its minReplicas 0 for later and may route through a plain Service."""
+    off = {**VALID, "spec": {**VALID["spec"], "autoscaling": {"enabled": False, "minReplicas": 0},
+                             "routing": {"mode": "service"}}}
+    assert validate_llmdeployment(off) == []

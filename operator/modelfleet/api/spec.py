@@ -477,10 +477,11 @@ class LLMDeploymentSpec(ApiModel):
     __rules__ = (
         Rule(
             field="autoscaling.minReplicas",
-            cel="!has(self.autoscaling) || !has(self.autoscaling.minReplicas) || self.autoscaling.minReplicas > 0 "
+            cel="!has(self.autoscaling) || !has(self.autoscaling.enabled) || !self.autoscaling.enabled "
+            "|| !has(self.autoscaling.minReplicas) || self.autoscaling.minReplicas > 0 "
             "|| !has(self.routing) || !has(self.routing.mode) || self.routing.mode != 'service'",
-            check=lambda s: s.autoscaling.min_replicas > 0 or s.routing.mode != "service",
-            message="autoscaling.minReplicas 0 needs the router to hold the requests that arrive while no replica "
-            "runs: set routing.mode to leastInFlight or prefix, or minReplicas to 1 or more",
+            check=lambda s: not s.autoscaling.enabled or s.autoscaling.min_replicas > 0 or s.routing.mode != "service",
+            message="autoscaling.minReplicas 0 (autoscaling on) needs the router to hold the requests that arrive "
+            "while no replica runs: set routing.mode to leastInFlight or prefix, or minReplicas to 1 or more",
         ),
     )
