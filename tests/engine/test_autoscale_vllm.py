@@ -96,16 +96,19 @@ def test_queue_depth_rises_under_load_and_the_policy_scales_up_then_down(vllm_fl
     # The operator has asked for up.replicas; only the two servers are ready (the rest "start").
     holding = decide(SETTINGS, snapshot(up.replicas, idle), up.state, now=1.0)
     assert holding.replicas == up.replicas and holding.reason == "StabilizingScaleDown", holding.message
-    down = decide(SETTINGS, snapshot(up.replicas, idle), holding.state, now=1.0 + SETTINGS.scale_down_window_s)
-    assert down.reason == "ScaleDown" and down.replicas < up.replicas, down.message
-
+    # Past the window, still nothing goes while replicas start: a loading replica is never scaled down.
+    loading = decide(SETTINGS, snapshot(up.replicas, idle), holding.state, now=1.0 + SETTINGS.scale_down_window_s)
+    assert loading.replicas == up.replicas and loading.reason == "WaitingForStartingReplicas", loading.message
+    # Once the fleet is the two ready servers, the idle load takes it down.
+    down = decide(SETTINGS, snapshot(2, idle), loading.state, now=2.0 + SETTINGS.scale_down_window_s)
+    assert down.reason == "ScaleDown" and down.replicas < 2, down.message
 
 def idle_state(fleet) -> PolicyState:
-    """The state after one decision on an idle fleet of 4, which would scale down at now=10."""
+    """The state after one decision on an idle fleet of 2 (both ready), which would scale down at now=10."""
     idle = asyncio.run(scrape_fleet("vllm", targets(fleet)))
-    first = decide(SETTINGS, snapshot(4, idle), PolicyState(), now=0.0)
-    would = decide(SETTINGS, snapshot(4, idle), first.state, now=10.0)
-    assert would.replicas < 4, would.message  # the contrast: with every server's metrics, it scales down
+    first = decide(SETTINGS, snapshot(2, idle), PolicyState(), now=0.0)
+    would = decide(SETTINGS, snapshot(2, idle), first.state, now=10.0)
+    assert would.replicas < 2, would.message  # the contrast: with every server's metrics, it scales down
     return first.state
 
 
@@ -119,8 +122,8 @@ def test_a_hung_server_does_not_scale_the_fleet_down(vllm_fleet):
         os.killpg(hung.process.pid, signal.SIGCONT)
     assert [o.missing for o in observations] == [False, True]
     assert "no answer within 1 s" in observations[1].error
-    decision = decide(SETTINGS, snapshot(4, observations), state, now=10.0)
-    assert decision.replicas == 4 and decision.reason == "MetricsMissing", decision.message
+    decision = decide(SETTINGS, snapshot(2, observations), state, now=10.0)
+    assert decision.replicas == 2 and decision.reason == "MetricsMissing", decision.message
 
 
 def test_a_stopped_server_does_not_scale_the_fleet_down(vllm_fleet):
@@ -128,6 +131,6 @@ def test_a_stopped_server_does_not_scale_the_fleet_down(vllm_fleet):
     vllm_fleet.servers[1].stop()  # the next test that needs it gets it restarted
     observations = asyncio.run(scrape_fleet("vllm", targets(vllm_fleet)))
     assert [o.missing for o in observations] == [False, True]
-    decision = decide(SETTINGS, snapshot(4, observations), state, now=10.0)
-    assert decision.replicas == 4 and decision.reason == "MetricsMissing", decision.message
+    decision = decide(SETTINGS, snapshot(2, observations), state, now=10.0)
+    assert decision.replicas == 2 and decision.reason == "MetricsMissing", decision.message
     assert "vllm-1" in decision.message

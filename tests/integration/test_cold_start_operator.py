@@ -36,8 +36,8 @@ def test_each_ready_replica_is_timed_once_with_what_could_not_be_read_said(clust
         return cold if cold and len(cold["recent"]) == 2 else None
 
     cold = wait_for("both replicas in status.coldStart", both_timed, 90)
-    pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-l", f"modelfleet.io/llmdeployment={NAME}",
-                                      "-o", "json").stdout)["items"]
+    engine_pods = f"modelfleet.io/llmdeployment={NAME},app.kubernetes.io/component=engine"  # not the routers
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-l", engine_pods, "-o", "json").stdout)["items"]
     assert {s["replica"] for s in cold["recent"]} == {p["metadata"]["name"] for p in pods}
     for sample in cold["recent"]:
         phases = sample["phases"]

@@ -99,14 +99,15 @@ class FakeEngines:
 
 @contextmanager
 def following_pods(core, namespace: str, name: str) -> Iterator[FakeEngines]:
-    """FakeEngines that serve each pod of LLMDeployment ``name`` as soon as it has an IP, for as long as
+    """FakeEngines that serve each engine pod of LLMDeployment ``name`` as soon as it has an IP, for as long as
     the block runs (``core``: a kubernetes ``CoreV1Api``); every server is stopped at the end."""
     fake = FakeEngines()
     stop = threading.Event()
 
     def follow() -> None:
         while not stop.wait(0.3):
-            for pod in core.list_namespaced_pod(namespace, label_selector=f"modelfleet.io/llmdeployment={name}").items:
+            engine_pods = f"modelfleet.io/llmdeployment={name},app.kubernetes.io/component=engine"  # not the routers
+            for pod in core.list_namespaced_pod(namespace, label_selector=engine_pods).items:
                 if pod.status.pod_ip:
                     fake.serve(pod.status.pod_ip)
 
