@@ -173,11 +173,12 @@ def test_fewest_in_flight_keeps_both_replicas_busy_under_load(target, namespace,
 
 
 def conversations(seed: int, count: int = 6) -> list[list[dict]]:
-    """Each conversation its own long system prompt (a few hundred tokens: several of vLLM's cache blocks)."""
+    """Each conversation its own system prompt: 60 words, so that 4 turns stay within the tiny model's 512-token
+    context (180 words went past it in CI)."""
     rng = random.Random(seed)
     words = ["river", "copper", "lantern", "orchard", "meadow", "harbor", "signal", "granite", "willow", "saffron"]
     return [[{"role": "system", "content": f"Conversation {seed}-{i}. " + " ".join(rng.choice(words)
-                                                                                   for _ in range(180))}]
+                                                                                   for _ in range(60))}]
             for i in range(count)]
 
 
