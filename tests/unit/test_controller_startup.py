@@ -160,3 +160,11 @@ def test_the_pod_handler_takes_engine_and_router_pods_into_the_cache(component, 
                   if getattr(h, "fn", None) is handlers.pod_event]
     labels = {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: component}
     assert _matches_metadata(pattern=handler.labels, content=labels, kwargs={"x": 1}, cause=None) is cached
+
+
+def test_the_wake_loop_parses_only_fleets_whose_last_decision_was_zero():
+    from modelfleet.controller.loops import may_be_at_zero
+
+    assert may_be_at_zero({"status": {"desiredReplicas": 0}})
+    assert not may_be_at_zero({"status": {"desiredReplicas": 2}})
+    assert not may_be_at_zero({"status": {}}) and not may_be_at_zero({}) and not may_be_at_zero(None)

@@ -93,6 +93,8 @@ async def wake_forever(autoscaler: Autoscaler, reconciler: Reconciler, queue: Wo
         while True:
             await asyncio.sleep(config.wake_seconds)
             for key in reconciler.cache.keys(LLMDEPLOYMENT_KIND):
+                if not may_be_at_zero(reconciler.cache.get(LLMDEPLOYMENT_KIND, *key)):
+                    continue  # most fleets, every second: no snapshot (a spec parse) for them
                 snapshot = observe_cached(reconciler.cache, *key)
                 if snapshot is None or not at_zero(snapshot):
                     continue
@@ -104,6 +106,11 @@ async def wake_forever(autoscaler: Autoscaler, reconciler: Reconciler, queue: Wo
                 if decision is not None and decision.changed:
                     reconciler.inbox.post(key, decision, None)
                     queue.add(key, urgent=True)
+
+
+def may_be_at_zero(body: dict[str, Any] | None) -> bool:
+    """The stored object's last decision was 0 (read raw, before any parse); ``at_zero`` then checks the spec."""
+    return body is not None and (body.get("status") or {}).get("desiredReplicas") == 0
 
 
 def at_zero(snapshot: Snapshot) -> bool:
