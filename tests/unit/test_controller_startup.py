@@ -147,6 +147,20 @@ def test_only_autoscaled_fleets_at_zero_with_min_replicas_zero_are_watched_for_a
     assert not at_zero(snapshot_of(body(0, 0, enabled=False)))
 
 
+def test_the_wake_loop_prefilter_reads_only_the_stored_last_decision():
+    from modelfleet.controller.observe import last_decided_zero
+
+    cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
+    for name, status in (("zero", {"desiredReplicas": 0}), ("one", {"desiredReplicas": 1}), ("new", None)):
+        cache.store({"apiVersion": "modelfleet.io/v1alpha1", "kind": "LLMDeployment",
+                     "metadata": {"name": name, "namespace": "ns", "uid": name},
+                     "spec": {"model": {"id": "not a parsable spec needed"}}, **({"status": status} if status else {})})
+    assert last_decided_zero(cache, "ns", "zero")
+    assert not last_decided_zero(cache, "ns", "one")
+    assert not last_decided_zero(cache, "ns", "new")
+    assert not last_decided_zero(cache, "ns", "gone")
+
+
 @pytest.mark.parametrize(("component", "cached"), [("engine", True), ("router", True), ("prepull", False)])
 def test_the_pod_handler_takes_engine_and_router_pods_into_the_cache(component, cached):
     """kopf filters the pod events again by the handler's labels: a filter that lets router pods through the
@@ -160,11 +174,3 @@ def test_the_pod_handler_takes_engine_and_router_pods_into_the_cache(component, 
                   if getattr(h, "fn", None) is handlers.pod_event]
     labels = {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: component}
     assert _matches_metadata(pattern=handler.labels, content=labels, kwargs={"x": 1}, cause=None) is cached
-
-
-def test_the_wake_loop_parses_only_fleets_whose_last_decision_was_zero():
-    from modelfleet.controller.loops import may_be_at_zero
-
-    assert may_be_at_zero({"status": {"desiredReplicas": 0}})
-    assert not may_be_at_zero({"status": {"desiredReplicas": 2}})
-    assert not may_be_at_zero({"status": {}}) and not may_be_at_zero({}) and not may_be_at_zero(None)

@@ -27,7 +27,7 @@ from .cache import ClusterCache
 from .capacity import measure
 from .config import ProcessConfig
 from .decide import Snapshot
-from .observe import LLMDEPLOYMENT_KIND, observe_cached
+from .observe import LLMDEPLOYMENT_KIND, last_decided_zero, observe_cached
 from .reconcile import Reconciler
 from .workqueue import WorkQueue
 
@@ -93,7 +93,7 @@ async def wake_forever(autoscaler: Autoscaler, reconciler: Reconciler, queue: Wo
         while True:
             await asyncio.sleep(config.wake_seconds)
             for key in reconciler.cache.keys(LLMDEPLOYMENT_KIND):
-                if not may_be_at_zero(reconciler.cache.get(LLMDEPLOYMENT_KIND, *key)):
+                if not last_decided_zero(reconciler.cache, *key):
                     continue  # most fleets, every second: no snapshot (a spec parse) for them
                 snapshot = observe_cached(reconciler.cache, *key)
                 if snapshot is None or not at_zero(snapshot):
@@ -106,11 +106,6 @@ async def wake_forever(autoscaler: Autoscaler, reconciler: Reconciler, queue: Wo
                 if decision is not None and decision.changed:
                     reconciler.inbox.post(key, decision, None)
                     queue.add(key, urgent=True)
-
-
-def may_be_at_zero(body: dict[str, Any] | None) -> bool:
-    """The stored object's last decision was 0 (read raw, before any parse); ``at_zero`` then checks the spec."""
-    return body is not None and (body.get("status") or {}).get("desiredReplicas") == 0
 
 
 def at_zero(snapshot: Snapshot) -> bool:

@@ -169,6 +169,13 @@ def observe_cached(cache: ClusterCache, namespace: str, name: str) -> Snapshot |
                        routers=tuple(router_pods(cache, namespace, name)))
 
 
+def last_decided_zero(cache: ClusterCache, namespace: str, name: str) -> bool:
+    """The stored object's last scaling decision was 0, read raw without parsing the spec: the wake loop's
+    every-second prefilter (a snapshot parses the spec); ``loops.at_zero`` then checks the spec."""
+    body = cache.get(LLMDEPLOYMENT_KIND, namespace, name)
+    return body is not None and (body.get("status") or {}).get("desiredReplicas") == 0
+
+
 def snapshot_of(body: dict[str, Any], children: dict[str, dict[str, Any]] | None = None,
                 pods: tuple[dict[str, Any], ...] = (), routers: tuple[dict[str, Any], ...] = ()) -> Snapshot:
     """The snapshot of an LLMDeployment's body, parsed, with its children and engine pods."""
