@@ -291,6 +291,23 @@ def test_a_rollout_whose_new_pods_cannot_be_placed_is_blocked():
     assert condition(intent, "Ready") == ("True", "AllReplicasReady")  # the old replicas still serve
 
 
+def test_an_unplaceable_pod_waits_while_the_fleets_own_pods_terminate_then_is_blocked():
+    """A scale-down's draining pod still holds its GPU, CPU and memory for the scheduler: a rollout right after
+    it waits for that pod (Progressing, not Degraded); once no pod of the fleet is terminating, it is blocked."""
+    body, children = converged()
+    deployment = children["Deployment/chat"]
+    deployment["status"] = {**deployment["status"], "updatedReplicas": 1, "readyReplicas": 2}
+    draining = {"metadata": {"name": "chat-old", "deletionTimestamp": "2026-12-06T00:00:00Z"},
+                "status": {"phase": "Running"}}
+    intent = decide(snapshot(body, children, pods=(unschedulable_pod("chat-new"), draining)), SETTINGS, T1)
+    assert condition(intent, "Progressing") == ("True", "WaitingForTerminatingPods")
+    assert condition(intent, "Degraded") == ("False", "AsExpected") and not intent.events
+    message = next(c.message for c in intent.status.conditions if c.type == "Progressing")
+    assert "chat-old" in message and "3 Insufficient nvidia.com/gpu" in message
+    intent = decide(snapshot(body, children, pods=(unschedulable_pod("chat-new"),)), SETTINGS, T1)
+    assert condition(intent, "Degraded") == ("True", "RolloutBlocked")
+
+
 def test_a_labelled_object_this_llmdeployment_does_not_own_is_a_name_conflict_not_adopted():
     body, children = converged()
     foreign = copy.deepcopy(children)

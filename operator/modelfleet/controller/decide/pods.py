@@ -18,11 +18,20 @@ def ready_pods(pods: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] | None,
                   plan: Plan) -> Problem | None:
     """The scheduler's own words for engine pods it cannot place; ``RolloutBlocked`` when they are a rollout's
-    new pods (the old ones keep serving, but the rollout cannot finish)."""
+    new pods (the old ones keep serving, but the rollout cannot finish). While engine pods of the same
+    LLMDeployment are terminating (a scale-down's drain, a replaced pod), their GPUs, CPU and memory are still
+    counted by the scheduler and come free when they are gone: that wait passes by itself (transient), and
+    only what is still unplaceable after them is a problem for a person."""
     stuck = [f"pod {pod['metadata']['name']}: {message}" for pod in pods
              if (message := unschedulable_pod(pod)) is not None]
     if not stuck:
         return None
+    leaving = [pod["metadata"]["name"] for pod in pods if pod.get("metadata", {}).get("deletionTimestamp")]
+    if leaving:
+        return Problem("WaitingForTerminatingPods",
+                       f"The scheduler cannot place engine pods yet: {'; '.join(stuck)}. {len(leaving)} pod(s) of "
+                       f"this LLMDeployment are terminating ({', '.join(sorted(leaving))}) and free their resources "
+                       "when they are gone.", transient=True)
     status = (deployment or {}).get("status") or {}
     rolling = status.get("updatedReplicas", 0) < (deployment or {}).get("spec", {}).get("replicas", 0) and (
         status.get("readyReplicas", 0) > 0)
