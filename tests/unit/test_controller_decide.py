@@ -308,6 +308,36 @@ def test_an_unplaceable_pod_waits_while_the_fleets_own_pods_terminate_then_is_bl
     assert condition(intent, "Degraded") == ("True", "RolloutBlocked")
 
 
+def crash_looping_router(name: str) -> dict:
+    return {"metadata": {"name": name, "labels": {"app.kubernetes.io/component": "router"}}, "status": {
+        "phase": "Running", "containerStatuses": [{
+            "name": "router", "ready": False, "restartCount": 5,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed"}},
+            "lastState": {"terminated": {"exitCode": 2, "reason": "Error", "message": "unknown flag --foo"}}}]}}
+
+
+@pytest.mark.parametrize("available", [0, 1])
+def test_router_pods_that_crash_are_degraded_in_the_kubelets_words_and_the_engines_still_serve(available):
+    body, children = converged()
+    router = children["Deployment/chat-router"]
+    router["status"] = {**router["status"], "availableReplicas": available, "readyReplicas": available}
+    routers = (crash_looping_router("chat-router-a"),)
+    intent = decide(replace(snapshot(body, children), routers=routers), SETTINGS, T1)
+    assert condition(intent, "Degraded") == ("True", "RouterFailing")
+    assert condition(intent, "Ready") == ("True", "AllReplicasReady")
+    message = next(c.message for c in intent.status.conditions if c.type == "Degraded")
+    assert "chat-router-a: CrashLoopBackOff (last exit 2: unknown flag --foo)" in message
+    assert ("straight to the engine pods" in message) == (available == 0)
+    assert [(e.type, e.reason) for e in intent.events] == [("Warning", "RouterFailing")]
+    # Said once: the same trouble on the next pass is no new Warning.
+    again = decide(replace(snapshot(llmd(status=status_of(intent)), children), routers=routers), SETTINGS, T1)
+    assert not [e for e in again.events if e.type == "Warning"]
+    # With routing.mode service the router is gone on purpose: its leftover pods say nothing.
+    plain = converged({**SPEC, "routing": {"mode": "service"}})
+    quiet = decide(replace(snapshot(*plain), routers=routers), SETTINGS, T1)
+    assert quiet.status is None and not quiet.events  # nothing changed: Degraded stays False
+
+
 def test_a_labelled_object_this_llmdeployment_does_not_own_is_a_name_conflict_not_adopted():
     body, children = converged()
     foreign = copy.deepcopy(children)

@@ -8,7 +8,8 @@ What the controller calls:
 - ``child_refs(name)``: every child the operator may create, to delete the ones no longer rendered.
 - ``endpoint(resource)``: the in-cluster URL of the OpenAI API (``status.endpoint``).
 - ``router_available(live)``: whether the live router Deployment (``router_deployment_name``) has a pod
-  available, which lets the Service select the router pods (``render_all(..., router_ready=)``).
+  available, which lets the Service select the router pods (``render_all(..., router_ready=)``);
+  ``routed(spec)``: whether requests go through the router at all (``spec.routing.mode``).
 """
 
 from .fleet import UnsupportedSpec, render_all, unsupported
@@ -23,7 +24,7 @@ from .labels import (
 )
 from .manifest import to_yaml
 from .names import ChildRef, child_refs, ref_of, router_deployment_name
-from .router import router_available
+from .router import routed, router_available
 from .service import endpoint
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "is_router_pod",
     "ref_of",
     "render_all",
+    "routed",
     "router_available",
     "router_deployment_name",
     "selector_labels",

@@ -81,6 +81,7 @@ class Observation:
     selector: str | None = None
     endpoint: str | None = None
     blockers: tuple[str, ...] = ()  # children that hold replicas back, said for a person
+    router_problem: Problem | None = None  # router pods that cannot run: Degraded, the engines unaffected
     autoscaled: bool = False  # the autoscaler writes desiredReplicas, not the reconcile
     cache_mode: CacheModeChosen | None = None  # the weights cache mode rendered, and why
 

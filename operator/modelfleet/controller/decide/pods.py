@@ -45,6 +45,38 @@ def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] |
                    "Check spec.placement against the pool's nodes, or free GPUs in the pool.")
 
 
+# A container waiting for one of these does not come up without a change (an image, a config, the code).
+_FAILING_WAITS = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+                  "CreateContainerConfigError", "CreateContainerError")
+
+
+def failing_routers(routers: Iterable[dict[str, Any]], available: bool) -> Problem | None:
+    """Router pods that crash, cannot pull their image or cannot be placed, in the kubelet's and the scheduler's
+    words, and what the fleet loses meanwhile: with none available the Service selects the engine pods
+    straight (no fewest-in-flight or prefix routing, and at zero replicas nothing holds a request)."""
+    failing = [f"pod {pod['metadata']['name']}: {why}" for pod in routers
+               if not pod["metadata"].get("deletionTimestamp")
+               and (why := _container_failing(pod) or unschedulable_pod(pod)) is not None]
+    if not failing:
+        return None
+    meanwhile = ("Other router pods carry the requests meanwhile." if available else
+                 "No router pod is available: the Service sends requests straight to the engine pods (no "
+                 "fewest-in-flight or prefix routing; at zero replicas no request is held).")
+    return Problem("RouterFailing", f"Router pods cannot run: {'; '.join(failing)}. {meanwhile} Fix the router "
+                   "image or its settings in the chart (router.*), or set spec.routing.mode: service.")
+
+
+def _container_failing(pod: Mapping[str, Any]) -> str | None:
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _FAILING_WAITS:
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            said = str(last.get("message") or last.get("reason") or "")[-300:]
+            exited = f" (last exit {last['exitCode']}: {said})" if "exitCode" in last else ""
+            return f"{waiting['reason']}{exited}: {str(waiting.get('message') or '')[-300:]}".rstrip(": ")
+    return None
+
+
 def unschedulable_pod(pod: Mapping[str, Any]) -> str | None:
     """The scheduler's message for a live pod it cannot place; None for any other pod."""
     if pod.get("metadata", {}).get("deletionTimestamp"):

@@ -32,6 +32,7 @@ from modelfleet.render import (
     UnsupportedSpec,
     endpoint,
     render_all,
+    routed,
     router_available,
     router_deployment_name,
     selector_string,
@@ -46,7 +47,7 @@ from .image_policy import image_refusal
 from .intent import ChildTrouble, Event, Intent, Observation, Problem
 from .ownership import held_by_others
 from .pod_security import RESTRICTED, choose_cache_mode
-from .pods import unschedulable
+from .pods import failing_routers, unschedulable
 from .replicas import desired_replicas
 from .snapshot import Snapshot
 from .status import derive_status
@@ -111,10 +112,11 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
         problem=_trouble_problem(children.conflicts) or unschedulable(snapshot.pods, deployment, plan),
         autoscaled=resource.spec.autoscaling.enabled,
         cache_mode=choice.chosen,
+        router_problem=failing_routers(snapshot.routers, router_available(router)) if routed(resource.spec) else None,
     )
     status = derive_status(seen, previous, now)
     status_writes = writes(previous, status, RECONCILE_WRITERS, seen.autoscaled)
-    events += _warning_if_new(previous, status, seen.problem)
+    events += _warning_if_new(previous, status, seen.problem or seen.router_problem)
     return Intent(
         apply=children.apply,
         delete=children.delete,

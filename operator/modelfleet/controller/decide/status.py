@@ -144,4 +144,6 @@ def _degraded(seen: Observation) -> tuple[ConditionStatus, str, str]:
             return "True", "RolloutStalled", item.get("message", "The rollout made no progress.")
         if item.get("type") == "ReplicaFailure" and item.get("status") == "True":
             return "True", "ReplicaFailure", item.get("message", "Pods could not be created.")
+    if seen.router_problem is not None:
+        return "True", seen.router_problem.reason, seen.router_problem.message
     return "False", "AsExpected", "The spec is served as asked."
