@@ -113,6 +113,13 @@ def test_crds_installed_later_give_the_running_fleet_its_pool(cluster, namespace
                                          "port": {"number": 9002}, "failureMode": "FailOpen"}
     # The pool's watch starts (kopf rescans the group when discovery sees it: kopf_resources.py).
     wait_for("kopf's watch of pools", lambda: WATCH_STARTED in operator.log.read_text(errors="replace"), TIMEOUT)
+    # With the watch on, a pool deleted by hand comes back (before the rescan it stayed gone until a restart).
+    cluster.kubectl("delete", "inferencepool", "mistral", "-n", namespace, "--wait=true")
+
+    def recreated() -> bool:
+        again = get_json(cluster, "inferencepool", "mistral", "-n", namespace)
+        return again is not None and again["metadata"]["uid"] != pool["metadata"]["uid"]
+    wait_for("the deleted InferencePool back", recreated, TIMEOUT)
     healthy(operator, cluster, namespace)
 
 
