@@ -7,7 +7,7 @@ Each rule is a window as a function of the cold start c; the HPA's 300 s is ``ba
     python explore_scale_down.py [--cold-starts 60 20] [--rules base sqrt] [--down-band 0.1] [--routing service]
 
 For each cold start and trace: our default with the rule's window on the tuning seeds (run.TUNING_SEEDS);
-the peer tuned exactly as run.tune does (bisection over the same grid, the same slack), reading the means
+the peer tuned by run.tune itself (bisection over the same grid, the same slack), given the means
 of the settings the committed run already tried from results.json (the peer's runs do not depend on ours,
 so they are the same numbers) and running only the settings it did not try; then the tuned peer on each
 tuning seed, for the per-seed ratios and its reversals. Fresh seeds are never run here.
@@ -68,46 +68,6 @@ def committed_tuning(path: Path) -> dict[tuple, dict]:
             for s in json.loads(path.read_text())["scored"] for t in s["tried"]}
 
 
-def tune(runner: run.Runner, known: dict, trace: str, cold: float, routing: str, ours: list[dict]) -> tuple:
-    """run.tune's search, with the committed means where it has them."""
-    limit95, limit99 = run.mean(ours, "p95") + run.P95_SLACK, run.mean(ours, "p99") + run.P99_SLACK
-    tried: dict[tuple, dict] = {}
-
-    def check(spec: tuple) -> bool:
-        if spec not in tried:
-            means = known.get((spec, trace, cold, routing))
-            if means is None:
-                rows = [runner.run(spec, trace, s, cold, routing) for s in run.TUNING_SEEDS]
-                means = {k: run.mean(rows, k) for k in ("gpu_hours", "p95", "p99")}
-            tried[spec] = {**means, "feasible": means["p95"] <= limit95 + 1e-9 and means["p99"] <= limit99 + 1e-9}
-        return bool(tried[spec]["feasible"])
-
-    def largest_feasible(specs: list[tuple]) -> tuple | None:
-        if not check(specs[0]):
-            return None
-        lo, hi = 0, len(specs) - 1
-        if check(specs[hi]):
-            return specs[hi]
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if check(specs[mid]):
-                lo = mid
-            else:
-                hi = mid
-        while True:
-            above = [i for i in (lo + 2, lo + 3) if i < len(specs) and check(specs[i])]
-            if not above:
-                return specs[lo]
-            lo = max(above)
-
-    candidates = [c for c in (largest_feasible([("keda", float(t), 300.0) for t in run.PEER_TARGETS]),
-                              largest_feasible([("keda", float(t), run.LONG_WINDOW) for t in run.LONG_WINDOW_TARGETS]))
-                  if c is not None]
-    if not candidates:
-        return min(tried, key=lambda c: tried[c]["p99"]), False
-    return min(candidates, key=lambda c: tried[c]["gpu_hours"]), True
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-starts", nargs="+", type=float, default=[60.0, 20.0])
@@ -123,9 +83,10 @@ def main(argv: list[str]) -> int:
     for cold in args.cold_starts:
         for rule in args.rules:
             for trace in ("bursty", "step", "azure-conv"):
-                ours = [runner.run(("ours-window", rule, args.down_band), trace, s, cold, args.routing)
-                        for s in run.TUNING_SEEDS]
-                chosen, reaches = tune(runner, known, trace, cold, args.routing, ours)
+                ours_spec = ("ours-window", rule, args.down_band)
+                ours = [runner.run(ours_spec, trace, s, cold, args.routing) for s in run.TUNING_SEEDS]
+                tuning = run.tune(runner, trace, cold, args.routing, ours_spec=ours_spec, known=known)
+                chosen, reaches = tuning["peer"], tuning["reaches"]
                 peer = [runner.run(chosen, trace, s, cold, args.routing) for s in run.TUNING_SEEDS]
                 ratios = " ".join(f"{o['gpu_hours'] / p['gpu_hours']:.3f}" for o, p in zip(ours, peer))
                 print(f"| {cold:g} s | {rule} | {RULES[rule](cold):.0f} | {trace} | {run.label(chosen)}"
