@@ -288,22 +288,37 @@ class Fleet:
                 if not replica.ready and not replica.draining and replica.ready_at <= t:
                     replica.ready = True
             j = int(np.searchsorted(arrivals, end))
-            if j > i or (self.pending and self.serving()):
-                self.route(list(range(i, j)))
-                i = j
-            if self.local_total:
-                self.admit_local(t, end)
-            times, reps = self.advance(t)
-            if self.local_total and len(times):
-                order = np.argsort(reps, kind="stable")
-                reps, times = reps[order], times[order]
-                cuts = np.flatnonzero(np.diff(reps)) + 1
-                by_replica = {int(r[0]): x for r, x in zip(np.split(reps, cuts), np.split(times, cuts))}
-                self.admit_local(t, end, by_replica)
-            elif self.local_total:
-                self.admit_local(t, end, {})
+            self.arrive(list(range(i, j)), t, end)
+            i = j
+            self.serve_local(t, end)
             t = end
+            t, next_policy = self.skip_idle(t, i, next_policy, next_scrape)
         return self.result(horizon)
+
+    def arrive(self, new: list[int], t: float, end: float) -> None:
+        """This tick's arrivals (``new``), and those that came while no replica was ready, to the replicas."""
+        if new or (self.pending and self.serving()):
+            self.route(new)
+
+    def serve_local(self, t: float, end: float) -> None:
+        """One tick of the engines: each admits from its own queue, runs its batch, and fills the slots its
+        completions free."""
+        if self.local_total:
+            self.admit_local(t, end)
+        times, reps = self.advance(t)
+        if self.local_total and len(times):
+            order = np.argsort(reps, kind="stable")
+            reps, times = reps[order], times[order]
+            cuts = np.flatnonzero(np.diff(reps)) + 1
+            by_replica = {int(r[0]): x for r, x in zip(np.split(reps, cuts), np.split(times, cuts))}
+            self.admit_local(t, end, by_replica)
+        elif self.local_total:
+            self.admit_local(t, end, {})
+
+    def skip_idle(self, t: float, i: int, next_policy: float, next_scrape: float) -> tuple[float, float]:
+        """The next tick and the policy's next decision time: here always the next tick (a fleet that can
+        skip idle stretches says so by overriding)."""
+        return t, next_policy
 
     def result(self, horizon: float) -> Result:
         trace = self.trace

@@ -150,44 +150,22 @@ class HoldingFleet(Fleet):
             next_policy = max(next_policy, jump)
         return jump, next_policy
 
-    def run_local(self) -> Result:
-        trace, dt = self.trace, A.TICK_SECONDS
-        arrivals = trace.arrivals
-        i, t = 0, 0.0
-        next_policy, next_scrape = 0.0, 0.0
-        horizon = trace.duration + 3600
-        while t < horizon and (t < trace.duration or self.queued() or len(self.r_req)):
-            end = t + dt
-            next_scrape, next_policy = self.scrape_and_decide(t, next_scrape, next_policy)
-            for replica in self.replicas:
-                if not replica.ready and not replica.draining and replica.ready_at <= t:
-                    replica.ready = True
-            j = int(np.searchsorted(arrivals, end))
-            new, i = list(range(i, j)), j
-            if self.router_sees_ready(t):
-                if new or self.pending:
-                    self.route(new)  # route() sends the held requests first, in arrival order
-            else:
-                self.hold(new, t)
-                self.expire(end)
-            if self.local_total:
-                self.admit_local(t, end)
-            times, reps = self.advance(t)
-            if self.local_total and len(times):
-                order = np.argsort(reps, kind="stable")
-                reps, times = reps[order], times[order]
-                cuts = np.flatnonzero(np.diff(reps)) + 1
-                by_replica = {int(r[0]): x for r, x in zip(np.split(reps, cuts), np.split(times, cuts))}
-                self.admit_local(t, end, by_replica)
-            elif self.local_total:
-                self.admit_local(t, end, {})
-            t = end
-            if t < trace.duration and self.idle():
-                t, next_policy = self.next_event(t, i, next_policy, next_scrape)
-        return self.result(horizon)
+    def arrive(self, new: list[int], t: float, end: float) -> None:
+        """Through the router: routed once it sees a ready replica (the held ones first), else held."""
+        if self.router_sees_ready(t):
+            if new or self.pending:
+                self.route(new)  # route() sends the held requests first, in arrival order
+        else:
+            self.hold(new, t)
+            self.expire(end)
+
+    def skip_idle(self, t: float, i: int, next_policy: float, next_scrape: float) -> tuple[float, float]:
+        if t < self.trace.duration and self.idle():
+            return self.next_event(t, i, next_policy, next_scrape)
+        return t, next_policy
 
     def route(self, requests: list[int]) -> None:
-        if not self.serving():  # never here: run_local routes only when the router sees a ready replica
+        if not self.serving():  # never here: arrive routes only when the router sees a ready replica
             raise AssertionError("route() with no serving replica")
         super().route(requests)
 
