@@ -22,7 +22,7 @@ def unschedulable(pods: tuple[dict[str, Any], ...], deployment: dict[str, Any] |
     LLMDeployment are terminating (a scale-down's drain, a replaced pod), their GPUs, CPU and memory are still
     counted by the scheduler and come free when they are gone: that wait passes by itself (transient), and
     only what is still unplaceable after them is a problem for a person."""
-    stuck = [f"pod {pod['metadata']['name']}: {message}" for pod in pods
+    stuck = [f"pod {pod['metadata']['name']}: {message.rstrip('.')}" for pod in pods
              if (message := unschedulable_pod(pod)) is not None]
     if not stuck:
         return None
