@@ -13,6 +13,9 @@ from collections import defaultdict
 import pytest
 
 TIER_SECONDS: defaultdict[str, float] = defaultdict(float)
+# What tests measured and want in the run's log (record_property("measured", (title, value))), printed at
+# the end of the session, where CI's record of the run shows it, not in the middle of the output.
+MEASURED: list[tuple[str, object]] = []
 
 
 def tier_of(report: pytest.TestReport) -> str:
@@ -26,9 +29,16 @@ def tier_of(report: pytest.TestReport) -> str:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     TIER_SECONDS[tier_of(report)] += report.duration
+    if report.when == "teardown":  # each phase's report carries the test's properties: keep them once
+        MEASURED.extend(value for name, value in report.user_properties if name == "measured")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if MEASURED:
+        terminalreporter.section("measured")
+        for title, value in MEASURED:
+            shown = value if isinstance(value, str) else json.dumps(value, indent=2)
+            terminalreporter.write_line(f"{title}:\n{shown}")
     if not TIER_SECONDS:
         return
     terminalreporter.section("time by tier")

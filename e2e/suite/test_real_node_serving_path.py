@@ -5,7 +5,8 @@ tier's and the unit tests'), lives through the module's tests in order, because 
 
 1. created at ``replicas: 0``, then autoscaled with ``minReplicas: 0``: Idle, no engine pod, the routers up;
 2. a completion sent through the Service at zero is held by the router, wakes the fleet (0 -> 1) and is answered;
-   its wait is printed, and ``status.lastWake`` has the router's own measure of it;
+   its wait is printed at the end of the run (conftest.py's "measured"), and ``status.lastWake`` has the
+   router's own measure of it;
 3. two replicas under load: fewest-in-flight routing keeps both batches full at once;
 4. a multi-turn chat workload, with the Service routing at random (``routing.mode: service``) and then with
    prefix affinity: vLLM's own prefix-cache counters (``vllm:prefix_cache_hits`` / ``vllm:prefix_cache_queries``)
@@ -45,7 +46,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.controlplane, pytest.mark.realnode]
 NAME = "tiny-path"
 IDLE_SECONDS = 30  # scaleToZeroAfterSeconds: the API's least
 PREFIX_FAMILIES = ("vllm:prefix_cache_hits", "vllm:prefix_cache_queries")
-RESULTS: dict[str, dict] = {}  # what the tests measured, printed at the end of the module
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,6 @@ def namespace(target, chart, hub):  # noqa: F811
     wait_for("default ServiceAccount", lambda: target.kubectl("get", "serviceaccount", "default", "-n", name,
                                                               check=False).returncode == 0, 30)
     yield name
-    for title, result in RESULTS.items():
-        print(f"\n{title}:\n{json.dumps(result, indent=2)}")
     target.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -119,7 +117,7 @@ def test_an_autoscaled_fleet_with_min_replicas_zero_is_idle_with_no_engine_pod(t
     assert ready_pods(target, namespace, NAME) == []
 
 
-def test_a_request_sent_at_zero_is_held_through_zero_to_one_and_answered(target, namespace, engine):
+def test_a_request_sent_at_zero_is_held_through_zero_to_one_and_answered(target, namespace, engine, record_property):
     base = service_url(target, namespace, NAME)
     started = time.monotonic()
     code, body = http(f"{base}/v1/completions", {"model": REPO, "prompt": "The capital of France is",
@@ -132,16 +130,15 @@ def test_a_request_sent_at_zero_is_held_through_zero_to_one_and_answered(target,
     except AssertionError as e:
         raise AssertionError(f"{e}\nstatus: {json.dumps(status(target, namespace))[:3000]}\n"
                              f"operator: {operator_log(target)}") from None
-    RESULTS["the first request at zero replicas"] = {
-        "answered": code, "client_wait_seconds": round(waited, 1), "status.lastWake": wake,
-    }
+    record_property("measured", ("the first request at zero replicas", {
+        "answered": code, "client_wait_seconds": round(waited, 1), "status.lastWake": wake}))
     print(f"\nheld through 0 -> 1 and answered after {waited:.1f} s (the router measured "
           f"{wake['waitSeconds']} s from holding it to a replica taking it)")
     assert wake["waitSeconds"] <= waited + 1  # the router's measure is within the client's (plus rounding)
     assert len(ready_pods(target, namespace, NAME)) == 1
 
 
-def test_fewest_in_flight_keeps_both_replicas_busy_under_load(target, namespace, engine):
+def test_fewest_in_flight_keeps_both_replicas_busy_under_load(target, namespace, engine, record_property):
     patch(target, namespace, {"autoscaling": {"enabled": False}, "replicas": 2})
     wait_serving(target, namespace, NAME, 2)
     base = service_url(target, namespace, NAME)
@@ -168,8 +165,8 @@ def test_fewest_in_flight_keeps_both_replicas_busy_under_load(target, namespace,
             in_flight = [router_metric(r, "modelfleet_router_in_flight") for r in router_pods(target, namespace)]
         finally:
             stop.set()
-    RESULTS["fewest in flight, 4 clients on 2 replicas of batch 2"] = {
-        "engines' running requests at one sample": full_at_once[0], "routers' in flight by replica": in_flight}
+    record_property("measured", ("fewest in flight, 4 clients on 2 replicas of batch 2", {
+        "engines' running requests at one sample": full_at_once[0], "routers' in flight by replica": in_flight}))
 
 
 def conversations(seed: int, count: int = 6) -> list[list[dict]]:
@@ -212,7 +209,8 @@ def routed_through(target, namespace: str, mode: str) -> bool:
         router_pods(target, namespace)))
 
 
-def test_prefix_affinity_raises_vllms_prefix_cache_hit_rate_against_random_routing(target, namespace, engine):
+def test_prefix_affinity_raises_vllms_prefix_cache_hit_rate_against_random_routing(target, namespace, engine,
+                                                                                  record_property):
     rates = {}
     for seed, mode in ((1, "service"), (2, "prefix")):  # fresh conversations for each: no cache from the other
         patch(target, namespace, {"routing": {"mode": mode}})
@@ -226,7 +224,8 @@ def test_prefix_affinity_raises_vllms_prefix_cache_hit_rate_against_random_routi
     table += [f"| {'random (Service)' if m == 'service' else 'prefix affinity (router)'} | "
               f"{r['hits_tokens']:.0f} / {r['queries_tokens']:.0f} | {r['hit_rate']:.3f} |" for m, r in rates.items()]
     print("\n" + "\n".join(table))
-    RESULTS["prefix-cache hit rate, 6 conversations x 4 turns on 2 replicas"] = rates
+    record_property("measured", ("prefix-cache hit table", "\n".join(table)))
+    record_property("measured", ("prefix-cache hit rate, 6 conversations x 4 turns on 2 replicas", rates))
     assert rates["prefix"]["hit_rate"] > rates["service"]["hit_rate"], rates
 
 
