@@ -332,6 +332,11 @@ def test_router_pods_that_crash_are_degraded_in_the_kubelets_words_and_the_engin
     # Said once: the same trouble on the next pass is no new Warning.
     again = decide(replace(snapshot(llmd(status=status_of(intent)), children), routers=routers), SETTINGS, T1)
     assert not [e for e in again.events if e.type == "Warning"]
+    # A rollout that waits for a terminating pod meanwhile (transient) does not hide the router's Warning.
+    waiting = (unschedulable_pod("chat-new"), {"metadata": {"name": "chat-old", "deletionTimestamp": "x"}})
+    both = decide(replace(snapshot(body, children, pods=waiting), routers=routers), SETTINGS, T1)
+    assert condition(both, "Progressing") == ("True", "WaitingForTerminatingPods")
+    assert [(e.type, e.reason) for e in both.events] == [("Warning", "RouterFailing")]
     # With routing.mode service the router is gone on purpose: its leftover pods say nothing.
     plain = converged({**SPEC, "routing": {"mode": "service"}})
     quiet = decide(replace(snapshot(*plain), routers=routers), SETTINGS, T1)

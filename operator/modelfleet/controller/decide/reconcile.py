@@ -116,7 +116,8 @@ def decide(snapshot: Snapshot, settings: OperatorSettings, now: str) -> Intent:
     )
     status = derive_status(seen, previous, now)
     status_writes = writes(previous, status, RECONCILE_WRITERS, seen.autoscaled)
-    events += _warning_if_new(previous, status, seen.problem or seen.router_problem)
+    lasting = [p for p in (seen.problem, seen.router_problem) if p is not None and not p.transient]
+    events += _warning_if_new(previous, status, lasting[0] if lasting else None)
     return Intent(
         apply=children.apply,
         delete=children.delete,
