@@ -174,3 +174,27 @@ def test_the_pod_handler_takes_engine_and_router_pods_into_the_cache(component, 
                   if getattr(h, "fn", None) is handlers.pod_event]
     labels = {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: component}
     assert _matches_metadata(pattern=handler.labels, content=labels, kwargs={"x": 1}, cause=None) is cached
+
+
+def test_a_router_pod_that_starts_or_stops_failing_queues_its_llmdeployment():
+    """Its status says RouterFailing: the reconcile must run when the kubelet's verdict changes, not only at the
+    next resync (60 s)."""
+    import asyncio
+
+    from modelfleet.controller import handlers
+    from modelfleet.controller.workqueue import WorkQueue
+
+    def router(version: str, waiting: str | None) -> dict:
+        state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tiny-router-a", "namespace": "ns",
+                                                            "resourceVersion": version,
+                             "labels": {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: "router"}},
+                "status": {"containerStatuses": [{"name": "router", "state": state}]}}
+
+    memo = kopf.Memo(cache=ClusterCache(index_label=LLMDEPLOYMENT_LABEL), queue=WorkQueue())
+    asked = []
+    for version, waiting in (("1", None), ("2", "CrashLoopBackOff"), ("3", "CrashLoopBackOff"), ("4", None)):
+        asyncio.run(handlers.pod_event(event={"type": "MODIFIED", "object": router(version, waiting)}, memo=memo))
+        asked.append(len(memo.queue))
+        memo.queue = WorkQueue()
+    assert asked == [0, 1, 0, 1]

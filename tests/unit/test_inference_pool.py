@@ -42,12 +42,12 @@ from modelfleet.controller.cache import ClusterCache
 from modelfleet.controller.config import load_process_config
 from modelfleet.controller.decide import Intent, Ref, decide
 from modelfleet.controller.decide.fields import RECONCILER
-from modelfleet.controller.discovery import ServedApis, after_change
+from modelfleet.controller.discovery import ServedApis, after_change, agree_on_pools, list_operator_pools
 from modelfleet.controller.handlers import CHILD_KINDS  # importing it registers the handlers with kopf
 from modelfleet.controller.kopf_resources import rescan
-from modelfleet.controller.kube import Kube
+from modelfleet.controller.kube import Forbidden, Kube
 from modelfleet.controller.liveness import running_watchers
-from modelfleet.controller.observe import snapshot_of
+from modelfleet.controller.observe import LLMDEPLOYMENT_KIND, snapshot_of
 from modelfleet.controller.workqueue import WorkQueue
 from modelfleet.engines import profile_for
 from modelfleet.render import LLMDEPLOYMENT_LABEL, child_refs, ref_of, render_all, unsupported
@@ -248,6 +248,46 @@ def test_discovery_says_when_its_answer_changed_and_a_failed_question_keeps_the_
     assert [apis.refresh(), apis.inference_pools] == [False, True]
     assert [apis.refresh(), apis.inference_pools] == [False, True]  # unanswered: no news
     assert [apis.refresh(), apis.inference_pools] == [True, False]
+
+
+def pool(name: str, version: str) -> dict:
+    return {"apiVersion": INFERENCE_POOL_API_VERSION, "kind": INFERENCE_POOL_KIND, "metadata": {
+        "name": name, "namespace": "llm", "resourceVersion": version, "labels": {LLMDEPLOYMENT_LABEL: name}}}
+
+
+def test_a_pool_the_api_server_no_longer_lists_is_forgotten_and_its_llmdeployment_queued():
+    """kopf's watch of a kind installed late may deliver nothing (CI, 2026-12-06): each discovery round's list
+    makes the cache agree, so a pool deleted by hand is applied again."""
+    cache, queue = ClusterCache(index_label=LLMDEPLOYMENT_LABEL), WorkQueue()
+    for name in ("kept", "deleted"):
+        cache.store(pool(name, "2"))
+    agree_on_pools([pool("kept", "2")], cache, queue, LLMDEPLOYMENT_LABEL)
+    assert [p["metadata"]["name"] for p in cache.all(INFERENCE_POOL_KIND)] == ["kept"] and len(queue) == 1
+    agree_on_pools([pool("kept", "2")], cache, queue, LLMDEPLOYMENT_LABEL)  # nothing new: nothing queued again
+    assert len(queue) == 1
+    agree_on_pools([pool("kept", "3")], cache, queue, LLMDEPLOYMENT_LABEL)  # changed by someone: re-planned
+    assert cache.get(INFERENCE_POOL_KIND, "llm", "kept")["metadata"]["resourceVersion"] == "3" and len(queue) == 2
+
+
+def test_where_the_operator_may_not_list_every_namespace_it_lists_the_namespaces_of_its_llmdeployments():
+    class NamespacedOnly:
+        def __init__(self) -> None:
+            self.asked: list[str | None] = []
+
+        def list_all(self, api_version, kind, label_selector=None, namespace=None):
+            self.asked.append(namespace)
+            if namespace is None:
+                raise Forbidden("list InferencePool in every namespace")
+            return [pool(f"in-{namespace}", "1")]
+
+    cache = ClusterCache(index_label=LLMDEPLOYMENT_LABEL)
+    for namespace in ("team-b", "team-a", "team-a"):
+        cache.store({**copy.deepcopy(BODY), "metadata": {**BODY["metadata"], "namespace": namespace,
+                                                          "name": f"m-{len(cache.all(LLMDEPLOYMENT_KIND))}"}})
+    kube = NamespacedOnly()
+    listed = list_operator_pools(kube, cache, LLMDEPLOYMENT_LABEL)  # type: ignore[arg-type]
+    assert [p["metadata"]["name"] for p in listed] == ["in-team-a", "in-team-b"]
+    assert kube.asked == [None, "team-a", "team-b"]
 
 
 def test_a_kind_that_went_away_leaves_the_cache_and_every_llmdeployment_is_replanned():

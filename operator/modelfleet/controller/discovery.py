@@ -17,6 +17,13 @@ reconciles that follow neither render nor delete any.
 kopf watches InferencePools like every other child kind, and starts and
 stops that watch itself as the CRD comes and goes (it watches CRDs); the
 liveness probe does not count that watch (``liveness.OPTIONAL_GROUPS``).
+A watch started under a running operator is not to be trusted alone: in CI
+(2026-12-06) kopf's first list of it was throttled (429), its retry
+succeeded, and no event of the kind ever reached the handler after that,
+so a pool deleted by hand stayed deleted. So every round also lists the
+pools the operator made (one request, by label) and makes the cache agree:
+a pool the API server no longer has is forgotten and its LLMDeployment
+queued, which applies it again.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from modelfleet.render.names import INFERENCE_POOL_KIND
+from modelfleet.render.names import INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND
 
 from .cache import ClusterCache
+from .kube import Forbidden, Kube
 from .observe import LLMDEPLOYMENT_KIND
 from .workqueue import WorkQueue
 
@@ -74,11 +82,44 @@ def after_change(apis: ServedApis, cache: ClusterCache, queue: WorkQueue) -> Non
         queue.add(key)
 
 
+def agree_on_pools(listed: list[dict[str, Any]], cache: ClusterCache, queue: WorkQueue, owner_label: str) -> None:
+    """Make the cache's InferencePools the ones the API server listed: the missing ones forgotten, the
+    changed ones stored, and their LLMDeployments queued (a pool deleted by hand is applied again)."""
+    live = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in listed}
+    for obj in cache.all(INFERENCE_POOL_KIND):
+        if (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) not in live:
+            cache.forget(obj)
+            _queue_owner(obj, queue, owner_label)
+    for obj in listed:
+        if cache.store(obj):
+            _queue_owner(obj, queue, owner_label)
+
+
+def list_operator_pools(kube: Kube, cache: ClusterCache, owner_label: str) -> list[dict[str, Any]]:
+    """The InferencePools the operator made (its label), in one request; where it may not list them in every
+    namespace (an install limited to some namespaces), in each namespace that has an LLMDeployment."""
+    try:
+        return kube.list_all(INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=owner_label)
+    except Forbidden:
+        namespaces = sorted({namespace for namespace, _ in cache.keys(LLMDEPLOYMENT_KIND)})
+        return [pool for namespace in namespaces for pool in kube.list_all(
+            INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=owner_label, namespace=namespace)]
+
+
+def _queue_owner(obj: dict[str, Any], queue: WorkQueue, owner_label: str) -> None:
+    owner = (obj["metadata"].get("labels") or {}).get(owner_label)
+    if owner:
+        queue.add((obj["metadata"].get("namespace", ""), owner))
+
+
 async def discover_forever(apis: ServedApis, cache: ClusterCache, queue: WorkQueue, period_s: float,
                            logger: logging.Logger | logging.LoggerAdapter[Any],
-                           rescan: Callable[[], Awaitable[None]] | None = None) -> None:
+                           rescan: Callable[[], Awaitable[None]] | None = None,
+                           list_pools: Callable[[], list[dict[str, Any]]] | None = None,
+                           owner_label: str = "") -> None:
     """Ask every ``period_s``; on a change, have kopf look at the group again (``rescan``: its own look may have
-    come before discovery served a new CRD, kopf_resources.py) and re-plan every LLMDeployment."""
+    come before discovery served a new CRD, kopf_resources.py) and re-plan every LLMDeployment. While the
+    pools are served, also list the operator's pools (``list_pools``) and make the cache agree."""
     while True:
         await asyncio.sleep(period_s)
         try:
@@ -86,5 +127,7 @@ async def discover_forever(apis: ServedApis, cache: ClusterCache, queue: WorkQue
                 if rescan is not None:
                     await rescan()
                 after_change(apis, cache, queue)
+            if apis.inference_pools and list_pools is not None:
+                agree_on_pools(await asyncio.to_thread(list_pools), cache, queue, owner_label)
         except Exception:  # the loop must outlive any one round
             logger.exception("API discovery round failed")

@@ -30,8 +30,8 @@ from .autoscaler import Autoscaler
 from .cache import ClusterCache
 from .config import load_process_config
 from .decide.fields import RECONCILER
-from .decide.pods import unschedulable_pod
-from .discovery import ServedApis, discover_forever
+from .decide.pods import container_failing, unschedulable_pod
+from .discovery import ServedApis, discover_forever, list_operator_pools
 from .kopf_resources import rescan
 from .kube import Kube, connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
@@ -89,8 +89,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         asyncio.create_task(ping_forever(memo.liveness, memo.reconciler.kube.ping, PING_PERIOD_S)),
         asyncio.create_task(autoscale_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
         asyncio.create_task(wake_forever(memo.autoscaler, memo.reconciler, memo.queue, config, logger)),
-        asyncio.create_task(discover_forever(memo.reconciler.apis, memo.cache, memo.queue, config.discovery_seconds,
-                                             logger, rescan=lambda: rescan(INFERENCE_POOL_GROUP, settings))),
+        asyncio.create_task(discover_forever(
+            memo.reconciler.apis, memo.cache, memo.queue, config.discovery_seconds, logger,
+            rescan=lambda: rescan(INFERENCE_POOL_GROUP, settings),
+            list_pools=lambda: list_operator_pools(memo.reconciler.kube, memo.cache, LLMDEPLOYMENT_LABEL),
+            owner_label=LLMDEPLOYMENT_LABEL)),
     ]
 
 
@@ -155,15 +158,18 @@ def cached_component(value: str | None, **_: Any) -> bool:
 
 @kopf.on.event("", "v1", "pods", labels={LLMDEPLOYMENT_LABEL: kopf.PRESENT, COMPONENT_LABEL: cached_component})
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """An engine or router pod changed: the autoscaler reads them; the owner's status says why an engine pod
-    cannot be scheduled, so the owner is queued when that changes (the Deployment's own status covers the rest)."""
+    """An engine or router pod changed: the autoscaler reads them; the owner's status says why a pod cannot be
+    scheduled or its container cannot run, so the owner is queued when that changes (the Deployment's own
+    status covers the rest)."""
     obj = event["object"]
     before = memo.cache.get("Pod", obj["metadata"]["namespace"], obj["metadata"]["name"])
     if event.get("type") == "DELETED":
         memo.cache.forget(obj)
     else:
         memo.cache.store(obj)
-    if unschedulable_pod(obj) or (before is not None and unschedulable_pod(before)):
+    # The owner's status says why an engine pod cannot be placed and why a router pod cannot run.
+    if unschedulable_pod(obj) or (before is not None and unschedulable_pod(before)) or (
+            container_failing(obj) != (container_failing(before) if before is not None else None)):
         memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
 
 

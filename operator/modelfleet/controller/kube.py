@@ -39,13 +39,19 @@ class Kube:
             return None
         return cast(dict[str, Any], found.to_dict())
 
-    def list_all(self, api_version: str, kind: str) -> list[dict[str, Any]]:
-        """Every object of a cluster-scoped ``kind``, page by page."""
+    def list_all(self, api_version: str, kind: str, label_selector: str | None = None,
+                 namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every object of ``kind`` (cluster-scoped, in ``namespace``, or in every namespace), with the label
+        selector if given, page by page. Raises ``Forbidden`` where the operator may not list them there."""
         resource = self.resource(api_version, kind)
         items: list[dict[str, Any]] = []
         token = None
         while True:
-            page = resource.get(limit=LIST_PAGE, _continue=token).to_dict()
+            try:
+                page = resource.get(limit=LIST_PAGE, _continue=token, label_selector=label_selector,
+                                    namespace=namespace).to_dict()
+            except ForbiddenError as exc:
+                raise Forbidden(f"list {kind} in {namespace or 'every namespace'}") from exc
             items += [{"apiVersion": api_version, "kind": kind, **item} for item in page.get("items") or []]
             token = (page.get("metadata") or {}).get("continue")
             if not token:

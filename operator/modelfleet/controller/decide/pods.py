@@ -56,7 +56,7 @@ def failing_routers(routers: Iterable[dict[str, Any]], available: bool) -> Probl
     straight (no fewest-in-flight or prefix routing, and at zero replicas nothing holds a request)."""
     failing = [f"pod {pod['metadata']['name']}: {why}" for pod in routers
                if not pod["metadata"].get("deletionTimestamp")
-               and (why := _container_failing(pod) or unschedulable_pod(pod)) is not None]
+               and (why := container_failing(pod) or unschedulable_pod(pod)) is not None]
     if not failing:
         return None
     meanwhile = ("Other router pods carry the requests meanwhile." if available else
@@ -66,7 +66,8 @@ def failing_routers(routers: Iterable[dict[str, Any]], available: bool) -> Probl
                    "image or its settings in the chart (router.*), or set spec.routing.mode: service.")
 
 
-def _container_failing(pod: Mapping[str, Any]) -> str | None:
+def container_failing(pod: Mapping[str, Any]) -> str | None:
+    """Why a container of the pod waits without coming up by itself (``_FAILING_WAITS``), in the kubelet's words."""
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in _FAILING_WAITS:
