@@ -186,9 +186,9 @@ def test_a_router_pod_that_starts_or_stops_failing_queues_its_llmdeployment():
 
     def router(version: str, waiting: str | None) -> dict:
         state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tiny-router-a", "namespace": "ns",
-                                                            "resourceVersion": version,
-                             "labels": {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: "router"}},
+        labels = {LLMDEPLOYMENT_LABEL: "tiny", COMPONENT_LABEL: "router"}
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "tiny-router-a", "namespace": "ns", "resourceVersion": version, "labels": labels},
                 "status": {"containerStatuses": [{"name": "router", "state": state}]}}
 
     memo = kopf.Memo(cache=ClusterCache(index_label=LLMDEPLOYMENT_LABEL), queue=WorkQueue())
