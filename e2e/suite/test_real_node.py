@@ -355,8 +355,15 @@ def test_the_operator_runs_as_the_charts_pod_with_its_probes_and_metrics(target,
     assert container["image"].endswith(image) and container["restartCount"] == 0
     assert pod["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/healthz"
     service = get(target, "service", "modelfleet-metrics", "-n", "modelfleet-system")
-    status, body = http(f"{REACH[0].url(service, service['spec']['ports'][0]['port'])}/metrics")
-    assert status == 200 and b"modelfleet_reconcile_total" in body
+    url = f"{REACH[0].url(service, service['spec']['ports'][0]['port'])}/metrics"
+
+    def scraped() -> bytes | None:  # as Prometheus would: the Service follows a new pod within seconds
+        try:
+            status, body = http(url, timeout=5)
+        except OSError:  # connection refused while the Service's endpoints still name the pod before (CI)
+            return None
+        return body if status == 200 else None
+    assert b"modelfleet_reconcile_total" in wait_for("the operator's metrics through its Service", scraped, 60, 2)
 
 
 
