@@ -261,11 +261,11 @@ def test_a_pool_the_api_server_no_longer_lists_is_forgotten_and_its_llmdeploymen
     cache, queue = ClusterCache(index_label=LLMDEPLOYMENT_LABEL), WorkQueue()
     for name in ("kept", "deleted"):
         cache.store(pool(name, "2"))
-    agree_on_pools([pool("kept", "2")], cache, queue, LLMDEPLOYMENT_LABEL)
+    agree_on_pools([pool("kept", "2")], cache, queue)
     assert [p["metadata"]["name"] for p in cache.all(INFERENCE_POOL_KIND)] == ["kept"] and len(queue) == 1
-    agree_on_pools([pool("kept", "2")], cache, queue, LLMDEPLOYMENT_LABEL)  # nothing new: nothing queued again
+    agree_on_pools([pool("kept", "2")], cache, queue)  # nothing new: nothing queued again
     assert len(queue) == 1
-    agree_on_pools([pool("kept", "3")], cache, queue, LLMDEPLOYMENT_LABEL)  # changed by someone: re-planned
+    agree_on_pools([pool("kept", "3")], cache, queue)  # changed by someone: re-planned
     assert cache.get(INFERENCE_POOL_KIND, "llm", "kept")["metadata"]["resourceVersion"] == "3" and len(queue) == 2
 
 
@@ -285,7 +285,7 @@ def test_where_the_operator_may_not_list_every_namespace_it_lists_the_namespaces
         cache.store({**copy.deepcopy(BODY), "metadata": {**BODY["metadata"], "namespace": namespace,
                                                           "name": f"m-{len(cache.all(LLMDEPLOYMENT_KIND))}"}})
     kube = NamespacedOnly()
-    listed = list_operator_pools(kube, cache, LLMDEPLOYMENT_LABEL)  # type: ignore[arg-type]
+    listed = list_operator_pools(kube, cache)  # type: ignore[arg-type]
     assert [p["metadata"]["name"] for p in listed] == ["in-team-a", "in-team-b"]
     assert kube.asked == [None, "team-a", "team-b"]
 

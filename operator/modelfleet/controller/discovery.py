@@ -34,6 +34,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from modelfleet.render import LLMDEPLOYMENT_LABEL
 from modelfleet.render.names import INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND
 
 from .cache import ClusterCache
@@ -82,32 +83,32 @@ def after_change(apis: ServedApis, cache: ClusterCache, queue: WorkQueue) -> Non
         queue.add(key)
 
 
-def agree_on_pools(listed: list[dict[str, Any]], cache: ClusterCache, queue: WorkQueue, owner_label: str) -> None:
+def agree_on_pools(listed: list[dict[str, Any]], cache: ClusterCache, queue: WorkQueue) -> None:
     """Make the cache's InferencePools the ones the API server listed: the missing ones forgotten, the
     changed ones stored, and their LLMDeployments queued (a pool deleted by hand is applied again)."""
     live = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in listed}
     for obj in cache.all(INFERENCE_POOL_KIND):
         if (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) not in live:
             cache.forget(obj)
-            _queue_owner(obj, queue, owner_label)
+            _queue_owner(obj, queue)
     for obj in listed:
         if cache.store(obj):
-            _queue_owner(obj, queue, owner_label)
+            _queue_owner(obj, queue)
 
 
-def list_operator_pools(kube: Kube, cache: ClusterCache, owner_label: str) -> list[dict[str, Any]]:
+def list_operator_pools(kube: Kube, cache: ClusterCache) -> list[dict[str, Any]]:
     """The InferencePools the operator made (its label), in one request; where it may not list them in every
     namespace (an install limited to some namespaces), in each namespace that has an LLMDeployment."""
     try:
-        return kube.list_all(INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=owner_label)
+        return kube.list_all(INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=LLMDEPLOYMENT_LABEL)
     except Forbidden:
         namespaces = sorted({namespace for namespace, _ in cache.keys(LLMDEPLOYMENT_KIND)})
         return [pool for namespace in namespaces for pool in kube.list_all(
-            INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=owner_label, namespace=namespace)]
+            INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=LLMDEPLOYMENT_LABEL, namespace=namespace)]
 
 
-def _queue_owner(obj: dict[str, Any], queue: WorkQueue, owner_label: str) -> None:
-    owner = (obj["metadata"].get("labels") or {}).get(owner_label)
+def _queue_owner(obj: dict[str, Any], queue: WorkQueue) -> None:
+    owner = (obj["metadata"].get("labels") or {}).get(LLMDEPLOYMENT_LABEL)
     if owner:
         queue.add((obj["metadata"].get("namespace", ""), owner))
 
@@ -115,8 +116,7 @@ def _queue_owner(obj: dict[str, Any], queue: WorkQueue, owner_label: str) -> Non
 async def discover_forever(apis: ServedApis, cache: ClusterCache, queue: WorkQueue, period_s: float,
                            logger: logging.Logger | logging.LoggerAdapter[Any],
                            rescan: Callable[[], Awaitable[None]] | None = None,
-                           list_pools: Callable[[], list[dict[str, Any]]] | None = None,
-                           owner_label: str = "") -> None:
+                           list_pools: Callable[[], list[dict[str, Any]]] | None = None) -> None:
     """Ask every ``period_s``; on a change, have kopf look at the group again (``rescan``: its own look may have
     come before discovery served a new CRD, kopf_resources.py) and re-plan every LLMDeployment. While the
     pools are served, also list the operator's pools (``list_pools``) and make the cache agree."""
@@ -128,6 +128,6 @@ async def discover_forever(apis: ServedApis, cache: ClusterCache, queue: WorkQue
                     await rescan()
                 after_change(apis, cache, queue)
             if apis.inference_pools and list_pools is not None:
-                agree_on_pools(await asyncio.to_thread(list_pools), cache, queue, owner_label)
+                agree_on_pools(await asyncio.to_thread(list_pools), cache, queue)
         except Exception:  # the loop must outlive any one round
             logger.exception("API discovery round failed")

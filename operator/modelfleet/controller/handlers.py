@@ -92,8 +92,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         asyncio.create_task(discover_forever(
             memo.reconciler.apis, memo.cache, memo.queue, config.discovery_seconds, logger,
             rescan=lambda: rescan(INFERENCE_POOL_GROUP, settings),
-            list_pools=lambda: list_operator_pools(memo.reconciler.kube, memo.cache, LLMDEPLOYMENT_LABEL),
-            owner_label=LLMDEPLOYMENT_LABEL)),
+            list_pools=lambda: list_operator_pools(memo.reconciler.kube, memo.cache))),
     ]
 
 
@@ -167,7 +166,6 @@ async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         memo.cache.forget(obj)
     else:
         memo.cache.store(obj)
-    # The owner's status says why an engine pod cannot be placed and why a router pod cannot run.
     if unschedulable_pod(obj) or (before is not None and unschedulable_pod(before)) or (
             container_failing(obj) != (container_failing(before) if before is not None else None)):
         memo.queue.add((obj["metadata"]["namespace"], obj["metadata"]["labels"][LLMDEPLOYMENT_LABEL]))
