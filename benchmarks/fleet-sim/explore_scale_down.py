@@ -15,7 +15,6 @@ tuning seed, for the per-seed ratios and its reversals. Fresh seeds are never ru
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -62,12 +61,6 @@ protocol_policy = run.make_policy
 run.make_policy = make_policy  # Runner.run builds its policies through this name
 
 
-def committed_tuning(path: Path) -> dict[tuple, dict]:
-    """(peer spec, trace, cold start, routing) -> the means the committed run measured on the tuning seeds."""
-    return {(tuple(t["spec"]), s["trace"], s["cold_start"], s["routing"]): t
-            for s in json.loads(path.read_text())["scored"] for t in s["tried"]}
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-starts", nargs="+", type=float, default=[60.0, 20.0])
@@ -76,7 +69,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--routing", default="service", choices=["service", "least"])
     parser.add_argument("--cache", type=Path, default=None, help="pickle of finished runs, to resume")
     args = parser.parse_args(argv)
-    runner, known = run.Runner(args.cache), committed_tuning(HERE / "results.json")
+    runner, known = run.Runner(args.cache), run.committed_tuning(HERE / "results.json")
     print("| cold start | rule | window (s) | trace | tuned peer | GPU-h ratio per tuning seed | GPU-h ours / peer "
           "| p95 ours / peer (s) | p99 ours / peer (s) | reversals ours / peer |")
     print("|---:|---|---:|---|---|---|---|---|---|---|")

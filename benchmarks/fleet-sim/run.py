@@ -171,6 +171,12 @@ def tune(runner: Runner, trace: str, cold_start: float, routing: str, ours_spec:
             "tried": sorted(tried.values(), key=lambda t: (t["spec"][2], t["spec"][1]))}
 
 
+def committed_tuning(path: Path) -> dict[tuple, dict]:
+    """(peer spec, trace, cold start, routing) -> the means the committed run measured on the tuning seeds."""
+    return {(tuple(t["spec"]), s["trace"], s["cold_start"], s["routing"]): t
+            for s in json.loads(path.read_text())["scored"] for t in s["tried"]}
+
+
 def score(runner: Runner, tuning: dict) -> dict:
     trace, cold, routing = tuning["trace"], tuning["cold_start"], tuning["routing"]
     rows = {name: [runner.run(spec, trace, s, cold, routing) for s in FRESH_SEEDS]

@@ -2,6 +2,8 @@
 on the tuning seeds, over both window grids; means measured before (``known``) are not run again."""
 from __future__ import annotations
 
+import json
+
 import run
 
 
@@ -40,3 +42,12 @@ def test_a_peer_that_never_waits_as_little_as_ours_gets_its_lowest_p99():
             return row if spec[0] != "keda" else {**row, "p99": 100.0 + spec[1]}
     tuning = run.tune(Slow(), "step", 60.0, "service")
     assert not tuning["reaches"] and tuning["peer"][1] == min(run.PEER_TARGETS)
+
+
+def test_the_committed_tuning_means_cover_every_peer_the_committed_run_chose():
+    """explore_scale_down.py and reactive_bound.py tune against these means instead of running them again."""
+    committed = json.loads((run.HERE / "results.json").read_text())
+    known = run.committed_tuning(run.HERE / "results.json")
+    for s in committed["scored"]:
+        means = known[(tuple(s["peer"]), s["trace"], s["cold_start"], s["routing"])]
+        assert means["gpu_hours"] > 0 and means["feasible"] == s["reaches"]
