@@ -42,7 +42,7 @@ from modelfleet.controller.cache import ClusterCache
 from modelfleet.controller.config import load_process_config
 from modelfleet.controller.decide import Intent, Ref, decide
 from modelfleet.controller.decide.fields import RECONCILER
-from modelfleet.controller.discovery import ServedApis, after_change, agree_on_pools, list_operator_pools
+from modelfleet.controller.discovery import OperatorPools, ServedApis, after_change, agree_on_pools
 from modelfleet.controller.handlers import CHILD_KINDS  # importing it registers the handlers with kopf
 from modelfleet.controller.kopf_resources import rescan
 from modelfleet.controller.kube import Forbidden, Kube
@@ -269,7 +269,7 @@ def test_a_pool_the_api_server_no_longer_lists_is_forgotten_and_its_llmdeploymen
     assert cache.get(INFERENCE_POOL_KIND, "llm", "kept")["metadata"]["resourceVersion"] == "3" and len(queue) == 2
 
 
-def test_where_the_operator_may_not_list_every_namespace_it_lists_the_namespaces_of_its_llmdeployments():
+def test_where_the_operator_may_not_list_every_namespace_it_lists_the_namespaces_of_its_llmdeployments_from_then_on():
     class NamespacedOnly:
         def __init__(self) -> None:
             self.asked: list[str | None] = []
@@ -285,9 +285,12 @@ def test_where_the_operator_may_not_list_every_namespace_it_lists_the_namespaces
         cache.store({**copy.deepcopy(BODY), "metadata": {**BODY["metadata"], "namespace": namespace,
                                                           "name": f"m-{len(cache.all(LLMDEPLOYMENT_KIND))}"}})
     kube = NamespacedOnly()
-    listed = list_operator_pools(kube, cache)  # type: ignore[arg-type]
+    pools = OperatorPools(kube, cache)  # type: ignore[arg-type]
+    listed = pools()
     assert [p["metadata"]["name"] for p in listed] == ["in-team-a", "in-team-b"]
     assert kube.asked == [None, "team-a", "team-b"]
+    pools()  # the next round: the 403 is not asked for again
+    assert kube.asked == [None, "team-a", "team-b", "team-a", "team-b"]
 
 
 def test_a_kind_that_went_away_leaves_the_cache_and_every_llmdeployment_is_replanned():

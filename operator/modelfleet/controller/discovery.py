@@ -96,14 +96,26 @@ def agree_on_pools(listed: list[dict[str, Any]], cache: ClusterCache, queue: Wor
             _queue_owner(obj, queue)
 
 
-def list_operator_pools(kube: Kube, cache: ClusterCache) -> list[dict[str, Any]]:
-    """The InferencePools the operator made (its label), in one request; where it may not list them in every
-    namespace (an install limited to some namespaces), in each namespace that has an LLMDeployment."""
-    try:
-        return kube.list_all(INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=LLMDEPLOYMENT_LABEL)
-    except Forbidden:
-        namespaces = sorted({namespace for namespace, _ in cache.keys(LLMDEPLOYMENT_KIND)})
-        return [pool for namespace in namespaces for pool in kube.list_all(
+class OperatorPools:
+    """Lists the InferencePools the operator made (its label): in one request across the cluster, or, once
+    that is Forbidden (an install limited to some namespaces), in each namespace that has an LLMDeployment,
+    from then on. The install's mode does not change under a running operator (the chart passes its
+    namespaces as arguments, so changing them restarts the pod), so the cluster-wide 403 is asked once, not
+    every discovery round."""
+
+    def __init__(self, kube: Kube, cache: ClusterCache) -> None:
+        self.kube, self.cache = kube, cache
+        self.per_namespace = False
+
+    def __call__(self) -> list[dict[str, Any]]:
+        if not self.per_namespace:
+            try:
+                return self.kube.list_all(INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND,
+                                          label_selector=LLMDEPLOYMENT_LABEL)
+            except Forbidden:
+                self.per_namespace = True
+        namespaces = sorted({namespace for namespace, _ in self.cache.keys(LLMDEPLOYMENT_KIND)})
+        return [pool for namespace in namespaces for pool in self.kube.list_all(
             INFERENCE_POOL_API_VERSION, INFERENCE_POOL_KIND, label_selector=LLMDEPLOYMENT_LABEL, namespace=namespace)]
 
 

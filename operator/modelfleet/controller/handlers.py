@@ -31,7 +31,7 @@ from .cache import ClusterCache
 from .config import load_process_config
 from .decide.fields import RECONCILER
 from .decide.pods import container_failing, unschedulable_pod
-from .discovery import ServedApis, discover_forever, list_operator_pools
+from .discovery import OperatorPools, ServedApis, discover_forever
 from .kopf_resources import rescan
 from .kube import Kube, connect
 from .liveness import RECONNECT_BACKOFFS, Liveness, ping_forever, running_watchers
@@ -92,7 +92,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         asyncio.create_task(discover_forever(
             memo.reconciler.apis, memo.cache, memo.queue, config.discovery_seconds, logger,
             rescan=lambda: rescan(INFERENCE_POOL_GROUP, settings),
-            list_pools=lambda: list_operator_pools(memo.reconciler.kube, memo.cache))),
+            list_pools=OperatorPools(memo.reconciler.kube, memo.cache))),
     ]
 
 
