@@ -36,7 +36,7 @@ demo: $(STAMP) cluster-binaries engine-venv
 ## (all cached outside the repo, so only the first run is slow).
 test: $(STAMP) lint cluster-binaries engine-venv engine-tgi kind-local-images
 	rc=0; MODELFLEET_ENGINE_PYTHON="$$(bash e2e/engine/venv.sh | tail -n 1)/bin/python" \
-	MODELFLEET_TGI_PREFIX="$$(bash e2e/engine/tgi/build.sh | tail -n 1)" $(BIN)/pytest || rc=$$?; \
+	MODELFLEET_TGI_PREFIX="$$(bash e2e/engine/tgi/build.sh | tail -n 1)" $(BIN)/pytest --durations=40 || rc=$$?; \
 	$(MAKE) e2e-kind KIND_IMAGES=local || rc=$$((rc ? rc : 1)); exit $$rc
 
 ## The unit tier alone (tests/unit; a few minutes). It builds nothing in Go: the chart's tests run
@@ -63,11 +63,12 @@ engine-tgi:
 	bash e2e/engine/tgi/build.sh
 
 ## Layer contracts (DESIGN.md), ruff on every Python directory, mypy --strict on the operator and on
-## e2e/local (pyproject.toml says which files).
+## e2e/local (pyproject.toml says which files). mypy's cache lives outside the repo, so a fresh checkout
+## checks only what changed (it compares each file's hash with the cache's: 30 s cold, 1 s warm).
 lint: $(STAMP)
 	$(BIN)/lint-imports --config .importlinter
 	$(BIN)/ruff check $(PY_DIRS)
-	$(BIN)/mypy
+	MYPY_CACHE_DIR=$(MODELFLEET_CACHE)/mypy $(BIN)/mypy
 
 ## Regenerate crds/ (and the chart's copy) from the pydantic models.
 crds: $(STAMP)
