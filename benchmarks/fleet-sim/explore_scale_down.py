@@ -76,11 +76,9 @@ def main(argv: list[str]) -> int:
     for cold in args.cold_starts:
         for rule in args.rules:
             for trace in ("bursty", "step", "azure-conv"):
-                ours_spec = ("ours-window", rule, args.down_band)
-                ours = [runner.run(ours_spec, trace, s, cold, args.routing) for s in run.TUNING_SEEDS]
-                tuning = run.tune(runner, trace, cold, args.routing, ours_spec=ours_spec, known=known)
+                ours, tuning, peer = run.against_tuned_peer(runner, ("ours-window", rule, args.down_band), trace,
+                                                            cold, args.routing, known)
                 chosen, reaches = tuning["peer"], tuning["reaches"]
-                peer = [runner.run(chosen, trace, s, cold, args.routing) for s in run.TUNING_SEEDS]
                 ratios = " ".join(f"{o['gpu_hours'] / p['gpu_hours']:.3f}" for o, p in zip(ours, peer))
                 print(f"| {cold:g} s | {rule} | {RULES[rule](cold):.0f} | {trace} | {run.label(chosen)}"
                       f"{'' if reaches else ' (none reaches our waits)'} | {ratios} | "

@@ -54,6 +54,12 @@ class BoundRunner(run.Runner):
         return self.memo[key]
 
 
+def means(rows: list[dict]) -> str:
+    """GPU-hours, p95 / p99 (s), reversals: means over the rows, reversals summed."""
+    return (f"{run.mean(rows, 'gpu_hours'):.1f}, {run.mean(rows, 'p95'):.1f} / {run.mean(rows, 'p99'):.1f}, "
+            f"{sum(r['reversals'] for r in rows)}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-starts", nargs="+", type=float, default=[60.0, 20.0])
@@ -72,17 +78,11 @@ def main(argv: list[str]) -> int:
         for trace in args.traces:
             for window in args.windows:
                 for share in args.shares:
-                    spec = ("rate", window, share)
-                    tuning = run.tune(runner, trace, cold, ROUTING, ours_spec=spec, known=known)
-                    ref = [runner.run(spec, trace, s, cold, ROUTING) for s in run.TUNING_SEEDS]
-                    peer = [runner.run(tuning["peer"], trace, s, cold, ROUTING) for s in run.TUNING_SEEDS]
+                    ref, tuning, peer = run.against_tuned_peer(runner, ("rate", window, share), trace, cold,
+                                                               ROUTING, known)
                     reach = "" if tuning["reaches"] else " (none reaches its waits)"
-                    print(f"| {cold:g} s | {trace} | {window:g} | {share:g} | "
-                          f"{run.mean(ref, 'gpu_hours'):.1f}, {run.mean(ref, 'p95'):.1f} / "
-                          f"{run.mean(ref, 'p99'):.1f}, {sum(r['reversals'] for r in ref)} | "
-                          f"{run.label(tuning['peer'])}{reach}: {run.mean(peer, 'gpu_hours'):.1f}, "
-                          f"{run.mean(peer, 'p95'):.1f} / {run.mean(peer, 'p99'):.1f}, "
-                          f"{sum(r['reversals'] for r in peer)} | "
+                    print(f"| {cold:g} s | {trace} | {window:g} | {share:g} | {means(ref)} | "
+                          f"{run.label(tuning['peer'])}{reach}: {means(peer)} | "
                           f"{run.mean(ref, 'gpu_hours') / run.mean(peer, 'gpu_hours'):.2f} |", flush=True)
             runner.save()
     return 0

@@ -177,6 +177,15 @@ def committed_tuning(path: Path) -> dict[tuple, dict]:
             for s in json.loads(path.read_text())["scored"] for t in s["tried"]}
 
 
+def against_tuned_peer(runner: Runner, spec: tuple, trace: str, cold_start: float, routing: str,
+                       known: Mapping[tuple, dict]) -> tuple[list[dict], dict, list[dict]]:
+    """A variant (``spec``) on the tuning seeds, the peer tuned to its waits, and the tuned peer on the same
+    seeds: (the variant's rows, the tuning, the peer's rows). The explorations' one step (tuning seeds only)."""
+    rows = [runner.run(spec, trace, s, cold_start, routing) for s in TUNING_SEEDS]
+    tuning = tune(runner, trace, cold_start, routing, ours_spec=spec, known=known)
+    return rows, tuning, [runner.run(tuning["peer"], trace, s, cold_start, routing) for s in TUNING_SEEDS]
+
+
 def score(runner: Runner, tuning: dict) -> dict:
     trace, cold, routing = tuning["trace"], tuning["cold_start"], tuning["routing"]
     rows = {name: [runner.run(spec, trace, s, cold, routing) for s in FRESH_SEEDS]
