@@ -142,9 +142,13 @@ def ready(obj: dict) -> bool:
     return condition(obj, "Ready").get("status") == "True"
 
 
-def engine_pods(target, namespace: str, name: str) -> list[dict]:
+def engine_pods_with_terminating(target, namespace: str, name: str) -> list[dict]:
     selector = f"modelfleet.io/llmdeployment={name},app.kubernetes.io/component=engine"
-    return [p for p in get(target, "pods", "-n", namespace, "-l", selector)["items"]
+    return get(target, "pods", "-n", namespace, "-l", selector)["items"]
+
+
+def engine_pods(target, namespace: str, name: str) -> list[dict]:
+    return [p for p in engine_pods_with_terminating(target, namespace, name)
             if not p["metadata"].get("deletionTimestamp")]
 
 
@@ -502,8 +506,7 @@ def test_load_scales_it_to_two_and_idle_scales_it_back(target, real_namespace, e
     # deleted too (Ready through its preStop, and answering on its own address).
     try:
         second = wait_for("a second engine pod Ready", lambda: next(
-            (p for p in get(target, "pods", "-n", real_namespace, "-l", f"modelfleet.io/llmdeployment={name},"
-                            "app.kubernetes.io/component=engine")["items"]
+            (p for p in engine_pods_with_terminating(target, real_namespace, name)
              if p["metadata"]["name"] != pod["metadata"]["name"] and ready(p)), None), READY_TIMEOUT, 1)
     except AssertionError as e:
         raise AssertionError(f"{e}\nclients' failures ({len(failures)}): {failures[-5:]}\n"
@@ -566,13 +569,12 @@ def test_a_killed_engine_restarts_and_takes_no_request_before_warm_up(target, re
     # One replica and nothing else: the rollout's old pod drains for its preStop (minutes), and while
     # no endpoint is ready kube-proxy sends traffic to serving, terminating ones; it would answer
     # the clients below in the restarted replica's place.
-    selector = f"modelfleet.io/llmdeployment={name},app.kubernetes.io/component=engine"
-    for old in get(target, "pods", "-n", real_namespace, "-l", selector)["items"]:
+    for old in engine_pods_with_terminating(target, real_namespace, name):
         if old["metadata"].get("deletionTimestamp"):
             target.kubectl("delete", "pod", old["metadata"]["name"], "-n", real_namespace, "--grace-period=0",
                            "--force", check=False)
-    wait_for("no terminating engine pod", lambda: len(get(target, "pods", "-n", real_namespace, "-l",
-                                                          selector)["items"]) == 1, 120, 1)
+    wait_for("no terminating engine pod", lambda: len(engine_pods_with_terminating(target, real_namespace,
+                                                                                   name)) == 1, 120, 1)
     (pod,) = ready_pods(target, real_namespace, name)
     container = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "engine")
     node.kill_container(container["containerID"])

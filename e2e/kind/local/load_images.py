@@ -189,10 +189,11 @@ def main() -> int:
         return 0
     # The small images and the engine image load at once: one after the other they took 52 s and then 324 s in
     # a CI-like run, the engine image's stream mostly waiting on its own copies and digests.
+    small, named = ([OPERATOR, FAKE], "fake engine") if args.engine == "fake" else ([OPERATOR, RUNTIME, PAUSE],
+                                                                                     "runtime, pause")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loads = [pool.submit(timed, f"operator and {'fake engine' if args.engine == 'fake' else 'runtime, pause'} "
-                             f"loaded into {args.nodes}", load_small, args.cluster, args.nodes,
-                             [OPERATOR, *([FAKE] if args.engine == "fake" else [RUNTIME, PAUSE])])]
+        loads = [pool.submit(timed, f"operator and {named} loaded into {args.nodes}", load_small, args.cluster,
+                             args.nodes, small)]
         if args.engine == "vllm":
             loads.append(pool.submit(timed, f"{images.engine_image()} loaded into {args.engine_node}",
                                      load_streamed, args.cluster, args.engine_node, images.engine_image()))
