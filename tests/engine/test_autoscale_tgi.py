@@ -48,8 +48,10 @@ def scrape(tgi) -> Observation:
     return observation
 
 
-async def scrape_under_load(tgi) -> tuple[list[Observation], list[int]]:
-    """Scrapes while ``CONCURRENCY`` completions stream in, until one shows a queue (or the load ends)."""
+async def scrape_under_load(tgi, completed_before: float) -> tuple[list[Observation], list[int]]:
+    """Scrapes while ``CONCURRENCY`` completions stream in, until one has shown a queue and one shows a request
+    finished since ``completed_before`` (or the load ends): stopping the load cancels what is still running, and
+    on a starved machine the queue can show before the first request ends."""
     stop = asyncio.Event()
     batch = bounded_load(tgi.server.base_url, MODEL, concurrency=CONCURRENCY, total=REQUESTS, max_tokens=MAX_TOKENS,
                          deadline_s=LOAD_DEADLINE_S, stop=stop, extra_body=SAMPLED)
@@ -58,12 +60,14 @@ async def scrape_under_load(tgi) -> tuple[list[Observation], list[int]]:
     load = asyncio.ensure_future(asyncio.gather(batch, stream))
     seen: list[Observation] = []
     target = ScrapeTarget("tgi-0", tgi.server.base_url)
+    queued = finished = False
     for _ in range(POLLS):
         (observation,) = await scrape_fleet("tgi", [target])
         seen.append(observation)
-        if observation.load is not None and observation.load.waiting > 0 and observation.load.running > 0:
-            break
-        if load.done():
+        if (current := observation.load) is not None:
+            queued = queued or (current.waiting > 0 and current.running > 0)
+            finished = finished or (current.completed or 0.0) > completed_before
+        if (queued and finished) or load.done():
             break
         await asyncio.sleep(0.1)
     stop.set()
@@ -74,7 +78,8 @@ async def scrape_under_load(tgi) -> tuple[list[Observation], list[int]]:
 def test_queue_running_and_completed_move_under_load_and_the_policy_scales_up(tgi):
     tgi.server.generate()  # /metrics is empty until a first request (TgiServer.generate)
     before = scrape(tgi).load
-    seen, statuses = asyncio.run(scrape_under_load(tgi))
+    assert before is not None and before.completed is not None, before
+    seen, statuses = asyncio.run(scrape_under_load(tgi, before.completed))
     assert set(statuses) <= {200}, statuses[:5]
     loads = [o.load for o in seen if o.load is not None]
     assert loads and all(o.error is None for o in seen), seen[-3:]
