@@ -31,6 +31,7 @@ import yaml
 from localcluster import images, node_files, settings
 from localcluster.operator import OPERATOR_NAMESPACE, RELEASE, install_chart
 from modelfleet.api.hub_token import HUB_TOKEN_LABEL, HUB_TOKEN_LABEL_VALUE, TokenReader
+from modelfleet.api.status import COLD_START_PHASES, ColdStart
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the Hub test server and the tiny model of the real-node tests
@@ -147,6 +148,9 @@ def show_kwok_fleet() -> None:
     step("12. The plan and conditions of one of them (kubectl describe)")
     describe = kubectl("describe", "llmd", "mixtral-8x7b", "-n", NAMESPACE)
     print(describe[describe.find("Status:"):])
+    print("(kwok's pods run no engine: no image pull, no logs. The cold start's inner phases come from the kubelet's "
+          "Pulled event and the engine's and warm-up's log lines, so here they are named as not observed, with why; "
+          "step 18 shows them on the real node)")
 
 
 # The local cluster has no storage provisioner: one ReadWriteMany volume stands in
@@ -246,6 +250,28 @@ def serve_on_the_real_node() -> None:
     print("(vLLM's CPU build sizes its KV cache from VLLM_CPU_KVCACHE_SPACE, 1 GiB in the test image, not from the "
           "L4 the real node's labels describe and the plan sized for; on a GPU the two agree: "
           "benchmarks/sizing/kv-capacity.md)")
+
+    step("18. The cold start the operator measured, phase by phase (status.coldStart): what the autoscaler plans with")
+    cold = wait_until(lambda: (get_json("llmd", REAL_NAME, "-n", NAMESPACE).get("status") or {}).get("coldStart"),
+                      60, "the operator did not record the cold start", lambda: [REAL_NAME])
+    print(cold_start_table(ColdStart.model_validate(cold)))
+
+
+def cold_start_table(cold: ColdStart) -> str:
+    """The newest replica's phases in seconds (each ends where the next begins), and the median the policy reads."""
+    last = cold.last
+    lines = [f"  {phase.replace('_', ' '):20} {seconds_or_dash(getattr(last.phases, phase))}"
+             for phase in COLD_START_PHASES]
+    lines.append(f"  {'pod created -> Ready':20} {last.total_seconds:5.1f} s  ({last.replica})")
+    if last.unobserved:
+        lines.append(f"  {last.unobserved}")
+    lines.append(f"median over {cold.median.samples} cold start(s): {cold.median.total_seconds:.1f} s; the autoscaler "
+                 "scales its look-ahead and burst reserve with it (modelfleet_cold_start_seconds{phase} has them too)")
+    return "\n".join(lines)
+
+
+def seconds_or_dash(value: float | None) -> str:
+    return "    -" if value is None else f"{value:5.1f} s"
 
 
 def pod_timeline(pod: dict, applied_at: float) -> str:

@@ -1,5 +1,5 @@
-"""`make demo`'s live part, when a step fails: it names the step and prints the failing
-LLMDeployment's conditions and the events of it and its pods (scripts/demo_cluster.py)."""
+"""What `make demo`'s live part (scripts/demo_cluster.py) prints: when a step fails, the step's name and the
+failing LLMDeployment's conditions and the events of it and its pods; on the real node, the cold start by phase."""
 
 from __future__ import annotations
 
@@ -86,3 +86,19 @@ class _nothing:
     def __exit__(self, *exc):
         return False
 
+
+
+def test_the_cold_start_step_prints_every_phase_in_order_and_names_what_was_not_observed(demo):
+    last = {"replica": "tiny-mixtral-7d9f-abcde", "created": "2026-12-05T10:00:00Z", "totalSeconds": 91.0,
+            "phases": {"scheduled": 0.0, "prepullDone": 3.0, "imagePulled": 1.0, "engineStarted": 0.5,
+                       "weightsLoaded": 40.2, "serving": 1.1, "warmedUp": 2.0, "ready": 5.1},
+            "unobserved": "not observed: compiled: engine log: 500 Internal Server Error"}
+    cold = demo.ColdStart.model_validate({"last": last, "recent": [last],
+                                          "median": {"samples": 3, "totalSeconds": 88.5, "phases": {}}})
+    lines = demo.cold_start_table(cold).splitlines()
+    assert [line.split()[0] for line in lines[:9]] == [
+        "scheduled", "prepull", "image", "engine", "weights", "compiled", "serving", "warmed", "ready"]
+    assert lines[4].split()[-2:] == ["40.2", "s"] and lines[5].split()[-1] == "-"
+    assert "91.0 s  (tiny-mixtral-7d9f-abcde)" in lines[9]
+    assert lines[10].strip() == last["unobserved"]
+    assert lines[11].startswith("median over 3 cold start(s): 88.5 s")
