@@ -107,6 +107,26 @@ def test_at_zero_missing_router_metrics_wake_one_replica_rather_than_leave_a_req
     assert (d.replicas, d.reason) == (1, "MetricsMissing")
 
 
+def test_at_zero_routers_that_were_never_ready_hold_no_request_and_wake_nothing():
+    """A fleet created or autoscaled at zero while its router pods start: the Service has no endpoint yet."""
+    s = zero_settings()
+    starting = replace(snapshot(0, 0, held=None), routers_ready=0)
+    d = decide(s, starting, PolicyState(since=0.0), 10.0)
+    assert (d.replicas, d.reason) == (0, "WaitingForRouters")
+    assert "no router pod has been ready yet" in d.message
+
+
+def test_at_zero_no_router_ready_after_one_was_read_wakes_one_replica():
+    """Once read, a router that is no longer ready may hold requests nobody sees: the safe side wakes one."""
+    s = zero_settings()
+    read = decide(s, replace(snapshot(0, 0, held=0), routers_ready=2), PolicyState(since=0.0), 10.0)
+    assert (read.replicas, read.reason, read.state.routers_seen) == (0, "Idle", True)
+    gone = decide(s, replace(snapshot(0, 0, held=None), routers_ready=0), read.state, 25.0)
+    assert (gone.replicas, gone.reason) == (1, "MetricsMissing")
+    unread = decide(s, replace(snapshot(0, 0, held=None), routers_ready=1), PolicyState(since=0.0), 10.0)
+    assert (unread.replicas, unread.reason) == (1, "MetricsMissing")  # a ready router it cannot read
+
+
 def test_missing_router_metrics_never_let_a_fleet_go_to_zero():
     s = zero_settings()
     state = PolicyState(since=0.0, last_busy=0.0)

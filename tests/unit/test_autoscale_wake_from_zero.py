@@ -95,6 +95,17 @@ def test_a_router_that_cannot_be_read_makes_the_held_count_unknown_not_zero():
     asyncio.run(go())
 
 
+def test_no_router_pod_ready_before_any_was_read_keeps_the_fleet_at_zero():
+    async def go():
+        async with aiohttp.ClientSession() as session:
+            decision = await evaluate("vllm", SETTINGS, replicas=0, ready=[], state=PolicyState(since=0.0), now=10.0,
+                                      session=session, routers=[])
+            assert decision.router.held is None and decision.router.error == "no router pod is ready"
+            assert (decision.replicas, decision.reason) == (0, "WaitingForRouters")
+
+    asyncio.run(go())
+
+
 def test_the_held_counts_add_up_and_the_newest_wake_wins():
     a = parse_router_metrics("modelfleet_router_held_requests 2\nmodelfleet_router_last_wake_wait_seconds 80\n"
                              "modelfleet_router_last_wake_timestamp_seconds 1.7e9\n")

@@ -52,7 +52,8 @@ async def evaluate(
     else:
         observations, reading = await asyncio.gather(engines, scrape_routers(session, routers, timeout_s))
     snapshot = FleetSnapshot(replicas=replicas, ready=len(ready), observations=observations,
-                             held=0.0 if reading is None else reading.held)
+                             held=0.0 if reading is None else reading.held,
+                             routers_ready=None if routers is None else len(routers))
     return with_router(decide(settings, snapshot, state, now), reading)
 
 

@@ -83,7 +83,11 @@ the routers' held count (``FleetSnapshot.held``), which exists with no engine to
 scrape: the first held request wakes ``ceil(held / (B * o))`` replicas. A
 router that gives no metrics counts as busy: the fleet never goes to zero on
 missing data, and at zero it wakes one replica rather than leave a request
-held unseen.
+held unseen. Except before the routers were ever read (a fleet created or
+autoscaled at zero, or an operator restarted, while its router pods start):
+with no router pod ready the Service has no endpoint, so no request can be
+held, and the fleet stays at zero (``WaitingForRouters``) instead of waking a
+replica for a cold start and the idle window.
 
 A replica that is loading or warming up is never scaled down: the ReplicaSet
 removes unready pods first, so a scale-down while one starts would throw its
@@ -175,12 +179,13 @@ class PolicySettings:
 class FleetSnapshot:
     """``replicas`` asked for now, ``ready`` of them serving; one observation per ready replica; ``held``:
     requests the routers hold because no replica is ready (summed over the router pods), None when a
-    router gave no metrics."""
+    router gave no metrics; ``routers_ready``: the ready router pods read for it (None: routers not read)."""
 
     replicas: int
     ready: int
     observations: tuple[Observation, ...]
     held: float | None = 0.0
+    routers_ready: int | None = None
 
     @property
     def starting(self) -> int:
@@ -218,6 +223,7 @@ class PolicyState:
     in_flight: tuple[tuple[float, float], ...] = ()  # (time, running + waiting), within TREND_SECONDS
     asked_up: bool = False  # the previous decision recommended more replicas than there were
     last_busy: float | None = None  # when a request was last seen in flight or held (or data was missing)
+    routers_seen: bool = False  # the routers' held count has been read at least once
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,8 @@ def decide(settings: PolicySettings, snapshot: FleetSnapshot, state: PolicyState
     """The replica count for ``snapshot`` at time ``now`` (seconds, any monotonic origin)."""
     if state.since is None:
         state = replace(state, since=now)
+    if snapshot.routers_ready and snapshot.held is not None:
+        state = replace(state, routers_seen=True)
     if snapshot.replicas == 0 and settings.min_replicas == 0:
         return decide_at_zero(settings, snapshot, state, now)
     if snapshot.ready == 0:
@@ -287,6 +295,10 @@ def decide_at_zero(settings: PolicySettings, snapshot: FleetSnapshot, state: Pol
     (a request may be held where nobody can see it; one replica is the safe side); else stay idle."""
     history = remember(settings, state.history, now, 0, 0)
     state = replace(state, history=history, previous=None, in_flight=(), asked_up=False)
+    if snapshot.held is None and snapshot.routers_ready == 0 and not state.routers_seen:
+        return finish(snapshot, state=state, now=now, desired=0, recommendation=0, reason="WaitingForRouters",
+                      message="scaled to zero, and no router pod has been ready yet: the Service has no endpoint, "
+                              "so no request can be held; staying at zero until a router is ready")
     if snapshot.held is None:
         return finish(snapshot, state=replace(state, last_busy=now), now=now, desired=settings.clamp(1),
                       recommendation=1, reason="MetricsMissing",
