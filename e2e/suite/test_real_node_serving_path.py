@@ -113,9 +113,9 @@ def test_an_autoscaled_fleet_with_min_replicas_zero_is_idle_with_no_engine_pod(t
     patch(target, namespace, {"autoscaling": {"enabled": True, "minReplicas": 0, "maxReplicas": 2,
                                               "scaleToZeroAfterSeconds": IDLE_SECONDS}})
     assert wait_for("the routers ready", lambda: len(router_pods(target, namespace)) >= 2, 180, 2)
-    # A decision that finds no router ready, or one it cannot read, wakes one replica (the policy counts an
-    # unreadable router as busy: a request may be held where nobody sees it); such a replica goes back after its
-    # cold start and scaleToZeroAfterSeconds. The next test's request must find the fleet at zero, no pod left.
+    # Once the routers have been read, a router the operator cannot read (a timeout on the busy cores) wakes one
+    # replica (a request may be held where nobody sees it); such a replica goes back after its cold start and
+    # scaleToZeroAfterSeconds. The next test's request must find the fleet at zero, no pod left.
     wait_for("Idle with no engine pod, terminating or not", lambda: status(target, namespace).get("reason") == "Idle"
              and engine_pods_with_terminating(target, namespace, NAME) == [], 300, 2)
     assert status(target, namespace)["health"] == "Healthy"
