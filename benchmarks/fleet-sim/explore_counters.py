@@ -23,7 +23,7 @@ from pathlib import Path
 
 import assumptions as A
 import run
-from fleet import FleetView, simulate
+from fleet import FleetView
 from reactive_bound import means
 from traces import TRACES
 
@@ -70,19 +70,13 @@ class CounterRate:
 
 
 class CounterRunner(run.Runner):
-    def run(self, spec: tuple, trace_name: str, seed: int, cold_start: float, routing: str) -> dict:
+    """run.Runner that also runs CounterRate, spec ("counters", W, S, smooth)."""
+
+    def policy(self, spec: tuple, trace, cold_start: float):
         if spec[0] != "counters":
-            return super().run(spec, trace_name, seed, cold_start, routing)
-        key = (spec, trace_name, seed, cold_start, routing)
-        if key not in self.memo:
-            _, window, share, smooth = spec
-            trace = TRACES[trace_name](seed)
-            result = simulate(trace, CounterRate(window, share, smooth), routing=routing, cold_start=cold_start,
-                              seed=seed)
-            result.seed = seed
-            self.memo[key] = {**run.summarize(trace, result, list(spec)), "cold_start": cold_start,
-                              "routing": routing}
-        return self.memo[key]
+            return super().policy(spec, trace, cold_start)
+        _, window, share, smooth = spec
+        return CounterRate(window, share, smooth)
 
 
 def main(argv: list[str]) -> int:

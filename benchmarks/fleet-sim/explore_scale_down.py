@@ -51,14 +51,13 @@ class OursWithWindow(Ours):
             policy.DOWN_BAND = default
 
 
-def make_policy(spec: tuple, cold_start: float):
-    if spec[0] == "ours-window":
+class ScaleDownRunner(run.Runner):
+    """run.Runner that also runs OursWithWindow, spec ("ours-window", rule, down band)."""
+
+    def policy(self, spec: tuple, trace, cold_start: float):
+        if spec[0] != "ours-window":
+            return super().policy(spec, trace, cold_start)
         return OursWithWindow(spec[1], spec[2], cold_start)
-    return protocol_policy(spec, cold_start)
-
-
-protocol_policy = run.make_policy
-run.make_policy = make_policy  # Runner.run builds its policies through this name
 
 
 def main(argv: list[str]) -> int:
@@ -69,7 +68,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--routing", default="service", choices=["service", "least"])
     parser.add_argument("--cache", type=Path, default=None, help="pickle of finished runs, to resume")
     args = parser.parse_args(argv)
-    runner, known = run.Runner(args.cache), run.committed_tuning(HERE / "results.json")
+    runner, known = ScaleDownRunner(args.cache), run.committed_tuning(HERE / "results.json")
     print("| cold start | rule | window (s) | trace | tuned peer | GPU-h ratio per tuning seed | GPU-h ours / peer "
           "| p95 ours / peer (s) | p99 ours / peer (s) | reversals ours / peer |")
     print("|---:|---|---:|---|---|---|---|---|---|---|")

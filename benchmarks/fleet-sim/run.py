@@ -99,7 +99,7 @@ class Runner:
         key = (spec, trace_name, seed, cold_start, routing)
         if key not in self.memo:
             trace = TRACES[trace_name](seed)
-            result = simulate(trace, make_policy(spec, cold_start), routing=routing, cold_start=cold_start,
+            result = simulate(trace, self.policy(spec, trace, cold_start), routing=routing, cold_start=cold_start,
                               seed=seed)
             result.seed = seed
             row = summarize(trace, result, list(spec))
@@ -111,6 +111,10 @@ class Runner:
             if self.cache is not None and self.fresh % 10 == 0:
                 self.save()
         return self.memo[key]
+
+    def policy(self, spec: tuple, trace, cold_start: float):
+        """The policy a spec names: the protocol's (``make_policy``); the explorations add their own specs here."""
+        return make_policy(spec, cold_start)
 
     def save(self) -> None:
         if self.cache is not None:
