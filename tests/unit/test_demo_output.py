@@ -87,7 +87,6 @@ class _nothing:
         return False
 
 
-
 def test_the_cold_start_step_prints_every_phase_in_order_and_names_what_was_not_observed(demo):
     last = {"replica": "tiny-mixtral-7d9f-abcde", "created": "2026-12-05T10:00:00Z", "totalSeconds": 91.0,
             "phases": {"scheduled": 0.0, "prepullDone": 3.0, "imagePulled": 1.0, "engineStarted": 0.5,
