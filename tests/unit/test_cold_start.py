@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from kubernetes.client import ApiException
 
 from modelfleet.api import (
@@ -101,6 +103,44 @@ def test_what_cannot_be_read_is_unset_said_and_its_time_goes_to_the_next_phase()
     assert sample.unobserved == ("not observed: image_pulled, weights_loaded, compiled, serving, warmed_up: "
                                  "engine log: 502 Bad Gateway")
     assert sum(getattr(sample.phases, p) or 0 for p in COLD_START_PHASES) == pytest.approx(sample.total_seconds)
+
+
+def test_a_log_line_stamped_after_readys_whole_second_counts_as_at_ready():
+    """The API server truncates the Ready condition to the second; the warm-up's line, stamped to the nanosecond,
+    can fall after it (CI, stop 35: phases 30.7 s against a total of 30 s). The phases still add up to the total."""
+    late_warmup = WARMUP_LOG.replace("20:43:29.250000000Z", "20:43:31.700000000Z")
+    sample = cold_start_sample(PodRecord(pod(), PULLED, VLLM_LOG, late_warmup), vllm.PROFILE)
+    assert sample is not None and sample.total_seconds == 51.0
+    assert (sample.phases.warmed_up, sample.phases.ready) == (5.0, 0.0)
+    assert sum(getattr(sample.phases, p) for p in COLD_START_PHASES) == pytest.approx(sample.total_seconds)
+
+
+def _stamp(at: datetime.datetime, whole_seconds: bool) -> str:
+    """A time as the API server writes it (whole seconds, truncated) or as the kubelet stamps a log line."""
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if whole_seconds else at.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-5_000, 60_000), min_size=8, max_size=8), st.integers(0, 60))
+def test_the_phases_add_up_to_the_total_whatever_order_the_moments_come_in(offsets_ms, ready_s):
+    """Boundaries out of order, before created or after Ready, from whole-second pod times and nanosecond log
+    stamps: the phases are never negative and add up to created -> Ready."""
+    created = datetime.datetime(2026, 12, 5, 20, 42, 40, tzinfo=datetime.UTC)
+    at = [created + datetime.timedelta(milliseconds=ms) for ms in offsets_ms]
+    body = pod(created=_stamp(created, True), ready=_stamp(created + datetime.timedelta(seconds=ready_s), True),
+               engine_started=_stamp(at[3], True))
+    body["status"]["conditions"][0]["lastTransitionTime"] = _stamp(at[0], True)
+    body["status"]["initContainerStatuses"][0]["state"]["terminated"]["finishedAt"] = _stamp(at[1], True)
+    pulled = [{**PULLED[0], "lastTimestamp": _stamp(at[2], True)}]
+    engine_log = "".join(f"{_stamp(moment, False)} INFO {line}\n" for moment, line in
+                         zip(at[4:7], ("Shard ready in 8.4s", "Setting max batch total tokens to 4096", "Connected"),
+                             strict=True))
+    warmup_log = f'{_stamp(at[7], False)} {{"event": "warmup", "outcome": "complete"}}\n'
+    sample = cold_start_sample(PodRecord(body, pulled, engine_log, warmup_log), tgi.PROFILE)
+    assert sample is not None and sample.unobserved == "" and sample.total_seconds == ready_s
+    phases = [getattr(sample.phases, p) for p in COLD_START_PHASES]
+    assert all(phase >= 0 for phase in phases)
+    assert sum(phases) == pytest.approx(sample.total_seconds, abs=1e-9)
 
 
 def test_a_pod_not_ready_is_not_timed():

@@ -18,8 +18,12 @@ Each phase ends at a moment one of these records:
 
 A moment that cannot be read leaves its phase unset, and its time falls in
 the next phase that was read: the phases always add up to the total, created
-to Ready. Pod times have whole seconds and log times nanoseconds, so a
-boundary a little before the one preceding it counts as no time at all.
+to Ready. Pod times have whole seconds (the API server truncates them) and
+log times nanoseconds, so a boundary a little before the one preceding it
+counts as no time at all, and a log line stamped after the Ready
+condition's whole second counts as at Ready. Boundaries, not phases, are
+rounded to a tenth of a second, so the rounded phases add up to the
+rounded total exactly.
 """
 
 from __future__ import annotations
@@ -71,26 +75,36 @@ def cold_start_sample(record: PodRecord, engine: EngineProfile) -> ColdStartSamp
         "warmed_up": _log_mark(record.warmup_log, WARMUP_DONE_MARK),
         "ready": ready,
     }
+    total = _offset(created, ready)
     return ColdStartSample(
         replica=pod["metadata"]["name"],
         created=pod["metadata"]["creationTimestamp"],
-        total_seconds=round(max(0.0, (ready - created).total_seconds()), 1),
-        phases=ColdStartPhases(**_durations(created, moments)),
+        total_seconds=max(0.0, total),
+        phases=ColdStartPhases(**_durations(created, total, moments)),
         unobserved=_unobserved(moments, record),
     )
 
 
-def _durations(created: datetime.datetime, moments: Mapping[str, datetime.datetime | None]) -> dict[str, float | None]:
+def _durations(created: datetime.datetime, total: float,
+               moments: Mapping[str, datetime.datetime | None]) -> dict[str, float | None]:
+    """Each read phase from the boundary before it, every boundary held within [the one before, Ready]: the phases
+    telescope to ``total``."""
     durations: dict[str, float | None] = {}
-    last = created
+    last = 0.0
     for phase in COLD_START_PHASES:
         moment = moments[phase]
         if moment is None:
             durations[phase] = None
             continue
-        durations[phase] = round(max(0.0, (moment - last).total_seconds()), 1)
-        last = max(last, moment)
+        boundary = min(max(_offset(created, moment), last), max(total, 0.0))
+        durations[phase] = round(boundary - last, 1)
+        last = boundary
     return durations
+
+
+def _offset(created: datetime.datetime, moment: datetime.datetime) -> float:
+    """Seconds from ``created`` to ``moment``, to the tenth."""
+    return round((moment - created).total_seconds(), 1)
 
 
 def _unobserved(moments: Mapping[str, datetime.datetime | None], record: PodRecord) -> str:
