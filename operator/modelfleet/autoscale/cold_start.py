@@ -75,11 +75,11 @@ def cold_start_sample(record: PodRecord, engine: EngineProfile) -> ColdStartSamp
         "warmed_up": _log_mark(record.warmup_log, WARMUP_DONE_MARK),
         "ready": ready,
     }
-    total = _offset(created, ready)
+    total = max(0.0, _offset(created, ready))
     return ColdStartSample(
         replica=pod["metadata"]["name"],
         created=pod["metadata"]["creationTimestamp"],
-        total_seconds=max(0.0, total),
+        total_seconds=total,
         phases=ColdStartPhases(**_durations(created, total, moments)),
         unobserved=_unobserved(moments, record),
     )
@@ -96,7 +96,7 @@ def _durations(created: datetime.datetime, total: float,
         if moment is None:
             durations[phase] = None
             continue
-        boundary = min(max(_offset(created, moment), last), max(total, 0.0))
+        boundary = min(max(_offset(created, moment), last), total)
         durations[phase] = round(boundary - last, 1)
         last = boundary
     return durations
